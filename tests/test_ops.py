@@ -1,0 +1,259 @@
+"""viewer.net.ops against hand-written loop implementations (and torch if present)."""
+import math
+
+import numpy as np
+import pytest
+
+from viewer.net import ops
+
+
+def naive_conv(x, w, b, stride, pads, dilation, groups):
+    """Direct 7-loop cross-correlation, NCHW, in float64."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    (top, bottom), (left, right) = pads
+    xp = np.zeros((n, c, h + top + bottom, wd + left + right))
+    xp[:, :, top:top + h, left:left + wd] = x
+    ho = (xp.shape[2] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (xp.shape[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    og = o // groups
+    y = np.zeros((n, o, ho, wo))
+    for s in range(n):
+        for oc in range(o):
+            g = oc // og
+            for r in range(ho):
+                for q in range(wo):
+                    acc = 0.0 if b is None else float(b[oc])
+                    for ic in range(cg):
+                        for i in range(kh):
+                            for j in range(kw):
+                                acc += (w[oc, ic, i, j]
+                                        * xp[s, g * cg + ic, r * stride[0] + i * dilation[0],
+                                             q * stride[1] + j * dilation[1]])
+                    y[s, oc, r, q] = acc
+    return y
+
+
+def naive_pool(x, mode, size, stride, pads, ceil_mode, count_include_pad):
+    """Window-by-window pooling, NCHW, following PyTorch's rules literally."""
+    n, c, h, wd = x.shape
+    (top, bottom), (left, right) = pads
+    ho = naive_pool_size(h, size[0], stride[0], top, bottom, ceil_mode)
+    wo = naive_pool_size(wd, size[1], stride[1], left, right, ceil_mode)
+    y = np.zeros((n, c, ho, wo))
+    for r in range(ho):
+        for q in range(wo):
+            r0, q0 = r * stride[0] - top, q * stride[1] - left
+            r1, q1 = min(r0 + size[0], h + bottom), min(q0 + size[1], wd + right)
+            padded_cells = (r1 - r0) * (q1 - q0)
+            win = x[:, :, max(r0, 0):min(r1, h), max(q0, 0):min(q1, wd)]
+            if mode == "max":
+                y[:, :, r, q] = win.max(axis=(2, 3))
+            else:
+                div = padded_cells if count_include_pad else win.shape[2] * win.shape[3]
+                y[:, :, r, q] = win.sum(axis=(2, 3)) / div
+    return y
+
+
+def naive_pool_size(n, k, s, pb, pa, ceil_mode):
+    out = (math.ceil if ceil_mode else math.floor)((n + pb + pa - k) / s) + 1
+    if ceil_mode and (out - 1) * s >= n + pb:
+        out -= 1
+    return out
+
+
+def to_last(a):
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1))
+
+
+def to_first(a):
+    return a.transpose(0, 3, 1, 2)
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+CONV_CASES = [
+    # (N, C, H, W), (O, kh, kw), stride, pads, dilation, groups
+    ((2, 3, 7, 6), (4, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),
+    ((2, 3, 7, 6), (4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),
+    ((1, 2, 8, 9), (3, 3, 2), (2, 3), ((1, 0), (2, 1)), (1, 1), 1),
+    ((2, 2, 9, 9), (3, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2), 1),
+    ((1, 3, 10, 8), (2, 2, 3), (2, 1), ((0, 3), (1, 0)), (3, 2), 1),
+    ((2, 4, 6, 6), (6, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 2),
+    ((2, 6, 7, 5), (6, 3, 3), (2, 2), ((1, 2), (0, 1)), (1, 1), 3),
+    ((2, 4, 6, 7), (4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4),   # depthwise
+    ((1, 3, 6, 6), (6, 3, 3), (1, 2), ((1, 1), (1, 1)), (2, 1), 3),   # depthwise x2
+    ((3, 5, 5, 5), (7, 1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),   # pointwise
+    ((1, 1, 4, 4), (1, 4, 4), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),   # kernel == input
+]
+
+
+@pytest.mark.parametrize("xshape, wshape, stride, pads, dilation, groups", CONV_CASES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_matches_naive_both_layouts(xshape, wshape, stride, pads, dilation, groups, bias):
+    x = rand(*xshape)
+    o, kh, kw = wshape
+    w = rand(o, xshape[1] // groups, kh, kw, seed=1)
+    b = rand(o, seed=2) if bias else None
+    want = naive_conv(x.astype(np.float64), w, b, stride, pads, dilation, groups)
+    first = ops.conv2d(x, w, b, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    last = ops.conv2d(to_last(x), w, b, stride=stride, padding=pads, dilation=dilation,
+                      groups=groups, channels_last=True)
+    assert first.shape == want.shape
+    assert first.dtype == np.float32 and last.dtype == np.float32
+    np.testing.assert_allclose(first, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_first(last), want, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_float64_and_int_inputs():
+    x = np.arange(2 * 2 * 5 * 5).reshape(2, 2, 5, 5)
+    w = rand(3, 2, 3, 3).astype(np.float64)
+    want = naive_conv(x.astype(np.float64), w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    got = ops.conv2d(x, w, padding=1)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert ops.conv2d(x.astype(np.float64), w, padding=1).dtype == np.float64
+
+
+def test_conv2d_scalar_arguments_equal_pairs():
+    x, w = rand(1, 2, 8, 8), rand(3, 2, 3, 3, seed=1)
+    a = ops.conv2d(x, w, stride=2, padding=1, dilation=2)
+    b = ops.conv2d(x, w, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(2, 2))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_conv2d_large_batch_crosses_blocks(monkeypatch):
+    # A tiny block budget forces several im2col blocks, including a short last one.
+    monkeypatch.setattr(ops, "IM2COL_BLOCK_BYTES", 1)
+    x, w, b = rand(5, 3, 6, 6), rand(4, 3, 3, 3, seed=1), rand(4, seed=2)
+    want = naive_conv(x.astype(np.float64), w, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    np.testing.assert_allclose(ops.conv2d(x, w, b, padding=1), want, rtol=1e-5, atol=1e-5)
+    got = ops.conv2d(to_last(x), w, b, padding=1, channels_last=True)
+    np.testing.assert_allclose(to_first(got), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("xshape, wshape, groups", [
+    ((1, 4, 5, 5), (4, 4, 3, 3), 2),      # C/groups != w.shape[1]
+    ((1, 4, 5, 5), (3, 2, 3, 3), 2),      # O not divisible by groups
+    ((1, 4, 2, 2), (4, 4, 3, 3), 1),      # kernel bigger than input
+    ((4, 5, 5), (4, 4, 3, 3), 1),         # not 4-d
+])
+def test_conv2d_rejects_bad_shapes(xshape, wshape, groups):
+    with pytest.raises(ValueError):
+        ops.conv2d(np.zeros(xshape, np.float32), np.zeros(wshape, np.float32), groups=groups)
+
+
+POOL_CASES = [
+    # (N, C, H, W), size, stride, pads, ceil_mode
+    ((2, 3, 8, 8), (2, 2), (2, 2), ((0, 0), (0, 0)), False),
+    ((2, 3, 7, 7), (2, 2), (2, 2), ((0, 0), (0, 0)), False),
+    ((2, 3, 7, 7), (2, 2), (2, 2), ((0, 0), (0, 0)), True),
+    ((1, 2, 7, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), False),
+    ((1, 2, 7, 9), (3, 3), (2, 2), ((1, 1), (1, 1)), True),
+    ((1, 2, 5, 5), (2, 2), (2, 2), ((1, 1), (1, 1)), True),     # last window dropped
+    ((2, 2, 9, 6), (3, 2), (3, 1), ((1, 0), (0, 1)), True),
+    ((1, 2, 10, 10), (4, 4), (3, 3), ((2, 1), (1, 2)), True),
+    ((1, 1, 5, 5), (5, 5), (1, 1), ((0, 0), (0, 0)), False),
+    ((2, 2, 11, 5), (3, 3), (4, 2), ((1, 1), (0, 0)), True),
+]
+
+
+@pytest.mark.parametrize("xshape, size, stride, pads, ceil_mode", POOL_CASES)
+@pytest.mark.parametrize("mode, count_include_pad", [("max", True), ("avg", True), ("avg", False)])
+def test_pool2d_matches_naive_both_layouts(xshape, size, stride, pads, ceil_mode, mode,
+                                           count_include_pad):
+    x = rand(*xshape)
+    want = naive_pool(x.astype(np.float64), mode, size, stride, pads, ceil_mode, count_include_pad)
+    kw = dict(mode=mode, size=size, stride=stride, padding=pads, ceil_mode=ceil_mode,
+              count_include_pad=count_include_pad)
+    first = ops.pool2d(x, **kw)
+    last = ops.pool2d(to_last(x), channels_last=True, **kw)
+    assert first.shape == want.shape and first.dtype == np.float32
+    np.testing.assert_allclose(first, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(to_first(last), want, rtol=1e-6, atol=1e-6)
+
+
+def test_pool2d_max_ignores_padding_even_for_negative_inputs():
+    x = -1.0 - rand(1, 1, 4, 4) ** 2
+    y = ops.pool2d(x, "max", size=3, stride=1, padding=1)
+    assert y.max() < 0
+    np.testing.assert_allclose(y[0, 0, 0, 0], x[0, 0, :2, :2].max())
+
+
+def test_pool2d_stride_defaults_to_size_and_int_max_pool_keeps_dtype():
+    x = np.arange(2 * 1 * 4 * 4).reshape(2, 1, 4, 4).astype(np.int16)
+    y = ops.pool2d(x, "max", size=2)
+    assert y.dtype == np.int16 and y.shape == (2, 1, 2, 2)
+    np.testing.assert_array_equal(y[0, 0], [[5, 7], [13, 15]])
+    assert ops.pool2d(x, "avg", size=2).dtype == np.float64
+
+
+def test_pool2d_rejects_bad_mode():
+    with pytest.raises(ValueError):
+        ops.pool2d(np.zeros((1, 1, 4, 4)), "median")
+
+
+@pytest.mark.parametrize("n, k, s, d", [(n, k, s, d) for n in (1, 5, 7, 8, 32)
+                                        for k in (1, 2, 3, 5) for s in (1, 2, 3) for d in (1, 2)])
+def test_same_padding_follows_tf_rule(n, k, s, d):
+    # TF: out = ceil(n / s); pad_total = max((out - 1) * s + (k - 1) * d + 1 - n, 0);
+    # pad_before = pad_total // 2.
+    out = -(-n // s)
+    total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+    before, after = ops.same_padding(n, k, s, d)
+    assert (before, after) == (total // 2, total - total // 2)
+    assert ops.conv_output_size(n, k, s, before, after, d) == out
+
+
+def test_same_padding_known_values():
+    assert ops.same_padding(32, 3, 1, 1) == (1, 1)
+    assert ops.same_padding(32, 3, 2, 1) == (0, 1)     # odd cell goes after
+    assert ops.same_padding(7, 5, 1, 2) == (4, 4)
+    assert ops.same_padding(5, 1, 1, 1) == (0, 0)
+
+
+def test_output_sizes():
+    assert ops.conv_output_size(32, 3, 1, 1, 1, 1) == 32
+    assert ops.conv_output_size(9, 3, 2, 0, 0, 2) == 3
+    assert ops.pool_output_size(7, 2, 2, 0, 0, False) == 3
+    assert ops.pool_output_size(7, 2, 2, 0, 0, True) == 4
+    assert ops.pool_output_size(6, 3, 2, 1, 1, True) == 4
+    assert ops.pool_output_size(5, 2, 2, 1, 1, True) == 3   # 4th would start in the padding
+
+
+torch_cases = [
+    dict(stride=1, padding=1, dilation=1, groups=1),
+    dict(stride=2, padding=2, dilation=2, groups=2),
+    dict(stride=(1, 2), padding=(0, 1), dilation=1, groups=4),
+]
+
+
+@pytest.mark.parametrize("kw", torch_cases)
+def test_conv2d_matches_torch(kw):
+    torch = pytest.importorskip("torch")
+    x, w, b = rand(2, 4, 11, 10), rand(8, 4 // kw["groups"], 3, 3, seed=1), rand(8, seed=2)
+    want = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                                      torch.from_numpy(b), **kw).numpy()
+    pad = kw["padding"]
+    ph, pw = (pad, pad) if isinstance(pad, int) else pad
+    got = ops.conv2d(x, w, b, stride=kw["stride"], padding=((ph, ph), (pw, pw)),
+                     dilation=kw["dilation"], groups=kw["groups"])
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("count_include_pad", [False, True])
+def test_pool2d_matches_torch(ceil_mode, count_include_pad):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = rand(2, 3, 11, 8)
+    t = torch.from_numpy(x)
+    want_max = F.max_pool2d(t, 3, 2, padding=1, ceil_mode=ceil_mode).numpy()
+    want_avg = F.avg_pool2d(t, 3, 2, padding=1, ceil_mode=ceil_mode,
+                            count_include_pad=count_include_pad).numpy()
+    pads = ((1, 1), (1, 1))
+    np.testing.assert_allclose(ops.pool2d(x, "max", 3, 2, pads, ceil_mode), want_max)
+    got = ops.pool2d(x, "avg", 3, 2, pads, ceil_mode, count_include_pad)
+    np.testing.assert_allclose(got, want_avg, rtol=1e-6, atol=1e-6)
