@@ -1,0 +1,297 @@
+"""The layer base class and the registry of layer kinds.
+
+A layer is a small numpy object that knows the layer (or layers) before it and
+computes its output when called, as in the idea Strata rests on::
+
+    out = layer(X)    # asks the layers before it first, down to the Input
+
+Each kind registers itself under its ``kind`` name, so that a net file can
+name a kind and the reader can rebuild the layer from its config and params.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence, Union
+
+import numpy as np
+
+from viewer.errors import LayerError
+
+Shape = tuple  # per-sample shape: ints, or None where the size is unknown
+Prev = Union["Layer", tuple, None]
+
+KINDS: dict[str, type["Layer"]] = {}
+
+
+def register(cls: type["Layer"]) -> type["Layer"]:
+    """Class decorator: make ``cls`` known under ``cls.kind``."""
+    if not cls.kind:
+        raise TypeError(f"{cls.__name__} has no kind")
+    if cls.kind in KINDS and KINDS[cls.kind] is not cls:
+        raise TypeError(f"layer kind {cls.kind!r} is registered twice")
+    KINDS[cls.kind] = cls
+    return cls
+
+
+def layer_class(kind: str) -> type["Layer"]:
+    """Return the class registered for ``kind``.
+
+    Raises
+    ------
+    LayerError
+        If no such kind exists; the message lists the known kinds.
+    """
+    try:
+        return KINDS[kind]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(KINDS))
+        raise LayerError(f"unknown layer kind {kind!r} (known kinds: {known})") from None
+
+
+class Layer:
+    """One layer of a net: a callable numpy object linked to its inputs.
+
+    Subclasses set ``kind`` and ``param_names``, take their config and their
+    parameter arrays as keyword arguments, and implement :meth:`forward`,
+    :meth:`infer_shape` and :meth:`config`.
+
+    Attributes
+    ----------
+    name : str
+        Unique within its net.
+    prev : Layer, tuple of Layer, or None
+        The layer feeding this one; a tuple for merge layers; None for Input.
+    """
+
+    kind: ClassVar[str] = ""
+    param_names: ClassVar[tuple[str, ...]] = ()
+    is_merge: ClassVar[bool] = False  # prev is always a tuple, even of one layer
+
+    def __init__(self, prev: Prev, *, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise LayerError(f"a {self.kind} layer needs a non-empty name")
+        self.name = name
+        self.prev = prev
+        self._shape: Shape | None = None
+
+    # -- what subclasses provide -------------------------------------------------
+
+    def forward(self, x: Any) -> np.ndarray:
+        """Compute this layer's output from its input(s).
+
+        Parameters
+        ----------
+        x : ndarray or tuple of ndarray
+            The output of ``prev`` (batch first), a tuple for merge layers.
+        """
+        raise NotImplementedError
+
+    def infer_shape(self, in_shape: Any) -> Shape:
+        """Per-sample output shape for a per-sample input shape (None: unknown size)."""
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """Everything besides the parameters needed to rebuild the layer (JSON-able)."""
+        return {}
+
+    # -- shared behaviour -------------------------------------------------------
+
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameter arrays by name (only the ones that are set)."""
+        out = {}
+        for key in self.param_names:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+    @property
+    def n_params(self) -> int:
+        """Number of parameter values (all arrays together)."""
+        return int(sum(p.size for p in self.params().values()))
+
+    @property
+    def inputs(self) -> tuple["Layer", ...]:
+        """The layers feeding this one, as a tuple (empty for Input)."""
+        if self.prev is None:
+            return ()
+        if isinstance(self.prev, Layer):
+            return (self.prev,)
+        return tuple(self.prev)
+
+    @property
+    def output_shape(self) -> Shape:
+        """Per-sample output shape, without the batch axis; computed without running."""
+        if self._shape is None:
+            if isinstance(self.prev, Layer):
+                in_shape = self.prev.output_shape
+            elif self.prev is None:
+                in_shape = None
+            else:
+                in_shape = tuple(p.output_shape for p in self.prev)
+            self._shape = tuple(self.infer_shape(in_shape))
+        return self._shape
+
+    @classmethod
+    def from_parts(cls, prev: Prev, name: str, config: Mapping[str, Any],
+                   params: Mapping[str, np.ndarray]) -> "Layer":
+        """Rebuild a layer from what :meth:`config` and :meth:`params` returned."""
+        unknown = set(config) & set(params)
+        if unknown:
+            raise LayerError(f"layer {name!r}: {sorted(unknown)} given both as config and parameter")
+        extra = set(params) - set(cls.param_names)
+        if extra:
+            raise LayerError(f"layer {name!r} ({cls.kind}): unexpected parameters {sorted(extra)}")
+        try:
+            return cls(prev, name=name, **dict(config), **dict(params))
+        except TypeError as exc:
+            raise LayerError(f"layer {name!r} ({cls.kind}): bad config: {exc}") from None
+
+    def __call__(self, X: Any) -> np.ndarray:
+        """Output of this layer for the batch ``X``.
+
+        Parameters
+        ----------
+        X : ndarray (batch, ...) or dict of ndarray
+            The net's input; a dict from Input layer name to array when the net
+            has several inputs.
+
+        Every layer before this one is computed exactly once, even where
+        branches share ancestors.
+        """
+        return evaluate(self, X)[self]
+
+    def __repr__(self) -> str:
+        shape = _try_shape(self)
+        prev = ", ".join(p.name for p in self.inputs) or "-"
+        return f"<{self.kind} {self.name!r} <- {prev}, output {shape}, {self.n_params} params>"
+
+
+def _try_shape(layer: Layer) -> str:
+    try:
+        return str(layer.output_shape)
+    except LayerError:
+        return "?"
+
+
+def ancestors(target: Layer | Sequence[Layer]) -> list[Layer]:
+    """The layers ``target`` depends on (itself included), inputs first.
+
+    Iterative depth-first search, so deep nets do not hit the recursion limit.
+    """
+    roots = [target] if isinstance(target, Layer) else list(target)
+    order: list[Layer] = []
+    done: set[int] = set()
+    on_path: set[int] = set()
+    for root in roots:
+        stack: list[tuple[Layer, Iterator[Layer]]] = [(root, iter(root.inputs))]
+        if id(root) in done:
+            continue
+        on_path.add(id(root))
+        while stack:
+            layer, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                on_path.discard(id(layer))
+                done.add(id(layer))
+                order.append(layer)
+            elif id(child) in on_path:
+                raise LayerError(f"layers {layer.name!r} and {child.name!r} form a cycle")
+            elif id(child) not in done:
+                on_path.add(id(child))
+                stack.append((child, iter(child.inputs)))
+    return order
+
+
+def evaluate(target: Layer | Sequence[Layer], X: Any,
+             keep: Callable[[Layer], bool] | None = None) -> dict[Layer, np.ndarray]:
+    """Compute ``target`` (one layer or several) for the batch ``X``, each ancestor once.
+
+    Parameters
+    ----------
+    target : Layer or sequence of Layer
+    X : ndarray (batch, ...) or dict of ndarray by Input name
+    keep : callable, optional
+        Which intermediate outputs to return besides the targets. Outputs not
+        kept are dropped as soon as no later layer needs them, which bounds
+        memory on deep nets.
+
+    Returns
+    -------
+    dict
+        Layer -> output array (batch first).
+    """
+    order = ancestors(target)
+    targets = {id(t) for t in ([target] if isinstance(target, Layer) else target)}
+    remaining_uses: dict[int, int] = {}
+    for layer in order:
+        for p in layer.inputs:
+            remaining_uses[id(p)] = remaining_uses.get(id(p), 0) + 1
+    values: dict[int, np.ndarray] = {}
+    result: dict[Layer, np.ndarray] = {}
+    for layer in order:
+        if not layer.inputs:
+            out = layer.forward(_input_for(layer, X))
+        elif isinstance(layer.prev, Layer):
+            out = layer.forward(values[id(layer.prev)])
+        else:
+            out = layer.forward(tuple(values[id(p)] for p in layer.inputs))
+        values[id(layer)] = out
+        if id(layer) in targets or (keep is not None and keep(layer)):
+            result[layer] = out
+        for p in layer.inputs:
+            remaining_uses[id(p)] -= 1
+            if remaining_uses[id(p)] == 0:
+                del values[id(p)]
+    return result
+
+
+def _input_for(layer: Layer, X: Any) -> Any:
+    if isinstance(X, Mapping):
+        if layer.name not in X:
+            raise LayerError(f"no data given for input {layer.name!r} (given: {sorted(X)})")
+        return X[layer.name]
+    return X
+
+
+# -- small validation helpers shared by the kinds ---------------------------------
+
+def as_pair(value: Any, what: str) -> tuple[int, int]:
+    """An int or a pair of ints as a pair of non-negative ints."""
+    if isinstance(value, (int, np.integer)):
+        pair = (int(value), int(value))
+    else:
+        try:
+            pair = tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            raise LayerError(f"{what} must be an int or two ints, not {value!r}") from None
+    if len(pair) != 2 or min(pair) < 0:
+        raise LayerError(f"{what} must be an int or two non-negative ints, not {value!r}")
+    return pair
+
+
+def as_array(value: Any, what: str, ndim: int | None = None) -> np.ndarray:
+    """A parameter as a floating numpy array of the expected rank."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        raise LayerError(f"{what} must be numeric, not {arr.dtype}")
+    if arr.dtype.kind != "f":
+        arr = arr.astype(np.float32)
+    if ndim is not None and arr.ndim != ndim:
+        raise LayerError(f"{what} must have {ndim} dimensions, not shape {arr.shape}")
+    return arr
+
+
+def check_format(data_format: str) -> str:
+    """Validate a data format name."""
+    if data_format not in ("channels_first", "channels_last"):
+        raise LayerError(f"data_format must be 'channels_first' or 'channels_last', not {data_format!r}")
+    return data_format
+
+
+def need_rank(layer: Layer, in_shape: Shape, rank: int) -> None:
+    """Raise a clear error when a layer gets input of the wrong rank."""
+    if in_shape is None or len(in_shape) != rank:
+        raise LayerError(f"layer {layer.name!r} ({layer.kind}) needs input with {rank} "
+                         f"axes per sample, got shape {in_shape}")

@@ -1,0 +1,198 @@
+"""Net: the ordered list of a net's layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from viewer.errors import LayerError
+from viewer.net.layers.base import Layer, Shape, ancestors, evaluate
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of a net's summary table."""
+
+    index: int
+    name: str
+    kind: str
+    output_shape: Shape | None
+    n_params: int
+    inputs: tuple[str, ...]
+
+
+class Net(Sequence[Layer]):
+    """A net as the list of its layers in topological order.
+
+    ``net[i](X)`` is layer i's output for the batch X; ``net[-1](X)`` is the
+    net's output. Layers can also be found by name: ``net["conv1"]``.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Every layer of the net, each after the layers it reads from.
+    name : str
+        A display name (the file's stem when loaded).
+    source : str
+        Free text on where the net came from (framework, file, converter).
+    """
+
+    def __init__(self, layers: Sequence[Layer], name: str = "net", source: str = "") -> None:
+        self._layers = list(layers)
+        self.name = name
+        self.source = source
+        self.path: str | None = None  # the file it was loaded from, if any
+        if not self._layers:
+            raise LayerError("a net needs at least one layer")
+        self._index: dict[str, int] = {}
+        for i, layer in enumerate(self._layers):
+            if not isinstance(layer, Layer):
+                raise LayerError(f"item {i} of the net is not a layer: {layer!r}")
+            if layer.name in self._index:
+                raise LayerError(f"two layers are named {layer.name!r}")
+            for p in layer.inputs:
+                j = self._index.get(p.name)
+                if j is None or self._layers[j] is not p:
+                    raise LayerError(f"layer {layer.name!r} reads from {p.name!r}, which is not "
+                                     "an earlier layer of this net")
+            self._index[layer.name] = i
+
+    # -- the sequence -----------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._layers)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return self._layers[self.index(key)]
+        if isinstance(key, slice):
+            return self._layers[key]
+        return self._layers[key]
+
+    def index(self, name: Any, *args: Any) -> int:  # type: ignore[override]
+        """Position of the layer called ``name`` (or of a Layer object)."""
+        if isinstance(name, Layer):
+            name = name.name
+        try:
+            return self._index[name]
+        except KeyError:
+            raise LayerError(f"the net has no layer named {name!r}") from None
+
+    def resolve(self, key: int | str) -> int:
+        """A layer index from an index (negative too), an index in a string, or a name."""
+        if isinstance(key, str):
+            if key in self._index:
+                return self._index[key]
+            try:
+                key = int(key)
+            except ValueError:
+                raise LayerError(f"the net has no layer named {key!r}") from None
+        if not -len(self) <= key < len(self):
+            raise LayerError(f"layer index {key} is out of range: the net has {len(self)} layers")
+        return key % len(self)
+
+    @property
+    def inputs(self) -> list[Layer]:
+        """The layers without inputs (Input layers), in net order."""
+        return [layer for layer in self._layers if not layer.inputs]
+
+    @property
+    def input(self) -> Layer:
+        """The first Input layer."""
+        return self.inputs[0]
+
+    @property
+    def n_params(self) -> int:
+        """Total number of parameter values."""
+        return sum(layer.n_params for layer in self._layers)
+
+    # -- computing ----------------------------------------------------------------
+
+    def trace(self, X: Any, upto: int | str | None = None) -> list[np.ndarray]:
+        """Outputs of layers 0..upto for the batch ``X``, each layer computed once.
+
+        Parameters
+        ----------
+        X : ndarray (batch, ...) or dict of ndarray by Input name
+        upto : int or str, optional
+            Last layer wanted (default: the last layer).
+
+        Returns
+        -------
+        list of ndarray
+            ``out[i]`` equals ``net[i](X)``; each has the batch axis first.
+        """
+        last = len(self) - 1 if upto is None else self.resolve(upto)
+        wanted = self._layers[:last + 1]
+        values = evaluate(wanted, X)
+        return [values[layer] for layer in wanted]
+
+    def outputs(self, X: Any, indices: Sequence[int | str]) -> dict[int, np.ndarray]:
+        """Outputs of the chosen layers only, each needed layer computed once.
+
+        Intermediate outputs are freed as soon as no later layer needs them.
+
+        Returns
+        -------
+        dict
+            Layer index -> output array (batch first).
+        """
+        chosen = [self._layers[self.resolve(i)] for i in indices]
+        values = evaluate(chosen, X)
+        return {self._index[layer.name]: values[layer] for layer in chosen}
+
+    # -- describing ---------------------------------------------------------------
+
+    def summary(self) -> list[LayerRow]:
+        """One row per layer: index, name, kind, output shape, parameter count, inputs."""
+        rows = []
+        for i, layer in enumerate(self._layers):
+            try:
+                shape: Shape | None = layer.output_shape
+            except LayerError:
+                shape = None
+            rows.append(LayerRow(i, layer.name, layer.kind, shape, layer.n_params,
+                                 tuple(p.name for p in layer.inputs)))
+        return rows
+
+    def check(self) -> None:
+        """Raise LayerError unless every layer's shape rule accepts its input."""
+        for layer in self._layers:
+            _ = layer.output_shape
+        ancestors(self._layers)
+
+    def __repr__(self) -> str:
+        return f"<Net {self.name!r}: {len(self)} layers, {self.n_params} params>"
+
+
+def format_shape(shape: Shape | None) -> str:
+    """A per-sample shape as text, "?" for unknown sizes: ``(1, 8, 8)``."""
+    if shape is None:
+        return "?"
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+
+
+def format_summary(net: Net) -> str:
+    """The layer table and totals as plain text, for the command line."""
+    rows = net.summary()
+    header = ("#", "name", "kind", "output shape", "params")
+    cells = [(str(r.index), r.name, r.kind, format_shape(r.output_shape), f"{r.n_params:,}")
+             for r in rows]
+    widths = [max(len(h), *(len(c[k]) for c in cells)) for k, h in enumerate(header)]
+    right = {0, 4}
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if k in right else v.ljust(w)
+                         for k, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    out = [f"{net.name}: {len(net)} layers, {net.n_params:,} parameters"]
+    if net.source:
+        out.append(f"source: {net.source}")
+    out += [line(header), line(["-" * w for w in widths])]
+    out += [line(c) for c in cells]
+    return "\n".join(out)

@@ -1,0 +1,276 @@
+"""The strata-net HDF5 file format: writing, and a reader that trusts nothing.
+
+Layout (format version 1)::
+
+    /                attrs: format="strata-net", format_version=1,
+                            layer_order=[names], name, source
+    /layers/<name>   attrs: kind, config (JSON text), prev (list of names)
+                     datasets: one per parameter array
+    /samples         optional: X (N, ...), labels (N,), label_names (K,)
+                     attrs: layout, preprocess (JSON text)
+
+The reader opens files read-only, refuses links, external and virtual
+datasets and datasets that declare far more data than the file holds, checks
+kinds, configs, parameter shapes and the layer graph, and reports every
+problem as one :class:`~viewer.errors.FileFormatError` naming the file.
+No pickle, eval or exec is ever involved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Mapping
+
+import h5py
+import numpy as np
+
+from viewer.errors import FileFormatError, StrataError, file_error
+from viewer.net.layers import Layer, layer_class
+from viewer.net.network import Net
+
+FORMAT = "strata-net"
+FORMAT_VERSION = 1
+# A parameter may not declare more bytes than this many times the file's size:
+# stored arrays are not compressed, so a real file is never near it.
+MAX_EXPANSION = 64
+SAMPLE_LAYOUTS = ("channels_first", "channels_last", "vector", "sequence")
+
+
+def save(net: Net, path: str | os.PathLike, *, samples: Mapping[str, Any] | None = None) -> None:
+    """Write ``net`` (and optionally its samples) to a strata-net file.
+
+    The file is written next to ``path`` and renamed into place, so an
+    interrupted save never leaves half a file where a good one was.
+
+    Parameters
+    ----------
+    net : Net
+    path : str or PathLike
+    samples : mapping, optional
+        ``X`` (N, ...) raw samples; optional ``labels`` (N,) ints,
+        ``label_names`` (K,) strings, ``layout`` (one of "channels_first",
+        "channels_last", "vector", "sequence") and ``preprocess`` (dict with
+        optional "scale", "mean", "std": net input = (X * scale - mean) / std).
+    """
+    net.check()
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".h5.part", dir=folder)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["layer_order"] = [layer.name for layer in net]
+            f.attrs["name"] = net.name
+            f.attrs["source"] = net.source
+            group = f.create_group("layers")
+            for layer in net:
+                g = group.create_group(layer.name)
+                g.attrs["kind"] = layer.kind
+                g.attrs["config"] = json.dumps(layer.config())
+                g.attrs["prev"] = [p.name for p in layer.inputs]
+                for key, value in layer.params().items():
+                    g.create_dataset(key, data=value)
+            if samples is not None:
+                _write_samples(f, samples)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _write_samples(f: h5py.File, samples: Mapping[str, Any]) -> None:
+    g = f.create_group("samples")
+    X = np.asarray(samples["X"])
+    g.create_dataset("X", data=X)
+    if samples.get("labels") is not None:
+        labels = np.asarray(samples["labels"])
+        if labels.shape != (X.shape[0],):
+            raise StrataError(f"labels have shape {labels.shape}, samples are {X.shape[0]}")
+        g.create_dataset("labels", data=labels.astype(np.int64))
+    if samples.get("label_names") is not None:
+        g.create_dataset("label_names", data=[str(n) for n in samples["label_names"]],
+                         dtype=h5py.string_dtype())
+    layout = samples.get("layout", "vector")
+    if layout not in SAMPLE_LAYOUTS:
+        raise StrataError(f"sample layout must be one of {SAMPLE_LAYOUTS}, not {layout!r}")
+    g.attrs["layout"] = layout
+    g.attrs["preprocess"] = json.dumps(samples.get("preprocess") or {})
+
+
+def load(path: str | os.PathLike) -> Net:
+    """Read a strata-net file.
+
+    Returns
+    -------
+    Net
+        With ``net.path`` set to the file's path.
+
+    Raises
+    ------
+    FileFormatError
+        For anything wrong with the file; the message names the file.
+    """
+    path = os.fspath(path)
+    _check_is_hdf5(path)
+    try:
+        with h5py.File(path, "r") as f:
+            net = _read_net(f, path)
+    except StrataError as exc:
+        message = str(exc)
+        raise (exc if message.startswith(path) else file_error(path, message)) from None
+    except Exception as exc:  # h5py reports damage as many exception types
+        raise file_error(path, f"damaged file ({type(exc).__name__}: {exc})") from None
+    net.path = path
+    return net
+
+
+def _check_is_hdf5(path: str) -> None:
+    if not os.path.exists(path):
+        raise file_error(path, "no such file")
+    if os.path.isdir(path):
+        raise file_error(path, "is a folder, not a net file")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise file_error(path, "empty file")
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError as exc:
+        raise file_error(path, f"cannot be read ({exc})") from None
+    if not is_hdf5:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        hint = " (it is a zip archive)" if head.startswith(b"PK") else ""
+        raise file_error(path, f"not an HDF5 file{hint}")
+
+
+def text_attr(obj: h5py.HLObject, key: str, where: str) -> str:
+    """A string attribute, whether stored as bytes or str."""
+    if key not in obj.attrs:
+        raise FileFormatError(f"{where} has no {key!r} attribute")
+    value = obj.attrs[key]
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, str):
+        return value
+    raise FileFormatError(f"{where}: attribute {key!r} is not text")
+
+
+def names_attr(obj: h5py.HLObject, key: str, where: str) -> list[str]:
+    """A list-of-strings attribute, whether stored as bytes or str."""
+    if key not in obj.attrs:
+        raise FileFormatError(f"{where} has no {key!r} attribute")
+    value = np.asarray(obj.attrs[key])
+    if value.size == 0:  # h5py stores an empty list as an empty float array
+        return []
+    if value.ndim > 1 or value.dtype.kind not in "SUO":
+        raise FileFormatError(f"{where}: attribute {key!r} is not a list of names")
+    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in value.reshape(-1)]
+
+
+def _read_net(f: h5py.File, path: str) -> Net:
+    fmt = f.attrs.get("format")
+    fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+    if fmt != FORMAT:
+        raise FileFormatError("not a strata-net file (no format=\"strata-net\" attribute); "
+                              "convert models from other frameworks with 'main.py convert'")
+    version = f.attrs.get("format_version")
+    if not isinstance(version, (int, np.integer)):
+        raise FileFormatError("format_version is missing or not a number")
+    if version > FORMAT_VERSION:
+        raise FileFormatError(f"written in format version {version}, newer than this Strata "
+                              f"reads ({FORMAT_VERSION}); update Strata")
+    order = names_attr(f, "layer_order", "the file")
+    group = safe_member(f, "layers", path, h5py.Group)
+    stored = set(group.keys())
+    if len(set(order)) != len(order):
+        raise FileFormatError("layer_order names a layer twice")
+    if set(order) != stored:
+        missing = sorted(set(order) - stored)
+        extra = sorted(stored - set(order))
+        raise FileFormatError(f"layer_order does not match the stored layers "
+                              f"(missing: {missing or 'none'}, not listed: {extra or 'none'})")
+    file_size = os.path.getsize(path)
+    built: dict[str, Layer] = {}
+    for name in order:
+        g = safe_member(group, name, path, h5py.Group)
+        built[name] = _read_layer(g, name, built, order, file_size, path)
+    name = text_attr(f, "name", "the file") if "name" in f.attrs else os.path.splitext(os.path.basename(path))[0]
+    source = text_attr(f, "source", "the file") if "source" in f.attrs else ""
+    net = Net([built[n] for n in order], name=name, source=source)
+    net.check()
+    return net
+
+
+def _read_layer(g: h5py.Group, name: str, built: Mapping[str, Layer], order: list[str],
+                file_size: int, path: str) -> Layer:
+    where = f"layer {name!r}"
+    kind = text_attr(g, "kind", where)
+    cls = layer_class(kind)
+    try:
+        config = json.loads(text_attr(g, "config", where))
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(f"{where}: config is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise FileFormatError(f"{where}: config is not a JSON object")
+    prev_names = names_attr(g, "prev", where)
+    prevs = []
+    for p in prev_names:
+        if p in built:
+            prevs.append(built[p])
+        elif p in order:
+            raise FileFormatError(f"{where} reads from {p!r}, which comes after it in layer_order "
+                                  "(the layers form a cycle or are out of order)")
+        else:
+            raise FileFormatError(f"{where} reads from {p!r}, which is not a layer of this net")
+    params = {key: read_array(g, key, path, file_size) for key in g.keys()}
+    if not prevs:
+        prev: Any = None
+    elif len(prevs) == 1 and not cls.is_merge:
+        prev = prevs[0]
+    else:
+        prev = tuple(prevs)
+    layer = cls.from_parts(prev, name, config, params)
+    _ = layer.output_shape  # shapes must fit the config and the layers before
+    return layer
+
+
+def safe_member(parent: h5py.Group, key: str, path: str, expect: type) -> Any:
+    """Get ``parent[key]``, refusing soft and external links and the wrong object type."""
+    link = parent.get(key, getlink=True)
+    if link is None:
+        raise FileFormatError(f"{parent.name.rstrip('/')}/{key} is missing")
+    if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+        kind = "an external" if isinstance(link, h5py.ExternalLink) else "a soft"
+        raise FileFormatError(f"{parent.name.rstrip('/')}/{key} is {kind} link; "
+                              "links are refused")
+    obj = parent[key]
+    if not isinstance(obj, expect):
+        raise FileFormatError(f"{obj.name} is not a{' group' if expect is h5py.Group else ' dataset'}")
+    return obj
+
+
+def check_dataset(ds: h5py.Dataset, file_size: int) -> None:
+    """Refuse virtual and external datasets, non-numeric data and shape bombs."""
+    if ds.is_virtual:
+        raise FileFormatError(f"{ds.name} is a virtual dataset; those are refused")
+    if ds.external:
+        raise FileFormatError(f"{ds.name} keeps its data in an external file; those are refused")
+    if ds.dtype.kind not in "fiub":
+        raise FileFormatError(f"{ds.name} holds {ds.dtype}, not numbers")
+    declared = int(np.prod(ds.shape, dtype=np.float64) * ds.dtype.itemsize)
+    if declared > MAX_EXPANSION * file_size + (1 << 20):
+        raise FileFormatError(f"{ds.name} declares shape {ds.shape} ({declared:,} bytes) in a "
+                              f"file of {file_size:,} bytes: refused as a shape bomb")
+
+
+def read_array(g: h5py.Group, key: str, path: str, file_size: int) -> np.ndarray:
+    """Read one parameter dataset after the safety checks."""
+    ds = safe_member(g, key, path, h5py.Dataset)
+    check_dataset(ds, file_size)
+    return ds[()]
