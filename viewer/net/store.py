@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any, Mapping
 
 import h5py
@@ -56,9 +55,7 @@ def save(net: Net, path: str | os.PathLike, *, samples: Mapping[str, Any] | None
     """
     net.check()
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".h5.part", dir=folder)
-    os.close(fd)
+    tmp = f"{path}.{os.getpid()}.part"
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
