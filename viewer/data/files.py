@@ -1,0 +1,81 @@
+"""open_samples: pick the reader for a path by its kind."""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+from viewer.data.arrays import open_npy, open_npz
+from viewer.data.hdf5 import open_hdf5
+from viewer.data.images import IMAGE_EXTENSIONS, open_images
+from viewer.data.samples import SampleSet, check_fits
+from viewer.errors import SampleError
+
+HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf")
+
+
+def open_samples(path: str | os.PathLike, *, dataset: str | None = None,
+                 labels: str | None = None, input_shape: Sequence[int | None] | None = None,
+                 data_format: str | None = None,
+                 preprocess: Mapping | None = None) -> SampleSet:
+    """Open input samples lazily: nothing but headers is read until asked for.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.h5``/``.hdf5``/``.hdf``, ``.npy``, ``.npz``, an image file
+        (``.png``, ``.jpg``, ``.jpeg``, ...) or a folder of images.
+    dataset : str, optional
+        HDF5 dataset path or .npz member holding the samples, shape
+        (N, *sample_shape). Defaults are described in ``open_hdf5`` and
+        ``open_npz``.
+    labels : str, optional
+        HDF5 dataset path or .npz member holding (N,) class numbers; for a
+        .npy file, the path of another .npy file.
+    input_shape : sequence of int or None, optional
+        The net's input shape without batch axis. Images are converted to
+        it; other samples are checked against it with
+        :func:`~viewer.data.samples.check_fits`.
+    data_format : str, optional
+        The samples' layout ("channels_first", "channels_last", "vector",
+        "sequence"); overrides what the file says or what the shape suggests.
+    preprocess : mapping, optional
+        ``{"scale", "mean", "std"}``, normally the net's stored one;
+        overrides what the file says. None: the file's, else identity.
+
+    Returns
+    -------
+    SampleSet
+        ``batch(indices)`` gives float32 (n, *input_shape).
+
+    Raises
+    ------
+    SampleError
+        The file is missing, of an unknown kind, unreadable or hostile, or
+        its samples do not fit ``input_shape``.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    is_images = os.path.isdir(path) or ext in IMAGE_EXTENSIONS
+    if not os.path.exists(path):
+        raise SampleError(f"{path}: no such file or folder")
+    if (dataset is not None or labels is not None) and is_images:
+        raise SampleError(f"{path}: images have no datasets or labels to choose")
+    if is_images:
+        return open_images(path, input_shape=input_shape, data_format=data_format,
+                           preprocess=preprocess)
+    if ext in HDF5_EXTENSIONS:
+        samples = open_hdf5(path, dataset=dataset, labels=labels, layout=data_format,
+                            preprocess=preprocess)
+    elif ext == ".npy":
+        if dataset is not None:
+            raise SampleError(f"{path}: a .npy file holds one array; there is no dataset to choose")
+        samples = open_npy(path, labels=labels, layout=data_format, preprocess=preprocess)
+    elif ext == ".npz":
+        samples = open_npz(path, dataset=dataset, labels=labels, layout=data_format,
+                           preprocess=preprocess)
+    else:
+        raise SampleError(f"{path}: unknown kind of sample file {ext or '(no extension)'!r}; "
+                          f"Strata reads .h5, .hdf5, .npy, .npz, images "
+                          f"({', '.join(IMAGE_EXTENSIONS)}) and folders of images")
+    return samples if input_shape is None else check_fits(samples, input_shape)

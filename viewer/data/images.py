@@ -1,0 +1,205 @@
+"""Samples from image files: one PNG/JPEG, or a folder of images.
+
+Each image is decoded when it is asked for, then converted to the net's input:
+
+1. to grayscale ("L", ITU-R 601-2 luma) when the net wants 1 channel, RGB
+   when it wants 3, RGBA when it wants 4 (alpha is dropped for RGB);
+2. resized to the net's H x W with Pillow's bilinear filter (aspect ratio is
+   not kept: nets take a fixed size);
+3. channels put where the layout says: (C, H, W) for channels_first,
+   (H, W, C) for channels_last, (H, W) when the net's input has no channel axis.
+
+Raw values are the pixels 0..255 (uint8), like a uint8 dataset, and the same
+preprocessing applies to both: the net's stored preprocess, which its embedded
+samples used, or identity when the net stores none. Images are never rescaled
+to 0..1 behind the user's back, so a picture and the same picture stored in a
+uint8 dataset always give the same net input.
+
+Pillow is needed only here and is imported on first use. Readers decode into
+fresh objects, so several threads may read at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from viewer.data.samples import SampleSet
+from viewer.errors import SampleError
+
+#: File name endings of images found in a folder (case does not matter).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+# 16-bit, 32-bit and float images would be clipped to 0..255 by convert().
+_DEEP_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _pil(path: str):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise SampleError(f"{path}: reading images needs Pillow, which is not installed "
+                          f"(pip install pillow)") from None
+    return Image
+
+
+def _natural_key(name: str) -> list:
+    """Sort "img2.png" before "img10.png", as a file browser does."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower())
+            for t in re.split(r"(\d+)", name) if t]
+
+
+def list_images(folder: str) -> list[str]:
+    """Image files directly inside ``folder``, in natural name order.
+
+    Hidden files are skipped: "._name.png" files left by macOS are not images.
+    """
+    names = [n for n in os.listdir(folder)
+             if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")
+             and os.path.isfile(os.path.join(folder, n))]
+    return [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
+
+
+def _target(input_shape: Sequence[int | None] | None, data_format: str | None,
+            first: tuple[int, int, str], path: str) -> tuple[tuple, int, str]:
+    """Work out (sample shape, channels or 0 for no axis, layout) for the images.
+
+    ``first`` is (width, height, mode) of the first image: it fills in
+    unknown sizes, and the channel count when no input shape is given.
+    """
+    width, height, mode = first
+    if input_shape is None:
+        channels = 1 if mode in ("1", "L", "LA") + _DEEP_MODES else 3
+        input_shape = (height, width) if channels == 1 else (
+            (3, height, width) if data_format == "channels_first" else (height, width, 3))
+    shape = tuple(input_shape)
+    if len(shape) == 2:  # no channel axis, so per-channel values run along nothing
+        layout, channels, hw = "channels_last", 0, shape
+    elif len(shape) == 3:
+        layout = data_format
+        if layout is None:  # 1, 3 or 4 channels at the front and not at the back
+            first_axis = shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4)
+            layout = "channels_first" if first_axis else "channels_last"
+        if layout not in ("channels_first", "channels_last"):
+            raise SampleError(f"{path}: images need a channels_first or channels_last "
+                              f"input, not {layout!r}")
+        channels, hw = (shape[0], shape[1:]) if layout == "channels_first" else (shape[2], shape[:2])
+        if channels not in _MODES:
+            raise SampleError(f"{path}: the net expects {channels} channels; images give "
+                              f"1 (grayscale), 3 (RGB) or 4 (RGBA)")
+    else:
+        raise SampleError(f"{path}: images cannot become the net's input shape {shape}")
+    h = height if hw[0] is None else int(hw[0])
+    w = width if hw[1] is None else int(hw[1])
+    if channels == 0:
+        return (h, w), 0, layout
+    sample = (channels, h, w) if layout == "channels_first" else (h, w, channels)
+    return sample, channels, layout
+
+
+class ImageReader:
+    """Image files decoded and converted on demand.
+
+    Parameters
+    ----------
+    path : str
+        The file or folder the user opened (named in set-wide errors).
+    files : list of str
+        One image per sample.
+    sample_shape : tuple of int
+        (H, W), (C, H, W) or (H, W, C): the converted image.
+    channels : int
+        1, 3 or 4; 0 for (H, W) samples without a channel axis.
+    layout : str
+        "channels_first" or "channels_last".
+    """
+
+    def __init__(self, path: str, files: list[str], sample_shape: tuple, channels: int,
+                 layout: str) -> None:
+        self.path, self.files = path, files
+        self.shape = (len(files),) + sample_shape
+        self.dtype = np.dtype(np.uint8)
+        self._mode = _MODES.get(channels, "L")
+        self._channels_first = bool(channels) and layout == "channels_first"
+
+    def _decode(self, file: str) -> np.ndarray:
+        Image = _pil(file)
+        try:
+            with Image.open(file) as img:
+                # Pillow's own check only warns below twice this size.
+                if img.width * img.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
+                    raise SampleError(f"{file}: image of {img.width}x{img.height} pixels "
+                                      f"is too large to decode safely")
+                if img.mode in _DEEP_MODES:
+                    raise SampleError(f"{file}: {img.mode} images (more than 8 bits per "
+                                      f"channel) are not supported; save it as 8-bit")
+                img = img.convert(self._mode)  # convert first: resizing a palette image is nearest-only
+                height, width = self.shape[2:4] if self._channels_first else self.shape[1:3]
+                if img.size != (width, height):
+                    img = img.resize((width, height), _bilinear(Image))
+                pixels = np.asarray(img, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise SampleError(f"{file}: not a readable image ({exc})") from None
+        if self._channels_first:
+            return pixels.transpose(2, 0, 1) if pixels.ndim == 3 else pixels[None]
+        return pixels[..., None] if pixels.ndim == 2 and len(self.shape) == 4 else pixels
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Rows (sorted, unique) -> uint8 array (len(rows), *sample_shape)."""
+        out = np.empty((len(rows),) + self.shape[1:], dtype=np.uint8)
+        for k, row in enumerate(rows):
+            out[k] = self._decode(self.files[row])
+        return out
+
+
+def _bilinear(Image):
+    """Pillow >= 9.1 names filters in Image.Resampling; older ones on Image."""
+    return getattr(Image, "Resampling", Image).BILINEAR
+
+
+def _first_image(file: str) -> tuple[int, int, str]:
+    """(width, height, mode) from an image's header, without decoding it."""
+    Image = _pil(file)
+    try:
+        with Image.open(file) as img:
+            return img.width, img.height, img.mode
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise SampleError(f"{file}: not a readable image ({exc})") from None
+
+
+def open_images(path: str, *, input_shape: Sequence[int | None] | None = None,
+                data_format: str | None = None, preprocess: Mapping | None = None) -> SampleSet:
+    """Samples from one image file, or every image directly in a folder.
+
+    Parameters
+    ----------
+    path : str
+        An image file, or a folder (its images in natural name order).
+    input_shape : sequence of int or None, optional
+        The net's input shape without batch axis: (C, H, W), (H, W, C) or
+        (H, W); None entries take the first image's size. Without it the
+        first image's size is used, grayscale (H, W) or RGB with 3 channels.
+    data_format : str, optional
+        "channels_first" or "channels_last"; guessed from ``input_shape``
+        when not given (a 1/3/4-long first axis means channels_first).
+    preprocess : mapping, optional
+        The net's preprocessing; none means identity (raw 0..255).
+
+    Returns
+    -------
+    SampleSet
+        uint8 raw samples; ``batch`` gives float32 (n, *input_shape).
+    """
+    if os.path.isdir(path):
+        files = list_images(path)
+        if not files:
+            raise SampleError(f"{path}: there are no samples (no "
+                              f"{', '.join(IMAGE_EXTENSIONS)} images in this folder)")
+    else:
+        files = [path]
+    shape, channels, layout = _target(input_shape, data_format, _first_image(files[0]), path)
+    reader = ImageReader(path, files, shape, channels, layout)
+    return SampleSet(reader, source=path, layout=layout, preprocess=preprocess)
