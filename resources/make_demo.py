@@ -133,13 +133,15 @@ def main() -> None:
     label_names = [str(d) for d in range(10)]
     reference: dict[str, np.ndarray] = {}
     specs = [
-        ("digits_cnn", cnn(), (1, 8, 8), "channels_first", 30,
+        ("digits_cnn", cnn, (1, 8, 8), "channels_first", 30,
          ["conv1", "bn1", "relu1", "pool1", "conv2", "bn2", "relu2", "pool2",
           "flatten", "fc1", "relu3", "dropout", "fc2", "softmax"]),
-        ("digits_mlp", mlp(), (64,), None, 40,
+        ("digits_mlp", mlp, (64,), None, 40,
          ["fc1", "relu1", "fc2", "relu2", "fc3", "softmax"]),
     ]
-    for stem, model, shape, data_format, epochs, names in specs:
+    for stem, build, shape, data_format, epochs, names in specs:
+        torch.manual_seed(0)  # same initial weights on every run
+        model = build()
         raw_train = x_train.reshape((-1,) + shape)
         raw_test = x_test.reshape((-1,) + shape)
         train(model, raw_train.astype(np.float32) * SCALE, y_train, epochs)
