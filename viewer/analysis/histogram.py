@@ -29,8 +29,8 @@ class Histogram:
         Values per bin. Bins are half-open ``[e[i], e[i+1])`` except the last,
         which includes its right edge (numpy's convention).
     edges : np.ndarray, shape (B + 1,), float64
-        Bin edges, increasing. ``B == 0`` (``edges == [0.0]``) when no value
-        was finite.
+        Bin edges, increasing. With integer ``bins`` and no finite value,
+        ``B == 0`` and ``edges == [0.0]``.
     n_used : int
         Finite values histogrammed: all of them, or ``cap`` when sampled.
         ``counts.sum() == n_used`` unless explicit edges left some outside.

@@ -137,9 +137,10 @@ def color_limits(a: np.ndarray, clip: Optional[float] = None) -> ColorLimits:
         lo, hi = (float(p) for p in np.percentile(values, [clip, 100 - clip]))
     else:
         lo, hi = float(values.min()), float(values.max())
+    both_signs = lo < 0 < hi  # before widening: a constant 0 is not signed
     if lo == hi:
         lo, hi = around(lo)
-    return ColorLimits(lo, hi, both_signs=lo < 0 < hi)
+    return ColorLimits(lo, hi, both_signs=both_signs)
 
 
 def around(v: float) -> tuple[float, float]:
