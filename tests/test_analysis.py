@@ -132,6 +132,8 @@ def test_mosaic_grid_choices():
         assert cols >= rows  # a wide-ish canvas gets wide-ish mosaics
     rows, cols = mosaic_grid(12, 4, 4, aspect=1 / 3)
     assert rows > cols  # a tall canvas gets a tall one
+    with pytest.raises(ValueError):
+        mosaic_grid(4, 2, 2, aspect=0)
 
 
 # ------------------------------------------------------ vectors, matrices

@@ -35,7 +35,8 @@ class Picture:
     Attributes
     ----------
     image : np.ndarray, shape (H, W)
-        The picture; float64 for float64 activations, float32 otherwise.
+        The picture; float64 for float64 (or wider) activations, float32
+        otherwise (ints and bools included).
         NaN where no unit is shown (grid padding, mosaic gaps, unused tiles)
         and where the activation itself is NaN. With ``scale="channel"``
         the values are normalised (see :func:`to_picture`).
@@ -301,7 +302,14 @@ def mosaic_grid(n: int, h: int, w: int, aspect: float = 4 / 3) -> tuple[int, int
     -------
     (int, int)
         ``(rows, cols)`` with ``rows * cols >= n`` and no empty row.
+
+    Raises
+    ------
+    ValueError
+        Unless ``aspect > 0``.
     """
+    if not aspect > 0:
+        raise ValueError(f"aspect must be positive, got {aspect!r}")
     if n <= 1:
         return (1, 1)
     cols = np.arange(1, n + 1)
