@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from viewer.data.preprocess import guess_layout
 from viewer.data.samples import SampleSet
 from viewer.errors import SampleError
 
@@ -79,10 +80,7 @@ def _target(input_shape: Sequence[int | None] | None, data_format: str | None,
     if len(shape) == 2:  # no channel axis, so per-channel values run along nothing
         layout, channels, hw = "channels_last", 0, shape
     elif len(shape) == 3:
-        layout = data_format
-        if layout is None:  # 1, 3 or 4 channels at the front and not at the back
-            first_axis = shape[0] in (1, 3, 4) and shape[2] not in (1, 3, 4)
-            layout = "channels_first" if first_axis else "channels_last"
+        layout = data_format or guess_layout(shape)
         if layout not in ("channels_first", "channels_last"):
             raise SampleError(f"{path}: images need a channels_first or channels_last "
                               f"input, not {layout!r}")
@@ -183,8 +181,8 @@ def open_images(path: str, *, input_shape: Sequence[int | None] | None = None,
         (H, W); None entries take the first image's size. Without it the
         first image's size is used, grayscale (H, W) or RGB with 3 channels.
     data_format : str, optional
-        "channels_first" or "channels_last"; guessed from ``input_shape``
-        when not given (a 1/3/4-long first axis means channels_first).
+        "channels_first" or "channels_last"; when not given, guessed from
+        ``input_shape`` by ``viewer.data.preprocess.guess_layout``.
     preprocess : mapping, optional
         The net's preprocessing; none means identity (raw 0..255).
 

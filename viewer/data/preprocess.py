@@ -47,16 +47,18 @@ def guess_layout(sample_shape: tuple) -> str:
     str
         ``"vector"`` for 1-D samples, ``"sequence"`` for 2-D ones (a grey
         image without a channel axis is shown the same way), and for 3-D or
-        more ``"channels_first"`` when the first axis looks like channels
-        (1, 3 or 4 long while the last is not), else ``"channels_last"``.
+        more ``"channels_first"`` when the first axis looks more like channels
+        than the last: only it is 1, 3 or 4 long, or else it is the shorter
+        one. A tie means ``"channels_last"``.
     """
     if len(sample_shape) <= 1:
         return "vector"
     if len(sample_shape) == 2:
         return "sequence"
-    if sample_shape[0] in (1, 3, 4) and sample_shape[-1] not in (1, 3, 4):
-        return "channels_first"
-    return "channels_last"
+    first, last = sample_shape[0], sample_shape[-1]
+    if (first in (1, 3, 4)) != (last in (1, 3, 4)):
+        return "channels_first" if first in (1, 3, 4) else "channels_last"
+    return "channels_first" if first < last else "channels_last"
 
 
 def channel_axis(layout: str) -> int:

@@ -79,6 +79,8 @@ class SampleSet:
         if labels is not None and len(labels) != self._n:
             raise SampleError(f"{self.path}: there are {len(labels)} labels "
                               f"for {self._n} samples")
+        if labels is not None:
+            labels.flags.writeable = False  # shared between threads and fitted copies
         self.labels = labels
         self.label_names = list(label_names) if label_names is not None else None
 
