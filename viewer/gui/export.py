@@ -1,0 +1,154 @@
+"""Taking a result away: the picture as PNG/SVG/PDF, the activation as .npy/.csv.
+
+The exported picture is drawn on a fresh figure with a title naming the net,
+layer and sample, so it stands on its own outside the window; the window's
+own figure is never touched. Nothing is ever written over a file the user
+opened.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any, Iterable
+
+import numpy as np
+
+from viewer.errors import StrataError
+from viewer.gui.jobs import Result
+from viewer.gui.options import DisplayOptions, colormap_for
+
+PICTURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+ACTIVATION_FORMATS = (".npy", ".csv")
+DPI = 150
+
+
+def default_name(result: Result, ext: str) -> str:
+    """A file name like ``digits_cnn_conv1_sample12.png``."""
+    req = result.request
+    parts = [req.net.name, req.net[req.layer].name]
+    if req.channel is not None:
+        parts.append(f"ch{req.channel}")
+    parts.append(f"sample{req.sample}")
+    stem = "_".join(parts)
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) + ext
+
+
+def check_target(path: str, protected: Iterable[str | None]) -> None:
+    """Refuse to write over a file the user opened (the net or its samples)."""
+    target = os.path.realpath(path)
+    for p in protected:
+        if p and os.path.exists(p) and os.path.realpath(p) == target:
+            raise StrataError(f"{path}: this is a file you opened; Strata never writes to it. "
+                              "Choose another name.")
+
+
+def title_of(result: Result) -> str:
+    """Net, layer and sample, for the exported picture."""
+    req = result.request
+    layer = req.net[req.layer]
+    title = f"{req.net.name} · {layer.name} ({layer.kind}) · sample {req.sample}"
+    if req.channel is not None:
+        title += f" · channel {req.channel}"
+    return title
+
+
+def picture_figure(result: Result, opts: DisplayOptions, view: str) -> Any:
+    """A standalone matplotlib Figure of ``result`` as a heatmap or histogram."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 5.6), dpi=DPI)
+    fig.suptitle(title_of(result), fontsize=10)
+    if view == "histogram":
+        ax = fig.add_subplot()
+        hist = result.hist
+        if hist.counts.size:
+            ax.stairs(hist.counts, hist.edges, fill=True, color="#3b75af")
+            if hist.edges[0] <= 0 <= hist.edges[-1]:
+                ax.axvline(0.0, color="#d62728", linestyle="--", linewidth=1.2)
+        if opts.log_counts:
+            ax.set_yscale("log")
+        ax.set_xlabel("activation value")
+        ax.set_ylabel("count")
+        st = result.stats
+        ax.set_title(f"min {st.min:.4g} · max {st.max:.4g} · mean {st.mean:.4g} · "
+                     f"std {st.std:.4g} · zero {100 * st.frac_zero:.1f} %", fontsize=8)
+        return fig
+    ax = fig.add_subplot()
+    name, lo, hi = colormap_for(opts.cmap, result.vmin, result.vmax)
+    cmap = matplotlib.colormaps[name].with_extremes(bad="white")
+    im = ax.imshow(result.image, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+    ax.set_axis_off()
+    fig.colorbar(im, ax=ax, shrink=0.85)
+    return fig
+
+
+def export_picture(path: str, result: Result, opts: DisplayOptions, view: str,
+                   protected: Iterable[str | None] = ()) -> None:
+    """Write the heatmap or histogram of ``result`` as PNG, SVG or PDF (by extension).
+
+    Raises
+    ------
+    StrataError
+        For an unknown extension, a protected target, or a failed write.
+    """
+    fmt = PICTURE_FORMATS.get(os.path.splitext(path)[1].lower())
+    if fmt is None:
+        raise StrataError(f"{path}: pictures are saved as .png, .svg or .pdf")
+    check_target(path, protected)
+    try:
+        picture_figure(result, opts, view).savefig(path, format=fmt)
+    except OSError as exc:
+        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def picture_png(result: Result, opts: DisplayOptions, view: str) -> bytes:
+    """The exported picture as PNG bytes (for the clipboard)."""
+    buf = io.BytesIO()
+    picture_figure(result, opts, view).savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def export_activation(path: str, values: np.ndarray,
+                      protected: Iterable[str | None] = ()) -> None:
+    """Write an activation (one sample, no batch axis) as .npy or .csv.
+
+    The CSV has one row per value: one index column per axis (``i0, i1, ...``)
+    and the value, so any shape reads back with its indices.
+
+    Raises
+    ------
+    StrataError
+        For an unknown extension, a protected target, or a failed write.
+    """
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in ACTIVATION_FORMATS:
+        raise StrataError(f"{path}: activations are saved as .npy or .csv")
+    check_target(path, protected)
+    values = np.asarray(values)
+    try:
+        if ext == ".npy":
+            np.save(path, values, allow_pickle=False)
+            return
+        index = np.indices(values.shape).reshape(values.ndim, -1).T
+        # Enough digits for the value to read back exactly in its own dtype.
+        digits = 9 if values.dtype.itemsize <= 4 else 17
+        table = np.column_stack([index, values.reshape(-1, 1).astype(np.float64)])
+        header = ",".join([f"i{k}" for k in range(values.ndim)] + ["value"])
+        np.savetxt(path, table, delimiter=",", header=header, comments="",
+                   fmt=["%d"] * values.ndim + [f"%.{digits}g"])
+    except OSError as exc:
+        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def read_csv_activation(path: str) -> np.ndarray:
+    """Read back a CSV written by :func:`export_activation` (for scripts and tests)."""
+    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    ndim = table.shape[1] - 1
+    if ndim == 0:
+        return table[0, 0].reshape(())
+    idx = table[:, :ndim].astype(np.int64)
+    out = np.empty(tuple(idx.max(axis=0) + 1), dtype=np.float64)
+    out[tuple(idx.T)] = table[:, ndim]
+    return out

@@ -1,0 +1,395 @@
+"""The work the window hands to its worker threads: opening files, computing.
+
+No Qt and no matplotlib here, so each function runs on any thread and can be
+tested alone. :func:`compute` turns one selection (net, samples, layer,
+sample, options) into everything the window shows for it; :func:`open_file`
+opens a net or a samples file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from viewer.analysis import (ActivationStats, Histogram, Picture, activation_stats,
+                             color_limits, histogram, to_picture)
+from viewer.errors import LayerError, SampleError, StrataError
+
+# Traces kept for quick layer switching and stepping back, within this many bytes.
+TRACE_CACHE_BYTES = 256 * 2**20
+# Width / height the mosaic is laid out for (the plot area is landscape).
+MOSAIC_ASPECT = 4 / 3
+SAMPLE_EXTENSIONS = (".npy", ".npz", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
+MODEL_EXTENSIONS = (".onnx", ".keras")
+HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf")
+
+
+@dataclass(frozen=True, eq=False)
+class Request:
+    """One selection to compute.
+
+    Attributes
+    ----------
+    net, samples : Net, SampleSet
+    layer, sample : int
+        Indices into the net and the samples.
+    scale : str
+        "shared" or "channel", passed to :func:`viewer.analysis.to_picture`.
+    bins : int
+        Histogram bins.
+    channel : int or None
+        A mosaic channel to show alone (large), or None for the whole layer.
+    """
+
+    net: Any
+    samples: Any
+    layer: int
+    sample: int
+    scale: str = "shared"
+    bins: int = 50
+    channel: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """Everything the window shows for one :class:`Request`.
+
+    Attributes
+    ----------
+    request : Request
+    activation : np.ndarray
+        The layer's output for the sample, no batch axis.
+    picture : Picture
+        The whole layer as one image.
+    image : np.ndarray, shape (H, W)
+        What the heatmap draws: ``picture.image``, or the chosen channel.
+    vmin, vmax : float
+        Finite range of ``image`` (``vmin < vmax``).
+    stats : ActivationStats
+        Of the activation (or of the chosen channel).
+    hist : Histogram
+        Of the same values as ``stats``.
+    net_input : np.ndarray
+        The sample as the net sees it, no batch axis.
+    prediction : (int, float) or None
+        Class and probability, where the net ends in a softmax.
+    seconds : float
+        Time spent computing (forward pass where not cached, picture,
+        statistics, histogram).
+    cached : bool
+        True when the forward pass came from the cache.
+    """
+
+    request: Request
+    activation: np.ndarray
+    picture: Picture
+    image: np.ndarray
+    vmin: float
+    vmax: float
+    stats: ActivationStats
+    hist: Histogram
+    net_input: np.ndarray
+    prediction: tuple[int, float] | None
+    seconds: float
+    cached: bool
+
+    @property
+    def values(self) -> np.ndarray:
+        """The values described by ``stats``: the chosen channel or the activation."""
+        if self.request.channel is None:
+            return self.activation
+        return self.picture.channel_map(self.request.channel)
+
+
+class TraceCache:
+    """Forward passes of single samples, most recent first, bounded in bytes.
+
+    Thread-safe. Keyed by the net and samples objects themselves (identity),
+    so opening another file never returns a stale trace.
+    """
+
+    def __init__(self, max_bytes: int = TRACE_CACHE_BYTES) -> None:
+        self._max_bytes = max_bytes
+        self._items: OrderedDict[tuple[int, int, int], tuple[Any, Any, list, np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, net: Any, samples: Any, sample: int) -> tuple[list, np.ndarray] | None:
+        """The (layer outputs, net input) for a sample, or None if not cached."""
+        key = (id(net), id(samples), sample)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None or hit[0] is not net or hit[1] is not samples:
+                return None
+            self._items.move_to_end(key)
+            return hit[2], hit[3]
+
+    def put(self, net: Any, samples: Any, sample: int, outputs: list, x: np.ndarray) -> None:
+        """Store a trace, dropping the oldest ones beyond the byte budget."""
+        key = (id(net), id(samples), sample)
+        size = sum(o.nbytes for o in outputs) + x.nbytes
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= sum(o.nbytes for o in old[2]) + old[3].nbytes
+            self._items[key] = (net, samples, outputs, x)
+            self._bytes += size
+            while self._bytes > self._max_bytes and len(self._items) > 1:
+                _, (_, _, outs, xs) = self._items.popitem(last=False)
+                self._bytes -= sum(o.nbytes for o in outs) + xs.nbytes
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+def layout_of(net: Any, index: int, ndim: int) -> str:
+    """How to lay out layer ``index``'s output (``ndim`` axes) as a picture.
+
+    Vectors and sequences by their rank; image-like outputs in the data
+    format of the layer or, for layers without one (activations, merges),
+    of the nearest layer before it that has one.
+    """
+    if ndim <= 1:
+        return "vector"
+    if ndim == 2:
+        return "sequence"
+    todo = [net[index]]
+    seen: set[int] = set()
+    while todo:
+        layer = todo.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        fmt = getattr(layer, "data_format", None)
+        if fmt in ("channels_first", "channels_last"):
+            return fmt
+        todo.extend(layer.inputs)
+    return "auto"
+
+
+def softmax_output(net: Any) -> bool:
+    """True when the net's last layer is a softmax (its output is probabilities)."""
+    last = net[-1]
+    return last.kind == "Softmax" or (last.kind == "Activation"
+                                      and getattr(last, "function", None) == "softmax")
+
+
+def compute(request: Request, cache: TraceCache) -> Result:
+    """Compute what the window shows for ``request``.
+
+    Raises
+    ------
+    StrataError
+        With a one-line message naming the layer and sample, for samples that
+        cannot be read or fed to the net, or a layer whose computation fails.
+    """
+    start = time.perf_counter()
+    net, i = request.net, request.sample
+    hit = cache.get(net, request.samples, i)
+    cached = hit is not None
+    if hit is None:
+        try:
+            x = request.samples.batch([i])
+        except StrataError:
+            raise
+        except Exception as exc:
+            raise SampleError(f"sample {i} cannot be read: {type(exc).__name__}: {exc}") from None
+        try:
+            outputs = net.trace(x)
+        except Exception as exc:
+            bad = net[_first_failing_layer(net, x)].name
+            raise LayerError(f"layer {bad!r} failed on sample {i}: {error_text(exc)}") from None
+        hit = (outputs, x)
+        cache.put(net, request.samples, i, outputs, x)
+    outputs, x = hit
+    act = np.asarray(outputs[request.layer][0])
+    picture = to_picture(act, layout=layout_of(net, request.layer, act.ndim),
+                         scale=request.scale, aspect=MOSAIC_ASPECT)
+    channel = request.channel
+    if channel is not None and not 0 <= channel < len(picture.channel_boxes):
+        channel = None
+        request = Request(request.net, request.samples, request.layer, request.sample,
+                          request.scale, request.bins, None)
+    values = act if channel is None else picture.channel_map(channel)
+    image = picture.image if channel is None else values.astype(picture.image.dtype)
+    limits = color_limits(image)
+    prediction = None
+    if softmax_output(net):
+        probs = np.asarray(outputs[-1][0]).ravel()
+        if probs.size and np.isfinite(probs).any():
+            k = int(np.nanargmax(probs))
+            prediction = (k, float(probs[k]))
+    return Result(
+        request=request, activation=act, picture=picture, image=image,
+        vmin=limits.vmin, vmax=limits.vmax, stats=activation_stats(values),
+        hist=histogram(values, bins=request.bins), net_input=np.asarray(x[0]),
+        prediction=prediction, seconds=time.perf_counter() - start, cached=cached,
+    )
+
+
+def _first_failing_layer(net: Any, x: np.ndarray) -> int:
+    """Index of the first layer whose computation raises for ``x`` (bisection).
+
+    ``net.trace(x, upto=j)`` computes every layer up to j, so once it fails for
+    some j it fails for every later one.
+    """
+    lo, hi = 0, len(net) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            net.trace(x, upto=mid)
+        except Exception:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@dataclass(frozen=True, eq=False)
+class Opened:
+    """What :func:`open_file` read.
+
+    Attributes
+    ----------
+    path : str
+        The file opened (absolute).
+    net : Net or None
+        The new net, or None when a samples file was opened for the current net.
+    samples : SampleSet or None
+        The samples to use: the file's, or the net's embedded ones.
+    samples_path : str or None
+        The samples file, when one was opened besides a net.
+    """
+
+    path: str
+    net: Any
+    samples: Any
+    samples_path: str | None = None
+
+
+def file_kind(path: str) -> str:
+    """Whether ``path`` holds a strata "net", a "model" to convert, or "samples"."""
+    ext = os.path.splitext(path)[1].lower()
+    if os.path.isdir(path) or ext in SAMPLE_EXTENSIONS:
+        return "samples"
+    if ext in MODEL_EXTENSIONS:
+        return "model"
+    if ext in HDF5_EXTENSIONS and os.path.isfile(path):
+        import h5py  # here, not at import: h5py must not delay the first paint
+
+        try:
+            if not h5py.is_hdf5(path):
+                return "net"  # the net reader gives the clear error
+            with h5py.File(path, "r") as f:
+                attrs = f.attrs
+                if "format" in attrs:
+                    return "net"
+                if "model_config" in attrs or "keras_version" in attrs:
+                    return "model"
+                return "samples"
+        except OSError:
+            return "net"
+    return "net"
+
+
+def load_net(path: str) -> tuple[Any, Any]:
+    """Open a net file (or convert a model) and its embedded samples.
+
+    Returns
+    -------
+    (Net, SampleSet or None)
+    """
+    if file_kind(path) == "model":
+        try:
+            from viewer.convert import convert
+        except ImportError:
+            raise StrataError(f"{path}: converting this kind of model is not available yet") from None
+        return convert(path), None
+    from viewer.data import embedded_samples
+    from viewer.net import load
+
+    net = load(path)
+    samples = embedded_samples(path)
+    if samples is not None:
+        samples = _fit(samples, net)
+    return net, samples
+
+
+def load_samples(path: str, net: Any) -> Any:
+    """Open a samples file for ``net``, with the net's own preprocessing if it has one."""
+    from viewer.data import embedded_samples, open_samples
+
+    preprocess = None
+    if net.path:
+        try:
+            own = embedded_samples(net.path)
+        except StrataError:
+            own = None
+        preprocess = own.preprocess if own is not None else None
+    data_format = getattr(net.input, "data_format", None)
+    samples = open_samples(path, input_shape=net.input.output_shape, data_format=data_format,
+                           preprocess=preprocess)
+    return _fit(samples, net)
+
+
+def _fit(samples: Any, net: Any) -> Any:
+    """Check the samples fit the net's input, and that one sample can be read."""
+    from viewer.data import check_fits
+
+    return check_fits(samples, net.input.output_shape)
+
+
+def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
+    """Open ``path``: a net (with its samples, or ``samples_path``), or samples for ``net``.
+
+    Raises
+    ------
+    StrataError
+        One line naming the file and the problem.
+    """
+    path = os.path.abspath(path)
+    if not os.path.exists(path):
+        raise StrataError(f"{path}: no such file or folder")
+    kind = file_kind(path)
+    if kind == "samples" and samples_path is None:
+        if net is None:
+            raise SampleError(f"{path}: these are samples; open a net first")
+        return Opened(path, None, load_samples(path, net))
+    new_net, samples = load_net(path)
+    if samples_path is not None:
+        samples_path = os.path.abspath(samples_path)
+        samples = load_samples(samples_path, new_net)
+    return Opened(path, new_net, samples, samples_path)
+
+
+def open_paths(paths: list[str], net: Any) -> Opened:
+    """Open several files at once (a drop): the first net with the first samples file.
+
+    Raises
+    ------
+    StrataError
+        When nothing among ``paths`` can be opened as a net or samples.
+    """
+    kinds = [(p, file_kind(os.path.abspath(p))) for p in paths]
+    nets = [p for p, k in kinds if k in ("net", "model")]
+    samples = [p for p, k in kinds if k == "samples"]
+    if nets:
+        return open_file(nets[0], net, samples[0] if samples else None)
+    if samples:
+        return open_file(samples[0], net)
+    raise StrataError("nothing to open")
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for the user: a StrataError's own message, else type and message."""
+    text = str(exc) if isinstance(exc, StrataError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())

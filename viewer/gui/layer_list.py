@@ -1,0 +1,124 @@
+"""The left panel's net header and layer table.
+
+Shows the net's name and source, one row per layer (index, name, kind, output
+shape, parameter count) and the totals. Selecting a row selects the layer in
+the state object; the state's selection is mirrored back without loops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QPaintEvent
+from PyQt5.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTreeWidget,
+                             QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from viewer.gui.state import AppState
+
+COLUMNS = ("#", "Layer", "Kind", "Output", "Params")
+
+
+def shape_text(shape: Any) -> str:
+    """A per-sample shape as ``16×8×8``; "?" for unknown sizes."""
+    if shape is None:
+        return "?"
+    if len(shape) == 0:
+        return "scalar"
+    return "×".join("?" if s is None else str(s) for s in shape)
+
+
+class _Table(QTreeWidget):
+    """The table, telling when it has painted rows (start-up benchmark)."""
+
+    painted = pyqtSignal()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.topLevelItemCount():
+            self.painted.emit()
+
+
+class LayerList(QWidget):
+    """Net header, layer table and totals.
+
+    Attributes
+    ----------
+    tree : QTreeWidget
+        The table; its ``painted`` signal fires after painting rows.
+    """
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self.title = QLabel("Loading…")
+        self.title.setObjectName("netTitle")
+        self.title.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.source = QLabel("")
+        self.source.setObjectName("netSource")
+        self.source.setWordWrap(True)
+        self.source.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.tree = _Table()
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(COLUMNS)
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.tree.setAllColumnsShowFocus(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.Stretch)
+        header.setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
+        self.totals = QLabel("")
+        self.totals.setObjectName("netTotals")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.title)
+        layout.addWidget(self.source)
+        layout.addWidget(self.tree, 1)
+        layout.addWidget(self.totals)
+
+        self.tree.currentItemChanged.connect(self._on_current)
+        state.netChanged.connect(self.show_net)
+        state.layerChanged.connect(self.select)
+
+    def show_net(self, net: Any) -> None:
+        """Fill the header, the table and the totals from ``net``."""
+        self.title.setText(net.name)
+        self.source.setText(net.source or (net.path or ""))
+        self.source.setToolTip(net.path or "")
+        self.source.setVisible(bool(self.source.text()))
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        items = []
+        for row in net.summary():
+            item = QTreeWidgetItem([str(row.index), row.name, row.kind,
+                                    shape_text(row.output_shape), f"{row.n_params:,}"])
+            item.setTextAlignment(0, Qt.AlignRight | Qt.AlignVCenter)
+            item.setTextAlignment(4, Qt.AlignRight | Qt.AlignVCenter)
+            if row.inputs and len(row.inputs) > 1:
+                item.setToolTip(1, "inputs: " + ", ".join(row.inputs))
+            items.append(item)
+        self.tree.addTopLevelItems(items)
+        self.tree.blockSignals(False)
+        self.select(self._state.layer)
+        n_params = sum(layer.n_params for layer in net)
+        self.totals.setText(f"{len(net)} layers · {n_params:,} parameters")
+
+    def select(self, index: int) -> None:
+        """Highlight row ``index`` without telling the state again."""
+        item = self.tree.topLevelItem(index)
+        if item is None or self.tree.currentItem() is item:
+            return
+        self.tree.blockSignals(True)
+        self.tree.setCurrentItem(item)
+        self.tree.blockSignals(False)
+        self.tree.scrollToItem(item)
+
+    def _on_current(self, item: QTreeWidgetItem | None, _previous: Any) -> None:
+        if item is not None:
+            self._state.set_layer(self.tree.indexOfTopLevelItem(item))

@@ -1,0 +1,482 @@
+"""The main window: panels, menus, keyboard navigation, files, errors.
+
+Layout: a splitter with the net's layers and the sample picker on the left,
+the plots (heatmap and histogram tabs) in the middle and the statistics on
+the right; a status bar with a busy indicator below.
+
+The plots need matplotlib, whose import takes a noticeable moment, so the
+window first shows with placeholders and builds the plots right after its
+first paint.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PyQt5.QtCore import QEvent, QObject, Qt, QTimer
+from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PyQt5.QtWidgets import (QAction, QActionGroup, QApplication, QFileDialog, QLabel,
+                             QMainWindow, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
+                             QWidget)
+
+from viewer.gui import settings as cfg
+from viewer.gui.banner import Banner
+from viewer.gui.dialogs import ShortcutsDialog, show_about
+from viewer.gui.jobs import Result
+from viewer.gui.layer_list import LayerList
+from viewer.gui.marks import mark
+from viewer.gui.sample_panel import SamplePanel
+from viewer.gui.state import AppState, report
+from viewer.gui.stats_panel import StatsPanel
+from viewer.gui.style import STYLE
+
+NET_FILTER = ("Nets and samples (*.h5 *.hdf5 *.hdf *.npy *.npz *.png *.jpg *.jpeg);;"
+              "Strata nets (*.h5 *.hdf5);;All files (*)")
+SAMPLES_FILTER = ("Samples (*.h5 *.hdf5 *.hdf *.npy *.npz *.png *.jpg *.jpeg);;All files (*)")
+PICTURE_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg",
+                   "PDF document (*.pdf)": ".pdf"}
+ACTIVATION_FILTERS = {"NumPy array (*.npy)": ".npy", "CSV table (*.csv)": ".csv"}
+BUSY_DELAY_MS = 200  # show the busy indicator only for work that is noticeably slow
+DEFAULT_SIZE = (1280, 800)
+
+
+class MainWindow(QMainWindow):
+    """Strata's window around one :class:`AppState`.
+
+    Parameters
+    ----------
+    state : AppState, optional
+        A new one by default.
+
+    Attributes
+    ----------
+    state : AppState
+    layers : LayerList
+    samples : SamplePanel
+    stats : StatsPanel
+    banner : Banner
+        The message strip above the plots (errors and warnings).
+    heatmap, histogram : HeatmapView, HistogramView or None
+        None until the plots are built after the first paint.
+    """
+
+    def __init__(self, state: AppState | None = None) -> None:
+        super().__init__()
+        self.state = state or AppState(self)
+        self.settings = cfg.open_settings()
+        self.heatmap: Any = None
+        self.histogram: Any = None
+        self._painted_once = False
+        self.setWindowTitle("Strata")
+        self.setAcceptDrops(True)
+        self.setStyleSheet(STYLE)
+
+        self.layers = LayerList(self.state)
+        self.samples = SamplePanel(self.state)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(10, 10, 4, 10)
+        left_layout.setSpacing(10)
+        left_layout.addWidget(self.layers, 1)
+        left_layout.addWidget(self.samples)
+
+        self.banner = Banner()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for title in ("Heatmap", "Histogram"):
+            placeholder = QLabel("Loading the plots…")
+            placeholder.setAlignment(Qt.AlignCenter)
+            self.tabs.addTab(placeholder, title)
+        middle = QWidget()
+        middle_layout = QVBoxLayout(middle)
+        middle_layout.setContentsMargins(4, 6, 4, 4)
+        middle_layout.setSpacing(6)
+        middle_layout.addWidget(self.banner)
+        middle_layout.addWidget(self.tabs, 1)
+
+        self.stats = StatsPanel(self.state)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(4, 10, 10, 10)
+        right_layout.addWidget(self.stats)
+
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        for w in (left, middle, right):
+            self.splitter.addWidget(w)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
+        self.splitter.setSizes([380, 680, 220])
+        self.setCentralWidget(self.splitter)
+
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.setMaximumHeight(14)
+        self.busy.setTextVisible(False)
+        self.busy.hide()
+        self.where = QLabel("")
+        self.statusBar().addPermanentWidget(self.busy)
+        self.statusBar().addPermanentWidget(self.where)
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(BUSY_DELAY_MS)
+        self._busy_timer.timeout.connect(lambda: self.busy.setVisible(self.state.busy))
+
+        self._make_actions()
+        self._connect_state()
+        self.layers.tree.painted.connect(lambda: mark("layer_list"))
+        self.splitter.installEventFilter(self)
+        self._restore()
+
+    # -- construction -----------------------------------------------------------
+
+    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work while the menu bar is hidden too
+        return action
+
+    def _make_actions(self) -> None:
+        s = self.state
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self._action("&Open…", self.open_dialog, "Ctrl+O",
+                                    "Open a net file, or samples for the current net"))
+        menu.addAction(self._action("Open &samples…", self.open_samples_dialog, "Ctrl+Shift+O",
+                                    "Open samples (HDF5, .npy, .npz, images) for this net"))
+        self.recent_menu = menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        menu.addSeparator()
+        self.export_picture_action = self._action("&Export picture…", self.export_picture_dialog,
+                                                  "Ctrl+E", "Save the plot as PNG, SVG or PDF")
+        self.export_activation_action = self._action(
+            "Export &activation…", self.export_activation_dialog, "Ctrl+Shift+E",
+            "Save the layer's output for this sample as .npy or .csv")
+        self.copy_action = self._action("&Copy picture", self.copy_picture, "Ctrl+Shift+C",
+                                        "Copy the plot to the clipboard as an image")
+        for a in (self.export_picture_action, self.export_activation_action, self.copy_action):
+            a.setEnabled(False)
+            menu.addAction(a)
+        menu.addSeparator()
+        menu.addAction(self._action("&Quit", self.close, "Ctrl+Q"))
+
+        menu = self.menuBar().addMenu("&View")
+        group = QActionGroup(self)
+        self.view_actions = {}
+        for i, (key, text) in enumerate((("heatmap", "&Heatmap"), ("histogram", "H&istogram"))):
+            a = self._action(text, lambda _c=False, k=key: s.set_options(view=k), f"Ctrl+{i + 1}")
+            a.setCheckable(True)
+            group.addAction(a)
+            menu.addAction(a)
+            self.view_actions[key] = a
+        menu.addSeparator()
+        steps = (("Next sample", lambda: s.step_sample(1), Qt.Key_Right),
+                 ("Previous sample", lambda: s.step_sample(-1), Qt.Key_Left),
+                 ("Ten samples forward", lambda: s.step_sample(10), Qt.Key_PageDown),
+                 ("Ten samples back", lambda: s.step_sample(-10), Qt.Key_PageUp),
+                 ("First sample", lambda: s.set_sample(0), Qt.Key_Home),
+                 ("Last sample", lambda: s.set_sample(len(s.samples or ()) - 1), Qt.Key_End),
+                 (None, None, None),
+                 ("Next layer", lambda: s.step_layer(1), Qt.Key_Down),
+                 ("Previous layer", lambda: s.step_layer(-1), Qt.Key_Up),
+                 ("All channels", lambda: s.set_channel(None), Qt.Key_Escape))
+        for text, slot, key in steps:
+            if text is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(self._action(text, slot, key))
+
+        menu = self.menuBar().addMenu("&Help")
+        menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
+        menu.addAction(self._action("&About Strata", lambda: show_about(self)))
+
+    def _connect_state(self) -> None:
+        s = self.state
+        s.netChanged.connect(self._on_net)
+        s.resultReady.connect(self._on_result)
+        s.computeFailed.connect(self._on_compute_failed)
+        s.openFailed.connect(lambda msg: self.banner.show_message(msg, "open"))
+        s.fileOpened.connect(self._on_file_opened)
+        s.optionsChanged.connect(self._on_options)
+        s.busyChanged.connect(self._on_busy)
+        s.samplesChanged.connect(lambda _s: self._update_where())
+        s.layerChanged.connect(lambda _i: self._update_where())
+        s.sampleChanged.connect(lambda _i: self._update_where())
+        self.tabs.currentChanged.connect(
+            lambda i: s.set_options(view=("heatmap", "histogram")[i]))
+
+    def _restore(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(*DEFAULT_SIZE)
+            screen = QGuiApplication.primaryScreen()
+            if screen is not None:
+                frame = self.frameGeometry()
+                frame.moveCenter(screen.availableGeometry().center())
+                self.move(frame.topLeft())
+        splitter = self.settings.value("window/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        self.state.set_options(**vars(cfg.load_options(self.settings)))
+        self._on_options(self.state.options)
+
+    # -- start-up -----------------------------------------------------------------
+
+    def start(self, net_path: str, samples_path: str | None = None) -> None:
+        """Open the first net (and samples); the window is already showing."""
+        self.statusBar().showMessage(f"Opening {os.path.basename(net_path)}…")
+        self.state.open(net_path, samples_path)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if obj is self.splitter and event.type() == QEvent.Paint and not self._painted_once:
+            self._painted_once = True
+            mark("window")
+            # After this paint reaches the screen: only then pay for matplotlib.
+            QTimer.singleShot(0, self.build_plots)
+        return super().eventFilter(obj, event)
+
+    def build_plots(self) -> None:
+        """Import matplotlib and put the heatmap and histogram in their tabs."""
+        if self.heatmap is not None:
+            return
+        from viewer.gui.heatmap_view import HeatmapView
+        from viewer.gui.histogram_view import HistogramView
+
+        self.heatmap = HeatmapView(self.state)
+        self.histogram = HistogramView(self.state)
+        self.heatmap.drawn.connect(lambda _r: mark("heatmap"))
+        view = self.state.options.view
+        self.tabs.blockSignals(True)
+        for i, w in enumerate((self.heatmap, self.histogram)):
+            old = self.tabs.widget(i)
+            self.tabs.removeTab(i)
+            self.tabs.insertTab(i, w, ("Heatmap", "Histogram")[i])
+            old.deleteLater()
+        self.tabs.setCurrentIndex(0 if view == "heatmap" else 1)
+        self.tabs.blockSignals(False)
+        self._show_current()
+
+    # -- following the state ------------------------------------------------------
+
+    def _on_net(self, net: Any) -> None:
+        self.setWindowTitle(f"{net.name} — Strata")
+        self.banner.hide_kind("open")
+        self.statusBar().showMessage(f"Opened {net.path or net.name}", 5000)
+
+    def _on_file_opened(self, path: str) -> None:
+        cfg.add_recent(self.settings, path)
+        cfg.set_last_folder(self.settings, path)
+        if self.state.net is not None and path != self.state.net.path:
+            self.banner.hide_kind("open")
+            self.statusBar().showMessage(f"Opened samples {path}", 5000)
+
+    def _on_options(self, opts: Any) -> None:
+        self.view_actions[opts.view].setChecked(True)
+        index = 0 if opts.view == "heatmap" else 1
+        if self.tabs.currentIndex() != index:
+            self.tabs.setCurrentIndex(index)
+        self._show_current()
+
+    def _on_busy(self, busy: bool) -> None:
+        if busy:
+            self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+            self.busy.hide()
+
+    def _on_result(self, result: Result | None) -> None:
+        has = result is not None
+        for a in (self.export_picture_action, self.export_activation_action, self.copy_action):
+            a.setEnabled(has)
+        if has:
+            self.banner.hide_kind("compute")
+            st = result.stats
+            if st.size and st.n_nan == st.size:
+                req = result.request
+                message = (f"layer {req.net[req.layer].name!r} gives only NaN for sample "
+                           f"{req.sample}: there is nothing to draw")
+                report(message)
+                self.banner.show_message(message, "compute", warning=True)
+        self._show_current()
+
+    def _on_compute_failed(self, message: str) -> None:
+        for a in (self.export_picture_action, self.export_activation_action, self.copy_action):
+            a.setEnabled(False)
+        self.banner.show_message(message, "compute")
+        for view in (self.heatmap, self.histogram):
+            if view is not None:
+                view.show_message("Nothing to show: see the message above.")
+
+    def current_view(self) -> Any:
+        """The plot on show (HeatmapView or HistogramView), or None before they exist."""
+        return self.heatmap if self.state.options.view == "heatmap" else self.histogram
+
+    def _show_current(self) -> None:
+        """Draw the latest result in the visible plot (only that one: half the work)."""
+        view = self.current_view()
+        if view is None:
+            return
+        result = self.state.result
+        if result is not None:
+            if view.current() is not result:
+                view.show_result(result)
+        elif self.state.net is not None and self.state.samples is None:
+            view.show_message("This net has no samples.\n"
+                              "Open some with File > Open samples… or drop a file here.")
+
+    def _update_where(self) -> None:
+        s = self.state
+        if s.net is None:
+            self.where.setText("")
+            return
+        text = f"{s.net.name} · layer {s.layer}: {s.net[s.layer].name}"
+        if s.samples is not None:
+            text += f" · sample {s.sample} of {len(s.samples) - 1}"
+        self.where.setText(text)
+
+    # -- files ----------------------------------------------------------------------
+
+    def open_dialog(self) -> None:
+        """File > Open: a net, or samples for the current net."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open a net or samples",
+                                              cfg.last_folder(self.settings), NET_FILTER)
+        if path:
+            self.state.open(path)
+
+    def open_samples_dialog(self) -> None:
+        """File > Open samples: samples for the current net."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open samples",
+                                              cfg.last_folder(self.settings), SAMPLES_FILTER)
+        if path:
+            self.state.open(path)
+
+    def open_recent(self, path: str) -> None:
+        """Open a file from the recent list, forgetting it if it is gone."""
+        if not os.path.exists(path):
+            cfg.remove_recent(self.settings, path)
+            message = f"{path}: no such file any more; removed from the recent files"
+            report(message)
+            self.banner.show_message(message, "open")
+            return
+        self.state.open(path)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = cfg.recent_files(self.settings)
+        for i, path in enumerate(files):
+            a = self.recent_menu.addAction(f"&{(i + 1) % 10}  {os.path.basename(path)}")
+            a.setToolTip(path)
+            a.setStatusTip(path)
+            a.triggered.connect(lambda _c=False, p=path: self.open_recent(p))
+        if not files:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+        self.recent_menu.addSeparator()
+        clear = self.recent_menu.addAction("Clear the list")
+        clear.setEnabled(bool(files))
+        clear.triggered.connect(lambda: cfg.clear_recent(self.settings))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.state.open_many(paths)
+
+    # -- taking results away ------------------------------------------------------
+
+    def _protected(self) -> list[str | None]:
+        net = self.state.net
+        return [net.path if net is not None else None, self.state.samples_path]
+
+    def _save_name(self, title: str, filters: dict[str, str], result: Result) -> str | None:
+        from viewer.gui.export import default_name
+
+        first = next(iter(filters.values()))
+        start = os.path.join(cfg.last_folder(self.settings), default_name(result, first))
+        path, chosen = QFileDialog.getSaveFileName(self, title, start, ";;".join(filters))
+        if not path:
+            return None
+        if not os.path.splitext(path)[1]:
+            path += filters.get(chosen, first)
+        cfg.set_last_folder(self.settings, path)
+        return path
+
+    def export_picture_dialog(self) -> None:
+        """File > Export picture."""
+        result = self.state.result
+        if result is not None:
+            path = self._save_name("Export picture", PICTURE_FILTERS, result)
+            if path:
+                self.export_picture(path)
+
+    def export_activation_dialog(self) -> None:
+        """File > Export activation."""
+        result = self.state.result
+        if result is not None:
+            path = self._save_name("Export activation", ACTIVATION_FILTERS, result)
+            if path:
+                self.export_activation(path)
+
+    def export_picture(self, path: str) -> bool:
+        """Save the visible plot of the current result to ``path``; False on error."""
+        from viewer.gui.export import export_picture
+
+        return self._export(lambda r: export_picture(path, r, self.state.options,
+                                                     self.state.options.view,
+                                                     self._protected()), path)
+
+    def export_activation(self, path: str) -> bool:
+        """Save the current activation (or channel) to ``path``; False on error."""
+        from viewer.gui.export import export_activation
+
+        return self._export(lambda r: export_activation(path, r.values, self._protected()), path)
+
+    def _export(self, write: Any, path: str) -> bool:
+        from viewer.errors import StrataError
+
+        result = self.state.result
+        if result is None:
+            return False
+        try:
+            write(result)
+        except StrataError as exc:
+            report(str(exc))
+            self.banner.show_message(str(exc), "export")
+            return False
+        self.banner.hide_kind("export")
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+        return True
+
+    def copy_picture(self) -> None:
+        """Put the visible plot of the current result on the clipboard."""
+        from viewer.gui.export import picture_png
+
+        result = self.state.result
+        if result is None:
+            return
+        image = QImage.fromData(picture_png(result, self.state.options, self.state.options.view))
+        QApplication.clipboard().setImage(image)
+        self.statusBar().showMessage("Copied the picture to the clipboard", 5000)
+
+    # -- help and closing ---------------------------------------------------------
+
+    def show_shortcuts(self) -> None:
+        """Help > Keyboard shortcuts."""
+        ShortcutsDialog(self).exec_()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        cfg.save_options(self.settings, self.state.options)
+        self.settings.sync()
+        self.state.shutdown()
+        super().closeEvent(event)

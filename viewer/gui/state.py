@@ -1,0 +1,240 @@
+"""The window's one state object: net, samples, selection, display options.
+
+Widgets read the state's attributes, call its methods to change them, and
+listen to its signals; they never talk to each other directly. Opening files
+and computing activations run on worker threads (see
+:class:`~viewer.gui.worker.LatestRunner`), so every method here returns at
+once and the outcome arrives later as a signal on the main thread.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from PyQt5.QtCore import QObject, QThreadPool, pyqtSignal
+
+from viewer.gui.jobs import (Opened, Request, Result, TraceCache, compute, error_text, open_file,
+                             open_paths)
+from viewer.gui.options import DisplayOptions
+from viewer.gui.worker import LatestRunner
+
+
+def report(message: str) -> None:
+    """Put one line on stderr for a problem also shown in the window."""
+    print(f"strata: {message}", file=sys.stderr, flush=True)
+
+
+def default_layer(net: Any) -> int:
+    """The layer to show first: the first activation of image-like maps, if any.
+
+    A conv block's activation shows the most structure; failing that the first
+    image-like layer, else the first layer after the input.
+    """
+    shaped = []
+    for i, row in enumerate(net.summary()):
+        if i and row.output_shape is not None and len(row.output_shape) == 3:
+            shaped.append((i, row.kind))
+    for i, kind in shaped:
+        if kind == "Activation":
+            return i
+    if shaped:
+        return shaped[0][0]
+    return 1 if len(net) > 1 else 0
+
+
+class AppState(QObject):
+    """Net, samples, selected layer and sample, display options, last result.
+
+    Signals
+    -------
+    netChanged(object)
+        A new net (after its samples, layer and sample were set).
+    samplesChanged(object)
+        New samples (a SampleSet, or None when the net has none).
+    layerChanged(int), sampleChanged(int)
+        The selection moved.
+    channelChanged(object)
+        The channel shown large (int), or None for the whole layer.
+    optionsChanged(object)
+        New :class:`DisplayOptions`.
+    resultReady(object)
+        A :class:`~viewer.gui.jobs.Result` for the current selection, or None
+        when there is nothing to compute (no net or no samples).
+    computeFailed(str), openFailed(str)
+        One-line messages for the user.
+    fileOpened(str)
+        A file was opened successfully (for recent files).
+    busyChanged(bool)
+        Work started or all work ended.
+    """
+
+    netChanged = pyqtSignal(object)
+    samplesChanged = pyqtSignal(object)
+    layerChanged = pyqtSignal(int)
+    sampleChanged = pyqtSignal(int)
+    channelChanged = pyqtSignal(object)
+    optionsChanged = pyqtSignal(object)
+    resultReady = pyqtSignal(object)
+    computeFailed = pyqtSignal(str)
+    openFailed = pyqtSignal(str)
+    fileOpened = pyqtSignal(str)
+    busyChanged = pyqtSignal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(2)  # one loader and one computation at a time
+        self.loader = LatestRunner(self.pool, self)
+        self.computer = LatestRunner(self.pool, self)
+        self.cache = TraceCache()
+        self.net: Any = None
+        self.samples: Any = None
+        self.samples_path: str | None = None
+        self.layer = 0
+        self.sample = 0
+        self.channel: int | None = None
+        self.options = DisplayOptions()
+        self.result: Result | None = None
+        self.loader.finished.connect(self._on_opened)
+        self.loader.failed.connect(self._on_open_failed)
+        self.computer.finished.connect(self._on_result)
+        self.computer.failed.connect(self._on_compute_failed)
+        self.loader.busyChanged.connect(self._on_busy)
+        self.computer.busyChanged.connect(self._on_busy)
+
+    # -- opening ------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """True while a file is being opened or an activation computed."""
+        return self.loader.busy or self.computer.busy
+
+    def open(self, path: str, samples_path: str | None = None) -> int:
+        """Open a net (optionally with a samples file), or samples for the current net.
+
+        Returns the request id; the outcome is ``netChanged``/``samplesChanged``
+        and ``fileOpened``, or ``openFailed`` with the current net kept.
+        """
+        return self.loader.submit(partial(open_file, path, self.net, samples_path))
+
+    def open_many(self, paths: list[str]) -> int:
+        """Open dropped files: the first net among them with the first samples file."""
+        return self.loader.submit(partial(open_paths, list(paths), self.net))
+
+    def _on_opened(self, _job: int, opened: Opened) -> None:
+        if opened.net is not None:
+            self.cache.clear()
+            self.net = opened.net
+            self.samples = opened.samples
+            self.samples_path = opened.samples_path
+            self.layer = default_layer(opened.net)
+            self.sample = 0
+            self.channel = None
+            self.netChanged.emit(self.net)
+            self.samplesChanged.emit(self.samples)
+            self.layerChanged.emit(self.layer)
+            self.sampleChanged.emit(self.sample)
+            self.channelChanged.emit(None)
+        else:
+            self.samples = opened.samples
+            self.samples_path = opened.path
+            self.sample = 0
+            self.samplesChanged.emit(self.samples)
+            self.sampleChanged.emit(self.sample)
+        self.fileOpened.emit(opened.path)
+        if opened.samples_path:
+            self.fileOpened.emit(opened.samples_path)
+        self.request()
+
+    def _on_open_failed(self, _job: int, exc: BaseException) -> None:
+        message = error_text(exc)
+        report(message)
+        self.openFailed.emit(message)
+
+    # -- selection and options ----------------------------------------------------
+
+    def set_layer(self, index: int) -> None:
+        """Select layer ``index`` (clamped to the net)."""
+        if self.net is None:
+            return
+        index = min(max(int(index), 0), len(self.net) - 1)
+        if index == self.layer:
+            return
+        self.layer = index
+        self.layerChanged.emit(index)
+        if self.channel is not None:
+            self.channel = None
+            self.channelChanged.emit(None)
+        self.request()
+
+    def step_layer(self, delta: int) -> None:
+        """Move the layer selection by ``delta``."""
+        self.set_layer(self.layer + delta)
+
+    def set_sample(self, index: int) -> None:
+        """Select sample ``index`` (clamped to the samples)."""
+        if self.samples is None:
+            return
+        index = min(max(int(index), 0), len(self.samples) - 1)
+        if index == self.sample:
+            return
+        self.sample = index
+        self.sampleChanged.emit(index)
+        self.request()
+
+    def step_sample(self, delta: int) -> None:
+        """Move the sample selection by ``delta``."""
+        self.set_sample(self.sample + delta)
+
+    def set_channel(self, channel: int | None) -> None:
+        """Show one mosaic channel large, or the whole layer again (None)."""
+        if channel == self.channel:
+            return
+        self.channel = channel
+        self.channelChanged.emit(channel)
+        self.request()
+
+    def set_options(self, **changes: Any) -> None:
+        """Change display options, e.g. ``set_options(cmap="magma", bins=80)``."""
+        new = replace(self.options, **changes).checked()
+        if new == self.options:
+            return
+        old, self.options = self.options, new
+        self.optionsChanged.emit(new)
+        if (old.scale, old.bins) != (new.scale, new.bins):
+            self.request()
+
+    # -- computing ----------------------------------------------------------------
+
+    def request(self) -> int | None:
+        """Compute the current selection off the main thread; None if nothing to do."""
+        if self.net is None or self.samples is None:
+            self.computer.forget()
+            self.result = None
+            self.resultReady.emit(None)
+            return None
+        req = Request(self.net, self.samples, self.layer, self.sample,
+                      scale=self.options.scale, bins=self.options.bins, channel=self.channel)
+        return self.computer.submit(partial(compute, req, self.cache))
+
+    def _on_result(self, _job: int, result: Result) -> None:
+        self.result = result
+        self.resultReady.emit(result)
+
+    def _on_compute_failed(self, _job: int, exc: BaseException) -> None:
+        message = error_text(exc)
+        report(message)
+        self.result = None
+        self.computeFailed.emit(message)
+
+    def _on_busy(self, _busy: bool) -> None:
+        self.busyChanged.emit(self.busy)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Drop waiting work and wait for running work to end (closing the window)."""
+        self.loader.forget()
+        self.computer.forget()
+        self.pool.waitForDone(timeout_ms)

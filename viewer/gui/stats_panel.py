@@ -1,0 +1,109 @@
+"""The side panel: statistics of the selected activation, always visible.
+
+Plain Qt labels (no matplotlib), so they show as soon as a result arrives and
+tests can read them as text.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PyQt5.QtCore import Qt
+from PyQt5.QtWidgets import QFormLayout, QFrame, QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from viewer.gui.jobs import Result
+from viewer.gui.layer_list import shape_text
+from viewer.gui.state import AppState
+
+FIELDS = (
+    ("layer", "Layer"), ("kind", "Kind"), ("shape", "Shape"), ("size", "Values"),
+    ("min", "Min"), ("max", "Max"), ("mean", "Mean"), ("std", "Std"),
+    ("zero", "Zero"), ("negative", "Negative"), ("nan", "NaN"), ("inf", "Inf"),
+    ("time", "Computed in"),
+)
+
+
+def number(v: float) -> str:
+    """A statistic as text: 4 significant digits, "–" when undefined."""
+    return "–" if math.isnan(v) else f"{v:.4g}"
+
+
+def percent(f: float) -> str:
+    """A fraction as a percentage with one decimal."""
+    return "–" if math.isnan(f) else f"{100 * f:.1f} %"
+
+
+def duration(seconds: float, cached: bool) -> str:
+    """Compute time in ms, noting a forward pass served from the cache."""
+    text = f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+    return text + (" (cached pass)" if cached else "")
+
+
+class StatsPanel(QWidget):
+    """Statistics of the current result, one labelled value per row.
+
+    Attributes
+    ----------
+    values : dict of str to QLabel
+        The value labels by field key (see :data:`FIELDS`).
+    """
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        box = QGroupBox("Statistics")
+        form = QFormLayout(box)
+        form.setLabelAlignment(Qt.AlignRight)
+        form.setFormAlignment(Qt.AlignTop)
+        form.setHorizontalSpacing(12)
+        form.setVerticalSpacing(6)
+        self.values: dict[str, QLabel] = {}
+        for key, text in FIELDS:
+            if key == "min" or key == "time":
+                line = QFrame()
+                line.setFrameShape(QFrame.HLine)
+                line.setFrameShadow(QFrame.Sunken)
+                form.addRow(line)
+            label = QLabel("–")
+            label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            label.setObjectName(f"stat_{key}")
+            self.values[key] = label
+            form.addRow(text, label)
+        self.scope = QLabel("")
+        self.scope.setObjectName("statsScope")
+        self.scope.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(box)
+        layout.addWidget(self.scope)
+        layout.addStretch(1)
+        state.resultReady.connect(self.show_result)
+
+    def clear(self) -> None:
+        """Show no values."""
+        for label in self.values.values():
+            label.setText("–")
+        self.scope.setText("")
+
+    def show_result(self, result: Result | None) -> None:
+        """Fill in the statistics of ``result`` (clear for None)."""
+        if result is None:
+            self.clear()
+            return
+        req = result.request
+        layer = req.net[req.layer]
+        st = result.stats
+        texts = {
+            "layer": layer.name, "kind": layer.kind,
+            "shape": shape_text(result.values.shape), "size": f"{st.size:,}",
+            "min": number(st.min), "max": number(st.max),
+            "mean": number(st.mean), "std": number(st.std),
+            "zero": percent(st.frac_zero), "negative": percent(st.frac_negative),
+            "nan": f"{st.n_nan:,}", "inf": f"{st.n_inf:,}",
+            "time": duration(result.seconds, result.cached),
+        }
+        for key, text in texts.items():
+            self.values[key].setText(text)
+        self.values["layer"].setToolTip(layer.name)
+        self.scope.setText(f"Over channel {req.channel} of sample {req.sample}."
+                           if req.channel is not None else f"Over all of sample {req.sample}'s "
+                           f"output of this layer.")
