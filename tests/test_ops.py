@@ -124,13 +124,17 @@ def test_conv2d_scalar_arguments_equal_pairs():
     np.testing.assert_array_equal(a, b)
 
 
-def test_conv2d_large_batch_crosses_blocks(monkeypatch):
-    # A tiny block budget forces several im2col blocks, including a short last one.
-    monkeypatch.setattr(ops, "IM2COL_BLOCK_BYTES", 1)
+@pytest.mark.parametrize("budget", [1, 3 * 4 * 27 * 36])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_large_batch_crosses_blocks(monkeypatch, budget, stride):
+    # A small block budget forces several im2col blocks (of 1 or 3 samples),
+    # with a short last one.
+    monkeypatch.setattr(ops, "IM2COL_BLOCK_BYTES", budget)
     x, w, b = rand(5, 3, 6, 6), rand(4, 3, 3, 3, seed=1), rand(4, seed=2)
-    want = naive_conv(x.astype(np.float64), w, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
-    np.testing.assert_allclose(ops.conv2d(x, w, b, padding=1), want, rtol=1e-5, atol=1e-5)
-    got = ops.conv2d(to_last(x), w, b, padding=1, channels_last=True)
+    want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (1, 1)), (1, 1), 1)
+    got = ops.conv2d(x, w, b, stride=stride, padding=1)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    got = ops.conv2d(to_last(x), w, b, stride=stride, padding=1, channels_last=True)
     np.testing.assert_allclose(to_first(got), want, rtol=1e-5, atol=1e-5)
 
 
