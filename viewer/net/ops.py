@@ -33,10 +33,11 @@ def _pair(value: IntPair, what: str) -> Tuple[int, int]:
     """Return ``value`` as a pair of ints; a single int is used for both axes."""
     if isinstance(value, (int, np.integer)):
         return int(value), int(value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2:
-        raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}")
-    return pair
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}") from None
+    return int(a), int(b)
 
 
 def _padding(padding: Padding) -> Tuple[Tuple[int, int], Tuple[int, int]]:
@@ -46,15 +47,15 @@ def _padding(padding: Padding) -> Tuple[Tuple[int, int], Tuple[int, int]]:
     the explicit nested form.
     """
     if isinstance(padding, (int, np.integer)):
-        p = int(padding)
-        return (p, p), (p, p)
-    rows = list(padding)
-    if len(rows) != 2:
-        raise ValueError(f"padding must be ((top, bottom), (left, right)), got {padding!r}")
-    out = tuple(_pair(r, "padding") for r in rows)
-    if min(out[0] + out[1]) < 0:
+        padding = (padding, padding)
+    try:
+        rows, cols = padding
+    except (TypeError, ValueError):
+        raise ValueError(f"padding must be ((top, bottom), (left, right)), got {padding!r}") from None
+    pads = _pair(rows, "padding"), _pair(cols, "padding")
+    if min(pads[0] + pads[1]) < 0:
         raise ValueError(f"padding must not be negative, got {padding!r}")
-    return out  # type: ignore[return-value]
+    return pads
 
 
 def same_padding(in_size: int, kernel: int, stride: int = 1, dilation: int = 1) -> Tuple[int, int]:
@@ -167,14 +168,14 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     matrix, which saves a pass over the output.
     """
     x = np.asarray(x)
-    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float64)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
     x = x.astype(dtype, copy=False)
     w = np.asarray(w, dtype=dtype)
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"conv2d needs 4-d x and w, got shapes {x.shape} and {w.shape}")
     sh, sw = _pair(stride, "stride")
     dh, dw = _pair(dilation, "dilation")
-    (top, bottom), (left, right) = _padding(padding)
+    (top, bottom), (left, right) = pads = _padding(padding)
     n = x.shape[0]
     c, h, wd = (x.shape[3], x.shape[1], x.shape[2]) if channels_last else x.shape[1:]
     o, cg, kh, kw = w.shape
@@ -188,7 +189,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     flat = sh == sw == 1
     og, k = o // groups, cg * kh * kw
     k1 = k + (b is not None)
-    hp, wp = h + top + bottom + flat, wd + left + right
+    wp = wd + left + right
     # Output cells per sample that the GEMM computes: whole padded rows if flat.
     length = ho * (wp if flat else wo)
     # A leading dimension that is a multiple of 4 KiB makes the GEMM thrash the cache.
@@ -197,66 +198,58 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
 
     # The padded input buffer is reused for every block: its border stays zero.
     # The extra bottom row (flat) is read by the last row's dropped columns.
-    h_axis = 1 if channels_last else 2
-    xp, interior = _padded((block,) + x.shape[1:], ((top, bottom + flat), (left, right)),
-                           h_axis, 0, dtype)
+    if flat:
+        pads = ((top, bottom + 1), (left, right))
+    xp, interior = _padded((block,) + x.shape[1:], pads, 1 if channels_last else 2, 0, dtype)
+    # im2col = one copy of a strided view of xp holding every window, its axes
+    # in the order of the weight matrix's K axis.
+    cell = (sw * xp.strides[-2 if channels_last else -1],)
+    if not flat:
+        cell = (sh * xp.strides[-3 if channels_last else -2],) + cell
+    sizes = (length,) if flat else (ho, wo)
     if channels_last:
-        # cols (B, L, G, K[+1]), K in (kh, kw, cg) order; weights (G, K[+1], Og).
+        sb, sr, sc, sch = xp.strides
+        windows = np.ndarray((block,) + sizes + (groups, kh, kw, cg), dtype, xp, 0,
+                             (sb,) + cell + (cg * sch, dh * sr, dw * sc, sch))
         cols = np.empty((block, ld, groups, k1), dtype=dtype)
+        dst = cols[..., :k].reshape(windows.shape)
+        # (G, K, Og), K in (kh, kw, cg) order like the windows.
         wmat = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, k, og)
-        x_flat = xp.reshape(block, hp * wp, groups, cg)
-        x_grid = xp.reshape(block, hp, wp, groups, cg)
-        out_shape = (n, ho, wo, o)
-        gemm_shape = (block, length, o)
     else:
-        # cols (B, G, K[+1], L), K in (cg, kh, kw) order; weights (G, Og, K[+1]).
+        sb, sch, sr, sc = xp.strides
+        windows = np.ndarray((block, groups, cg, kh, kw) + sizes, dtype, xp, 0,
+                             (sb, cg * sch, sch, dh * sr, dw * sc) + cell)
         cols = np.empty((block, groups, k1, ld), dtype=dtype)
-        wmat = w.reshape(groups, og, k)
-        x_flat = xp.reshape(block, groups, cg, hp * wp)
-        x_grid = xp.reshape(block, groups, cg, hp, wp)
-        out_shape = (n, o, ho, wo)
-        gemm_shape = (block, o, length)
+        dst = cols[:, :, :k, :length].reshape(windows.shape)
+        wmat = w.reshape(groups, og, k)                     # (G, Og, K), K in (cg, kh, kw) order
     if b is not None:
+        # The ones in cols[..., k] multiply the bias row of the weights.
         bias = np.asarray(b, dtype=dtype).reshape(groups, og)
-        axis = 1 if channels_last else 2
-        wmat = np.concatenate([wmat, np.expand_dims(bias, axis)], axis=axis)
         if channels_last:
+            wmat = np.concatenate([wmat, bias[:, None, :]], axis=1)
             cols[..., k] = 1
         else:
+            wmat = np.concatenate([wmat, bias[:, :, None]], axis=2)
             cols[:, :, k] = 1
-    y = np.empty(out_shape, dtype=dtype)
-    # Flat: the GEMM writes whole padded rows here, then the valid columns are kept.
-    gemm_y = np.empty(gemm_shape, dtype=dtype) if flat else None
+    y = np.empty((n, ho, wo, o) if channels_last else (n, o, ho, wo), dtype=dtype)
+    # Flat: the GEMM writes whole padded rows here, then their valid cells go to y.
+    rows = np.empty((block, length, o) if channels_last else (block, o, length),
+                    dtype=dtype) if flat else None
 
     for start in range(0, n, block):
         nb = min(block, n - start)
         interior[:nb] = x[start:start + nb]
-        for i in range(kh):
-            for j in range(kw):
-                slot = i * kw + j
-                if channels_last:
-                    dst = cols[:nb, :, :, slot * cg:(slot + 1) * cg]      # (nb, L, G, cg)
-                else:
-                    dst = cols[:nb, :, slot:k:kh * kw, :length]          # (nb, G, cg, L)
-                if flat:
-                    off = i * dh * wp + j * dw
-                    dst[...] = (x_flat[:nb, off:off + length] if channels_last
-                                else x_flat[:nb, ..., off:off + length])
-                else:
-                    rows, cells = _window(i * dh, sh, ho), _window(j * dw, sw, wo)
-                    win = (x_grid[:nb, rows, cells] if channels_last
-                           else x_grid[:nb, :, :, rows, cells])
-                    dst.reshape(win.shape)[...] = win
-        dest = gemm_y[:nb] if flat else y[start:start + nb]
+        dst[:nb] = windows[:nb]
+        out = rows[:nb] if flat else y[start:start + nb]
         if channels_last:
             lhs = cols[:nb].reshape(nb * length, groups, k1).transpose(1, 0, 2)
-            np.matmul(lhs, wmat, out=dest.reshape(nb * length, groups, og).transpose(1, 0, 2))
+            np.matmul(lhs, wmat, out=out.reshape(nb * length, groups, og).transpose(1, 0, 2))
             if flat:
-                y[start:start + nb] = dest.reshape(nb, ho, wp, o)[:, :, :wo]
+                y[start:start + nb] = out.reshape(nb, ho, wp, o)[:, :, :wo]
         else:
-            np.matmul(wmat, cols[:nb, :, :, :length], out=dest.reshape(nb, groups, og, length))
+            np.matmul(wmat, cols[:nb, :, :, :length], out=out.reshape(nb, groups, og, length))
             if flat:
-                y[start:start + nb] = dest.reshape(nb, o, ho, wp)[..., :wo]
+                y[start:start + nb] = out.reshape(nb, o, ho, wp)[..., :wo]
     return y
 
 
