@@ -85,6 +85,8 @@ CONV_CASES = [
     ((2, 6, 7, 5), (6, 3, 3), (2, 2), ((1, 2), (0, 1)), (1, 1), 3),
     ((2, 4, 6, 7), (4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 4),   # depthwise
     ((1, 3, 6, 6), (6, 3, 3), (1, 2), ((1, 1), (1, 1)), (2, 1), 3),   # depthwise x2
+    ((2, 3, 7, 6), (6, 3, 2), (1, 1), ((1, 0), (2, 1)), (2, 1), 3),   # depthwise x2, stride 1
+    ((2, 2, 7, 7), (4, 2, 2), (2, 2), ((0, 1), (1, 0)), (1, 2), 2),   # depthwise x2, strided
     ((3, 5, 5, 5), (7, 1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),   # pointwise
     ((1, 1, 4, 4), (1, 4, 4), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),   # kernel == input
 ]
@@ -124,17 +126,19 @@ def test_conv2d_scalar_arguments_equal_pairs():
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("budget", [1, 3 * 4 * 27 * 36])
+@pytest.mark.parametrize("block", [1, 3])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_conv2d_large_batch_crosses_blocks(monkeypatch, budget, stride):
-    # A small block budget forces several im2col blocks (of 1 or 3 samples),
-    # with a short last one.
-    monkeypatch.setattr(ops, "IM2COL_BLOCK_BYTES", budget)
-    x, w, b = rand(5, 3, 6, 6), rand(4, 3, 3, 3, seed=1), rand(4, seed=2)
-    want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (1, 1)), (1, 1), 1)
-    got = ops.conv2d(x, w, b, stride=stride, padding=1)
+@pytest.mark.parametrize("groups", [1, 3])
+def test_conv2d_batch_in_several_blocks(monkeypatch, block, stride, groups):
+    # 5 samples in blocks of 1, or of 3 with a short last block.
+    monkeypatch.setattr(ops, "_block", lambda n, per_sample: min(n, block))
+    x, w, b = rand(5, 3, 6, 6), rand(6, 3 // groups, 3, 3, seed=1), rand(6, seed=2)
+    want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (1, 1)), (1, 1),
+                      groups)
+    got = ops.conv2d(x, w, b, stride=stride, padding=1, groups=groups)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    got = ops.conv2d(to_last(x), w, b, stride=stride, padding=1, channels_last=True)
+    got = ops.conv2d(to_last(x), w, b, stride=stride, padding=1, groups=groups,
+                     channels_last=True)
     np.testing.assert_allclose(to_first(got), want, rtol=1e-5, atol=1e-5)
 
 

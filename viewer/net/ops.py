@@ -26,7 +26,7 @@ Padding = Union[int, Sequence[int], Sequence[Sequence[int]]]
 
 #: Size in bytes of one block of the im2col matrix. A few MB keeps the block in
 #: the L2/L3 cache between being written and being read by the GEMM.
-IM2COL_BLOCK_BYTES = 4 << 20
+IM2COL_BLOCK_BYTES = 2 << 20
 
 
 def _pair(value: IntPair, what: str) -> Tuple[int, int]:
@@ -160,12 +160,13 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
 
     Notes
     -----
-    With stride 1 the im2col matrix covers whole padded rows: the window at
-    offset (i, j) of every output cell is then one contiguous slice of the
-    flattened padded image, which copies several times faster than a 2-D
-    slice. The ``kw - 1`` extra columns per row are computed and dropped.
-    The bias rides along in the GEMM as a column of ones in the im2col
-    matrix, which saves a pass over the output.
+    Convolutions are im2col + GEMM, one GEMM per group, except depthwise
+    ones (``C // groups == 1``) in channels_last: these multiply and add one
+    shifted window per kernel offset. With stride 1, windows cover
+    whole padded rows: the window at one kernel offset is then a single
+    contiguous slice of the flattened padded image, which copies several
+    times faster than a 2-D slice; the ``kw - 1`` extra cells per row are
+    computed and dropped.
     """
     x = np.asarray(x)
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
@@ -173,83 +174,173 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     w = np.asarray(w, dtype=dtype)
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"conv2d needs 4-d x and w, got shapes {x.shape} and {w.shape}")
-    sh, sw = _pair(stride, "stride")
-    dh, dw = _pair(dilation, "dilation")
-    (top, bottom), (left, right) = pads = _padding(padding)
-    n = x.shape[0]
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = _padding(padding)
     c, h, wd = (x.shape[3], x.shape[1], x.shape[2]) if channels_last else x.shape[1:]
     o, cg, kh, kw = w.shape
     if groups < 1 or o % groups or cg * groups != c:
         raise ValueError(f"conv2d: {c} input channels, weights {w.shape} and groups={groups} "
                          "do not fit together")
-    ho = conv_output_size(h, kh, sh, top, bottom, dh)
-    wo = conv_output_size(wd, kw, sw, left, right, dw)
-    if ho < 1 or wo < 1:
+    out_size = (conv_output_size(h, kh, stride[0], *pads[0], dilation[0]),
+                conv_output_size(wd, kw, stride[1], *pads[1], dilation[1]))
+    if min(out_size) < 1:
         raise ValueError(f"conv2d: input {h}x{wd} is smaller than the dilated kernel")
-    flat = sh == sw == 1
+    geometry = _Geometry(x.shape, channels_last, pads, (kh, kw), stride, dilation, out_size)
+    bias = None if b is None else np.asarray(b, dtype=dtype)
+    # Measured: in channels_last, per-group GEMMs with cg == 1 are 2-12x
+    # slower than multiply-add; in channels_first the GEMMs win or tie.
+    if cg == 1 and channels_last:
+        if o > c:
+            # Channel multiplier: repeat each input channel once per output.
+            x = np.repeat(x, o // c, axis=3)
+        return _depthwise(x, w, bias, geometry)
+    return _grouped(x, w, bias, groups, geometry)
+
+
+class _Geometry:
+    """Shapes shared by the convolution paths, and the strided window view.
+
+    ``flat`` (stride 1): windows cover whole padded rows, ``length =
+    H' * Wp`` cells per sample, of which ``Wp - W'`` per row are dropped.
+    Otherwise ``length = H' * W'``.
+    """
+
+    def __init__(self, shape, channels_last: bool, pads, kernel, stride, dilation, out_size):
+        self.channels_last = channels_last
+        self.kernel, self.stride, self.dilation, self.out_size = kernel, stride, dilation, out_size
+        self.flat = stride == (1, 1)
+        (top, bottom), (left, right) = pads
+        # The extra bottom row (flat) is read by the last row's dropped cells.
+        self.pads = ((top, bottom + self.flat), (left, right))
+        self.wp = shape[2 if channels_last else 3] + left + right
+        self.length = out_size[0] * (self.wp if self.flat else out_size[1])
+        self.sizes = (self.length,) if self.flat else out_size
+
+    def buffers(self, x: np.ndarray, block: int, groups: int):
+        """Padded buffer for ``block`` samples, its interior, and the windows view.
+
+        The buffer is reused for every block: its border stays zero. The
+        windows view has axes ``(B, *sizes, G, kh, kw, cg)`` (channels last) or
+        ``(B, G, cg, kh, kw, *sizes)`` (channels first): every window of every
+        output cell, without a copy.
+        """
+        h_axis = 1 if self.channels_last else 2
+        xp, interior = _padded((block,) + x.shape[1:], self.pads, h_axis, 0, x.dtype)
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        if self.channels_last:
+            sb, sr, sc, sch = xp.strides
+        else:
+            sb, sch, sr, sc = xp.strides
+        cg = x.shape[3 if self.channels_last else 1] // groups
+        cells = (sc,) if self.flat else (sh * sr, sw * sc)
+        kernel = (dh * sr, dw * sc)
+        if self.channels_last:
+            shape = (block,) + self.sizes + (groups, kh, kw, cg)
+            strides = (sb,) + cells + (cg * sch,) + kernel + (sch,)
+        else:
+            shape = (block, groups, cg, kh, kw) + self.sizes
+            strides = (sb, cg * sch, sch) + kernel + cells
+        return xp, interior, np.ndarray(shape, x.dtype, xp, 0, strides)
+
+    def keep(self, rows: np.ndarray) -> np.ndarray:
+        """The valid output cells of a flat result ``(nb, length, O)`` / ``(nb, O, length)``."""
+        ho, wo = self.out_size
+        if self.channels_last:
+            return rows.reshape(rows.shape[0], ho, self.wp, -1)[:, :, :wo]
+        return rows.reshape(rows.shape[0], -1, ho, self.wp)[..., :wo]
+
+
+def _block(n: int, per_sample: int) -> int:
+    """Samples per block so that ``per_sample`` bytes each fit the block budget."""
+    return max(1, min(n, IM2COL_BLOCK_BYTES // per_sample))
+
+
+def _grouped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, groups: int,
+             geo: _Geometry) -> np.ndarray:
+    """Convolution as im2col + one GEMM per group (see :func:`conv2d`).
+
+    The bias rides along in the GEMM as a row of ones in the im2col matrix,
+    which saves a pass over the output.
+    """
+    n, dtype, last = x.shape[0], x.dtype, geo.channels_last
+    o, cg, kh, kw = w.shape
     og, k = o // groups, cg * kh * kw
     k1 = k + (b is not None)
-    wp = wd + left + right
-    # Output cells per sample that the GEMM computes: whole padded rows if flat.
-    length = ho * (wp if flat else wo)
+    length = geo.length
     # A leading dimension that is a multiple of 4 KiB makes the GEMM thrash the cache.
-    ld = length + 16 * (not channels_last and (length * dtype.itemsize) % 4096 == 0)
-    block = max(1, min(n, IM2COL_BLOCK_BYTES // (ld * groups * k1 * dtype.itemsize)))
-
-    # The padded input buffer is reused for every block: its border stays zero.
-    # The extra bottom row (flat) is read by the last row's dropped columns.
-    if flat:
-        pads = ((top, bottom + 1), (left, right))
-    xp, interior = _padded((block,) + x.shape[1:], pads, 1 if channels_last else 2, 0, dtype)
-    # im2col = one copy of a strided view of xp holding every window, its axes
-    # in the order of the weight matrix's K axis.
-    cell = (sw * xp.strides[-2 if channels_last else -1],)
-    if not flat:
-        cell = (sh * xp.strides[-3 if channels_last else -2],) + cell
-    sizes = (length,) if flat else (ho, wo)
-    if channels_last:
-        sb, sr, sc, sch = xp.strides
-        windows = np.ndarray((block,) + sizes + (groups, kh, kw, cg), dtype, xp, 0,
-                             (sb,) + cell + (cg * sch, dh * sr, dw * sc, sch))
+    ld = length + 16 * (not last and (length * dtype.itemsize) % 4096 == 0)
+    block = _block(n, ld * groups * k1 * dtype.itemsize)
+    xp, interior, windows = geo.buffers(x, block, groups)
+    if last:
         cols = np.empty((block, ld, groups, k1), dtype=dtype)
         dst = cols[..., :k].reshape(windows.shape)
         # (G, K, Og), K in (kh, kw, cg) order like the windows.
         wmat = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, k, og)
     else:
-        sb, sch, sr, sc = xp.strides
-        windows = np.ndarray((block, groups, cg, kh, kw) + sizes, dtype, xp, 0,
-                             (sb, cg * sch, sch, dh * sr, dw * sc) + cell)
         cols = np.empty((block, groups, k1, ld), dtype=dtype)
         dst = cols[:, :, :k, :length].reshape(windows.shape)
         wmat = w.reshape(groups, og, k)                     # (G, Og, K), K in (cg, kh, kw) order
     if b is not None:
-        # The ones in cols[..., k] multiply the bias row of the weights.
-        bias = np.asarray(b, dtype=dtype).reshape(groups, og)
-        if channels_last:
+        bias = b.reshape(groups, og)
+        if last:
             wmat = np.concatenate([wmat, bias[:, None, :]], axis=1)
             cols[..., k] = 1
         else:
             wmat = np.concatenate([wmat, bias[:, :, None]], axis=2)
             cols[:, :, k] = 1
-    y = np.empty((n, ho, wo, o) if channels_last else (n, o, ho, wo), dtype=dtype)
+    ho, wo = geo.out_size
+    y = np.empty((n, ho, wo, o) if last else (n, o, ho, wo), dtype=dtype)
     # Flat: the GEMM writes whole padded rows here, then their valid cells go to y.
-    rows = np.empty((block, length, o) if channels_last else (block, o, length),
-                    dtype=dtype) if flat else None
-
+    rows = np.empty((block, length, o) if last else (block, o, length),
+                    dtype=dtype) if geo.flat else None
     for start in range(0, n, block):
         nb = min(block, n - start)
         interior[:nb] = x[start:start + nb]
         dst[:nb] = windows[:nb]
-        out = rows[:nb] if flat else y[start:start + nb]
-        if channels_last:
+        out = rows[:nb] if geo.flat else y[start:start + nb]
+        if last:
             lhs = cols[:nb].reshape(nb * length, groups, k1).transpose(1, 0, 2)
             np.matmul(lhs, wmat, out=out.reshape(nb * length, groups, og).transpose(1, 0, 2))
-            if flat:
-                y[start:start + nb] = out.reshape(nb, ho, wp, o)[:, :, :wo]
         else:
             np.matmul(wmat, cols[:nb, :, :, :length], out=out.reshape(nb, groups, og, length))
-            if flat:
-                y[start:start + nb] = out.reshape(nb, o, ho, wp)[..., :wo]
+        if geo.flat:
+            y[start:start + nb] = geo.keep(out)
+    return y
+
+
+def _depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry) -> np.ndarray:
+    """Depthwise convolution, channels last, one input channel per output (x has O channels).
+
+    Accumulates ``window * weight`` over the kernel offsets. The weights are
+    tiled along a whole row of cells, so that numpy's inner loop runs over a
+    long row instead of over the O channels of one cell.
+    """
+    n, dtype = x.shape[0], x.dtype
+    o, _, kh, kw = w.shape
+    ho, wo = geo.out_size
+    block = _block(n, 2 * geo.length * o * dtype.itemsize)
+    xp, interior, windows = geo.buffers(x, block, o)
+    # Accumulator rows: (cells, O) flattened when the cells of a row are contiguous.
+    row = (geo.wp * o,) if geo.flat else (wo, o)
+    taps = w[:, 0].transpose(1, 2, 0)                     # (kh, kw, O)
+    taps = np.tile(taps, (1, 1, geo.wp)) if geo.flat else taps[:, :, None, :]
+    acc = np.empty((block, ho) + row, dtype=dtype)
+    tmp = np.empty_like(acc)
+    y = np.empty((n, ho, wo, o), dtype=dtype)
+    for start in range(0, n, block):
+        nb = min(block, n - start)
+        interior[:nb] = x[start:start + nb]
+        a, t = acc[:nb], tmp[:nb]
+        for i in range(kh):
+            for j in range(kw):
+                win = windows[:nb, ..., i, j, 0].reshape(a.shape)
+                if i == j == 0:
+                    np.multiply(win, taps[i, j], out=a)
+                else:
+                    a += np.multiply(win, taps[i, j], out=t)
+        y[start:start + nb] = geo.keep(a.reshape(nb, -1, o)) if geo.flat else a
+    if b is not None:
+        y += b
     return y
 
 
