@@ -1,0 +1,84 @@
+"""Convert models from other frameworks into Strata nets.
+
+``net = convert(path_or_object, **options)`` returns a :class:`~viewer.net.Net`
+whose every layer computes what the source framework computes for that layer,
+in the source's own layout. Sources:
+
+- Keras model files (Keras 1, 2, 3: .h5, .keras), read with h5py alone;
+- ONNX files (PyTorch's exporters and others), read with the ``onnx`` package;
+- Theano/Lasagne objects, converted inside the user's own Theano
+  environment (pickles only with ``trust_pickle=True``).
+
+Nothing here imports Qt or matplotlib; heavy or optional imports (onnx,
+theano) happen only when that source is converted.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from viewer.convert.formats import FORMATS, check_format, guess_format
+from viewer.errors import ConversionError
+from viewer.net import Net
+
+__all__ = ["convert", "guess_format", "FORMATS"]
+
+
+def convert(source: Any, *, source_format: str | None = None, **options: Any) -> Net:
+    """Convert a model file or a live model object to a :class:`Net`.
+
+    Parameters
+    ----------
+    source : str, PathLike or object
+        A model file, or an object: an ``onnx.ModelProto``, a Lasagne layer
+        (the network's output layer), Theano output variables, or a compiled
+        ``theano.function``.
+    source_format : str, optional
+        One of :data:`FORMATS`; guessed from the file when absent.
+    **options
+        Passed to the converter: ``keras_backend`` (Keras 1 files),
+        ``trust_pickle`` and ``input_shape`` (Theano/Lasagne).
+
+    Raises
+    ------
+    FileFormatError
+        The file cannot be read as the format.
+    ConversionError
+        The model cannot be converted; the message names everything unsupported.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        fmt = check_format(source_format) if source_format else guess_format(source)
+        _check_options(fmt, options)
+        if fmt == "keras":
+            from viewer.convert.keras_h5 import convert_keras
+            return convert_keras(source, **options)
+        if fmt == "onnx":
+            from viewer.convert.onnx_model import convert_onnx
+            return convert_onnx(source, **options)
+        from viewer.convert.theano_graph import convert_pickle
+        return convert_pickle(source, source_format=fmt, **options)
+    kind = type(source).__module__.split(".")[0]
+    if kind == "onnx":
+        from viewer.convert.onnx_model import convert_onnx
+        return convert_onnx(source, **options)
+    if kind in ("lasagne", "theano") or _is_theano_list(source):
+        from viewer.convert.theano_graph import convert_object
+        return convert_object(source, **options)
+    raise ConversionError(f"cannot convert a {type(source).__name__} object; pass a file path, "
+                          "an onnx.ModelProto, a Lasagne layer or Theano variables")
+
+
+_OPTIONS = {"keras": {"keras_backend"}, "onnx": set(),
+            "lasagne": {"trust_pickle", "input_shape"}, "theano": {"trust_pickle", "input_shape"}}
+
+
+def _check_options(fmt: str, options: dict) -> None:
+    wrong = sorted(set(options) - _OPTIONS[fmt])
+    if wrong:
+        raise ConversionError(f"option(s) {', '.join(wrong)} do not apply to {fmt} models")
+
+
+def _is_theano_list(source: Any) -> bool:
+    return isinstance(source, (list, tuple)) and bool(source) and all(
+        type(s).__module__.split(".")[0] in ("theano", "lasagne") for s in source)

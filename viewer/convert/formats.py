@@ -1,0 +1,86 @@
+"""Which converter a file needs: guessed from its first bytes, then its name.
+
+Sniffing first, because extensions lie (a .h5 that is really a zip, an .onnx
+renamed .bin); the extension decides only where the bytes cannot.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+from viewer.errors import ConversionError, file_error
+
+FORMATS = ("keras", "onnx", "lasagne", "theano")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+PICKLE_EXTENSIONS = (".pkl", ".pickle", ".p")
+
+
+def guess_format(path: str | os.PathLike) -> str:
+    """The converter for ``path``: one of :data:`FORMATS`.
+
+    Keras: an HDF5 file (Keras 1/2/3 ``model.save``) or a zip with a
+    config.json (Keras 3 ``.keras``). ONNX: a ``.onnx`` file. A pickle
+    (``.pkl``/``.pickle``) holds Theano or Lasagne objects and is reported as
+    "theano"; the Theano converter tells Lasagne layers from raw graphs after
+    loading it (which needs ``trust_pickle``).
+
+    Raises
+    ------
+    FileFormatError
+        No such file, an empty one, or one no converter reads; the message
+        says what the file looks like.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise file_error(path, "no such file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise file_error(path, "empty file")
+    ext = os.path.splitext(path)[1].lower()
+    # The HDF5 signature may also sit at byte 512, 1024, ... (a user block).
+    if head == HDF5_SIGNATURE or _hdf5_at_offset(path):
+        return "keras"
+    if head.startswith(b"PK"):
+        if _is_keras_zip(path):
+            return "keras"
+        raise file_error(path, "a zip archive that is not a Keras 3 .keras model "
+                               "(no config.json in it)")
+    if ext == ".onnx":
+        return "onnx"
+    if ext in PICKLE_EXTENSIONS or head[:1] == b"\x80":
+        return "theano"
+    if ext == ".npz":
+        raise file_error(path, "an .npz holds weights only; build the Lasagne net in Python, "
+                               "load the weights into it and pass the net to convert() "
+                               "(see the README)")
+    raise file_error(path, "not a format Strata converts (Keras .h5/.keras, ONNX, "
+                           "a Theano/Lasagne pickle); pass the format explicitly if it is one")
+
+
+def _hdf5_at_offset(path: str) -> bool:
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        offset = 512
+        while offset + 8 <= min(size, 1 << 20):
+            fh.seek(offset)
+            if fh.read(8) == HDF5_SIGNATURE:
+                return True
+            offset *= 2
+    return False
+
+
+def _is_keras_zip(path: str) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "config.json" in z.namelist()
+    except zipfile.BadZipFile:
+        return False
+
+
+def check_format(name: str) -> str:
+    """Validate an explicitly given format name."""
+    if name not in FORMATS:
+        raise ConversionError(f"unknown source format {name!r} (known: {', '.join(FORMATS)})")
+    return name

@@ -1,0 +1,228 @@
+"""Read what a Keras model file holds, with h5py and the standard library only.
+
+Two containers:
+
+- HDF5 from ``model.save("x.h5")`` (Keras 1, 2, and Keras 3's legacy
+  format): attributes ``model_config`` (JSON), ``keras_version``, ``backend``
+  (Keras 2+), and the group ``model_weights`` with ``layer_names`` and, per
+  layer, ``weight_names`` naming datasets (possibly in nested groups). Long
+  name lists are split over ``layer_names0``, ``layer_names1``, ... because an
+  HDF5 attribute holds at most 64 KB. Text attributes may be bytes or str.
+- Keras 3's ``.keras`` zip: ``config.json``, ``metadata.json`` and
+  ``model.weights.h5``, where each layer's variables sit in
+  ``layers/<key>/vars/0, 1, ...`` and those of inner objects (an RNN's cell,
+  a Bidirectional's halves, a TimeDistributed's layer) in sub-groups.
+
+Nothing in the file is executed: the config is JSON, arrays are read after
+the same safety checks as Strata's own files (no links, no external or
+virtual datasets, no shape bombs).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import h5py
+import numpy as np
+
+from viewer.errors import FileFormatError, file_error
+from viewer.net.store import check_dataset, names_attr, safe_member, text_attr
+
+# A .keras member may not unpack to more than this many times its packed size
+# (Keras stores members uncompressed, so real files are near 1).
+MAX_ZIP_RATIO = 100
+MAX_CONFIG_BYTES = 64 << 20
+# Preferred order of a layer's inner objects in a .keras weights file, so that
+# variables come out in the order the layer lists its weights.
+_INNER_ORDER = ("vars", "cell", "forward_layer", "backward_layer", "layer")
+
+
+@dataclass
+class KerasFile:
+    """The parts of a Keras model file the converter needs.
+
+    Attributes
+    ----------
+    path : str
+    config : dict
+        The model's config (``{"class_name": ..., "config": ...}``).
+    version : str
+        keras_version as recorded ("" if absent).
+    backend : str or None
+        As recorded (Keras 2 and 3); None for Keras 1 files, which don't say.
+    weights : dict of str -> list of ndarray
+        Layer name -> its weight arrays, in the order the layer lists them.
+    weight_names : dict of str -> list of str
+        Layer name -> the recorded names of those arrays.
+    weights_by_key : dict of str -> list of ndarray
+        .keras files only: the same arrays by the layer's object key
+        (``dense_1``), for files that do not record layer names.
+    """
+
+    path: str
+    config: dict
+    version: str
+    backend: str | None
+    weights: dict = field(default_factory=dict)
+    weight_names: dict = field(default_factory=dict)
+    weights_by_key: dict = field(default_factory=dict)
+
+    @property
+    def major(self) -> int:
+        """Keras major version (1, 2 or 3), from the recorded version or the config's shape."""
+        head = self.version.split(".")[0]
+        if head.isdigit():
+            return int(head)
+        return 1
+
+
+def read_keras(path: str) -> KerasFile:
+    """Read a Keras .h5 or .keras file; FileFormatError naming the file on any problem."""
+    if not os.path.isfile(path):
+        raise file_error(path, "no such file")
+    if os.path.getsize(path) == 0:
+        raise file_error(path, "empty file")
+    try:
+        if zipfile.is_zipfile(path):
+            return _read_zip(path)
+        if not h5py.is_hdf5(path):
+            raise file_error(path, "neither an HDF5 file nor a .keras zip archive")
+        with h5py.File(path, "r") as f:
+            return _read_h5(f, path, os.path.getsize(path))
+    except FileFormatError as exc:
+        text = str(exc)
+        raise (exc if text.startswith(path) else file_error(path, text)) from None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, zipfile.BadZipFile) as exc:
+        raise file_error(path, f"damaged file ({type(exc).__name__}: {exc})") from None
+
+
+def _json(text: str, where: str) -> dict:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise FileFormatError(f"{where} is not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise FileFormatError(f"{where} is not a JSON object")
+    return value
+
+
+def _chunked_names(g: h5py.Group, key: str) -> list[str]:
+    """A name-list attribute, joining Keras' chunks ``key0, key1, ...`` when split."""
+    if key in g.attrs:
+        return names_attr(g, key, g.name)
+    names: list[str] = []
+    i = 0
+    while f"{key}{i}" in g.attrs:
+        names += names_attr(g, f"{key}{i}", g.name)
+        i += 1
+    if i == 0:
+        raise FileFormatError(f"{g.name} has no {key!r} attribute")
+    return names
+
+
+def _dataset(g: h5py.Group, path: str, file_size: int) -> np.ndarray:
+    """Read dataset ``path`` (slash-separated, inside g) after the safety checks."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise FileFormatError(f"{g.name}: empty weight name")
+    for part in parts[:-1]:
+        g = safe_member(g, part, "", h5py.Group)
+    ds = safe_member(g, parts[-1], "", h5py.Dataset)
+    check_dataset(ds, file_size)
+    return np.asarray(ds[()])
+
+
+def _read_h5(f: h5py.File, path: str, file_size: int) -> KerasFile:
+    if "model_config" not in f.attrs:
+        if "layer_names" in f.attrs or "layer_names0" in f.attrs:
+            raise FileFormatError("holds weights only (model.save_weights); the converter needs "
+                                  "a file written by model.save, which includes the architecture")
+        raise FileFormatError("not a Keras model file (no 'model_config' attribute)")
+    config = _json(text_attr(f, "model_config", "the file"), "model_config")
+    version = text_attr(f, "keras_version", "the file") if "keras_version" in f.attrs else ""
+    backend = text_attr(f, "backend", "the file") if "backend" in f.attrs else None
+    result = KerasFile(path, config, version, backend)
+    if "model_weights" not in f:
+        return result  # a model without weights (never trained or built)
+    g = safe_member(f, "model_weights", path, h5py.Group)
+    for layer in _chunked_names(g, "layer_names"):
+        lg = safe_member(g, layer, path, h5py.Group)
+        names = _chunked_names(lg, "weight_names") if ("weight_names" in lg.attrs or
+                                                       "weight_names0" in lg.attrs) else []
+        result.weight_names[layer] = names
+        result.weights[layer] = [_dataset(lg, name, file_size) for name in names]
+    return result
+
+
+def _zip_member(z: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        raise FileFormatError(f"the .keras archive has no {name}") from None
+    if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1) + (1 << 20):
+        raise FileFormatError(f"{name} unpacks to {info.file_size:,} bytes from "
+                              f"{info.compress_size:,}: refused as a zip bomb")
+    if limit is not None and info.file_size > limit:
+        raise FileFormatError(f"{name} is too large ({info.file_size:,} bytes)")
+    return z.read(name)
+
+
+def _read_zip(path: str) -> KerasFile:
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        if "config.json" not in names:
+            raise FileFormatError("a zip archive, but not a .keras model (no config.json)")
+        config = _json(_zip_member(z, "config.json", MAX_CONFIG_BYTES).decode("utf-8"), "config.json")
+        version = ""
+        if "metadata.json" in names:
+            meta = _json(_zip_member(z, "metadata.json", MAX_CONFIG_BYTES).decode("utf-8"),
+                         "metadata.json")
+            version = str(meta.get("keras_version", ""))
+        result = KerasFile(path, config, version or "3", None)
+        if "model.weights.h5" not in names:
+            if any(n.startswith("model.weights") for n in names):
+                raise FileFormatError("weights are stored sharded or as npz; only model.weights.h5 "
+                                      "is supported")
+            return result
+        data = _zip_member(z, "model.weights.h5")
+    with h5py.File(io.BytesIO(data), "r") as f:
+        _read_keras3_weights(f, result, len(data))
+    return result
+
+
+def _read_keras3_weights(f: h5py.File, result: KerasFile, size: int) -> None:
+    """Collect each layer's variables from a .keras weights file, keyed by layer name."""
+    if "layers" not in f:
+        return
+    layers = safe_member(f, "layers", "", h5py.Group)
+    for key in layers:
+        names: list[str] = []
+        arrays: list[np.ndarray] = []
+        _collect(safe_member(layers, key, "", h5py.Group), key, names, arrays, size)
+        layer_name = key
+        vars_link = layers[key].get("vars", getlink=True)
+        if isinstance(vars_link, h5py.HardLink) and "name" in layers[key]["vars"].attrs:
+            layer_name = text_attr(layers[key]["vars"], "name", f"layers/{key}/vars")
+        result.weight_names[layer_name] = names
+        result.weights[layer_name] = arrays
+        result.weights_by_key[key] = arrays
+
+
+def _collect(g: h5py.Group, where: str, names: list, arrays: list, size: int) -> None:
+    """Variables of g's own ``vars`` then of its inner objects, in a fixed order."""
+    children = list(g)
+    children.sort(key=lambda k: (_INNER_ORDER.index(k) if k in _INNER_ORDER else len(_INNER_ORDER), k))
+    for key in children:
+        child = safe_member(g, key, "", h5py.Group)
+        if key == "vars":
+            indices = sorted((k for k in child), key=lambda k: int(k) if k.isdigit() else 1 << 30)
+            for k in indices:
+                names.append(f"{where}/vars/{k}")
+                arrays.append(_dataset(child, k, size))
+        else:
+            _collect(child, f"{where}/{key}", names, arrays, size)

@@ -1,0 +1,495 @@
+"""General tensor kinds the converters need: lookups, normalisation over
+features, arithmetic with broadcasting, reductions, slicing and padding.
+
+Keras layers map onto few of these (Embedding, LayerNorm, the Subtract /
+Average / Maximum / Minimum merges); ONNX graphs, which express a model as
+small operators, use the rest. Axes are always counted on the batch tensor
+(axis 0 is the batch, which none of these kinds may touch).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from viewer.errors import LayerError
+from viewer.net.layers.activation import _erfc
+from viewer.net.layers.base import Layer, Shape, as_array, register
+
+
+def _axis(axis: int, rank: int, name: str) -> int:
+    """A batch-tensor axis as a positive per-sample axis index + 1; never the batch."""
+    full = axis + rank + 1 if axis < 0 else axis
+    if not 1 <= full <= rank:
+        raise LayerError(f"layer {name!r}: axis {axis} is not a sample axis of a "
+                         f"{rank}-axis sample")
+    return full
+
+
+def _broadcast(shapes: Sequence[Shape], name: str) -> Shape:
+    """numpy's broadcasting of per-sample shapes; None (unknown) stays unknown."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        sizes = {s[i - rank + len(s)] for s in shapes if i - rank + len(s) >= 0}
+        sizes.discard(1)
+        known = {n for n in sizes if n is not None}
+        if len(known) > 1:
+            raise LayerError(f"layer {name!r}: shapes {', '.join(map(str, shapes))} do not broadcast")
+        out.append(known.pop() if known else (None if None in sizes else 1))
+    return tuple(out)
+
+
+@register
+class Embedding(Layer):
+    """Look up a vector for each integer in the input.
+
+    Parameters
+    ----------
+    W : ndarray (vocabulary, dim)
+
+    Notes
+    -----
+    Input (N, ...) of integers in [0, vocabulary); output (N, ..., dim).
+    """
+
+    kind = "Embedding"
+    param_names = ("W",)
+
+    def __init__(self, prev: Layer, *, name: str, W: Any) -> None:
+        super().__init__(prev, name=name)
+        self.W = as_array(W, f"{name}.W", ndim=2)
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        return tuple(in_shape) + (self.W.shape[1],)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        index = np.asarray(x)
+        if index.dtype.kind == "f":
+            if not np.all(np.isfinite(index)) or np.any(index != np.round(index)):
+                raise LayerError(f"layer {self.name!r} (Embedding) needs whole numbers")
+            index = index.astype(np.int64)
+        if index.size and (index.min() < 0 or index.max() >= self.W.shape[0]):
+            raise LayerError(f"layer {self.name!r} (Embedding): indices must lie in "
+                             f"[0, {self.W.shape[0]}), got {index.min()}..{index.max()}")
+        return self.W[index]
+
+
+@register
+class LayerNorm(Layer):
+    """Normalise each sample over ``axes``, then scale and shift.
+
+    ``out = (x - mean) / sqrt(var + eps) * gamma + beta``, mean and (biased)
+    variance over ``axes`` of each sample.
+
+    Parameters
+    ----------
+    gamma, beta : ndarray
+        Shaped like the normalised axes (in increasing axis order).
+    eps : float
+    axes : sequence of int
+        Batch-tensor axes (never 0), e.g. [-1].
+    """
+
+    kind = "LayerNorm"
+    param_names = ("gamma", "beta")
+
+    def __init__(self, prev: Layer, *, name: str, gamma: Any = None, beta: Any = None,
+                 eps: float = 1e-5, axes: Sequence[int] = (-1,)) -> None:
+        super().__init__(prev, name=name)
+        self.gamma = None if gamma is None else as_array(gamma, f"{name}.gamma")
+        self.beta = None if beta is None else as_array(beta, f"{name}.beta")
+        self.eps = float(eps)
+        self.axes = tuple(int(a) for a in axes)
+        if not self.axes or 0 in self.axes:
+            raise LayerError(f"layer {name!r}: normalisation axes must be sample axes, not {self.axes}")
+
+    def config(self) -> dict:
+        return {"eps": self.eps, "axes": list(self.axes)}
+
+    def _full_axes(self, rank: int) -> tuple[int, ...]:
+        return tuple(sorted(_axis(a, rank, self.name) for a in self.axes))
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        axes = self._full_axes(len(in_shape))
+        sizes = tuple(in_shape[a - 1] for a in axes)
+        for key in ("gamma", "beta"):
+            value = getattr(self, key)
+            if value is not None and value.size != int(np.prod(sizes)):
+                raise LayerError(f"layer {self.name!r}: {key} has shape {value.shape} for "
+                                 f"normalised axes of sizes {sizes}")
+        return in_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        axes = self._full_axes(x.ndim - 1)
+        mean = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        out = centred / np.sqrt(var + np.asarray(self.eps, x.dtype))
+        shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
+        if self.gamma is not None:
+            out = out * self.gamma.reshape(shape)
+        if self.beta is not None:
+            out = out + self.beta.reshape(shape)
+        return out.astype(x.dtype, copy=False)
+
+
+_BINARY = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+    "pow": np.power, "max": np.maximum, "min": np.minimum,
+}
+
+
+@register
+class Arithmetic(Layer):
+    """Combine two or more inputs value by value, with numpy broadcasting.
+
+    Parameters
+    ----------
+    op : str
+        add, sub, mul, div, pow, max, min (folded left to right over the
+        inputs), or mean (the average of all inputs).
+    """
+
+    kind = "Arithmetic"
+    is_merge = True
+
+    def __init__(self, prev: Sequence[Layer], *, name: str, op: str) -> None:
+        prev = (prev,) if isinstance(prev, Layer) else tuple(prev)
+        if len(prev) < 2:
+            raise LayerError(f"layer {name!r} (Arithmetic) needs at least two inputs")
+        super().__init__(prev, name=name)
+        if op not in _BINARY and op != "mean":
+            raise LayerError(f"layer {name!r}: unknown op {op!r} "
+                             f"(known: {', '.join(sorted(_BINARY))}, mean)")
+        self.op = op
+
+    def config(self) -> dict:
+        return {"op": self.op}
+
+    def infer_shape(self, in_shape: tuple) -> Shape:
+        return _broadcast(in_shape, self.name)
+
+    def forward(self, x: tuple) -> np.ndarray:
+        if self.op == "mean":
+            out = x[0] + x[1]
+            for more in x[2:]:
+                out = out + more
+            return out / len(x)
+        fn = _BINARY[self.op]
+        out = fn(x[0], x[1])
+        for more in x[2:]:
+            out = fn(out, more)
+        return out
+
+
+@register
+class ConstArithmetic(Layer):
+    """Combine the input with a stored constant: ``x op c``, or ``c op x`` if ``reverse``.
+
+    Parameters
+    ----------
+    c : ndarray
+        Broadcast against the batch tensor (numpy rules, right-aligned); if it
+        has as many axes as the batch tensor, its first size must be 1.
+    op : str
+        add, sub, mul, div, pow, max, min.
+    reverse : bool
+    """
+
+    kind = "ConstArithmetic"
+    param_names = ("c",)
+
+    def __init__(self, prev: Layer, *, name: str, c: Any, op: str, reverse: bool = False) -> None:
+        super().__init__(prev, name=name)
+        self.c = as_array(c, f"{name}.c")
+        if op not in _BINARY:
+            raise LayerError(f"layer {name!r}: unknown op {op!r} (known: {', '.join(sorted(_BINARY))})")
+        self.op, self.reverse = op, bool(reverse)
+
+    def config(self) -> dict:
+        return {"op": self.op, "reverse": self.reverse}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        c_shape = self.c.shape
+        if len(c_shape) == len(in_shape) + 1:
+            if c_shape[0] != 1:
+                raise LayerError(f"layer {self.name!r}: constant of shape {c_shape} would "
+                                 "change the batch size")
+            c_shape = c_shape[1:]
+        elif len(c_shape) > len(in_shape):
+            raise LayerError(f"layer {self.name!r}: constant of shape {c_shape} has more axes "
+                             f"than the input {in_shape}")
+        return _broadcast((tuple(in_shape), c_shape), self.name)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        c = self.c.astype(x.dtype, copy=False) if x.dtype.kind == "f" else self.c
+        fn = _BINARY[self.op]
+        return fn(c, x) if self.reverse else fn(x, c)
+
+
+_UNARY = {
+    "neg": np.negative, "abs": np.abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+    "reciprocal": np.reciprocal, "floor": np.floor, "ceil": np.ceil, "sign": np.sign,
+    "sin": np.sin, "cos": np.cos, "erf": lambda x: 1.0 - _erfc(x),
+}
+
+
+@register
+class Unary(Layer):
+    """An element-wise function that is not a usual nonlinearity.
+
+    Parameters
+    ----------
+    function : str
+        neg, abs, exp, log, sqrt, reciprocal, floor, ceil, sign, sin, cos,
+        erf, or clip (with ``low`` and ``high``, either may be None).
+    """
+
+    kind = "Unary"
+
+    def __init__(self, prev: Layer, *, name: str, function: str, low: float | None = None,
+                 high: float | None = None) -> None:
+        super().__init__(prev, name=name)
+        if function not in _UNARY and function != "clip":
+            raise LayerError(f"layer {name!r}: unknown function {function!r} "
+                             f"(known: {', '.join(sorted(_UNARY))}, clip)")
+        self.function = function
+        self.low = None if low is None else float(low)
+        self.high = None if high is None else float(high)
+
+    def config(self) -> dict:
+        return {"function": self.function, "low": self.low, "high": self.high}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        if self.function == "clip":
+            return np.clip(x, self.low, self.high).astype(x.dtype, copy=False)
+        return np.asarray(_UNARY[self.function](x)).astype(x.dtype, copy=False)
+
+
+_REDUCE = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min, "prod": np.prod}
+
+
+@register
+class Reduce(Layer):
+    """Reduce each sample over ``axes`` (batch-tensor axes, never 0).
+
+    Parameters
+    ----------
+    op : str
+        mean, sum, max, min or prod.
+    axes : sequence of int
+    keepdims : bool
+    """
+
+    kind = "Reduce"
+
+    def __init__(self, prev: Layer, *, name: str, op: str, axes: Sequence[int],
+                 keepdims: bool = False) -> None:
+        super().__init__(prev, name=name)
+        if op not in _REDUCE:
+            raise LayerError(f"layer {name!r}: unknown reduction {op!r}")
+        self.op, self.axes, self.keepdims = op, tuple(int(a) for a in axes), bool(keepdims)
+        if not self.axes or 0 in self.axes:
+            raise LayerError(f"layer {name!r}: reduction axes must be sample axes, not {self.axes}")
+
+    def config(self) -> dict:
+        return {"op": self.op, "axes": list(self.axes), "keepdims": self.keepdims}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        axes = {_axis(a, len(in_shape), self.name) - 1 for a in self.axes}
+        if self.keepdims:
+            return tuple(1 if i in axes else n for i, n in enumerate(in_shape))
+        return tuple(n for i, n in enumerate(in_shape) if i not in axes)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        axes = tuple(_axis(a, x.ndim - 1, self.name) for a in self.axes)
+        return _REDUCE[self.op](x, axis=axes, keepdims=self.keepdims)
+
+
+@register
+class Slice(Layer):
+    """Python slicing of sample axes: ``x[..., start:stop:step, ...]`` per axis.
+
+    Parameters
+    ----------
+    axes, starts, stops, steps : sequence of int
+        Batch-tensor axes (never 0) and their slice bounds; a stop of None
+        runs to the end.
+    """
+
+    kind = "Slice"
+
+    def __init__(self, prev: Layer, *, name: str, axes: Sequence[int], starts: Sequence[int],
+                 stops: Sequence[int | None], steps: Sequence[int] | None = None) -> None:
+        super().__init__(prev, name=name)
+        self.axes = tuple(int(a) for a in axes)
+        self.starts = tuple(int(s) for s in starts)
+        self.stops = tuple(None if s is None else int(s) for s in stops)
+        self.steps = tuple(int(s) for s in steps) if steps is not None else (1,) * len(self.axes)
+        if not len(self.axes) == len(self.starts) == len(self.stops) == len(self.steps):
+            raise LayerError(f"layer {name!r}: axes, starts, stops and steps differ in length")
+        if 0 in self.axes or 0 in self.steps:
+            raise LayerError(f"layer {name!r}: cannot slice the batch axis or with step 0")
+
+    def config(self) -> dict:
+        return {"axes": list(self.axes), "starts": list(self.starts), "stops": list(self.stops),
+                "steps": list(self.steps)}
+
+    def _index(self, rank: int) -> tuple:
+        index = [slice(None)] * (rank + 1)
+        for a, start, stop, step in zip(self.axes, self.starts, self.stops, self.steps):
+            index[_axis(a, rank, self.name)] = slice(start, stop, step)
+        return tuple(index)
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        index = self._index(len(in_shape))[1:]
+        return tuple(n if n is None else len(range(n)[i]) for n, i in zip(in_shape, index))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x[self._index(x.ndim - 1)]
+
+
+@register
+class Take(Layer):
+    """Pick entries along one sample axis: ``np.take(x, index, axis)``.
+
+    Parameters
+    ----------
+    axis : int
+        Batch-tensor axis (never 0).
+    index : int or sequence of int
+        A single index removes the axis; a list keeps it.
+    """
+
+    kind = "Take"
+
+    def __init__(self, prev: Layer, *, name: str, axis: int, index: Any) -> None:
+        super().__init__(prev, name=name)
+        self.axis = int(axis)
+        if self.axis == 0:
+            raise LayerError(f"layer {name!r}: cannot pick along the batch axis")
+        self.index = int(index) if np.ndim(index) == 0 else [int(i) for i in index]
+
+    def config(self) -> dict:
+        return {"axis": self.axis, "index": self.index}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        a = _axis(self.axis, len(in_shape), self.name) - 1
+        size = in_shape[a]
+        picks = [self.index] if isinstance(self.index, int) else self.index
+        if size is not None and any(not -size <= i < size for i in picks):
+            raise LayerError(f"layer {self.name!r}: index {self.index} out of range for size {size}")
+        if isinstance(self.index, int):
+            return tuple(in_shape[:a]) + tuple(in_shape[a + 1:])
+        return tuple(in_shape[:a]) + (len(self.index),) + tuple(in_shape[a + 1:])
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.take(x, self.index, axis=_axis(self.axis, x.ndim - 1, self.name))
+
+
+@register
+class Pad(Layer):
+    """Pad sample axes.
+
+    Parameters
+    ----------
+    pads : sequence of (before, after)
+        One pair per sample axis.
+    mode : str
+        constant, reflect or edge.
+    value : float
+        The fill of constant padding.
+    """
+
+    kind = "Pad"
+
+    def __init__(self, prev: Layer, *, name: str, pads: Sequence[Sequence[int]],
+                 mode: str = "constant", value: float = 0.0) -> None:
+        super().__init__(prev, name=name)
+        try:
+            self.pads = tuple((int(b), int(a)) for b, a in pads)
+        except (TypeError, ValueError):
+            raise LayerError(f"layer {name!r}: pads must be (before, after) pairs") from None
+        if any(min(p) < 0 for p in self.pads):
+            raise LayerError(f"layer {name!r}: negative padding is not supported")
+        if mode not in ("constant", "reflect", "edge"):
+            raise LayerError(f"layer {name!r}: unknown padding mode {mode!r}")
+        self.mode, self.value = mode, float(value)
+
+    def config(self) -> dict:
+        return {"pads": [list(p) for p in self.pads], "mode": self.mode, "value": self.value}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        if len(in_shape) != len(self.pads):
+            raise LayerError(f"layer {self.name!r}: {len(self.pads)} pads for input {in_shape}")
+        return tuple(None if n is None else n + b + a for n, (b, a) in zip(in_shape, self.pads))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        widths = ((0, 0),) + self.pads
+        if self.mode == "constant":
+            return np.pad(x, widths, constant_values=np.asarray(self.value, x.dtype))
+        return np.pad(x, widths, mode=self.mode)
+
+
+@register
+class MatMul(Layer):
+    """Matrix product of two inputs, numpy's matmul (batched over leading axes)."""
+
+    kind = "MatMul"
+    is_merge = True
+
+    def __init__(self, prev: Sequence[Layer], *, name: str) -> None:
+        prev = tuple(prev)
+        if len(prev) != 2:
+            raise LayerError(f"layer {name!r} (MatMul) needs exactly two inputs")
+        super().__init__(prev, name=name)
+
+    def infer_shape(self, in_shape: tuple) -> Shape:
+        a, b = in_shape
+        if len(a) < 2 or len(b) < 2 or a[-1] != b[-2]:
+            raise LayerError(f"layer {self.name!r}: cannot multiply samples of shapes {a} and {b}")
+        return _broadcast((a[:-2], b[:-2]), self.name) + (a[-2], b[-1])
+
+    def forward(self, x: tuple) -> np.ndarray:
+        return np.matmul(x[0], x[1])
+
+
+@register
+class PReLU(Layer):
+    """Leaky ReLU with a learnt slope per unit: ``x if x >= 0 else alpha * x``.
+
+    Parameters
+    ----------
+    alpha : ndarray
+        Broadcast against each sample (numpy rules, right-aligned): e.g.
+        (C, 1, 1) for channels-first maps, (1, 1, C) or (H, W, C) for
+        channels-last ones, (units,) for vectors.
+    """
+
+    kind = "PReLU"
+    param_names = ("alpha",)
+
+    def __init__(self, prev: Layer, *, name: str, alpha: Any) -> None:
+        super().__init__(prev, name=name)
+        self.alpha = as_array(alpha, f"{name}.alpha")
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        if self.alpha.ndim > len(in_shape):
+            raise LayerError(f"layer {self.name!r}: slopes of shape {self.alpha.shape} for "
+                             f"samples of shape {in_shape}")
+        out = _broadcast((tuple(in_shape), self.alpha.shape), self.name)
+        if out != tuple(in_shape) and None not in in_shape:
+            raise LayerError(f"layer {self.name!r}: slopes of shape {self.alpha.shape} would "
+                             f"change samples of shape {in_shape}")
+        return in_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        alpha = self.alpha.astype(x.dtype, copy=False) if x.dtype.kind == "f" else self.alpha
+        return np.where(x >= 0, x, alpha * x)
