@@ -169,6 +169,10 @@ class HistogramView(QWidget):
         self.toolbar.reset_history()
         self.canvas.draw_idle()
 
+    def current(self) -> Result | None:
+        """The result on show, or None."""
+        return self._result
+
     def _layout(self) -> None:
         w_px, h_px = self.figure.bbox.width, self.figure.bbox.height
         if w_px < 2 * (LEFT + RIGHT) or h_px < 2 * (TOP + BOTTOM):

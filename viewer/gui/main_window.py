@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self._connect_state()
-        self.layers.tree.painted.connect(lambda: mark("layer_list"))
+        self.layers.tree.painted.connect(self._on_layers_painted)
         self.splitter.installEventFilter(self)
         self._restore()
 
@@ -201,7 +201,7 @@ class MainWindow(QMainWindow):
         s.netChanged.connect(self._on_net)
         s.resultReady.connect(self._on_result)
         s.computeFailed.connect(self._on_compute_failed)
-        s.openFailed.connect(lambda msg: self.banner.show_message(msg, "open"))
+        s.openFailed.connect(self._on_open_failed)
         s.fileOpened.connect(self._on_file_opened)
         s.optionsChanged.connect(self._on_options)
         s.busyChanged.connect(self._on_busy)
@@ -237,30 +237,43 @@ class MainWindow(QMainWindow):
         if obj is self.splitter and event.type() == QEvent.Paint and not self._painted_once:
             self._painted_once = True
             mark("window")
-            # After this paint reaches the screen: only then pay for matplotlib.
-            QTimer.singleShot(0, self.build_plots)
         return super().eventFilter(obj, event)
 
+    def _on_layers_painted(self) -> None:
+        if self.heatmap is None:
+            mark("layer_list")
+            # The layer list is on screen: only now pay for matplotlib.
+            QTimer.singleShot(0, self.build_plots)
+
     def build_plots(self) -> None:
-        """Import matplotlib and put the heatmap and histogram in their tabs."""
+        """Import matplotlib and put the heatmap in its tab (the histogram follows on use)."""
         if self.heatmap is not None:
             return
         from viewer.gui.heatmap_view import HeatmapView
-        from viewer.gui.histogram_view import HistogramView
 
         self.heatmap = HeatmapView(self.state)
-        self.histogram = HistogramView(self.state)
         self.heatmap.drawn.connect(lambda _r: mark("heatmap"))
-        view = self.state.options.view
-        self.tabs.blockSignals(True)
-        for i, w in enumerate((self.heatmap, self.histogram)):
-            old = self.tabs.widget(i)
-            self.tabs.removeTab(i)
-            self.tabs.insertTab(i, w, ("Heatmap", "Histogram")[i])
-            old.deleteLater()
-        self.tabs.setCurrentIndex(0 if view == "heatmap" else 1)
-        self.tabs.blockSignals(False)
+        self._put_tab(0, self.heatmap)
         self._show_current()
+
+    def _histogram_view(self) -> Any:
+        """The histogram view, made the first time it is needed."""
+        if self.histogram is None:
+            from viewer.gui.histogram_view import HistogramView
+
+            self.histogram = HistogramView(self.state)
+            self._put_tab(1, self.histogram)
+        return self.histogram
+
+    def _put_tab(self, index: int, widget: QWidget) -> None:
+        """Replace tab ``index``'s placeholder with ``widget``."""
+        self.tabs.blockSignals(True)
+        old = self.tabs.widget(index)
+        self.tabs.removeTab(index)
+        self.tabs.insertTab(index, widget, ("Heatmap", "Histogram")[index])
+        old.deleteLater()
+        self.tabs.setCurrentIndex(0 if self.state.options.view == "heatmap" else 1)
+        self.tabs.blockSignals(False)
 
     # -- following the state ------------------------------------------------------
 
@@ -268,6 +281,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{net.name} — Strata")
         self.banner.hide_kind("open")
         self.statusBar().showMessage(f"Opened {net.path or net.name}", 5000)
+
+    def _on_open_failed(self, message: str) -> None:
+        self.banner.show_message(message, "open")
+        if self.heatmap is None:
+            QTimer.singleShot(0, self.build_plots)
 
     def _on_file_opened(self, path: str) -> None:
         cfg.add_recent(self.settings, path)
@@ -314,8 +332,10 @@ class MainWindow(QMainWindow):
                 view.show_message("Nothing to show: see the message above.")
 
     def current_view(self) -> Any:
-        """The plot on show (HeatmapView or HistogramView), or None before they exist."""
-        return self.heatmap if self.state.options.view == "heatmap" else self.histogram
+        """The plot on show (HeatmapView or HistogramView), or None before the plots exist."""
+        if self.heatmap is None:
+            return None
+        return self.heatmap if self.state.options.view == "heatmap" else self._histogram_view()
 
     def _show_current(self) -> None:
         """Draw the latest result in the visible plot (only that one: half the work)."""

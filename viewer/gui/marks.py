@@ -19,4 +19,6 @@ def mark(name: str) -> None:
     """Report milestone ``name`` once, if markers are enabled."""
     if ENABLED and name not in _seen:
         _seen.add(name)
-        print(f"STRATA_MARK {name} {time.time():.6f}", file=sys.stdout, flush=True)
+        # One write per line: marks may come from several threads.
+        sys.stdout.write(f"STRATA_MARK {name} {time.time():.6f}\n")
+        sys.stdout.flush()

@@ -120,11 +120,24 @@ class AppState(QObject):
         """
         return self.loader.submit(partial(open_file, path, self.net, samples_path))
 
+    def set_net(self, net: Any, samples: Any = None, samples_path: str | None = None) -> None:
+        """Show a net already in memory (from a script or a test), with its samples."""
+        self._apply(Opened(net.path or "", net, samples, samples_path))
+
     def open_many(self, paths: list[str]) -> int:
         """Open dropped files: the first net among them with the first samples file."""
         return self.loader.submit(partial(open_paths, list(paths), self.net))
 
     def _on_opened(self, _job: int, opened: Opened) -> None:
+        self._apply(opened)
+        if opened.path:
+            self.fileOpened.emit(opened.path)
+        if opened.samples_path:
+            self.fileOpened.emit(opened.samples_path)
+
+    def _apply(self, opened: Opened) -> None:
+        """Make what was opened current, and compute the selection."""
+        self.loader.forget()  # an older open still running must not replace this
         if opened.net is not None:
             self.cache.clear()
             self.net = opened.net
@@ -144,9 +157,6 @@ class AppState(QObject):
             self.sample = 0
             self.samplesChanged.emit(self.samples)
             self.sampleChanged.emit(self.sample)
-        self.fileOpened.emit(opened.path)
-        if opened.samples_path:
-            self.fileOpened.emit(opened.samples_path)
         self.request()
 
     def _on_open_failed(self, _job: int, exc: BaseException) -> None:
