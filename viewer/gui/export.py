@@ -93,10 +93,10 @@ def export_picture(path: str, result: Result, opts: DisplayOptions, view: str,
     StrataError
         For an unknown extension, a protected target, or a failed write.
     """
+    check_target(path, protected)
     fmt = PICTURE_FORMATS.get(os.path.splitext(path)[1].lower())
     if fmt is None:
         raise StrataError(f"{path}: pictures are saved as .png, .svg or .pdf")
-    check_target(path, protected)
     try:
         picture_figure(result, opts, view).savefig(path, format=fmt)
     except OSError as exc:
@@ -122,10 +122,10 @@ def export_activation(path: str, values: np.ndarray,
     StrataError
         For an unknown extension, a protected target, or a failed write.
     """
+    check_target(path, protected)
     ext = os.path.splitext(path)[1].lower()
     if ext not in ACTIVATION_FORMATS:
         raise StrataError(f"{path}: activations are saved as .npy or .csv")
-    check_target(path, protected)
     values = np.asarray(values)
     try:
         if ext == ".npy":

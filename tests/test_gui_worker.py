@@ -1,0 +1,117 @@
+"""The worker rule (latest request wins, stale results dropped) and the jobs it runs."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import QThreadPool
+
+from viewer.analysis import histogram, to_picture
+from viewer.data import embedded_samples
+from viewer.errors import StrataError
+from viewer.gui.app import DEMO_NET
+from viewer.gui.jobs import (Request, TraceCache, compute, error_text, file_kind, layout_of,
+                             open_file, softmax_output)
+from viewer.gui.worker import LatestRunner
+from viewer.net import load
+
+
+@pytest.fixture
+def runner(qtbot):
+    pool = QThreadPool()
+    r = LatestRunner(pool)
+    yield r
+    pool.waitForDone(5000)
+
+
+def test_only_the_newest_job_is_delivered(qtbot, runner):
+    gate = threading.Event()
+    delivered, failed = [], []
+    runner.finished.connect(lambda i, v: delivered.append((i, v)))
+    runner.failed.connect(lambda i, e: failed.append(i))
+    first = runner.submit(lambda: gate.wait(5) and "first")
+    runner.submit(lambda: "second")
+    last = runner.submit(lambda: "third")
+    assert runner.max_in_flight == 2  # one running, one waiting: no queue
+    gate.set()
+    qtbot.waitUntil(lambda: not runner.busy)
+    assert delivered == [(last, "third")]
+    assert not failed
+    assert runner.started == 2  # "second" was replaced before it ever ran
+    assert first < last
+
+
+def test_failure_of_the_newest_job_is_reported(qtbot, runner):
+    def boom():
+        raise ValueError("no")
+
+    with qtbot.waitSignal(runner.failed) as blocker:
+        runner.submit(boom)
+    job_id, exc = blocker.args
+    assert job_id == runner.latest_id and isinstance(exc, ValueError)
+
+
+def test_forget_makes_the_running_job_stale(qtbot, runner):
+    gate = threading.Event()
+    delivered = []
+    runner.finished.connect(lambda i, v: delivered.append(v))
+    with qtbot.waitSignal(runner.busyChanged):
+        runner.submit(lambda: gate.wait(5))
+    runner.forget()
+    gate.set()
+    qtbot.waitUntil(lambda: not runner.busy)
+    assert delivered == []
+
+
+@pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
+class TestJobs:
+    def setup_method(self):
+        self.net = load(str(DEMO_NET))
+        self.samples = embedded_samples(str(DEMO_NET))
+
+    def test_compute_matches_the_runtime(self):
+        cache = TraceCache()
+        req = Request(self.net, self.samples, layer=1, sample=4, bins=30)
+        r = compute(req, cache)
+        act = self.net[1](self.samples.batch([4]))[0]
+        np.testing.assert_array_equal(r.activation, act)
+        np.testing.assert_array_equal(r.image, to_picture(act, "channels_first",
+                                                          aspect=4 / 3).image)
+        np.testing.assert_array_equal(r.hist.counts, histogram(act, bins=30).counts)
+        assert not r.cached
+        again = compute(Request(self.net, self.samples, layer=5, sample=4), cache)
+        assert again.cached  # another layer of the same sample: no second forward pass
+        np.testing.assert_array_equal(again.activation, self.net[5](self.samples.batch([4]))[0])
+
+    def test_channel_request_shows_one_channel(self):
+        r = compute(Request(self.net, self.samples, layer=1, sample=0, channel=2), TraceCache())
+        act = self.net[1](self.samples.batch([0]))[0]
+        np.testing.assert_array_equal(r.image, act[2])
+        assert r.stats.size == act[2].size
+
+    def test_layouts_and_softmax(self):
+        assert layout_of(self.net, 1, 3) == "channels_first"
+        assert layout_of(self.net, 3, 3) == "channels_first"  # from the conv before it
+        assert layout_of(self.net, 10, 1) == "vector"
+        assert softmax_output(self.net)
+
+    def test_open_file_kinds(self, tmp_path):
+        assert file_kind(str(DEMO_NET)) == "net"
+        npy = tmp_path / "x.npy"
+        np.save(npy, np.zeros((2, 1, 8, 8), np.float32))
+        assert file_kind(str(npy)) == "samples"
+        opened = open_file(str(npy), self.net)
+        assert opened.net is None and len(opened.samples) == 2
+        opened = open_file(str(DEMO_NET), None)
+        assert opened.net.name == self.net.name and len(opened.samples) == len(self.samples)
+        with pytest.raises(StrataError, match="open a net first"):
+            open_file(str(npy), None)
+
+
+def test_error_text_is_one_line():
+    assert error_text(StrataError("a.h5: bad")) == "a.h5: bad"
+    assert error_text(ValueError("two\nlines")) == "ValueError: two lines"
