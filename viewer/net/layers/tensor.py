@@ -137,7 +137,9 @@ class LayerNorm(Layer):
 
 _BINARY = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
-    "pow": np.power, "max": np.maximum, "min": np.minimum,
+    "pow": np.power, "max": np.maximum, "min": np.minimum, "greater": np.greater,
+    "less": np.less, "equal": np.equal, "greater_equal": np.greater_equal,
+    "less_equal": np.less_equal,
 }
 
 
@@ -145,11 +147,16 @@ _BINARY = {
 class Arithmetic(Layer):
     """Combine two or more inputs value by value, with numpy broadcasting.
 
+    Sample axes are right-aligned; an input with fewer axes gains axes of
+    size 1 right after the batch axis (the batch always stays first).
+
     Parameters
     ----------
     op : str
-        add, sub, mul, div, pow, max, min (folded left to right over the
-        inputs), or mean (the average of all inputs).
+        add, sub, mul, div, pow, max, min, or a comparison (greater, less,
+        equal, greater_equal, less_equal; true/false results), folded left to
+        right over the inputs; mean (the average of all inputs); or where
+        (three inputs: ``np.where(cond, a, b)``).
     """
 
     kind = "Arithmetic"
@@ -160,9 +167,11 @@ class Arithmetic(Layer):
         if len(prev) < 2:
             raise LayerError(f"layer {name!r} (Arithmetic) needs at least two inputs")
         super().__init__(prev, name=name)
-        if op not in _BINARY and op != "mean":
+        if op not in _BINARY and op not in ("mean", "where"):
             raise LayerError(f"layer {name!r}: unknown op {op!r} "
-                             f"(known: {', '.join(sorted(_BINARY))}, mean)")
+                             f"(known: {', '.join(sorted(_BINARY))}, mean, where)")
+        if op == "where" and len(prev) != 3:
+            raise LayerError(f"layer {name!r}: 'where' takes a condition and two values")
         self.op = op
 
     def config(self) -> dict:
@@ -172,6 +181,11 @@ class Arithmetic(Layer):
         return _broadcast(in_shape, self.name)
 
     def forward(self, x: tuple) -> np.ndarray:
+        rank = max(v.ndim for v in x)
+        x = tuple(v if v.ndim == rank else v.reshape(v.shape[:1] + (1,) * (rank - v.ndim) + v.shape[1:])
+                  for v in x)
+        if self.op == "where":
+            return np.where(x[0], x[1], x[2])
         if self.op == "mean":
             out = x[0] + x[1]
             for more in x[2:]:
@@ -191,10 +205,12 @@ class ConstArithmetic(Layer):
     Parameters
     ----------
     c : ndarray
-        Broadcast against the batch tensor (numpy rules, right-aligned); if it
-        has as many axes as the batch tensor, its first size must be 1.
+        Batch first like the data, with size 1 on the batch axis. Sample axes
+        broadcast numpy-style, right-aligned; if ``c`` has more axes than the
+        input, the input gains axes of size 1 right after the batch axis.
     op : str
-        add, sub, mul, div, pow, max, min.
+        add, sub, mul, div, pow, max, min, or a comparison (greater, less,
+        equal, greater_equal, less_equal).
     reverse : bool
     """
 
@@ -204,6 +220,9 @@ class ConstArithmetic(Layer):
     def __init__(self, prev: Layer, *, name: str, c: Any, op: str, reverse: bool = False) -> None:
         super().__init__(prev, name=name)
         self.c = as_array(c, f"{name}.c")
+        if self.c.ndim == 0 or self.c.shape[0] != 1:
+            raise LayerError(f"layer {name!r}: the constant must be batch first with size 1 there, "
+                             f"not of shape {self.c.shape}")
         if op not in _BINARY:
             raise LayerError(f"layer {name!r}: unknown op {op!r} (known: {', '.join(sorted(_BINARY))})")
         self.op, self.reverse = op, bool(reverse)
@@ -212,19 +231,12 @@ class ConstArithmetic(Layer):
         return {"op": self.op, "reverse": self.reverse}
 
     def infer_shape(self, in_shape: Shape) -> Shape:
-        c_shape = self.c.shape
-        if len(c_shape) == len(in_shape) + 1:
-            if c_shape[0] != 1:
-                raise LayerError(f"layer {self.name!r}: constant of shape {c_shape} would "
-                                 "change the batch size")
-            c_shape = c_shape[1:]
-        elif len(c_shape) > len(in_shape):
-            raise LayerError(f"layer {self.name!r}: constant of shape {c_shape} has more axes "
-                             f"than the input {in_shape}")
-        return _broadcast((tuple(in_shape), c_shape), self.name)
+        return _broadcast((tuple(in_shape), self.c.shape[1:]), self.name)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         c = self.c.astype(x.dtype, copy=False) if x.dtype.kind == "f" else self.c
+        if c.ndim > x.ndim:
+            x = x.reshape(x.shape[:1] + (1,) * (c.ndim - x.ndim) + x.shape[1:])
         fn = _BINARY[self.op]
         return fn(c, x) if self.reverse else fn(x, c)
 

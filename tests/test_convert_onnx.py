@@ -1,0 +1,187 @@
+"""ONNX converter: every layer against onnxruntime's values, folding, external data, refusals.
+
+Fixtures come from tests/fixtures/make_onnx.py (PyTorch's two exporters);
+each .npz holds the value of every tensor the graph computes. Needs only
+numpy and onnx.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+from viewer.convert import convert, guess_format  # noqa: E402
+from viewer.convert.reference import compare, load_reference  # noqa: E402
+from viewer.errors import ConversionError, FileFormatError  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MODELS = ["onnx_cnn_op17.onnx", "onnx_cnn_op20.onnx", "onnx_rnn_op17.onnx", "onnx_rnn_op20.onnx"]
+COMPARISONS = ("greater", "less", "equal", "greater_equal", "less_equal")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_layer_equals_the_onnx_graph(model: str) -> None:
+    net = convert(FIXTURES / model)
+    result = compare(net, FIXTURES / model.replace(".onnx", ".npz"))
+    # Tensors of the graph without a layer are folded constants (weights, shape arithmetic).
+    assert all("no such layer" in p for p in result.problems), result.problems
+    bad = {k: v for k, v in result.errors.items() if v > 1e-5}
+    assert not bad, f"layers off by more than 1e-5 relative: {bad}"
+    # Every layer is checked, except true/false masks (the reference holds float tensors).
+    assert all(net[n].config().get("op") in COMPARISONS for n in result.unmatched), result.unmatched
+    assert len(result.errors) >= 15
+
+
+def test_shape_arithmetic_is_folded_not_shown() -> None:
+    model = onnx.load(FIXTURES / "onnx_cnn_op17.onnx")
+    shape_nodes = [n.name for n in model.graph.node if n.op_type in ("Shape", "Gather", "Constant",
+                                                                      "ConstantOfShape", "Cast")]
+    assert shape_nodes
+    net = convert(FIXTURES / "onnx_cnn_op17.onnx")
+    names = {layer.name for layer in net}
+    assert not names & set(shape_nodes)
+    assert net["/Reshape"].kind == "Reshape"  # the view(size(0), -1) the shapes fed
+
+
+@pytest.mark.parametrize("model", ["onnx_cnn_op17.onnx", "onnx_rnn_op20.onnx"])
+def test_the_batch_size_is_free(model: str) -> None:
+    net = convert(FIXTURES / model)
+    inputs, _ = load_reference(FIXTURES / model.replace(".onnx", ".npz"))
+    x = inputs[0]
+    whole = net[-1](x)
+    np.testing.assert_allclose(net[-1](x[1:2]), whole[1:2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net[-1](np.concatenate([x, x])), np.concatenate([whole, whole]),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_recurrent_ops_become_recurrent_layers() -> None:
+    net = convert(FIXTURES / "onnx_rnn_op17.onnx")
+    kinds = {layer.kind for layer in net}
+    assert {"LSTM", "GRU", "SimpleRNN"} <= kinds
+    lstm = net["/lstm/LSTM"]
+    assert lstm.bidirectional and lstm.config()["merge_mode"] == "stack"
+
+
+def test_model_object_converts_like_the_file() -> None:
+    model = onnx.load(FIXTURES / "onnx_cnn_op20.onnx")  # external data loaded by onnx itself
+    net = convert(model)
+    assert len(net) == len(convert(FIXTURES / "onnx_cnn_op20.onnx"))
+
+
+def test_guess_format() -> None:
+    assert guess_format(FIXTURES / "onnx_cnn_op17.onnx") == "onnx"
+
+
+# -- external data -------------------------------------------------------------------
+
+def _op20_copy(tmp_path: Path, data: bool = True) -> Path:
+    model = tmp_path / "model.onnx"
+    shutil.copy(FIXTURES / "onnx_cnn_op20.onnx", model)
+    if data:
+        shutil.copy(FIXTURES / "onnx_cnn_op20.onnx.data", tmp_path / "onnx_cnn_op20.onnx.data")
+    return model
+
+
+def _relocate(model: Path, location: str) -> None:
+    proto = onnx.load(model, load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = location
+    onnx.save(proto, model)
+
+
+def test_external_data_beside_the_model(tmp_path: Path) -> None:
+    model = _op20_copy(tmp_path)
+    assert len(convert(model)) > 10
+
+
+def test_missing_external_data(tmp_path: Path) -> None:
+    with pytest.raises(FileFormatError, match="external data .* is missing"):
+        convert(_op20_copy(tmp_path, data=False))
+
+
+@pytest.mark.parametrize("where", ["../outside.data", "/etc/passwd", "sub/../../outside.data"])
+def test_external_data_outside_the_folder_is_refused(tmp_path: Path, where: str) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    model = _op20_copy(folder)
+    shutil.copy(FIXTURES / "onnx_cnn_op20.onnx.data", tmp_path / "outside.data")
+    _relocate(model, where)
+    with pytest.raises(FileFormatError, match="points outside the model's folder; refused"):
+        convert(model)
+
+
+def test_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    model = _op20_copy(folder, data=False)
+    shutil.copy(FIXTURES / "onnx_cnn_op20.onnx.data", tmp_path / "outside.data")
+    (folder / "onnx_cnn_op20.onnx.data").symlink_to(tmp_path / "outside.data")
+    with pytest.raises(FileFormatError, match="outside the model's folder"):
+        convert(model)
+
+
+def test_external_data_too_short(tmp_path: Path) -> None:
+    model = _op20_copy(tmp_path)
+    data = tmp_path / "onnx_cnn_op20.onnx.data"
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(FileFormatError, match="do not hold shape"):
+        convert(model)
+
+
+# -- refusals and bad files ----------------------------------------------------------
+
+def test_unknown_ops_are_all_listed() -> None:
+    with pytest.raises(ConversionError) as info:
+        convert(FIXTURES / "onnx_unknown_op17.onnx")
+    text = str(info.value)
+    assert "2 nodes" in text and "CumSum '/CumSum'" in text and "TopK '/TopK'" in text
+
+
+def test_custom_domain_and_unsupported_options(tmp_path: Path) -> None:
+    h = onnx.helper
+    nodes = [h.make_node("Relu", ["x"], ["a"], name="ok"),
+             h.make_node("Fancy", ["a"], ["b"], name="custom", domain="com.example"),
+             h.make_node("Resize", ["a", "", "scales"], ["c"], name="bilinear", mode="linear"),
+             h.make_node("Add", ["b", "c"], ["y"], name="sum")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 2, 4, 4])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                         [onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.example", 1)])
+    path = tmp_path / "mixed.onnx"
+    onnx.save(model, path)
+    with pytest.raises(ConversionError) as info:
+        convert(path)
+    text = str(info.value)
+    assert text.startswith(str(path)) and "2 nodes" in text
+    assert "Fancy 'custom' (an op of domain 'com.example')" in text
+    assert "Resize 'bilinear' (only nearest-neighbour" in text
+
+
+def test_batch_mixing_reshape_is_refused(tmp_path: Path) -> None:
+    h = onnx.helper
+    nodes = [h.make_node("Reshape", ["x", "flat"], ["y"], name="flatten_all")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                         [onnx.numpy_helper.from_array(np.array([-1], np.int64), "flat")])
+    path = tmp_path / "mix.onnx"
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    with pytest.raises(ConversionError, match="Reshape 'flatten_all' .*batch"):
+        convert(path)
+
+
+def test_truncated_and_random_onnx(tmp_path: Path) -> None:
+    data = (FIXTURES / "onnx_rnn_op17.onnx").read_bytes()
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(data[: len(data) // 3])
+    noise = tmp_path / "noise.onnx"
+    noise.write_bytes(np.random.default_rng(1).bytes(3000))
+    for path in (cut, noise):
+        with pytest.raises(FileFormatError, match=path.name):
+            convert(path)

@@ -1,0 +1,544 @@
+"""ONNX operators that compute on the net's data -> Strata layers.
+
+Each handler takes the node, its input values (see onnx_values) and its
+attributes, builds the layer(s) and returns one value per node output. A
+handler raises :class:`Refused` with a reason when the node cannot be
+converted; the converter collects every such node into one error.
+
+Layouts: ONNX images are channels first; a Tensor's batch axis may sit
+anywhere (see :class:`~viewer.convert.onnx_values.Tensor`), so every ONNX
+axis is mapped to Strata's batch-first layout with ``Tensor.axis``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from viewer.convert.onnx_values import BATCH, BatchConst, Tensor, is_const
+from viewer.net.layers import (Activation, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Dropout,
+                               Flatten, Layer, MaxPool2D, Multiply, Permute, Reshape)
+from viewer.net.layers.conv_extra import AvgPool1D, Conv1D, Conv2DTranspose, MaxPool1D, Upsample
+from viewer.net.layers.tensor import (Arithmetic, ConstArithmetic, LayerNorm, MatMul, Pad, PReLU, Reduce,
+                                      Slice, Take, Unary)
+
+
+class Refused(Exception):
+    """This node cannot be converted; the message says why."""
+
+
+class Ops:
+    """The handlers, bound to a naming function and the model's opset."""
+
+    def __init__(self, name: Callable[[Any, int], str], opset: int, static_batch: int | None) -> None:
+        self.name = name
+        self.opset = opset
+        self.static_batch = static_batch
+
+    # -- input helpers ---------------------------------------------------------------
+
+    @staticmethod
+    def tensor(inputs: list, i: int = 0) -> Tensor:
+        value = inputs[i] if i < len(inputs) else None
+        if not isinstance(value, Tensor):
+            raise Refused("this input combination (a constant where data is expected)")
+        return value
+
+    @staticmethod
+    def const(inputs: list, i: int, what: str) -> np.ndarray | None:
+        value = inputs[i] if i < len(inputs) else None
+        if value is None or is_const(value):
+            return value
+        raise Refused(f"its {what} must be a constant")
+
+    @staticmethod
+    def sample_const(c: Any, t: Tensor) -> tuple[np.ndarray, int]:
+        """A constant broadcast against ``t`` (ONNX rules), in Strata's batch-first layout.
+
+        Returns the constant with a leading axis of size 1, and the ONNX batch
+        axis of the result (the result may have more axes than ``t``).
+        """
+        if isinstance(c, BatchConst):
+            value, c_batch = c.value, c.batch_axis
+        else:
+            value, c_batch = np.asarray(c), None
+        rank = max(t.rank, value.ndim)
+        batch = t.batch_axis + rank - t.rank
+        if c_batch is not None and c_batch + rank - value.ndim != batch:
+            raise Refused("a batch-sized constant that does not line up with the batch")
+        full = value.reshape((1,) * (rank - value.ndim) + value.shape)
+        if full.shape[batch] != 1:
+            raise Refused("a constant that varies along the batch axis")
+        return np.moveaxis(full, batch, 0), batch
+
+    def same_layout(self, tensors: list[Tensor], broadcast: bool = False) -> int:
+        """The batch axis shared by ``tensors`` (right-aligned if ``broadcast``)."""
+        rank = max(t.rank for t in tensors)
+        if not broadcast and any(t.rank != rank for t in tensors):
+            raise Refused("inputs of different ranks")
+        axes = {t.batch_axis + rank - t.rank for t in tensors}
+        if len(axes) != 1:
+            raise Refused("inputs whose batch axes do not line up")
+        return axes.pop()
+
+    def batch_first(self, t: Tensor) -> None:
+        if t.batch_axis != 0:
+            raise Refused("data whose batch axis is not first")
+
+    # -- element-wise ------------------------------------------------------------------
+
+    BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max",
+              "Min": "min", "Greater": "greater", "Less": "less", "Equal": "equal",
+              "GreaterOrEqual": "greater_equal", "LessOrEqual": "less_equal", "Sum": "add"}
+
+    def binary(self, node: Any, inputs: list, attrs: dict) -> list:
+        op = self.BINARY[node.op_type]
+        tensors = [v for v in inputs if isinstance(v, Tensor)]
+        name = self.name(node, 0)
+        if len(tensors) == len(inputs):
+            axis = self.same_layout(tensors, broadcast=True)
+            layers = tuple(t.layer for t in tensors)
+            same = len({t.layer.output_shape for t in tensors}) == 1
+            if same and op == "add":
+                return [Tensor(Add(layers, name=name), axis)]
+            if same and op == "mul":
+                return [Tensor(Multiply(layers, name=name), axis)]
+            return [Tensor(Arithmetic(layers, name=name, op=op), axis)]
+        if len(inputs) != 2:
+            raise Refused("more than two inputs mixing data and constants")
+        reverse = not isinstance(inputs[0], Tensor)
+        t, c = (inputs[1], inputs[0]) if reverse else (inputs[0], inputs[1])
+        value, batch = self.sample_const(c, t)
+        return [Tensor(ConstArithmetic(t.layer, name=name, c=value, op=op, reverse=reverse), batch)]
+
+    def where(self, node: Any, inputs: list, attrs: dict) -> list:
+        tensors = [self.tensor(inputs, i) for i in range(3)]
+        axis = self.same_layout(tensors, broadcast=True)
+        return [Tensor(Arithmetic(tuple(t.layer for t in tensors), name=self.name(node, 0), op="where"),
+                       axis)]
+
+    ACTIVATIONS = {"Relu": ("relu", {}), "Sigmoid": ("sigmoid", {}), "Tanh": ("tanh", {}),
+                   "Softplus": ("softplus", {}), "Softsign": ("softsign", {}), "Identity": ("linear", {})}
+    UNARY = {"Erf": "erf", "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Abs": "abs", "Neg": "neg",
+             "Reciprocal": "reciprocal", "Floor": "floor", "Ceil": "ceil", "Sin": "sin", "Cos": "cos",
+             "Sign": "sign"}
+
+    def activation(self, node: Any, inputs: list, attrs: dict) -> list:
+        t, op, name = self.tensor(inputs), node.op_type, self.name(node, 0)
+        if op in self.UNARY:
+            return [Tensor(Unary(t.layer, name=name, function=self.UNARY[op]), t.batch_axis)]
+        if op in self.ACTIVATIONS:
+            function, options = self.ACTIVATIONS[op]
+        elif op == "LeakyRelu":
+            function, options = "leaky_relu", {"alpha": float(attrs.get("alpha", 0.01))}
+        elif op == "Elu":
+            function, options = "elu", {"alpha": float(attrs.get("alpha", 1.0))}
+        elif op == "Selu":
+            if abs(attrs.get("alpha", 1.67326319) - 1.67326319) > 1e-6 or \
+                    abs(attrs.get("gamma", 1.05070102) - 1.05070102) > 1e-6:
+                raise Refused("Selu with non-standard alpha/gamma")
+            function, options = "selu", {}
+        elif op == "HardSigmoid":
+            function = "hard_sigmoid"
+            options = {"slope": float(attrs.get("alpha", 0.2)), "offset": float(attrs.get("beta", 0.5))}
+        elif op == "Gelu":
+            approximate = attrs.get("approximate", "none")
+            function, options = ("gelu_tanh" if approximate == "tanh" else "gelu"), {}
+        else:  # Softmax, LogSoftmax
+            axis = int(attrs.get("axis", -1 if self.opset >= 13 else 1))
+            if self.opset < 13 and axis % t.rank != t.rank - 1:
+                raise Refused(f"{op} over axes {axis}.. (before opset 13) is not supported")
+            if t.is_batch(axis):
+                raise Refused(f"{op} across the batch")
+            function = "softmax" if op == "Softmax" else "log_softmax"
+            options = {"axis": t.axis(axis)}
+        return [Tensor(Activation(t.layer, name=name, function=function, **options), t.batch_axis)]
+
+    def clip(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        low = self.const(inputs, 1, "minimum") if len(inputs) > 1 else attrs.get("min")
+        high = self.const(inputs, 2, "maximum") if len(inputs) > 2 else attrs.get("max")
+        return [Tensor(Unary(t.layer, name=self.name(node, 0), function="clip",
+                             low=None if low is None else float(np.asarray(low)),
+                             high=None if high is None else float(np.asarray(high))), t.batch_axis)]
+
+    def prelu(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        slope = self.const(inputs, 1, "slope")
+        value, batch = self.sample_const(slope, t)
+        if batch != t.batch_axis:
+            raise Refused("slopes with more axes than the data")
+        alpha = value[0]
+        return [Tensor(PReLU(t.layer, name=self.name(node, 0), alpha=alpha), t.batch_axis)]
+
+    def dropout(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        ratio = self.const(inputs, 1, "ratio") if len(inputs) > 1 else attrs.get("ratio", 0.5)
+        layer = Dropout(t.layer, name=self.name(node, 0),
+                        rate=float(0.5 if ratio is None else np.asarray(ratio)))
+        return [Tensor(layer, t.batch_axis)] + [None] * (len(node.output) - 1)
+
+    # -- dense, convolution, pooling, normalisation ----------------------------------
+
+    def gemm(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        if attrs.get("transA", 0) or t.rank != 2 or t.batch_axis != 0:
+            raise Refused("Gemm on anything but (batch, features) data")
+        B = self.const(inputs, 1, "weight matrix")
+        W = (B.T if attrs.get("transB", 0) else B) * float(attrs.get("alpha", 1.0))
+        C = self.const(inputs, 2, "bias")
+        b = None
+        if C is not None:
+            b = np.broadcast_to(np.asarray(C) * float(attrs.get("beta", 1.0)), (1, W.shape[1]))[0]
+        return [Tensor(Dense(t.layer, name=self.name(node, 0), W=W.astype(np.float32),
+                             b=None if b is None else b.astype(np.float32)), 0)]
+
+    def matmul(self, node: Any, inputs: list, attrs: dict) -> list:
+        name = self.name(node, 0)
+        if isinstance(inputs[0], Tensor) and isinstance(inputs[1], Tensor):
+            a, b = inputs
+            if a.batch_axis or b.batch_axis or a.rank < 3 or b.rank < 3:
+                raise Refused("MatMul of two data tensors needs batch-first stacks of matrices")
+            return [Tensor(MatMul((a.layer, b.layer), name=name), 0)]
+        t = self.tensor(inputs)
+        W = self.const(inputs, 1, "weight matrix")
+        if W.ndim != 2 or t.batch_axis == t.rank - 1:
+            raise Refused("MatMul by a constant that is not a matrix applied to features")
+        return [Tensor(Dense(t.layer, name=name, W=W), t.batch_axis)]
+
+    @staticmethod
+    def _pads(attrs: dict, dims: int) -> list[tuple[int, int]]:
+        pads = list(attrs.get("pads", [0] * 2 * dims))
+        return [(int(pads[i]), int(pads[i + dims])) for i in range(dims)]
+
+    def _padding(self, attrs: dict, dims: int) -> Any:
+        auto = attrs.get("auto_pad", "NOTSET")
+        if auto == "SAME_UPPER":
+            return "same"
+        if auto == "VALID":
+            return "valid" if dims == 2 else (0, 0)
+        if auto == "SAME_LOWER":
+            raise Refused("auto_pad SAME_LOWER is not supported")
+        pads = self._pads(attrs, dims)
+        return tuple(pads) if dims == 2 else pads[0]
+
+    def conv(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        self.batch_first(t)
+        W = self.const(inputs, 1, "kernel")
+        b = self.const(inputs, 2, "bias")
+        dims, name = W.ndim - 2, self.name(node, 0)
+        strides = attrs.get("strides", [1] * dims)
+        dilations = attrs.get("dilations", [1] * dims)
+        groups = int(attrs.get("group", 1))
+        if dims == 2:
+            layer: Layer = Conv2D(t.layer, name=name, W=W, b=b, stride=strides, dilation=dilations,
+                                  padding=self._padding(attrs, 2), groups=groups,
+                                  data_format="channels_first")
+        elif dims == 1:
+            layer = Conv1D(t.layer, name=name, W=W, b=b, stride=strides[0], dilation=dilations[0],
+                           padding=self._padding(attrs, 1), groups=groups, data_format="channels_first")
+        else:
+            raise Refused(f"{dims}-D convolution is not supported")
+        return [Tensor(layer, 0)]
+
+    def conv_transpose(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        self.batch_first(t)
+        W = self.const(inputs, 1, "kernel")
+        if W.ndim != 4:
+            raise Refused("only 2-D transposed convolution is supported")
+        strides = [int(s) for s in attrs.get("strides", [1, 1])]
+        dilations = [int(d) for d in attrs.get("dilations", [1, 1])]
+        extra = [int(p) for p in attrs.get("output_padding", [0, 0])]
+        if "output_shape" in attrs or attrs.get("auto_pad", "NOTSET") != "NOTSET":
+            raise Refused("output_shape / auto_pad on ConvTranspose is not supported")
+        layer = Conv2DTranspose(t.layer, name=self.name(node, 0), W=W, b=self.const(inputs, 2, "bias"),
+                                stride=strides, crop=self._pads(attrs, 2), output_padding=extra,
+                                dilation=dilations, groups=int(attrs.get("group", 1)),
+                                data_format="channels_first")
+        return [Tensor(layer, 0)]
+
+    def pool(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        self.batch_first(t)
+        size = [int(k) for k in attrs["kernel_shape"]]
+        strides = [int(s) for s in attrs.get("strides", [1] * len(size))]
+        if any(d != 1 for d in attrs.get("dilations", [])):
+            raise Refused("dilated pooling is not supported")
+        is_max, name = node.op_type == "MaxPool", self.name(node, 0)
+        if len(node.output) > 1 and node.output[1]:
+            raise Refused("MaxPool's indices output is not supported")
+        ceil = bool(attrs.get("ceil_mode", 0))
+        include = bool(attrs.get("count_include_pad", 0))
+        if len(size) == 2:
+            extra = {} if is_max else {"count_include_pad": include}
+            kind = MaxPool2D if is_max else AvgPool2D
+            layer: Layer = kind(t.layer, name=name, pool_size=size, stride=strides,
+                                padding=self._padding(attrs, 2), ceil_mode=ceil,
+                                data_format="channels_first", **extra)
+        elif len(size) == 1 and not ceil:
+            kind1 = MaxPool1D if is_max else AvgPool1D
+            layer = kind1(t.layer, name=name, pool_size=size[0], stride=strides[0],
+                          padding=self._padding(attrs, 1), count_include_pad=include,
+                          data_format="channels_first")
+        else:
+            raise Refused("this pooling (3-D, or 1-D with ceil_mode) is not supported")
+        return [Tensor(layer, 0)]
+
+    def global_pool(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        self.batch_first(t)
+        op = "max" if node.op_type == "GlobalMaxPool" else "mean"
+        return [Tensor(Reduce(t.layer, name=self.name(node, 0), op=op, axes=list(range(2, t.rank)),
+                              keepdims=True), 0)]
+
+    def batch_norm(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        if attrs.get("training_mode", 0):
+            raise Refused("training-mode batch normalisation")
+        gamma, beta, mean, var = (self.const(inputs, i, "statistics") for i in range(1, 5))
+        layer = BatchNorm(t.layer, name=self.name(node, 0), mean=mean, var=var, gamma=gamma, beta=beta,
+                          eps=float(attrs.get("epsilon", 1e-5)), axis=t.axis(1))
+        return [Tensor(layer, t.batch_axis)]
+
+    def layer_norm(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        axis = int(attrs.get("axis", -1)) % t.rank
+        axes = [t.axis(a) for a in range(axis, t.rank)]
+        if 0 in axes:
+            raise Refused("normalisation across the batch")
+        if len(node.output) > 1 and any(node.output[1:]):
+            raise Refused("LayerNormalization's mean/variance outputs are not supported")
+        layer = LayerNorm(t.layer, name=self.name(node, 0), gamma=self.const(inputs, 1, "scale"),
+                          beta=self.const(inputs, 2, "bias"), eps=float(attrs.get("epsilon", 1e-5)),
+                          axes=axes)
+        return [Tensor(layer, t.batch_axis)]
+
+    def reduce(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        axes = attrs.get("axes")
+        if len(inputs) > 1 and inputs[1] is not None:
+            axes = [int(a) for a in self.const(inputs, 1, "axes").reshape(-1)]
+        if not axes:
+            raise Refused("a reduction over every axis, the batch included")
+        if any(t.is_batch(a) for a in axes):
+            raise Refused("a reduction across the batch")
+        keep = bool(attrs.get("keepdims", 1))
+        op = {"ReduceMean": "mean", "ReduceSum": "sum", "ReduceMax": "max", "ReduceMin": "min",
+              "ReduceProd": "prod"}[node.op_type]
+        layer = Reduce(t.layer, name=self.name(node, 0), op=op, axes=[t.axis(a) for a in axes],
+                       keepdims=keep)
+        batch = t.batch_axis if keep else t.batch_axis - sum(1 for a in axes if a % t.rank < t.batch_axis)
+        return [Tensor(layer, batch)]
+
+    # -- shape ops ---------------------------------------------------------------------
+
+    def reshape(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        target = [int(s) for s in self.const(inputs, 1, "target shape").reshape(-1)]
+        have = t.shape()
+        if any(d is None for i, d in enumerate(have) if i != t.batch_axis):
+            raise Refused("a reshape of data with sizes unknown until run time")
+        if not attrs.get("allowzero", 0):
+            target = [BATCH if s == 0 and have[i] is None else (have[i] if s == 0 else s)
+                      for i, s in enumerate(target)]
+        size = int(np.prod([d for d in have if d is not None]))
+        batch = [i for i, s in enumerate(target) if s == BATCH]
+        if not batch and self.static_batch is not None and target and target[0] == self.static_batch:
+            batch = [0]  # an exporter that knew the batch size wrote it as a number
+        if not batch and target.count(-1) == 1:
+            rest = int(np.prod([s for s in target if s != -1]))
+            if rest == size:
+                batch = [target.index(-1)]
+        if len(batch) != 1 or any(s > BATCH // 2 for s in target if s != BATCH):
+            raise Refused("a reshape whose batch axis cannot be followed")
+        dims: list = [None if i == batch[0] else s for i, s in enumerate(target)]
+        if -1 in dims:
+            known = int(np.prod([d for d in dims if d not in (None, -1)]))
+            dims[dims.index(-1)] = size // max(known, 1)
+        # Batch-first, this is a per-sample reshape as long as the axes before
+        # the batch keep their total size (no group of axes spans the batch).
+        before = int(np.prod(have[:t.batch_axis]))
+        if int(np.prod(dims[:batch[0]])) != before:
+            raise Refused("a reshape that mixes the batch with other axes")
+        layer = Reshape(t.layer, name=self.name(node, 0), target_shape=[d for d in dims if d is not None])
+        return [Tensor(layer, batch[0])]
+
+    def flatten(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        self.batch_first(t)
+        if int(attrs.get("axis", 1)) != 1:
+            raise Refused("Flatten at an axis other than 1 mixes the batch")
+        return [Tensor(Flatten(t.layer, name=self.name(node, 0), data_format="channels_first"), 0)]
+
+    def transpose(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        perm = [int(p) for p in attrs.get("perm", list(range(t.rank))[::-1])]
+        out_batch = perm.index(t.batch_axis)
+        order_in = [t.batch_axis] + [a for a in range(t.rank) if a != t.batch_axis]
+        order_out = [out_batch] + [a for a in range(t.rank) if a != out_batch]
+        dims = [order_in.index(perm[order_out[k]]) - 1 for k in range(1, t.rank)]
+        return [Tensor(Permute(t.layer, name=self.name(node, 0), dims=dims), out_batch)]
+
+    def squeeze_unsqueeze(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        axes = attrs.get("axes")
+        if len(inputs) > 1 and inputs[1] is not None:
+            axes = [int(a) for a in self.const(inputs, 1, "axes").reshape(-1)]
+        shape = t.shape()
+        if node.op_type == "Squeeze":
+            drop = {a % t.rank for a in axes} if axes else {i for i, d in enumerate(shape) if d == 1}
+            if t.batch_axis in drop:
+                raise Refused("squeezing the batch axis")
+            dims = [d for i, d in enumerate(shape) if i not in drop]
+        else:
+            rank = t.rank + len(axes)
+            dims = list(shape)
+            for a in sorted(a % rank for a in axes):
+                dims.insert(a, 1)
+        batch = dims.index(None) if None in dims else -1
+        if any(d is None for i, d in enumerate(dims) if i != batch):
+            raise Refused("sizes unknown until run time")
+        # Squeeze/Unsqueeze keep the order of the other axes, so a per-sample
+        # reshape does it whatever the position of the batch axis.
+        layer = Reshape(t.layer, name=self.name(node, 0),
+                        target_shape=[d for i, d in enumerate(dims) if i != batch])
+        return [Tensor(layer, batch)]
+
+    def concat(self, node: Any, inputs: list, attrs: dict) -> list:
+        tensors = [self.tensor(inputs, i) for i in range(len(inputs))]
+        batch = self.same_layout(tensors)
+        axis = int(attrs["axis"])
+        if tensors[0].is_batch(axis):
+            raise Refused("concatenation along the batch")
+        return [Tensor(Concatenate(tuple(t.layer for t in tensors), name=self.name(node, 0),
+                                   axis=tensors[0].axis(axis)), batch)]
+
+    def gather(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        index = self.const(inputs, 1, "indices")
+        axis = int(attrs.get("axis", 0)) % t.rank
+        if t.is_batch(axis) or index.ndim > 1:
+            raise Refused("Gather across the batch or with multi-axis indices")
+        value = int(index) if index.ndim == 0 else [int(i) for i in index]
+        layer = Take(t.layer, name=self.name(node, 0), axis=t.axis(axis), index=value)
+        batch = t.batch_axis - (1 if index.ndim == 0 and axis < t.batch_axis else 0)
+        return [Tensor(layer, batch)]
+
+    def slice(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        if len(inputs) > 1:
+            starts, ends = (self.const(inputs, i, "bounds").reshape(-1) for i in (1, 2))
+            axes = self.const(inputs, 3, "axes") if len(inputs) > 3 else None
+            steps = self.const(inputs, 4, "steps") if len(inputs) > 4 else None
+        else:
+            starts, ends, axes, steps = attrs["starts"], attrs["ends"], attrs.get("axes"), None
+        axes = list(range(len(starts))) if axes is None else [int(a) % t.rank for a in np.reshape(axes, -1)]
+        steps = [1] * len(axes) if steps is None else [int(s) for s in np.reshape(steps, -1)]
+        keep = []
+        for a, s, e, st in zip(axes, starts, ends, steps):
+            s, e = int(s), int(e)
+            everything = st == 1 and s == 0 and e >= BATCH // 2
+            if t.is_batch(a):
+                if not everything:
+                    raise Refused("slicing the batch")
+                continue
+            keep.append((t.axis(a), s, None if e >= BATCH // 2 or e > 1 << 62 else e, st))
+        layer = Slice(t.layer, name=self.name(node, 0), axes=[k[0] for k in keep],
+                      starts=[k[1] for k in keep], stops=[k[2] for k in keep],
+                      steps=[k[3] for k in keep])
+        return [Tensor(layer, t.batch_axis)]
+
+    def split(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        axis = int(attrs.get("axis", 0)) % t.rank
+        if t.is_batch(axis):
+            raise Refused("splitting the batch")
+        size = t.shape()[axis]
+        sizes = self.const(inputs, 1, "split sizes") if len(inputs) > 1 else attrs.get("split")
+        if sizes is None:
+            n = len(node.output)
+            sizes = [-(-size // n)] * (n - 1) + [size - (n - 1) * -(-size // n)]
+        out, start = [], 0
+        for i, s in enumerate(int(v) for v in np.reshape(sizes, -1)):
+            out.append(Tensor(Slice(t.layer, name=self.name(node, i), axes=[t.axis(axis)],
+                                    starts=[start], stops=[start + s]), t.batch_axis))
+            start += s
+        return out
+
+    def pad(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        pads = self.const(inputs, 1, "pads") if len(inputs) > 1 else np.array(attrs["pads"])
+        value = self.const(inputs, 2, "fill value") if len(inputs) > 2 else attrs.get("value", 0.0)
+        axes = self.const(inputs, 3, "axes") if len(inputs) > 3 else None
+        axes = list(range(t.rank)) if axes is None else [int(a) % t.rank for a in axes.reshape(-1)]
+        pads = [int(p) for p in np.reshape(pads, -1)]
+        pairs = {a: (pads[i], pads[i + len(axes)]) for i, a in enumerate(axes)}
+        if any(pairs.get(t.batch_axis, (0, 0))):
+            raise Refused("padding the batch")
+        per = [pairs.get(a, (0, 0)) for a in range(t.rank) if a != t.batch_axis]
+        mode = attrs.get("mode", "constant")
+        if mode not in ("constant", "reflect", "edge"):
+            raise Refused(f"padding mode {mode!r}")
+        return [Tensor(Pad(t.layer, name=self.name(node, 0), pads=per, mode=mode,
+                           value=float(np.asarray(0.0 if value is None else value))), t.batch_axis)]
+
+    def resize(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        if attrs.get("mode", "nearest") != "nearest" or \
+                attrs.get("coordinate_transformation_mode", "half_pixel") == "align_corners":
+            raise Refused("only nearest-neighbour resizing by whole factors is supported")
+        scales = self.const(inputs, 2, "scales") if len(inputs) > 2 else None
+        sizes = self.const(inputs, 3, "sizes") if len(inputs) > 3 else None
+        if node.op_type == "Upsample":
+            scales = self.const(inputs, 1, "scales") if len(inputs) > 1 else np.array(attrs["scales"])
+        shape = t.shape()
+        if scales is None or scales.size == 0:
+            if sizes is None:
+                raise Refused("Resize without scales or sizes")
+            scales = np.array([1.0 if d is None else s / d for s, d in zip(sizes, shape)])
+        factors = [float(s) for s in np.reshape(scales, -1)]
+        if any(f != int(f) or f < 1 for f in factors) or factors[t.batch_axis] != 1:
+            raise Refused("only nearest-neighbour resizing by whole factors is supported")
+        per = [int(f) for i, f in enumerate(factors) if i != t.batch_axis]
+        return [Tensor(Upsample(t.layer, name=self.name(node, 0), scale=per), t.batch_axis)]
+
+    def expand(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        target = [int(s) for s in self.const(inputs, 1, "shape").reshape(-1)]
+        shape = t.shape()
+        if len(target) > len(shape) or any(s not in (1, d, BATCH) for s, d in
+                                             zip(target[::-1], shape[::-1]) if d is not None):
+            raise Refused("Expand that enlarges data")
+        return [Tensor(Activation(t.layer, name=self.name(node, 0), function="linear"), t.batch_axis)]
+
+    def cast(self, node: Any, inputs: list, attrs: dict) -> list:
+        t = self.tensor(inputs)
+        if int(attrs["to"]) not in (1, 10, 11):
+            raise Refused("casting data to a non-float type")
+        return [Tensor(Activation(t.layer, name=self.name(node, 0), function="linear"), t.batch_axis)]
+
+    def handlers(self) -> dict[str, Callable[[Any, list, dict], list]]:
+        table: dict[str, Callable[[Any, list, dict], list]] = {}
+        for op in self.BINARY:
+            table[op] = self.binary
+        for op in list(self.ACTIVATIONS) + list(self.UNARY) + ["LeakyRelu", "Elu", "Selu", "HardSigmoid",
+                                                              "Gelu", "Softmax", "LogSoftmax"]:
+            table[op] = self.activation
+        table.update({
+            "Where": self.where, "Clip": self.clip, "PRelu": self.prelu, "Dropout": self.dropout,
+            "Gemm": self.gemm, "MatMul": self.matmul, "Conv": self.conv,
+            "ConvTranspose": self.conv_transpose, "MaxPool": self.pool, "AveragePool": self.pool,
+            "GlobalAveragePool": self.global_pool, "GlobalMaxPool": self.global_pool,
+            "BatchNormalization": self.batch_norm, "LayerNormalization": self.layer_norm,
+            "ReduceMean": self.reduce, "ReduceSum": self.reduce, "ReduceMax": self.reduce,
+            "ReduceMin": self.reduce, "ReduceProd": self.reduce,
+            "Reshape": self.reshape, "Flatten": self.flatten, "Transpose": self.transpose,
+            "Squeeze": self.squeeze_unsqueeze, "Unsqueeze": self.squeeze_unsqueeze,
+            "Concat": self.concat, "Gather": self.gather, "Slice": self.slice, "Split": self.split,
+            "Pad": self.pad, "Resize": self.resize, "Upsample": self.resize, "Expand": self.expand,
+            "Cast": self.cast,
+        })
+        return table
