@@ -11,12 +11,12 @@ big arrays cost as much as the arithmetic here.
 
 Convolution is im2col + GEMM: the window contents are copied into a matrix
 whose product with the reshaped weights is the output, already in the
-requested layout. The batch is processed in blocks so that the im2col matrix
-stays in cache and its memory stays bounded however big the batch is.
+requested layout (depthwise channels-last convolutions multiply and add
+instead). The batch is processed in blocks so that the im2col matrix stays in
+cache and its memory stays bounded however big the batch is.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence, Tuple, Union
 
 import numpy as np
@@ -25,7 +25,8 @@ IntPair = Union[int, Sequence[int]]
 Padding = Union[int, Sequence[int], Sequence[Sequence[int]]]
 
 #: Size in bytes of one block of the im2col matrix. A few MB keeps the block in
-#: the L2/L3 cache between being written and being read by the GEMM.
+#: cache between being written and being read by the GEMM (1-4 MB measured
+#: equally fast, 8 MB and more slower).
 IM2COL_BLOCK_BYTES = 2 << 20
 
 
