@@ -43,7 +43,11 @@ IN_SHAPE = (3, 32, 32)
 
 
 def make_weights(seed: int = 0) -> list[tuple[str, np.ndarray | None, np.ndarray | None]]:
-    """He-initialised float32 weights: ("conv", W (O,C,3,3), b), ("pool", None, None), ("dense", W (in,out), b)."""
+    """He-initialised float32 weights, one entry per layer.
+
+    ("conv", W (O, C, 3, 3), b (O,)), ("pool", None, None) or
+    ("dense", W (in, out), b (out,)).
+    """
     rng = np.random.default_rng(seed)
     layers = []
     c, side = IN_SHAPE[0], IN_SHAPE[1]
@@ -53,12 +57,14 @@ def make_weights(seed: int = 0) -> list[tuple[str, np.ndarray | None, np.ndarray
             side //= 2
             continue
         w = rng.standard_normal((spec, c, 3, 3)) * np.sqrt(2.0 / (9 * c))
-        layers.append(("conv", w.astype(np.float32), rng.standard_normal(spec).astype(np.float32) * 0.1))
+        bias = rng.standard_normal(spec).astype(np.float32) * 0.1
+        layers.append(("conv", w.astype(np.float32), bias))
         c = spec
     n_in = c * side * side
     for units in DENSES:
         w = rng.standard_normal((n_in, units)) * np.sqrt(2.0 / n_in)
-        layers.append(("dense", w.astype(np.float32), rng.standard_normal(units).astype(np.float32) * 0.1))
+        bias = rng.standard_normal(units).astype(np.float32) * 0.1
+        layers.append(("dense", w.astype(np.float32), bias))
         n_in = units
     return layers
 
@@ -148,7 +154,7 @@ def conv_rate(layers: list, X: np.ndarray, repeats: int, calls: int) -> tuple[fl
     flops = 0
     for c in convs:
         out = outs[c.name]
-        o, cg, kh, kw = c.W.shape
+        _, cg, kh, kw = c.W.shape
         flops += 2 * out.size * cg * kh * kw
     seconds = sum(times.values())
     return flops / seconds / 1e9, seconds
@@ -161,7 +167,8 @@ def bench_vgg(batches: tuple[int, ...], repeats: int) -> None:
     tnet = torch_net(weights) if torch is not None else None
     print(f"VGG-style net {IN_SHAPE} -> conv32 conv32 pool conv64 conv64 pool dense256 dense10, "
           "NCHW, float32, 1 thread")
-    print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else ", torch not installed"))
+    versions = f"torch {torch.__version__}" if torch else "torch not installed"
+    print(f"numpy {np.__version__}, {versions}")
     peak = gemm_peak()
     print(f"float32 GEMM peak (np.dot 2048^2): {peak:.1f} GFLOP/s")
     for n in batches:
@@ -206,7 +213,8 @@ def bench_demo(repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="interleaved repeats per measurement")
+    parser.add_argument("--repeats", type=int, default=15,
+                        help="interleaved repeats per measurement")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 256])
     args = parser.parse_args()
     if torch is not None:

@@ -52,7 +52,8 @@ def _padding(padding: Padding) -> Tuple[Tuple[int, int], Tuple[int, int]]:
     try:
         rows, cols = padding
     except (TypeError, ValueError):
-        raise ValueError(f"padding must be ((top, bottom), (left, right)), got {padding!r}") from None
+        raise ValueError(f"padding must be ((top, bottom), (left, right)), "
+                         f"got {padding!r}") from None
     pads = _pair(rows, "padding"), _pair(cols, "padding")
     if min(pads[0] + pads[1]) < 0:
         raise ValueError(f"padding must not be negative, got {padding!r}")
