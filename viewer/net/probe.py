@@ -45,7 +45,7 @@ def check_in_child(path: str, timeout: float | None = None) -> None:
         done = subprocess.run([sys.executable, "-m", "viewer.net.probe", path], env=env,
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise file_error(path, f"damaged file (reading it did not finish in {timeout:g} s)") from None
+        raise file_error(path, f"damaged file (reading it did not finish in {timeout:.0f} s)") from None
     if done.returncode == 0:
         return
     message = done.stdout.strip()

@@ -1,0 +1,16 @@
+#!/usr/bin/env python3
+"""Strata: look inside trained neural nets. Double-click to open the window on the demo net.
+
+    python main.py [NET] [--samples FILE]      the window
+    python main.py info|render|export|convert  the command line (see --help)
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from viewer.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The command line: the window by default, and info, render, export and convert.
+
+    python main.py [NET] [--samples FILE]           open the window (the demo without NET)
+    python main.py info NET                         the layer table and totals
+    python main.py render NET --layer L --sample I -o OUT.png
+    python main.py export NET --layer L (--sample I | --all) -o OUT.npy
+    python main.py convert SRC -o OUT.h5 [--from FORMAT]
+
+Problems with arguments or files print one line on stderr and exit with 2.
+Heavy modules (Qt, matplotlib, h5py) are imported only by the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import NoReturn, Sequence
+
+from viewer import __version__
+from viewer.errors import StrataError
+
+EXIT_BAD_INPUT = 2
+COMMANDS = ("info", "render", "export", "convert")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _layer_args(p: argparse.ArgumentParser, sample_required: bool) -> None:
+    p.add_argument("net", help="a strata-net file (.h5)")
+    p.add_argument("--layer", "-l", required=True,
+                   help="layer index (negative counts from the end) or name")
+    p.add_argument("--samples", "-s", metavar="FILE",
+                   help="samples file (HDF5, .npy, .npz, image or folder of images); "
+                        "default: the samples embedded in the net file")
+    p.add_argument("--dataset", help="dataset path inside an HDF5 samples file")
+    if sample_required:
+        p.add_argument("--sample", "-i", type=int, default=0, help="sample index (default 0)")
+
+
+def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The window's parser and the sub-commands' parser."""
+    window = _Parser(prog="main.py", description="Strata: look inside trained neural nets. "
+                     f"Commands: {', '.join(COMMANDS)} (main.py COMMAND --help).")
+    window.add_argument("net", nargs="?", help="net file to open (default: the bundled demo CNN)")
+    window.add_argument("--samples", "-s", metavar="FILE", help="samples to show with it")
+    window.add_argument("--install-desktop", action="store_true",
+                        help="add Strata to the desktop's application menu (this user)")
+    window.add_argument("--uninstall-desktop", action="store_true",
+                        help="remove it from the application menu again")
+    window.add_argument("--version", action="version", version=f"Strata {__version__}")
+
+    commands = _Parser(prog="main.py")
+    sub = commands.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    info = sub.add_parser("info", help="print the layer table and totals")
+    info.add_argument("net", help="a strata-net file (.h5)")
+
+    render = sub.add_parser("render", help="draw a layer's activation to PNG/SVG/PDF")
+    _layer_args(render, sample_required=True)
+    render.add_argument("--kind", choices=("heatmap", "histogram"), default="heatmap")
+    render.add_argument("--cmap", default="auto",
+                        help="colour map (default auto: diverging around zero for mixed signs)")
+    render.add_argument("--scale", choices=("shared", "channel"), default="shared",
+                        help="one colour scale, or one per channel")
+    render.add_argument("--bins", type=int, default=64, help="histogram bins")
+    render.add_argument("--log", action="store_true", help="histogram with log counts")
+    render.add_argument("-o", "--output", required=True, help="picture file (.png, .svg, .pdf)")
+
+    export = sub.add_parser("export", help="write a layer's activations to .npy or .csv")
+    _layer_args(export, sample_required=False)
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sample", "-i", type=int, help="one sample's activation (no batch axis)")
+    which.add_argument("--all", action="store_true", help="every sample: (N, ...)")
+    export.add_argument("--batch-size", type=int, default=256, help="samples per forward pass")
+    export.add_argument("-o", "--output", required=True, help=".npy or .csv file")
+
+    convert = sub.add_parser("convert", help="convert a Keras, ONNX or Theano/Lasagne model")
+    from viewer.convert.command import add_arguments
+    add_arguments(convert)
+    return window, commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    window_parser, command_parser = build_parsers()
+    try:
+        if argv and argv[0] in COMMANDS:
+            args = command_parser.parse_args(argv)
+            return _run_command(args)
+        return _run_window(window_parser.parse_args(argv))
+    except StrataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_window(args: argparse.Namespace) -> int:
+    if args.install_desktop or args.uninstall_desktop:
+        from viewer.gui import desktop_entry
+        done = desktop_entry.install() if args.install_desktop else desktop_entry.uninstall()
+        for line in done:
+            print(line)
+        return 0
+    for path in (args.net, args.samples):
+        if path is not None and not os.path.exists(path):
+            raise StrataError(f"{path}: no such file or folder")
+    from viewer.gui.app import run
+    return run(args.net, args.samples)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    if args.command == "convert":
+        from viewer.convert.command import run
+        return run(args)
+    from viewer.session import open_net
+    net, samples = open_net(args.net)
+    if args.command == "info":
+        print(_info(net, samples))
+        return 0
+    if getattr(args, "samples", None):
+        from viewer.session import samples_for
+        samples = samples_for(net, args.samples, dataset=args.dataset)
+    elif samples is None:
+        raise StrataError(f"{args.net}: has no embedded samples; give a samples file with --samples")
+    try:
+        layer = net.resolve(args.layer)
+    except StrataError as exc:
+        names = ", ".join(layer.name for layer in net)
+        raise StrataError(f"{args.net}: {exc} (layers: {names})") from None
+    if args.command == "render":
+        return _render(args, net, samples, layer)
+    return _export(args, net, samples, layer)
+
+
+def _info(net, samples) -> str:
+    from viewer.net.network import format_summary
+    text = format_summary(net)
+    if samples is None:
+        return text + "\nsamples: none embedded"
+    labels = "" if samples.labels is None else f", labelled ({len(set(samples.labels.tolist()))} classes)"
+    return (text + f"\nsamples: {len(samples)} embedded, each {tuple(samples.sample_shape)} "
+            f"({samples.layout}){labels}")
+
+
+def _render(args: argparse.Namespace, net, samples, layer: int) -> int:
+    from viewer.gui.render import render
+    from viewer.session import activation, picture_layout
+    act = activation(net, samples, layer, args.sample)
+    label = ""
+    if samples.labels is not None:
+        names = samples.label_names
+        value = int(samples.labels[args.sample])
+        label = f" (label {names[value] if names and value < len(names) else value})"
+    title = f"{net.name} · layer {layer} {net[layer].name} ({net[layer].kind}) · sample {args.sample}{label}"
+    render(act, args.output, title=title, layout=picture_layout(net, layer, act.ndim),
+           kind=args.kind, cmap=args.cmap, scale=args.scale, bins=args.bins, log=args.log)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _export(args: argparse.Namespace, net, samples, layer: int) -> int:
+    from viewer.export import export_all, save_activation
+    from viewer.session import activation
+    if args.all:
+        shape = export_all(net, samples, layer, args.output, batch_size=args.batch_size)
+    else:
+        act = activation(net, samples, layer, args.sample)
+        save_activation(act, args.output)
+        shape = act.shape
+    print(f"wrote {args.output}: activations of layer {layer} {net[layer].name}, shape {shape}")
+    return 0

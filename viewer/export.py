@@ -1,0 +1,116 @@
+"""Writing activations to .npy and .csv files for scripts and notebooks.
+
+CSV files hold one row per sample and one column per unit, the units in
+C order of the per-sample shape; the header names each unit by its index
+along the shape's axes, e.g. ``2_0_1`` for channel 2, row 0, column 1.
+Files are written beside their target and renamed into place, so a failed
+or cancelled export never leaves half a file where a good one was.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+from viewer.errors import StrataError
+
+FORMATS = (".npy", ".csv")
+
+
+def _check_path(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in FORMATS:
+        raise StrataError(f"{path}: cannot write {ext or 'a file without extension'}; "
+                          f"use {' or '.join(FORMATS)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StrataError(f"{path}: the folder {folder} does not exist")
+    return ext
+
+
+def csv_header(sample_shape: tuple[int, ...]) -> str:
+    """Column names for units of ``sample_shape``, in C order: ``0_0_0,0_0_1,...``."""
+    return ",".join("_".join(map(str, idx)) for idx in np.ndindex(*sample_shape))
+
+
+def save_activation(act: np.ndarray, path: str) -> None:
+    """Write one sample's activation (no batch axis) to .npy, or to .csv as one row.
+
+    Parameters
+    ----------
+    act : ndarray (...)
+        The per-sample activation.
+    path : str
+    """
+    ext = _check_path(path)
+    tmp = f"{path}.{os.getpid()}.part"
+    try:
+        if ext == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, act, allow_pickle=False)
+        else:
+            np.savetxt(tmp, act.reshape(1, -1), delimiter=",", fmt="%.9g",
+                       header=csv_header(act.shape), comments="")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def export_all(net: Any, samples: Any, layer: int, path: str, *, batch_size: int = 256,
+               progress: Callable[[int, int], bool] | None = None) -> tuple[int, ...]:
+    """Compute layer ``layer`` for every sample in batches and write the result.
+
+    Memory stays bounded: each batch is written as soon as it is computed.
+
+    Parameters
+    ----------
+    net : Net
+    samples : SampleSet
+    layer : int
+    path : str
+        .npy gets an (N, ...) array; .csv one row per sample.
+    batch_size : int
+    progress : callable, optional
+        ``progress(done, total)`` after each batch; returning False cancels
+        (nothing is written then).
+
+    Returns
+    -------
+    tuple of int
+        The shape written, (N, ...).
+    """
+    ext = _check_path(path)
+    if batch_size < 1:
+        raise StrataError(f"batch size must be at least 1, not {batch_size}")
+    total = len(samples)
+    tmp = f"{path}.{os.getpid()}.part"
+    out = None
+    try:
+        with open(tmp, "w" if ext == ".csv" else "wb") as csv:
+            for start in range(0, total, batch_size):
+                stop = min(start + batch_size, total)
+                acts = net.outputs(samples.batch(np.arange(start, stop)), [layer])[layer]
+                if ext == ".npy":
+                    if out is None:
+                        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=acts.dtype,
+                                                        shape=(total,) + acts.shape[1:])
+                    out[start:stop] = acts
+                else:
+                    if out is None:
+                        out = acts.shape[1:]
+                        csv.write(csv_header(out) + "\n")
+                    np.savetxt(csv, acts.reshape(len(acts), -1), delimiter=",", fmt="%.9g")
+                if progress is not None and progress(stop, total) is False:
+                    raise StrataError("export cancelled")
+        shape = (total,) + (out.shape[1:] if ext == ".npy" else tuple(out))
+        if ext == ".npy":
+            out.flush()
+            del out
+        os.replace(tmp, path)
+        return shape
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,114 @@
+"""Opening a net together with its samples, and describing its layers for display.
+
+The glue between viewer.net, viewer.data and viewer.analysis that the
+command line and the window share. No Qt, no matplotlib.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from viewer.errors import LayerError, SampleError, StrataError
+from viewer.net import Net, load
+
+BUNDLED_DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "resources", "demo", "digits_cnn.h5")
+
+
+def open_net(path: str, *, isolate: bool = True) -> tuple[Net, Any]:
+    """Open a strata-net file and the samples embedded in it.
+
+    Parameters
+    ----------
+    path : str
+    isolate : bool
+        Read the file in a child process first (see viewer.net.probe);
+        leave on for any file a user picked.
+
+    Returns
+    -------
+    (Net, SampleSet or None)
+    """
+    from viewer.data import check_fits, embedded_samples
+
+    net = load(path, isolate=isolate)
+    samples = embedded_samples(path)
+    if samples is not None:
+        samples = check_fits(samples, net.input.output_shape)
+    return net, samples
+
+
+def samples_for(net: Net, path: str, *, dataset: str | None = None,
+                labels: str | None = None) -> Any:
+    """Open a samples file for ``net``, with the preprocessing the net's own samples use.
+
+    Raises
+    ------
+    SampleError
+        When the file cannot be read or its samples do not fit the net's input.
+    """
+    from viewer.data import check_fits, embedded_samples, open_samples
+
+    preprocess = None
+    if net.path:
+        own = embedded_samples(net.path)
+        preprocess = own.preprocess if own is not None else None
+    samples = open_samples(path, dataset=dataset, labels=labels,
+                           input_shape=net.input.output_shape,
+                           data_format=getattr(net.input, "data_format", None),
+                           preprocess=preprocess)
+    return check_fits(samples, net.input.output_shape)
+
+
+def picture_layout(net: Net, index: int, ndim: int) -> str:
+    """How to show layer ``index``'s per-sample output of ``ndim`` axes as a picture.
+
+    Vectors and sequences go by rank; image-like outputs use the data format
+    of the layer or, for layers without one (activations, merges), of the
+    nearest layer before it that has one.
+    """
+    if ndim <= 1:
+        return "vector"
+    if ndim == 2:
+        return "sequence"
+    todo = [net[index]]
+    seen: set[int] = set()
+    while todo:
+        layer = todo.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        fmt = getattr(layer, "data_format", None)
+        if fmt in ("channels_first", "channels_last"):
+            return fmt
+        todo.extend(layer.inputs)
+    return "auto"
+
+
+def is_softmax_output(net: Net) -> bool:
+    """True when the net's last layer is a softmax, so its output reads as probabilities."""
+    last = net[-1]
+    return last.kind == "Activation" and getattr(last, "function", None) == "softmax"
+
+
+def activation(net: Net, samples: Any, layer: int, sample: int) -> np.ndarray:
+    """Layer ``layer``'s output for sample ``sample``, without the batch axis.
+
+    Raises
+    ------
+    StrataError
+        One line naming the sample, or the layer whose computation failed.
+    """
+    if not 0 <= sample < len(samples):
+        raise SampleError(f"sample {sample} is out of range: there are {len(samples)} samples")
+    x = samples.batch([sample])
+    try:
+        return net[layer](x)[0]
+    except StrataError:
+        raise
+    except Exception as exc:  # a layer's numpy raising on odd input is the net's problem
+        raise LayerError(f"layer {net[layer].name!r} failed on sample {sample}: "
+                         f"{type(exc).__name__}: {exc}") from None
