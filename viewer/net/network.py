@@ -8,7 +8,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from viewer.errors import LayerError
-from viewer.net.layers.base import Layer, Shape, ancestors, evaluate
+from viewer.net.layers.base import Layer, Plan, Shape, ancestors, evaluate
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Net(Sequence[Layer]):
         self.name = name
         self.source = source
         self.path: str | None = None  # the file it was loaded from, if any
+        self._plans: dict[tuple[int, ...], Plan] = {}
         if not self._layers:
             raise LayerError("a net needs at least one layer")
         self._index: dict[str, int] = {}
@@ -129,7 +130,7 @@ class Net(Sequence[Layer]):
         """
         last = len(self) - 1 if upto is None else self.resolve(upto)
         wanted = self._layers[:last + 1]
-        values = evaluate(wanted, X)
+        values = evaluate(wanted, X, plan=self._plan_for(tuple(range(last + 1))))
         return [values[layer] for layer in wanted]
 
     def outputs(self, X: Any, indices: Sequence[int | str]) -> dict[int, np.ndarray]:
@@ -142,9 +143,19 @@ class Net(Sequence[Layer]):
         dict
             Layer index -> output array (batch first).
         """
-        chosen = [self._layers[self.resolve(i)] for i in indices]
-        values = evaluate(chosen, X)
-        return {self._index[layer.name]: values[layer] for layer in chosen}
+        positions = tuple(sorted({self.resolve(i) for i in indices}))
+        chosen = [self._layers[i] for i in positions]
+        values = evaluate(chosen, X, plan=self._plan_for(positions))
+        return {i: values[layer] for i, layer in zip(positions, chosen)}
+
+    def _plan_for(self, positions: tuple[int, ...]) -> Plan:
+        """The evaluation plan for these layer positions, kept for the next call."""
+        plan = self._plans.get(positions)
+        if plan is None:
+            if len(self._plans) >= 64:  # bounded: views ask for few distinct sets
+                self._plans.clear()
+            plan = self._plans[positions] = Plan([self._layers[i] for i in positions])
+        return plan
 
     # -- describing ---------------------------------------------------------------
 

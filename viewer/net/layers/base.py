@@ -73,6 +73,7 @@ class Layer:
         self.name = name
         self.prev = prev
         self._shape: Shape | None = None
+        self._plan: "Plan | None" = None  # evaluation order, found on the first call
 
     # -- what subclasses provide -------------------------------------------------
 
@@ -159,7 +160,9 @@ class Layer:
         Every layer before this one is computed exactly once, even where
         branches share ancestors.
         """
-        return evaluate(self, X)[self]
+        if self._plan is None:
+            self._plan = Plan([self])
+        return evaluate(self, X, plan=self._plan)[self]
 
     def __repr__(self) -> str:
         shape = _try_shape(self)
@@ -204,8 +207,32 @@ def ancestors(target: Layer | Sequence[Layer]) -> list[Layer]:
     return order
 
 
+class Plan:
+    """The evaluation order for some target layers, worked out once and reused.
+
+    Attributes
+    ----------
+    order : list of Layer
+        Every layer the targets need, inputs first.
+    uses : dict
+        id(layer) -> how many layers in ``order`` read its output, so an
+        output can be dropped after its last reader.
+    targets : set
+        id() of each target layer.
+    """
+
+    def __init__(self, targets: Sequence[Layer]) -> None:
+        self.order = ancestors(targets)
+        self.targets = {id(t) for t in targets}
+        self.uses: dict[int, int] = {}
+        for layer in self.order:
+            for p in layer.inputs:
+                self.uses[id(p)] = self.uses.get(id(p), 0) + 1
+
+
 def evaluate(target: Layer | Sequence[Layer], X: Any,
-             keep: Callable[[Layer], bool] | None = None) -> dict[Layer, np.ndarray]:
+             keep: Callable[[Layer], bool] | None = None,
+             plan: Plan | None = None) -> dict[Layer, np.ndarray]:
     """Compute ``target`` (one layer or several) for the batch ``X``, each ancestor once.
 
     Parameters
@@ -216,21 +243,21 @@ def evaluate(target: Layer | Sequence[Layer], X: Any,
         Which intermediate outputs to return besides the targets. Outputs not
         kept are dropped as soon as no later layer needs them, which bounds
         memory on deep nets.
+    plan : Plan, optional
+        The targets' evaluation order, when the caller keeps one to reuse.
 
     Returns
     -------
     dict
         Layer -> output array (batch first).
     """
-    order = ancestors(target)
-    targets = {id(t) for t in ([target] if isinstance(target, Layer) else target)}
-    remaining_uses: dict[int, int] = {}
-    for layer in order:
-        for p in layer.inputs:
-            remaining_uses[id(p)] = remaining_uses.get(id(p), 0) + 1
+    targets = [target] if isinstance(target, Layer) else list(target)
+    if plan is None:
+        plan = Plan(targets)
+    remaining_uses = dict(plan.uses)
     values: dict[int, np.ndarray] = {}
     result: dict[Layer, np.ndarray] = {}
-    for layer in order:
+    for layer in plan.order:
         if not layer.inputs:
             out = layer.forward(_input_for(layer, X))
         elif isinstance(layer.prev, Layer):
@@ -238,7 +265,7 @@ def evaluate(target: Layer | Sequence[Layer], X: Any,
         else:
             out = layer.forward(tuple(values[id(p)] for p in layer.inputs))
         values[id(layer)] = out
-        if id(layer) in targets or (keep is not None and keep(layer)):
+        if id(layer) in plan.targets or (keep is not None and keep(layer)):
             result[layer] = out
         for p in layer.inputs:
             remaining_uses[id(p)] -= 1
