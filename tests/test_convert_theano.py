@@ -105,10 +105,10 @@ def _small_lasagne():
 
 def test_live_lasagne_network_and_trusted_pickle(tmp_path: Path) -> None:
     th = _theano()
-    import lasagne
+    from lasagne.layers import get_output
     x, out = _small_lasagne()
     X = np.random.RandomState(0).standard_normal((2, 1, 6, 6)).astype("float32")
-    want = th.function([x.input_var], lasagne.layers.get_output(out, deterministic=True))(X)
+    want = th.function([x.input_var], get_output(out, deterministic=True))(X)
     np.testing.assert_allclose(convert(out)["out"](X), want, rtol=1e-5, atol=1e-6)
     path = tmp_path / "net.pkl"
     with open(path, "wb") as fh:

@@ -25,8 +25,6 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any
-
 import h5py
 import numpy as np
 

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from viewer.convert.onnx_ops import Ops, Refused
+from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_rnn import recurrent
-from viewer.convert.onnx_values import BatchConst, Tensor, Unknown, fold, foldable, is_const, shape_of
+from viewer.convert.onnx_values import (BatchConst, Refused, Tensor, Unknown, fold, foldable, is_const,
+                                        shape_of)
 from viewer.errors import ConversionError, FileFormatError, LayerError, file_error
 from viewer.net import Net
 from viewer.net.layers import Input, Layer

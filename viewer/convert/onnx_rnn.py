@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from viewer.convert.onnx_ops import Ops, Refused
-from viewer.convert.onnx_values import BatchConst, Tensor, is_const
+from viewer.convert.onnx_ops import Ops
+from viewer.convert.onnx_values import BatchConst, Refused, Tensor, is_const
 from viewer.net.layers.recurrent import GRU, LSTM, SimpleRNN
 
 KINDS = {"LSTM": LSTM, "GRU": GRU, "RNN": SimpleRNN}

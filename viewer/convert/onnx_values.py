@@ -35,6 +35,10 @@ BATCH = 1 << 40  # stands for the batch size in folded shape arithmetic
 MAX_CONST_ELEMENTS = 1 << 26  # folding never makes a constant larger than this
 
 
+class Refused(Exception):
+    """A node that cannot be converted; the message says why."""
+
+
 @dataclass
 class Tensor:
     """Data computed by a Strata layer.
