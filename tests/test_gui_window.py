@@ -17,11 +17,12 @@ from PyQt5.QtWidgets import QApplication
 from viewer.analysis import activation_stats, color_limits, histogram, to_picture
 from viewer.data import open_samples
 from viewer.gui.app import DEMO_NET
-from viewer.gui.jobs import layout_of
+from viewer.gui.colour import colour_table, to_rgba
 from viewer.gui.main_window import MainWindow
 from viewer.gui.options import colormap_for
 from viewer.gui.state import default_layer
 from viewer.net import Net, load
+from viewer.session import picture_layout
 from viewer.net.layers import layer_class
 
 pytestmark = pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
@@ -73,7 +74,16 @@ def press(qtbot, w, key, times=1):
 
 
 def shown_image(w):
-    return np.ma.getdata(w.heatmap.image.get_array())
+    """The values behind the heatmap's pixels, after checking the pixels show them."""
+    heatmap = w.heatmap
+    lo, hi = heatmap.clim
+    assert heatmap.colorbar.limits == (lo, hi)
+    pixels = np.asarray(heatmap.image.get_array())
+    gap = pixels[np.isnan(heatmap.values)]
+    np.testing.assert_array_equal(
+        pixels, to_rgba(heatmap.values, colour_table(heatmap.cmap_name), lo, hi,
+                        gap[0] if len(gap) else np.zeros(4, np.uint8)))
+    return heatmap.values
 
 
 # -- opening on the demo -------------------------------------------------------------
@@ -90,11 +100,11 @@ def test_opens_on_the_demo_with_a_layer_and_heatmap(qtbot, window):
     assert window.layers.tree.indexOfTopLevelItem(current) == layer
     assert current.text(1) == net[layer].name
     act = expected_activation(window, layer, 0)
-    picture = to_picture(act, layout=layout_of(net, layer, act.ndim), aspect=4 / 3)
+    picture = to_picture(act, layout=picture_layout(net, layer, act.ndim), aspect=4 / 3)
     np.testing.assert_array_equal(shown_image(window), picture.image)
     limits = color_limits(picture.image)
     _, lo, hi = colormap_for("auto", limits.vmin, limits.vmax)
-    assert window.heatmap.image.get_clim() == pytest.approx((lo, hi))
+    assert window.heatmap.clim == pytest.approx((lo, hi))
     assert result.picture.kind == "mosaic"
     assert window.stats.values["layer"].text() == net[layer].name
 
@@ -176,6 +186,7 @@ def test_plots_are_updated_in_place(qtbot, window):
         wait_for(qtbot, window)
     assert window.heatmap.image is image and window.heatmap.colorbar is bar
     assert list(window.heatmap.axes.images) == [image]
+    assert window.heatmap.figure.axes == [window.heatmap.axes]
 
 
 # -- display options ----------------------------------------------------------------
@@ -184,12 +195,16 @@ def test_diverging_map_centred_on_zero_for_both_signs(qtbot, window):
     window.state.set_layer(1)  # conv1: values of both signs
     r = wait_for(qtbot, window, layer=1)
     assert r.vmin < 0 < r.vmax
-    assert window.heatmap.image.get_cmap().name.startswith("RdBu_r")
-    lo, hi = window.heatmap.image.get_clim()
+    assert window.heatmap.cmap_name == "RdBu_r"
+    lo, hi = window.heatmap.clim
     assert lo == pytest.approx(-hi) and hi == pytest.approx(max(-r.vmin, r.vmax))
+    shown_image(window)
     window.heatmap.cmap_box.setCurrentText("magma")
-    assert window.heatmap.image.get_cmap().name.startswith("magma")
-    assert window.heatmap.image.get_clim() == pytest.approx((r.vmin, r.vmax))
+    assert window.heatmap.cmap_name == "magma"
+    assert window.heatmap.clim == pytest.approx((r.vmin, r.vmax))
+    shown_image(window)  # the pixels were recoloured at once
+    ticks = [v for v, _ in window.heatmap.colorbar.ticks()]
+    assert ticks and r.vmin <= min(ticks) and max(ticks) <= r.vmax
 
 
 def test_per_channel_scale(qtbot, window):
@@ -208,7 +223,8 @@ def test_histogram_view_bins_log_and_zero_line(qtbot, window):
     wait_for(qtbot, window, layer=1)
     qtbot.keyClick(window.layers.tree, Qt.Key_2, Qt.ControlModifier)
     qtbot.waitUntil(lambda: window.histogram is not None
-                    and window.tabs.currentWidget() is window.histogram)
+                    and window.tabs.currentWidget() is window.histogram
+                    and window.histogram.current() is window.state.result)
     act = expected_activation(window, 1, 0)
     heights, edges = window.histogram.bars.get_data()[:2]
     want = histogram(act, bins=window.state.options.bins)
@@ -346,3 +362,14 @@ def test_nan_only_layer_warns(qtbot, window, tmp_path):
     window.state.set_layer(1)
     wait_for(qtbot, window, layer=1)
     assert not window.banner.isVisible()
+
+
+def test_stepping_computes_the_next_sample_ahead(qtbot, window):
+    press(qtbot, window, Qt.Key_Right)
+    wait_for(qtbot, window, sample=1)
+    s = window.state
+    qtbot.waitUntil(lambda: not s.prefetcher.busy)
+    assert s.cache.get(s.net, s.samples, 2) is not None
+    press(qtbot, window, Qt.Key_Right)
+    r = wait_for(qtbot, window, sample=2)
+    assert r.cached

@@ -14,8 +14,8 @@ from viewer.analysis import histogram, to_picture
 from viewer.data import embedded_samples
 from viewer.errors import StrataError
 from viewer.gui.app import DEMO_NET
-from viewer.gui.jobs import (Request, TraceCache, compute, error_text, file_kind, layout_of,
-                             open_file, softmax_output)
+from viewer.gui.jobs import (Request, TraceCache, compute, error_text, file_kind, open_file,
+                             trusted)
 from viewer.gui.worker import LatestRunner
 from viewer.net import load
 
@@ -93,11 +93,13 @@ class TestJobs:
         np.testing.assert_array_equal(r.image, act[2])
         assert r.stats.size == act[2].size
 
-    def test_layouts_and_softmax(self):
-        assert layout_of(self.net, 1, 3) == "channels_first"
-        assert layout_of(self.net, 3, 3) == "channels_first"  # from the conv before it
-        assert layout_of(self.net, 10, 1) == "vector"
-        assert softmax_output(self.net)
+    def test_only_bundled_nets_skip_the_child_process_check(self, tmp_path):
+        assert trusted(str(DEMO_NET))
+        copy = tmp_path / "digits_cnn.h5"
+        copy.write_bytes(DEMO_NET.read_bytes())
+        assert not trusted(str(copy))
+        opened = open_file(str(copy), None)  # read in a child process first, then here
+        assert len(opened.net) == len(self.net)
 
     def test_open_file_kinds(self, tmp_path):
         assert file_kind(str(DEMO_NET)) == "net"
@@ -115,3 +117,23 @@ class TestJobs:
 def test_error_text_is_one_line():
     assert error_text(StrataError("a.h5: bad")) == "a.h5: bad"
     assert error_text(ValueError("two\nlines")) == "ValueError: two lines"
+
+
+def test_trace_cache_computes_each_sample_once_across_threads():
+    cache, calls, gate = TraceCache(), [], threading.Event()
+
+    def make(net, samples, i):
+        calls.append(i)
+        gate.wait(5)
+        return [np.zeros(3)], np.zeros(1)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.trace("n", "s", 7, make)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert calls == [7]
+    assert sorted(r[2] for r in results) == [False, True, True]

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from viewer.analysis import histogram
 from viewer.errors import StrataError
 from viewer.gui.jobs import Result
 from viewer.gui.options import DisplayOptions, colormap_for
@@ -62,7 +63,7 @@ def picture_figure(result: Result, opts: DisplayOptions, view: str) -> Any:
     fig.suptitle(title_of(result), fontsize=10)
     if view == "histogram":
         ax = fig.add_subplot()
-        hist = result.hist
+        hist = result.hist or histogram(result.values, bins=opts.bins)
         if hist.counts.size:
             ax.stairs(hist.counts, hist.edges, fill=True, color="#3b75af")
             if hist.edges[0] <= 0 <= hist.edges[-1]:

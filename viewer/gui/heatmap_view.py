@@ -1,10 +1,12 @@
 """The heatmap: the selected activation as one image with a colour bar.
 
-The figure, its image and its colour bar are made once; each result only
-updates them in place (``set_data``, ``set_clim``, ``draw_idle``), so the
-canvas always holds exactly one image. Hovering names the unit under the
-mouse; clicking a channel of a mosaic shows it large, clicking again (or
-Escape) goes back to all channels.
+The figure and its one image are made once; each result only updates the
+image in place (``set_data``, ``draw_idle``), so the canvas always holds
+exactly one image. The worker thread colours the picture (see
+:mod:`viewer.gui.colour`), so the main thread only resamples finished pixels;
+the colour bar is a small Qt widget laid over the canvas beside the image.
+Hovering names the unit under the mouse; clicking a channel of a mosaic
+shows it large, clicking again (or Escape) goes back to all channels.
 """
 
 from __future__ import annotations
@@ -12,23 +14,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import matplotlib
 import numpy as np
 from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy, QStackedLayout,
                              QVBoxLayout, QWidget)
 
-from viewer.gui.jobs import Result
-from viewer.gui.options import CMAPS, DisplayOptions, colormap_for
-from viewer.gui.plotting import Canvas, NavToolbar, new_figure, text_colour
+from viewer.gui import colour_bar
+from viewer.gui.colour import colour_table, to_rgba
+from viewer.gui.colour_bar import ColourBar
+from viewer.gui.jobs import Colouring, Result
+from viewer.gui.options import CMAPS, DisplayOptions, candidate_cmaps, colormap_for
+from viewer.gui.plotting import Canvas, NavToolbar, PixelImage, new_figure, window_colour
 from viewer.gui.state import AppState
 
-# Pixel sizes of the figure layout (image, gap, colour bar, its tick labels).
-MARGIN, BAR_GAP, BAR_WIDTH, BAR_LABELS = 14, 12, 16, 64
+# Logical pixels around the image and between it and the colour bar.
+MARGIN, BAR_GAP = 14, 12
 MIN_BAR_HEIGHT = 160
 SCALE_CHOICES = (("shared", "Shared scale"), ("channel", "Per-channel scale"))
-GAP_COLOUR = "#00000000"  # mosaic gaps and grid padding stay transparent
 
 
 def value_text(v: float) -> str:
@@ -43,8 +47,14 @@ class HeatmapView(QWidget):
     ----------
     canvas : Canvas
     image : matplotlib.image.AxesImage
-        The one image on the canvas.
-    colorbar : matplotlib.colorbar.Colorbar
+        The one image on the canvas; its data are the coloured pixels.
+    values : np.ndarray (H, W)
+        The values those pixels show (NaN where nothing is shown).
+    cmap_name : str
+        The colour map in use ("auto" resolved).
+    clim : (float, float)
+        The colour limits in use.
+    colorbar : ColourBar
 
     Signals
     -------
@@ -60,9 +70,14 @@ class HeatmapView(QWidget):
         self._result: Result | None = None
         self._unpainted: Result | None = None
         self._shape: tuple[int, int] | None = None
+        self.values = np.full((1, 1), np.nan)
+        self.cmap_name = ""
+        self.clim = (0.0, 1.0)
+        self._cmap_option = ""
 
         self.title = QLabel("")
         self.title.setObjectName("plotTitle")
+        self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.hover = QLabel("")
         self.hover.setObjectName("hoverText")
         self.hover.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -84,14 +99,14 @@ class HeatmapView(QWidget):
         self.toolbar = NavToolbar(self.canvas, self)
         self.axes = self.figure.add_axes((0.05, 0.05, 0.8, 0.9))
         self.axes.set_axis_off()
-        self.image = self.axes.imshow(np.full((1, 1), np.nan), cmap="viridis", origin="upper",
-                                      interpolation="nearest", aspect="equal")
-        self.bar_axes = self.figure.add_axes((0.88, 0.1, 0.03, 0.8))
-        self.colorbar = self.figure.colorbar(self.image, cax=self.bar_axes)
-        self.colorbar.outline.set_linewidth(0.5)
-        ink = text_colour(self)
-        self.bar_axes.tick_params(colors=ink, labelcolor=ink, length=3)
-        self._cmap_name = ""
+        self.image = PixelImage(self.axes, origin="upper", interpolation="nearest")
+        self.image.set_data(np.zeros((1, 1, 4), np.uint8))
+        self.axes.add_image(self.image)
+        self.axes.set_aspect("equal")
+        self.colorbar = ColourBar(self.canvas)
+        self.colorbar.hide()
+        self._gap = np.array(QColor(window_colour(self)).getRgb(), dtype=np.uint8)
+        state.colouring = self.colouring  # the worker colours pictures from now on
 
         self.message = QLabel("")
         self.message.setObjectName("plotMessage")
@@ -148,7 +163,7 @@ class HeatmapView(QWidget):
             box.setCurrentIndex(max(0, box.findData(value) if box is self.scale_box
                                     else box.findText(value)))
             box.blockSignals(False)
-        if self._result is not None:
+        if self._result is not None and opts.cmap != self._cmap_option:
             self._apply_colours(self._result)
             self.canvas.draw_idle()
 
@@ -158,9 +173,7 @@ class HeatmapView(QWidget):
         self._unpainted = result
         self._pages.setCurrentWidget(self.canvas)
         self.title.setText(self._title(result))
-        image = result.image
-        shape = image.shape
-        self.image.set_data(image)
+        shape = result.image.shape
         if shape != self._shape:
             self._shape = shape
             h, w = shape
@@ -173,14 +186,23 @@ class HeatmapView(QWidget):
         self.canvas.draw_idle()
 
     def _apply_colours(self, result: Result) -> None:
-        name, lo, hi = colormap_for(self._state.options.cmap, result.vmin, result.vmax)
-        if name != self._cmap_name:
-            self._cmap_name = name
-            self.image.set_cmap(matplotlib.colormaps[name].with_extremes(bad=GAP_COLOUR))
-        self.image.set_clim(lo, hi)
-        normalised = result.request.scale == "channel" and result.request.channel is None
-        self.colorbar.set_label("value / channel's max |value|" if normalised else "",
-                                color=text_colour(self))
+        """Show ``result`` coloured by the current colour option."""
+        self._cmap_option = self._state.options.cmap
+        name, lo, hi = colormap_for(self._cmap_option, result.vmin, result.vmax)
+        rgba = result.rgba
+        if rgba is None or (result.cmap, result.clim) != (name, (lo, hi)):
+            # Computed before matplotlib was loaded, or the colour map changed since.
+            rgba = to_rgba(result.image, colour_table(name), lo, hi, self._gap)
+        self.values = result.image
+        self.cmap_name = name
+        self.clim = (lo, hi)
+        self.image.set_data(rgba)
+        self.colorbar.set_scale(colour_table(name), lo, hi)
+        self.colorbar.show()
+
+    def colouring(self, cmap: str) -> Colouring:
+        """What the worker needs to colour pictures for colour option ``cmap``."""
+        return Colouring(cmap, {n: colour_table(n) for n in candidate_cmaps(cmap)}, self._gap)
 
     def _title(self, result: Result) -> str:
         req = result.request
@@ -191,31 +213,32 @@ class HeatmapView(QWidget):
             what += f" · channel {req.channel} of {n} <i>(click or Esc: all channels)</i>"
         elif result.picture.kind == "mosaic":
             what += f" · {len(result.picture.channel_boxes)} channels <i>(click one to enlarge)</i>"
+            if req.scale == "channel":
+                what += " · each channel scaled to its largest |value|"
         return what + f" · sample {req.sample}"
 
     def _layout(self) -> None:
-        """Place the image and colour bar for the image's aspect and the canvas size."""
+        """Place the image for its aspect and the canvas size, the colour bar beside it."""
         if self._shape is None:
             return
-        w_px, h_px = self.figure.bbox.width, self.figure.bbox.height
-        if w_px < 50 or h_px < 50:
+        w_px, h_px = self.canvas.width(), self.canvas.height()
+        if w_px < 80 or h_px < 80:
             return
         h, w = self._shape
-        ratio = self.canvas.device_pixel_ratio  # the figure counts physical pixels
-        margin, gap, bar_w, labels = (v * ratio for v in (MARGIN, BAR_GAP, BAR_WIDTH, BAR_LABELS))
-        avail_w = w_px - 2 * margin - gap - bar_w - labels
-        avail_h = h_px - 2 * margin
+        bar_w, pad = colour_bar.WIDTH, colour_bar.PAD
+        avail_w = w_px - 2 * MARGIN - BAR_GAP - bar_w
+        avail_h = h_px - 2 * MARGIN
         zoom = max(min(avail_w / w, avail_h / h), 1e-3)
         box_w, box_h = w * zoom, h * zoom
-        x0 = (w_px - (box_w + gap + bar_w + labels)) / 2
-        y0 = (h_px - box_h) / 2
-        bar_h = min(max(box_h, MIN_BAR_HEIGHT * ratio), avail_h)
-        bar_y = (h_px - bar_h) / 2
+        x0 = (w_px - (box_w + BAR_GAP + bar_w)) / 2
+        y0 = (h_px - box_h) / 2  # from the top, as Qt counts
         self.axes.set_position((x0 / w_px, y0 / h_px, box_w / w_px, box_h / h_px))
-        self.bar_axes.set_position(((x0 + box_w + gap) / w_px, bar_y / h_px,
-                                    bar_w / w_px, bar_h / h_px))
+        bar_h = min(max(box_h, MIN_BAR_HEIGHT), avail_h)
+        self.colorbar.setGeometry(round(x0 + box_w + BAR_GAP), round((h_px - bar_h) / 2) - pad,
+                                  bar_w, round(bar_h) + 2 * pad)
         # Crisp pixels when enlarging; smoothing only when shrinking many units.
-        self.image.set_interpolation("nearest" if zoom >= ratio else "antialiased")
+        ratio = self.canvas.device_pixel_ratio
+        self.image.set_interpolation("nearest" if zoom * ratio >= 1 else "antialiased")
 
     def _on_painted(self) -> None:
         if self._unpainted is not None and self._pages.currentWidget() is self.canvas:

@@ -50,6 +50,7 @@ class HistogramView(QWidget):
 
         self.title = QLabel("")
         self.title.setObjectName("plotTitle")
+        self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.note = QLabel("")
         self.note.setObjectName("hoverText")
         self.note.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -132,6 +133,8 @@ class HistogramView(QWidget):
 
     def show_result(self, result: Result) -> None:
         """Draw ``result``'s histogram in place of the previous one."""
+        if result.hist is None:  # counted on request, once this view is on show
+            return
         self._result = result
         hist = result.hist
         req = result.request

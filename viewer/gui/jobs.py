@@ -12,14 +12,17 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from viewer.analysis import (ActivationStats, Histogram, Picture, activation_stats,
                              color_limits, histogram, to_picture)
 from viewer.errors import LayerError, SampleError, StrataError
+from viewer.gui.colour import to_rgba
+from viewer.gui.options import AUTO_CMAP, colormap_for
+from viewer.session import BUNDLED_DEMO, is_softmax_output, open_net, picture_layout, samples_for
 
 # Traces kept for quick layer switching and stepping back, within this many bytes.
 TRACE_CACHE_BYTES = 256 * 2**20
@@ -28,6 +31,25 @@ MOSAIC_ASPECT = 4 / 3
 SAMPLE_EXTENSIONS = (".npy", ".npz", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 MODEL_EXTENSIONS = (".onnx", ".keras")
 HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf")
+
+
+@dataclass(frozen=True, eq=False)
+class Colouring:
+    """What the worker needs to colour a picture.
+
+    Attributes
+    ----------
+    cmap : str
+        The colour map option ("auto" or a name).
+    tables : mapping of str to np.ndarray
+        Colour tables ((N, 4) uint8) of every map ``cmap`` may resolve to.
+    gap : np.ndarray, shape (4,), uint8
+        The colour of pixels that show no unit.
+    """
+
+    cmap: str
+    tables: Mapping[str, np.ndarray]
+    gap: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +67,10 @@ class Request:
         Histogram bins.
     channel : int or None
         A mosaic channel to show alone (large), or None for the whole layer.
+    colouring : Colouring or None
+        Colour the picture in the worker (None: the heatmap colours it).
+    with_hist : bool
+        Count the histogram too (only needed while it is on show).
     """
 
     net: Any
@@ -54,6 +80,8 @@ class Request:
     scale: str = "shared"
     bins: int = 50
     channel: int | None = None
+    colouring: Colouring | None = None
+    with_hist: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,10 +99,16 @@ class Result:
         What the heatmap draws: ``picture.image``, or the chosen channel.
     vmin, vmax : float
         Finite range of ``image`` (``vmin < vmax``).
+    cmap : str
+        The colour map the picture is drawn with ("auto" resolved).
+    clim : (float, float)
+        Its colour limits (centred on zero for a diverging map).
+    rgba : np.ndarray (H, W, 4) uint8 or None
+        ``image`` coloured, when the request asked for it.
     stats : ActivationStats
         Of the activation (or of the chosen channel).
-    hist : Histogram
-        Of the same values as ``stats``.
+    hist : Histogram or None
+        Of the same values as ``stats``, when the request asked for it.
     net_input : np.ndarray
         The sample as the net sees it, no batch axis.
     prediction : (int, float) or None
@@ -92,8 +126,11 @@ class Result:
     image: np.ndarray
     vmin: float
     vmax: float
+    cmap: str
+    clim: tuple[float, float]
+    rgba: np.ndarray | None
     stats: ActivationStats
-    hist: Histogram
+    hist: Histogram | None
     net_input: np.ndarray
     prediction: tuple[int, float] | None
     seconds: float
@@ -119,6 +156,38 @@ class TraceCache:
         self._items: OrderedDict[tuple[int, int, int], tuple[Any, Any, list, np.ndarray]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._making: dict[tuple[int, int, int], threading.Event] = {}
+
+    def trace(self, net: Any, samples: Any, sample: int,
+              make: Callable[[Any, Any, int], tuple[list, np.ndarray]]) -> tuple[list, np.ndarray, bool]:
+        """The trace of a sample, from the cache or made with ``make(net, samples, sample)``.
+
+        A caller asking for a trace another thread is making (a prefetch) waits
+        for it instead of computing it twice.
+
+        Returns
+        -------
+        (outputs, net_input, cached)
+        """
+        key = (id(net), id(samples), sample)
+        while True:
+            hit = self.get(net, samples, sample)
+            if hit is not None:
+                return hit[0], hit[1], True
+            with self._lock:
+                busy = self._making.get(key)
+                if busy is None:
+                    done = self._making[key] = threading.Event()
+                    break
+            busy.wait()
+        try:
+            outputs, x = make(net, samples, sample)
+            self.put(net, samples, sample, outputs, x)
+        finally:
+            with self._lock:
+                del self._making[key]
+            done.set()
+        return outputs, x, False
 
     def get(self, net: Any, samples: Any, sample: int) -> tuple[list, np.ndarray] | None:
         """The (layer outputs, net input) for a sample, or None if not cached."""
@@ -151,36 +220,33 @@ class TraceCache:
             self._bytes = 0
 
 
-def layout_of(net: Any, index: int, ndim: int) -> str:
-    """How to lay out layer ``index``'s output (``ndim`` axes) as a picture.
+def forward(net: Any, samples: Any, i: int) -> tuple[list, np.ndarray]:
+    """Read sample ``i`` and compute every layer's output for it once.
 
-    Vectors and sequences by their rank; image-like outputs in the data
-    format of the layer or, for layers without one (activations, merges),
-    of the nearest layer before it that has one.
+    Raises
+    ------
+    StrataError
+        A one-line message naming the sample, or the first layer that fails.
     """
-    if ndim <= 1:
-        return "vector"
-    if ndim == 2:
-        return "sequence"
-    todo = [net[index]]
-    seen: set[int] = set()
-    while todo:
-        layer = todo.pop(0)
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        fmt = getattr(layer, "data_format", None)
-        if fmt in ("channels_first", "channels_last"):
-            return fmt
-        todo.extend(layer.inputs)
-    return "auto"
+    try:
+        x = samples.batch([i])
+    except StrataError:
+        raise
+    except Exception as exc:
+        raise SampleError(f"sample {i} cannot be read: {type(exc).__name__}: {exc}") from None
+    try:
+        return net.trace(x), x
+    except Exception as exc:
+        bad = net[_first_failing_layer(net, x)].name
+        raise LayerError(f"layer {bad!r} failed on sample {i}: {error_text(exc)}") from None
 
 
-def softmax_output(net: Any) -> bool:
-    """True when the net's last layer is a softmax (its output is probabilities)."""
-    last = net[-1]
-    return last.kind == "Softmax" or (last.kind == "Activation"
-                                      and getattr(last, "function", None) == "softmax")
+def prefetch(net: Any, samples: Any, i: int, cache: TraceCache) -> None:
+    """Put sample ``i``'s trace in the cache ahead of need; failures wait for the real request."""
+    try:
+        cache.trace(net, samples, i, forward)
+    except Exception:  # reported when the sample is actually shown
+        pass
 
 
 def compute(request: Request, cache: TraceCache) -> Result:
@@ -193,46 +259,36 @@ def compute(request: Request, cache: TraceCache) -> Result:
         cannot be read or fed to the net, or a layer whose computation fails.
     """
     start = time.perf_counter()
-    net, i = request.net, request.sample
-    hit = cache.get(net, request.samples, i)
-    cached = hit is not None
-    if hit is None:
-        try:
-            x = request.samples.batch([i])
-        except StrataError:
-            raise
-        except Exception as exc:
-            raise SampleError(f"sample {i} cannot be read: {type(exc).__name__}: {exc}") from None
-        try:
-            outputs = net.trace(x)
-        except Exception as exc:
-            bad = net[_first_failing_layer(net, x)].name
-            raise LayerError(f"layer {bad!r} failed on sample {i}: {error_text(exc)}") from None
-        hit = (outputs, x)
-        cache.put(net, request.samples, i, outputs, x)
-    outputs, x = hit
+    net = request.net
+    outputs, x, cached = cache.trace(net, request.samples, request.sample, forward)
     act = np.asarray(outputs[request.layer][0])
-    picture = to_picture(act, layout=layout_of(net, request.layer, act.ndim),
+    picture = to_picture(act, layout=picture_layout(net, request.layer, act.ndim),
                          scale=request.scale, aspect=MOSAIC_ASPECT)
     channel = request.channel
     if channel is not None and not 0 <= channel < len(picture.channel_boxes):
         channel = None
-        request = Request(request.net, request.samples, request.layer, request.sample,
-                          request.scale, request.bins, None)
+        request = replace(request, channel=None)
     values = act if channel is None else picture.channel_map(channel)
     image = picture.image if channel is None else values.astype(picture.image.dtype)
     limits = color_limits(image)
+    colouring = request.colouring
+    cmap, lo, hi = colormap_for(colouring.cmap if colouring else AUTO_CMAP,
+                                limits.vmin, limits.vmax)
+    table = colouring.tables.get(cmap) if colouring else None
     prediction = None
-    if softmax_output(net):
+    if is_softmax_output(net):
         probs = np.asarray(outputs[-1][0]).ravel()
         if probs.size and np.isfinite(probs).any():
             k = int(np.nanargmax(probs))
             prediction = (k, float(probs[k]))
     return Result(
         request=request, activation=act, picture=picture, image=image,
-        vmin=limits.vmin, vmax=limits.vmax, stats=activation_stats(values),
-        hist=histogram(values, bins=request.bins), net_input=np.asarray(x[0]),
-        prediction=prediction, seconds=time.perf_counter() - start, cached=cached,
+        vmin=limits.vmin, vmax=limits.vmax, cmap=cmap, clim=(lo, hi),
+        rgba=None if table is None else to_rgba(image, table, lo, hi, colouring.gap),
+        stats=activation_stats(values),
+        hist=histogram(values, bins=request.bins) if request.with_hist else None,
+        net_input=np.asarray(x[0]), prediction=prediction,
+        seconds=time.perf_counter() - start, cached=cached,
     )
 
 
@@ -301,8 +357,18 @@ def file_kind(path: str) -> str:
     return "net"
 
 
+def trusted(path: str) -> bool:
+    """True for the nets bundled with Strata, which need no reading in a child process."""
+    folder = os.path.realpath(os.path.dirname(BUNDLED_DEMO))
+    return os.path.dirname(os.path.realpath(path)) == folder
+
+
 def load_net(path: str) -> tuple[Any, Any]:
-    """Open a net file (or convert a model) and its embedded samples.
+    """Open a net file (or convert a model) with its embedded samples.
+
+    A file the user picked is first read in a child process
+    (:mod:`viewer.net.probe`): a damaged file can hang or crash the HDF5
+    library, and must not take the window down.
 
     Returns
     -------
@@ -314,38 +380,7 @@ def load_net(path: str) -> tuple[Any, Any]:
         except ImportError:
             raise StrataError(f"{path}: converting this kind of model is not available yet") from None
         return convert(path), None
-    from viewer.data import embedded_samples
-    from viewer.net import load
-
-    net = load(path)
-    samples = embedded_samples(path)
-    if samples is not None:
-        samples = _fit(samples, net)
-    return net, samples
-
-
-def load_samples(path: str, net: Any) -> Any:
-    """Open a samples file for ``net``, with the net's own preprocessing if it has one."""
-    from viewer.data import embedded_samples, open_samples
-
-    preprocess = None
-    if net.path:
-        try:
-            own = embedded_samples(net.path)
-        except StrataError:
-            own = None
-        preprocess = own.preprocess if own is not None else None
-    data_format = getattr(net.input, "data_format", None)
-    samples = open_samples(path, input_shape=net.input.output_shape, data_format=data_format,
-                           preprocess=preprocess)
-    return _fit(samples, net)
-
-
-def _fit(samples: Any, net: Any) -> Any:
-    """Check the samples fit the net's input, and that one sample can be read."""
-    from viewer.data import check_fits
-
-    return check_fits(samples, net.input.output_shape)
+    return open_net(path, isolate=not trusted(path))
 
 
 def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
@@ -363,11 +398,11 @@ def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
     if kind == "samples" and samples_path is None:
         if net is None:
             raise SampleError(f"{path}: these are samples; open a net first")
-        return Opened(path, None, load_samples(path, net))
+        return Opened(path, None, samples_for(net, path))
     new_net, samples = load_net(path)
     if samples_path is not None:
         samples_path = os.path.abspath(samples_path)
-        samples = load_samples(samples_path, new_net)
+        samples = samples_for(new_net, samples_path)
     return Opened(path, new_net, samples, samples_path)
 
 

@@ -57,6 +57,11 @@ class DisplayOptions:
         )
 
 
+def candidate_cmaps(cmap: str) -> tuple[str, ...]:
+    """The colour maps option ``cmap`` may resolve to (both for "auto")."""
+    return (AUTO_SEQUENTIAL, AUTO_DIVERGING) if cmap == AUTO_CMAP else (cmap,)
+
+
 def colormap_for(cmap: str, vmin: float, vmax: float) -> tuple[str, float, float]:
     """The colour map and limits to draw values in ``[vmin, vmax]`` with.
 

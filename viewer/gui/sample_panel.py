@@ -137,6 +137,9 @@ class SamplePanel(QWidget):
         self.prediction = QLabel("–")
         self.prediction.setObjectName("samplePrediction")
         self.prediction.setWordWrap(True)
+        # Text width must not resize the panel (and so the plot) on every step.
+        for label in (self.source, self.label, self.prediction):
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
         top = QHBoxLayout()
         top.addWidget(self.source, 1)

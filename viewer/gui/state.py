@@ -12,12 +12,12 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, QThreadPool, pyqtSignal
 
-from viewer.gui.jobs import (Opened, Request, Result, TraceCache, compute, error_text, open_file,
-                             open_paths)
+from viewer.gui.jobs import (Colouring, Opened, Request, Result, TraceCache, compute, error_text,
+                             open_file, open_paths, prefetch)
 from viewer.gui.options import DisplayOptions
 from viewer.gui.worker import LatestRunner
 
@@ -86,10 +86,15 @@ class AppState(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)  # one loader and one computation at a time
+        self.pool.setMaxThreadCount(3)  # a loader, a computation and a prefetch at a time
         self.loader = LatestRunner(self.pool, self)
         self.computer = LatestRunner(self.pool, self)
+        self.prefetcher = LatestRunner(self.pool, self)
         self.cache = TraceCache()
+        # Set by the heatmap once matplotlib is loaded: colour option -> Colouring,
+        # so the worker can colour pictures off the main thread.
+        self.colouring: Callable[[str], Colouring] | None = None
+        self._direction = 0  # +1 / -1 while stepping through samples
         self.net: Any = None
         self.samples: Any = None
         self.samples_path: str | None = None
@@ -191,6 +196,7 @@ class AppState(QObject):
         index = min(max(int(index), 0), len(self.samples) - 1)
         if index == self.sample:
             return
+        self._direction = 1 if index == self.sample + 1 else -1 if index == self.sample - 1 else 0
         self.sample = index
         self.sampleChanged.emit(index)
         self.request()
@@ -214,7 +220,10 @@ class AppState(QObject):
             return
         old, self.options = self.options, new
         self.optionsChanged.emit(new)
-        if (old.scale, old.bins) != (new.scale, new.bins):
+        histogram = new.view == "histogram"
+        missing_hist = histogram and self.result is not None and self.result.hist is None
+        # Colour maps need no recomputing: the heatmap recolours what it shows.
+        if old.scale != new.scale or missing_hist or (histogram and old.bins != new.bins):
             self.request()
 
     # -- computing ----------------------------------------------------------------
@@ -226,13 +235,25 @@ class AppState(QObject):
             self.result = None
             self.resultReady.emit(None)
             return None
-        req = Request(self.net, self.samples, self.layer, self.sample,
-                      scale=self.options.scale, bins=self.options.bins, channel=self.channel)
+        opts = self.options
+        colouring = self.colouring(opts.cmap) if self.colouring is not None else None
+        req = Request(self.net, self.samples, self.layer, self.sample, scale=opts.scale,
+                      bins=opts.bins, channel=self.channel, colouring=colouring,
+                      with_hist=opts.view == "histogram")
         return self.computer.submit(partial(compute, req, self.cache))
 
     def _on_result(self, _job: int, result: Result) -> None:
         self.result = result
         self.resultReady.emit(result)
+        self._prefetch(result.request)
+
+    def _prefetch(self, req: Request) -> None:
+        """While stepping through samples, compute the next one's trace ahead of need."""
+        nxt = req.sample + self._direction
+        if not self._direction or not 0 <= nxt < len(req.samples):
+            return
+        if self.cache.get(req.net, req.samples, nxt) is None:
+            self.prefetcher.submit(partial(prefetch, req.net, req.samples, nxt, self.cache))
 
     def _on_compute_failed(self, _job: int, exc: BaseException) -> None:
         message = error_text(exc)
@@ -245,6 +266,6 @@ class AppState(QObject):
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Drop waiting work and wait for running work to end (closing the window)."""
-        self.loader.forget()
-        self.computer.forget()
+        for runner in (self.loader, self.computer, self.prefetcher):
+            runner.forget()
         self.pool.waitForDone(timeout_ms)

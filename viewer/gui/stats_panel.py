@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 
 from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import QFormLayout, QFrame, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import (QFormLayout, QFrame, QGroupBox, QLabel, QSizePolicy, QVBoxLayout,
+                             QWidget)
 
 from viewer.gui.jobs import Result
 from viewer.gui.layer_list import shape_text
 from viewer.gui.state import AppState
 
+PANEL_WIDTH = 230
 FIELDS = (
     ("layer", "Layer"), ("kind", "Kind"), ("shape", "Shape"), ("size", "Values"),
     ("min", "Min"), ("max", "Max"), ("mean", "Mean"), ("std", "Std"),
@@ -65,12 +67,16 @@ class StatsPanel(QWidget):
                 form.addRow(line)
             label = QLabel("–")
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            # Text width must not resize the panel (and so the plot) on every step.
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
             label.setObjectName(f"stat_{key}")
             self.values[key] = label
             form.addRow(text, label)
         self.scope = QLabel("")
         self.scope.setObjectName("statsScope")
         self.scope.setWordWrap(True)
+        self.scope.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.setMinimumWidth(PANEL_WIDTH)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(box)

@@ -1,0 +1,69 @@
+"""The fast paths of the heatmap give the pictures matplotlib would draw."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import matplotlib
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+from viewer.gui.colour import colour_table, to_rgba
+from viewer.gui.colour_bar import tick_texts
+from viewer.gui.plotting import PixelImage
+
+
+def render(cls, pixels, xlim, ylim, origin):
+    fig = Figure(figsize=(4.1, 3.3), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.07, 0.11, 0.8, 0.8))
+    ax.set_axis_off()
+    image = cls(ax, interpolation="nearest", origin=origin)
+    image.set_data(pixels)
+    h, w = pixels.shape[:2]
+    image.set_extent((-0.5, w - 0.5, h - 0.5, -0.5) if origin == "upper"
+                     else (-0.5, w - 0.5, -0.5, h - 0.5))
+    ax.add_image(image)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+@pytest.mark.parametrize("origin", ["upper", "lower"])
+@pytest.mark.parametrize("view", ["whole", "zoomed", "panned out"])
+def test_pixel_image_draws_what_matplotlib_draws(origin, view):
+    pixels = np.random.default_rng(1).integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    pixels[5:9, 10:20, 3] = 0  # some transparent pixels too
+    xlim, ylim = {"whole": ((-0.5, 52.5), (36.5, -0.5)), "zoomed": ((5.2, 30.7), (25.3, 3.1)),
+                  "panned out": ((-10, 70), (50, -12))}[view]
+    if origin == "lower":
+        ylim = ylim[::-1]
+    ours = render(PixelImage, pixels, xlim, ylim, origin)
+    np.testing.assert_array_equal(ours, render(AxesImage, pixels, xlim, ylim, origin))
+
+
+def test_colours_match_normalize_and_colormap():
+    rng = np.random.default_rng(2)
+    image = rng.normal(size=(40, 50)).astype(np.float32)
+    image[3, 4] = np.nan
+    gap = np.array([10, 20, 30, 255], np.uint8)
+    rgba = to_rgba(image, colour_table("RdBu_r"), -2.0, 2.0, gap)
+    want = matplotlib.colormaps["RdBu_r"](Normalize(-2.0, 2.0)(image), bytes=True)
+    finite = np.isfinite(image)
+    same = np.all(rgba[finite] == want[finite], axis=-1)
+    assert same.mean() > 0.999  # equal but for float rounding at colour boundaries
+    np.testing.assert_array_equal(rgba[3, 4], gap)
+
+
+def test_tick_texts_use_the_decimals_the_step_needs():
+    assert tick_texts(np.array([0.0, 0.5, 1.0, 1.5])) == ["0.0", "0.5", "1.0", "1.5"]
+    assert tick_texts(np.array([-0.25, 0.0, 0.25])) == ["-0.25", "0.00", "0.25"]
+    assert tick_texts(np.array([0.0, 100.0, 200.0])) == ["0", "100", "200"]
+    assert tick_texts(np.array([0.0, 2e5, 4e5])) == ["0", "2e+05", "4e+05"]
