@@ -20,7 +20,8 @@ from viewer.convert.reference import compare, load_reference  # noqa: E402
 from viewer.errors import ConversionError, FileFormatError  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
-MODELS = ["onnx_cnn_op17.onnx", "onnx_cnn_op20.onnx", "onnx_rnn_op17.onnx", "onnx_rnn_op20.onnx"]
+MODELS = ["onnx_cnn_op17.onnx", "onnx_cnn_op20.onnx", "onnx_rnn_op17.onnx", "onnx_rnn_op20.onnx",
+          "onnx_cnn_static_op17.onnx"]
 COMPARISONS = ("greater", "less", "equal", "greater_equal", "less_equal")
 
 
@@ -48,7 +49,7 @@ def test_shape_arithmetic_is_folded_not_shown() -> None:
     assert net["/Reshape_3"].kind == "Reshape"  # the reshape(size(0), -1) the shapes fed
 
 
-@pytest.mark.parametrize("model", ["onnx_cnn_op17.onnx", "onnx_rnn_op20.onnx"])
+@pytest.mark.parametrize("model", ["onnx_cnn_op17.onnx", "onnx_rnn_op20.onnx", "onnx_cnn_static_op17.onnx"])
 def test_the_batch_size_is_free(model: str) -> None:
     net = convert(FIXTURES / model)
     inputs, _ = load_reference(FIXTURES / model.replace(".onnx", ".npz"))

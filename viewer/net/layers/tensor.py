@@ -322,6 +322,9 @@ class Reduce(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         axes = tuple(_axis(a, x.ndim - 1, self.name) for a in self.axes)
+        if self.op in ("mean", "sum") and x.dtype == np.float32:
+            # Accumulate in float64: a mean near zero of large values keeps its digits.
+            return _REDUCE[self.op](x, axis=axes, keepdims=self.keepdims, dtype=np.float64).astype(x.dtype)
         return _REDUCE[self.op](x, axis=axes, keepdims=self.keepdims)
 
 
