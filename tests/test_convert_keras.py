@@ -250,3 +250,24 @@ def test_keras3_zip_bomb_is_refused(tmp_path: Path) -> None:
 def test_options_that_do_not_apply_are_refused() -> None:
     with pytest.raises(ConversionError, match="do not apply to keras"):
         convert(FIXTURES / "keras3_merge.keras", trust_pickle=True)
+
+
+@pytest.mark.parametrize("model", ["keras3_merge.keras", "keras3_rnn.keras"])
+def test_keras3_weights_found_without_recorded_layer_names(model: str, tmp_path: Path) -> None:
+    """Keras 3 files whose variable groups carry no layer name (older 3.x) match by class."""
+    path = tmp_path / model
+    with zipfile.ZipFile(FIXTURES / model) as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "model.weights.h5":
+                weights = tmp_path / "w.h5"
+                weights.write_bytes(data)
+                with h5py.File(weights, "a") as f:
+                    groups = []
+                    f.visititems(lambda name, obj: groups.append(obj) if isinstance(obj, h5py.Group) else None)
+                    for group in groups:
+                        group.attrs.pop("name", None)
+                    assert not any("name" in g.attrs for g in groups)
+                data = weights.read_bytes()
+            dst.writestr(item.filename, data)
+    check_against_keras(convert(path), FIXTURES / model.replace(".keras", ".npz"))

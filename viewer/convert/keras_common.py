@@ -52,12 +52,16 @@ class Context:
     file : KerasFile
     backend : str
         The backend the model ran on ("theano", "tensorflow", "torch", ...).
+    keys : dict of str -> str
+        Layer name -> its group in a .keras weights file that does not
+        record layer names (see keras_graph.saved_keys).
     used : set of str
         Strata layer names given out so far.
     """
 
     file: KerasFile
     backend: str
+    keys: dict = field(default_factory=dict)
     used: set = field(default_factory=set)
 
     @property
@@ -81,7 +85,7 @@ class Context:
         """The weight arrays of ``node``'s layer, checking how many there are."""
         arrays = self.file.weights.get(node.layer)
         if arrays is None:
-            arrays = self.file.weights_by_key.get(node.layer, [])
+            arrays = self.file.weights_by_key.get(self.keys.get(node.layer, ""), [])
         if count is not None and len(arrays) not in count:
             raise ConversionError(f"layer {node.layer!r} ({node.class_name}) has {len(arrays)} "
                                   f"weight arrays in the file, expected {' or '.join(map(str, count))}")

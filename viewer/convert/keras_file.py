@@ -202,13 +202,13 @@ def _read_keras3_weights(f: h5py.File, result: KerasFile, size: int) -> None:
         names: list[str] = []
         arrays: list[np.ndarray] = []
         _collect(safe_member(layers, key, "", h5py.Group), key, names, arrays, size)
-        layer_name = key
+        result.weights_by_key[key] = arrays
         vars_link = layers[key].get("vars", getlink=True)
         if isinstance(vars_link, h5py.HardLink) and "name" in layers[key]["vars"].attrs:
+            # Newer Keras 3 records the layer's name; older files are matched by key.
             layer_name = text_attr(layers[key]["vars"], "name", f"layers/{key}/vars")
-        result.weight_names[layer_name] = names
-        result.weights[layer_name] = arrays
-        result.weights_by_key[key] = arrays
+            result.weight_names[layer_name] = names
+            result.weights[layer_name] = arrays
 
 
 def _collect(g: h5py.Group, where: str, names: list, arrays: list, size: int) -> None:

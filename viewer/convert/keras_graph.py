@@ -17,6 +17,7 @@ per layer call, in topological order, each naming the nodes it reads.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,12 +61,39 @@ class Node:
 
 @dataclass
 class Graph:
-    """A model as nodes in topological order, with its input and output node keys."""
+    """A model as nodes in topological order, with its input and output node keys.
+
+    ``saved`` lists (layer name, class name) in the order Keras 3 saves
+    layers' variables (the model's ``layers``: a Sequential's without its
+    InputLayer), which names their groups in a .keras file.
+    """
 
     name: str
     nodes: list
     inputs: list
     outputs: list
+    saved: list = field(default_factory=list)
+
+
+def saved_keys(saved: list) -> dict:
+    """Layer name -> its group in a .keras weights file (snake-cased class, numbered).
+
+    Keras 3 names each layer's group after its class: ``dense``, ``dense_1``,
+    ... in the order of the model's layers.
+    """
+    counts: dict[str, int] = {}
+    keys = {}
+    for name, class_name in saved:
+        key = re.sub(r"\W+", "", class_name)
+        key = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", key)
+        key = re.sub("([a-z])([A-Z])", r"\1_\2", key).lower()
+        if key in counts:
+            counts[key] += 1
+            key = f"{key}_{counts[key]}"
+        else:
+            counts[key] = 0
+        keys[name] = key
+    return keys
 
 
 def _node_key(layer: str, index: int) -> str:
@@ -135,7 +163,8 @@ def _sequential(body: Any) -> Graph:
                           {"batch_input_shape": shape, "dtype": dtype if isinstance(dtype, str) else None}))
     for entry in layers:
         nodes.append(_plain_node(entry, [nodes[-1].key]))
-    return Graph(name, nodes, [nodes[0].key], [nodes[-1].key])
+    saved = [(_layer_name(e), str(e.get("class_name"))) for e in layers]
+    return Graph(name, nodes, [nodes[0].key], [nodes[-1].key], saved)
 
 
 def _plain_node(entry: dict, inbound: list) -> Node:
@@ -212,8 +241,9 @@ def _functional(body: Any) -> Graph:
             refs = [refs]
         return [_node_key(str(r[0]), int(r[1])) for r in refs]
 
+    saved = [(_layer_name(e), str(e.get("class_name"))) for e in body["layers"]]
     return Graph(str(body.get("name", "model")), _topological(nodes), ends("input_layers"),
-                 ends("output_layers"))
+                 ends("output_layers"), saved)
 
 
 def _topological(nodes: list[Node]) -> list[Node]:

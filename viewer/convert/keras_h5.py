@@ -18,7 +18,7 @@ from typing import Any
 from viewer.convert import keras_conv, keras_core, keras_recurrent
 from viewer.convert.keras_common import Context, Unsupported
 from viewer.convert.keras_file import KerasFile, read_keras
-from viewer.convert.keras_graph import MODEL_CLASSES, Node, model_nodes
+from viewer.convert.keras_graph import MODEL_CLASSES, Node, model_nodes, saved_keys
 from viewer.errors import ConversionError, LayerError
 from viewer.net import Net
 from viewer.net.layers import Input, Layer
@@ -59,7 +59,7 @@ def convert_keras(path: str | os.PathLike, *, keras_backend: str | None = None) 
     try:
         graph = model_nodes(kfile.config)
         backend, note = _backend(kfile, keras_backend)
-        ctx = Context(kfile, backend)
+        ctx = Context(kfile, backend, saved_keys(graph.saved))
         _refuse_unsupported(graph.nodes, ctx)
         # The model's inputs first, in its own order: net.inputs then lists them that way.
         first = [n for key in graph.inputs for n in graph.nodes if n.key == key]
