@@ -13,6 +13,7 @@ from viewer.errors import LayerError
 from viewer.net import Net, load, save
 from viewer.net.layers import Input
 from viewer.net.layers.base import ancestors
+from viewer.net.layers.expression import Elementwise
 from viewer.net.layers.conv_extra import (AvgPool1D, Conv1D, Conv2DTranspose, MaxPool1D, SeparableConv1D,
                                           SeparableConv2D, Upsample)
 from viewer.net.layers.recurrent import GRU, LSTM, SimpleRNN
@@ -77,6 +78,10 @@ CONVERTER_EXAMPLES = {
     "MatMul": lambda: MatMul((Input(shape=(2, 3), name="in"), Input(shape=(3, 4), name="in2")),
                              name="L"),
     "PReLU": lambda: PReLU(image_input(), name="L", alpha=rand(2, 1, 1)),
+    "Elementwise": lambda: Elementwise.from_constants(
+        _two(), name="L", steps=[["add", ["in", 0], ["const", 0]], ["mul", ["num", 0.5], ["step", 0]],
+                                 ["maximum", ["step", 1], ["in", 1]]],
+        constants=[rand(1, 1, 3)]),
 }
 
 
@@ -211,6 +216,17 @@ def test_tensor_kinds_against_numpy():
     np.testing.assert_array_equal(up, img.repeat(2, axis=2).repeat(3, axis=3))
     prelu = CONVERTER_EXAMPLES["PReLU"]()
     np.testing.assert_array_equal(prelu.forward(img), np.where(img >= 0, img, prelu.alpha * img))
+
+
+def test_elementwise_formula():
+    layer = CONVERTER_EXAMPLES["Elementwise"]()
+    x = rand(2, 4, 3)
+    want = np.maximum(0.5 * (x + layer._values[0]), np.sin(x))
+    np.testing.assert_allclose(layer.forward((x, np.sin(x))), want, rtol=1e-6)
+    with pytest.raises(LayerError, match="bad argument"):
+        Elementwise(_two(), name="bad", steps=[["add", ["in", 0], ["step", 0]]])
+    with pytest.raises(LayerError, match="known op"):
+        Elementwise(_two(), name="bad", steps=[["__import__", ["in", 0]]])
 
 
 def test_pooling_1d_matches_a_loop():
