@@ -15,7 +15,7 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _erfc(x: np.ndarray) -> np.ndarray:
+def erfc(x: np.ndarray) -> np.ndarray:
     """Complementary error function, vectorised (numpy has none; scipy is no dependency).
 
     The Chebyshev fit of Numerical Recipes (erfcc): relative error below
@@ -71,7 +71,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], dict[str, Any]]] = {
             {"alpha": 1.0}),
     "selu": (_typed(lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0)))),
              {}),
-    "gelu": (_typed(lambda x: 0.5 * x * _erfc(-x / math.sqrt(2.0))), {}),
+    "gelu": (_typed(lambda x: 0.5 * x * erfc(-x / math.sqrt(2.0))), {}),
     "gelu_tanh": (_typed(lambda x: 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi)
                                                             * (x + 0.044715 * x ** 3)))), {}),
     "tanh": (np.tanh, {}),

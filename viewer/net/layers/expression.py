@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from viewer.errors import LayerError
-from viewer.net.layers.activation import _erfc
+from viewer.net.layers.activation import erfc
 from viewer.net.layers.base import Layer, Shape, as_array, register
 from viewer.net.layers.tensor import _broadcast
 
@@ -34,7 +34,7 @@ OPS: dict[str, Callable[..., np.ndarray]] = {
     "maximum": np.maximum, "minimum": np.minimum, "pow": np.power,
     "switch": lambda c, a, b: np.where(c, a, b), "gt": np.greater, "lt": np.less,
     "ge": np.greater_equal, "le": np.less_equal, "eq": np.equal, "neq": np.not_equal,
-    "erf": lambda x: 1.0 - _erfc(x), "identity": lambda x: x,
+    "erf": lambda x: 1.0 - erfc(x), "identity": lambda x: x,
     "second": lambda a, b: np.broadcast_to(b, np.broadcast_shapes(np.shape(a), np.shape(b))),
     "clip": np.clip, "sin": np.sin, "cos": np.cos, "floor": np.floor, "ceil": np.ceil,
     "round": np.round, "and": np.logical_and, "or": np.logical_or, "not": np.logical_not,

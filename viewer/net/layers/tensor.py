@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from viewer.errors import LayerError
-from viewer.net.layers.activation import _erfc
+from viewer.net.layers.activation import erfc
 from viewer.net.layers.base import Layer, Shape, as_array, register
 
 
@@ -244,7 +244,7 @@ class ConstArithmetic(Layer):
 _UNARY = {
     "neg": np.negative, "abs": np.abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
     "reciprocal": np.reciprocal, "floor": np.floor, "ceil": np.ceil, "sign": np.sign,
-    "sin": np.sin, "cos": np.cos, "erf": lambda x: 1.0 - _erfc(x),
+    "sin": np.sin, "cos": np.cos, "erf": lambda x: 1.0 - erfc(x),
 }
 
 
