@@ -5,6 +5,7 @@
     python main.py render NET --layer L --sample I -o OUT.png
     python main.py export NET --layer L (--sample I | --all) -o OUT.npy
     python main.py convert SRC -o OUT.h5 [--from FORMAT]
+    python main.py sweep NET --layer L [--samples FILE] [--k K] -o OUTDIR
 
 Problems with arguments or files print one line on stderr and exit with 2.
 Heavy modules (Qt, matplotlib, h5py) are imported only by the command that needs them.
@@ -21,7 +22,7 @@ from viewer import __version__
 from viewer.errors import StrataError
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("info", "render", "export", "convert")
+COMMANDS = ("info", "render", "export", "convert", "sweep")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,6 +83,12 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     convert = sub.add_parser("convert", help="convert a Keras, ONNX or Theano/Lasagne model")
     from viewer.convert.command import add_arguments
     add_arguments(convert)
+
+    sweep = sub.add_parser("sweep", help="per-unit statistics, top-k samples, PCA and class "
+                           "means of a layer over all samples, as CSV files")
+    _layer_args(sweep, sample_required=False)
+    from viewer.sweep_command import add_arguments as add_sweep_arguments
+    add_sweep_arguments(sweep)
     return window, commands
 
 
@@ -136,6 +143,9 @@ def _run_command(args: argparse.Namespace) -> int:
         raise StrataError(f"{args.net}: {exc} (layers: {names})") from None
     if args.command == "render":
         return _render(args, net, samples, layer)
+    if args.command == "sweep":
+        from viewer.sweep_command import run
+        return run(args, net, samples, layer)
     return _export(args, net, samples, layer)
 
 
