@@ -113,3 +113,27 @@ def test_samples_that_do_not_fit(tmp_path):
 def test_version():
     done = _run("--version")
     assert done.returncode == 0 and done.stdout.startswith("Strata ")
+
+
+def test_convert_embeds_samples_that_then_open(tmp_path, capsys):
+    model = os.path.join(ROOT, "tests", "fixtures", "keras3_cnn.keras")
+    raw = np.random.default_rng(3).integers(0, 256, size=(12, 10, 10, 3)).astype(np.uint8)
+    np.save(tmp_path / "x.npy", raw)
+    out = str(tmp_path / "net.h5")
+    assert main(["convert", model, "-o", out, "--samples", str(tmp_path / "x.npy"),
+                 "--max-samples", "5", "--preprocess", '{"scale": 0.5}']) == 0
+    assert "embedded 5 samples from" in capsys.readouterr().out
+    samples = embedded_samples(out)
+    assert len(samples) == 5 and samples.preprocess["scale"] == 0.5
+    np.testing.assert_array_equal(samples.raw_batch([4, 0]), raw[[4, 0]])
+    np.testing.assert_allclose(samples.batch([1]), raw[1:2] * 0.5)
+
+
+def test_convert_refuses_samples_that_do_not_fit(tmp_path):
+    model = os.path.join(ROOT, "tests", "fixtures", "keras3_cnn.keras")
+    np.save(tmp_path / "x.npy", np.zeros((3, 8, 8, 3), np.float32))
+    done = _run("convert", model, "-o", str(tmp_path / "net.h5"), "--samples", str(tmp_path / "x.npy"))
+    assert done.returncode == 2
+    assert done.stderr == (f"error: {tmp_path / 'x.npy'}: samples have shape (8, 8, 3) but the net "
+                           "expects (10, 10, 3)\n")
+    assert not os.path.exists(tmp_path / "net.h5")

@@ -7,11 +7,15 @@ Used by ``python -m viewer.convert`` and by ``python main.py convert``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
+import numpy as np
+
 from viewer.convert.formats import FORMATS
 from viewer.errors import StrataError
+from viewer.net import Net
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keras-backend", choices=("theano", "tensorflow"),
                         help="backend a Keras 1 model was trained with (inferred from the "
                              "file's weight names when absent)")
+    parser.add_argument("--samples", metavar="FILE",
+                        help="embed input samples from this file (HDF5, .npy, .npz, images) "
+                             "in the net file, so it opens with something to show")
+    parser.add_argument("--dataset", help="dataset path inside an HDF5 samples file")
+    parser.add_argument("--labels", help="labels dataset path inside an HDF5 samples file")
+    parser.add_argument("--max-samples", type=int, default=10000,
+                        help="embed at most this many samples (default 10000)")
+    parser.add_argument("--preprocess", metavar="JSON",
+                        help='how raw samples become net input, e.g. \'{"scale": 0.00392}\' or '
+                             '\'{"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}\': '
+                             "input = (raw * scale - mean) / std, per channel")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow loading a pickle: a pickle is a program, it runs code of "
                              "the file's author when loaded. Only for files you made or trust.")
@@ -41,13 +56,39 @@ def run(args: argparse.Namespace) -> int:
         options["trust_pickle"] = True
     try:
         net = convert(args.source, source_format=args.source_format, **options)
-        save(net, args.output)
+        embedded = _samples_to_embed(net, args) if args.samples else None
+        save(net, args.output, samples=embedded)
     except StrataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_summary(net))
+    if embedded is not None:
+        print(f"embedded {len(embedded['X'])} samples from {args.samples}")
     print(f"wrote {os.fspath(args.output)}")
     return 0
+
+
+def _samples_to_embed(net: Net, args: argparse.Namespace) -> dict:
+    """The first ``--max-samples`` raw samples of ``--samples``, checked against the net's input."""
+    from viewer.data import check_fits, open_samples
+
+    try:
+        preprocess = json.loads(args.preprocess) if args.preprocess else None
+    except json.JSONDecodeError as exc:
+        raise StrataError(f"--preprocess is not valid JSON ({exc})") from None
+    if args.max_samples < 1:
+        raise StrataError(f"--max-samples must be at least 1, not {args.max_samples}")
+    samples = open_samples(args.samples, dataset=args.dataset, labels=args.labels,
+                           input_shape=net.input.output_shape,
+                           data_format=getattr(net.input, "data_format", None),
+                           preprocess=preprocess)
+    samples = check_fits(samples, net.input.output_shape)
+    rows = np.arange(min(len(samples), args.max_samples))
+    net[-1](samples.batch(rows[:2]))  # fail now, not in the window, if the net cannot run them
+    return {"X": samples.raw_batch(rows).reshape((len(rows),) + samples.input_shape),
+            "labels": None if samples.labels is None else samples.labels[rows],
+            "label_names": samples.label_names, "layout": samples.layout,
+            "preprocess": samples.preprocess}
 
 
 def main(argv: list[str] | None = None) -> int:

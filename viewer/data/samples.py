@@ -112,6 +112,17 @@ class SampleSet:
         row = self._row(int(i))
         return self._reader.read(np.array([row], dtype=np.int64))[0]
 
+    def raw_batch(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Several raw samples as stored, in the order asked for.
+
+        Returns
+        -------
+        np.ndarray, shape (n, *sample_shape), dtype :attr:`dtype`
+        """
+        idx = np.array([self._row(int(i)) for i in np.asarray(indices).reshape(-1)], dtype=np.int64)
+        rows, inverse = np.unique(idx, return_inverse=True)
+        return self._reader.read(rows)[inverse.reshape(-1)]
+
     def batch(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Net input for some samples, in the order asked for.
 
