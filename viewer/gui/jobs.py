@@ -1,7 +1,9 @@
 """The work the window hands to its worker threads: opening files, computing.
 
 No Qt and no matplotlib here, so each function runs on any thread and can be
-tested alone. :func:`compute` turns one selection (net, samples, layer,
+tested alone. The net runtime (and h5py) is imported by the functions that
+need it, on the worker thread, so that it does not delay the window's first
+paint. :func:`compute` turns one selection (net, samples, layer,
 sample, options) into everything the window shows for it; :func:`open_file`
 opens a net or a samples file.
 """
@@ -22,7 +24,6 @@ from viewer.analysis import (ActivationStats, Histogram, Picture, activation_sta
 from viewer.errors import LayerError, SampleError, StrataError
 from viewer.gui.colour import to_rgba
 from viewer.gui.options import AUTO_CMAP, colormap_for
-from viewer.session import BUNDLED_DEMO, is_softmax_output, open_net, picture_layout, samples_for
 
 # Traces kept for quick layer switching and stepping back, within this many bytes.
 TRACE_CACHE_BYTES = 256 * 2**20
@@ -258,6 +259,8 @@ def compute(request: Request, cache: TraceCache) -> Result:
         With a one-line message naming the layer and sample, for samples that
         cannot be read or fed to the net, or a layer whose computation fails.
     """
+    from viewer.session import is_softmax_output, picture_layout
+
     start = time.perf_counter()
     net = request.net
     outputs, x, cached = cache.trace(net, request.samples, request.sample, forward)
@@ -359,6 +362,8 @@ def file_kind(path: str) -> str:
 
 def trusted(path: str) -> bool:
     """True for the nets bundled with Strata, which need no reading in a child process."""
+    from viewer.session import BUNDLED_DEMO
+
     folder = os.path.realpath(os.path.dirname(BUNDLED_DEMO))
     return os.path.dirname(os.path.realpath(path)) == folder
 
@@ -380,6 +385,8 @@ def load_net(path: str) -> tuple[Any, Any]:
         except ImportError:
             raise StrataError(f"{path}: converting this kind of model is not available yet") from None
         return convert(path), None
+    from viewer.session import open_net
+
     return open_net(path, isolate=not trusted(path))
 
 
@@ -391,6 +398,8 @@ def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
     StrataError
         One line naming the file and the problem.
     """
+    from viewer.session import samples_for
+
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise StrataError(f"{path}: no such file or folder")
