@@ -7,7 +7,7 @@ success of the same kind can take it away while other messages stay.
 from __future__ import annotations
 
 from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PyQt5.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
 
 class Banner(QFrame):
@@ -47,7 +47,8 @@ class Banner(QFrame):
         """Show ``message`` (replacing any other)."""
         self.kind = kind
         self.setProperty("level", "warning" if warning else "error")
-        self.icon.setText("⚠" if warning else "⛔")
+        icon = QStyle.SP_MessageBoxWarning if warning else QStyle.SP_MessageBoxCritical
+        self.icon.setPixmap(self.style().standardIcon(icon).pixmap(18, 18))
         self.text.setText(message)
         # Re-polish so the style sheet sees the new "level" property.
         self.style().unpolish(self)

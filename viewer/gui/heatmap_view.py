@@ -123,15 +123,12 @@ class HeatmapView(QWidget):
         bar.addWidget(self.scale_box)
         bar.addSpacing(12)
         bar.addWidget(self.toolbar)
-        bar.addStretch(1)
-        head = QHBoxLayout()
-        head.addWidget(self.title)
-        head.addWidget(self.hover, 1)
+        bar.addWidget(self.hover, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(4)
         layout.addLayout(bar)
-        layout.addLayout(head)
+        layout.addWidget(self.title)
         layout.addLayout(self._pages, 1)
 
         self.show_options(state.options)
@@ -210,7 +207,7 @@ class HeatmapView(QWidget):
         what = f"<b>{layer.name}</b> · {layer.kind}"
         if req.channel is not None:
             n = len(result.picture.channel_boxes)
-            what += f" · channel {req.channel} of {n} <i>(click or Esc: all channels)</i>"
+            what += f" · channel {req.channel} of {n} <i>(click or Esc: all {n})</i>"
         elif result.picture.kind == "mosaic":
             what += f" · {len(result.picture.channel_boxes)} channels <i>(click one to enlarge)</i>"
             if req.scale == "channel":

@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([380, 680, 220])
+        self.splitter.setSizes([370, 650, 260])
         self.setCentralWidget(self.splitter)
 
         self.busy = QProgressBar()

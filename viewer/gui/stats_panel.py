@@ -16,7 +16,7 @@ from viewer.gui.jobs import Result
 from viewer.gui.layer_list import shape_text
 from viewer.gui.state import AppState
 
-PANEL_WIDTH = 230
+PANEL_WIDTH = 250
 FIELDS = (
     ("layer", "Layer"), ("kind", "Kind"), ("shape", "Shape"), ("size", "Values"),
     ("min", "Min"), ("max", "Max"), ("mean", "Mean"), ("std", "Std"),
@@ -38,7 +38,7 @@ def percent(f: float) -> str:
 def duration(seconds: float, cached: bool) -> str:
     """Compute time in ms, noting a forward pass served from the cache."""
     text = f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
-    return text + (" (cached pass)" if cached else "")
+    return text + (" (cached)" if cached else "")
 
 
 class StatsPanel(QWidget):
