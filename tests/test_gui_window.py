@@ -344,11 +344,18 @@ def small_samples(tmp_path):
 def test_layer_that_raises_is_reported_and_window_stays_usable(qtbot, window, tmp_path, capfd):
     wait_for(qtbot, window)
     window.state.set_net(custom_net("boom"), small_samples(tmp_path))
-    qtbot.waitUntil(lambda: window.banner.isVisible())
+    wait_for(qtbot, window, layer=1)  # the layers before the failing one still show
+    assert not window.banner.isVisible()
+    with qtbot.waitSignal(window.state.computeFailed):
+        window.state.set_layer(2)
     text = window.banner.text.text()
     assert "'boom'" in text and "overflow in the test layer" in text
-    assert "boom" in capfd.readouterr().err
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "boom" in err[0]
     assert window.layers.tree.topLevelItemCount() == 3
+    press(qtbot, window, Qt.Key_Up)
+    wait_for(qtbot, window, layer=1)
+    assert not window.banner.isVisible()
 
 
 def test_nan_only_layer_warns(qtbot, window, tmp_path):
@@ -373,3 +380,26 @@ def test_stepping_computes_the_next_sample_ahead(qtbot, window):
     press(qtbot, window, Qt.Key_Right)
     r = wait_for(qtbot, window, sample=2)
     assert r.cached
+
+
+def test_busy_indicator_while_a_slow_layer_computes(qtbot, window, tmp_path):
+    import threading
+
+    wait_for(qtbot, window)
+    gate = threading.Event()
+    Input, Dense = layer_class("Input"), layer_class("Dense")
+
+    class Slow(Dense):  # not registered: lives only in this test
+        def forward(self, x):
+            gate.wait(10)
+            return super().forward(x)
+
+    inp = Input(name="input", shape=(4,))
+    net = Net([inp, Slow(inp, name="slow", W=np.eye(4, dtype=np.float32))], name="slow_net")
+    window.state.set_net(net, small_samples(tmp_path))
+    qtbot.waitUntil(window.busy.isVisible)
+    press(qtbot, window, Qt.Key_Right)  # the window still answers while it computes
+    assert window.samples.spin.value() == 1
+    gate.set()
+    wait_for(qtbot, window, sample=1)
+    qtbot.waitUntil(lambda: not window.busy.isVisible())

@@ -14,8 +14,8 @@ from viewer.analysis import histogram, to_picture
 from viewer.data import embedded_samples
 from viewer.errors import StrataError
 from viewer.gui.app import DEMO_NET
-from viewer.gui.jobs import (Request, TraceCache, compute, error_text, file_kind, open_file,
-                             trusted)
+from viewer.gui.jobs import (Request, Trace, TraceCache, compute, error_text, file_kind,
+                             open_file, trusted)
 from viewer.gui.worker import LatestRunner
 from viewer.net import load
 
@@ -125,7 +125,7 @@ def test_trace_cache_computes_each_sample_once_across_threads():
     def make(net, samples, i):
         calls.append(i)
         gate.wait(5)
-        return [np.zeros(3)], np.zeros(1)
+        return Trace([np.zeros(3)], np.zeros(1))
 
     results = []
     threads = [threading.Thread(target=lambda: results.append(cache.trace("n", "s", 7, make)))
@@ -136,4 +136,5 @@ def test_trace_cache_computes_each_sample_once_across_threads():
     for t in threads:
         t.join(5)
     assert calls == [7]
-    assert sorted(r[2] for r in results) == [False, True, True]
+    assert sorted(cached for _, cached in results) == [False, True, True]
+    assert len({id(trace) for trace, _ in results}) == 1

@@ -145,8 +145,33 @@ class Result:
         return self.picture.channel_map(self.request.channel)
 
 
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """One sample's pass through the net.
+
+    Attributes
+    ----------
+    outputs : list of np.ndarray
+        Layer outputs, batch axis first, for every layer up to the first one
+        that failed (all of them when none did).
+    net_input : np.ndarray
+        The sample as fed to the net, shape (1, ...).
+    failure : str or None
+        The message of the first failing layer.
+    """
+
+    outputs: list
+    net_input: np.ndarray
+    failure: str | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays."""
+        return sum(o.nbytes for o in self.outputs) + self.net_input.nbytes
+
+
 class TraceCache:
-    """Forward passes of single samples, most recent first, bounded in bytes.
+    """Traces of single samples, most recent first, bounded in bytes.
 
     Thread-safe. Keyed by the net and samples objects themselves (identity),
     so opening another file never returns a stale trace.
@@ -154,13 +179,13 @@ class TraceCache:
 
     def __init__(self, max_bytes: int = TRACE_CACHE_BYTES) -> None:
         self._max_bytes = max_bytes
-        self._items: OrderedDict[tuple[int, int, int], tuple[Any, Any, list, np.ndarray]] = OrderedDict()
+        self._items: OrderedDict[tuple[int, int, int], tuple[Any, Any, Trace]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._making: dict[tuple[int, int, int], threading.Event] = {}
 
     def trace(self, net: Any, samples: Any, sample: int,
-              make: Callable[[Any, Any, int], tuple[list, np.ndarray]]) -> tuple[list, np.ndarray, bool]:
+              make: Callable[[Any, Any, int], Trace]) -> tuple[Trace, bool]:
         """The trace of a sample, from the cache or made with ``make(net, samples, sample)``.
 
         A caller asking for a trace another thread is making (a prefetch) waits
@@ -168,13 +193,13 @@ class TraceCache:
 
         Returns
         -------
-        (outputs, net_input, cached)
+        (Trace, cached)
         """
         key = (id(net), id(samples), sample)
         while True:
             hit = self.get(net, samples, sample)
             if hit is not None:
-                return hit[0], hit[1], True
+                return hit, True
             with self._lock:
                 busy = self._making.get(key)
                 if busy is None:
@@ -182,37 +207,36 @@ class TraceCache:
                     break
             busy.wait()
         try:
-            outputs, x = make(net, samples, sample)
-            self.put(net, samples, sample, outputs, x)
+            made = make(net, samples, sample)
+            self.put(net, samples, sample, made)
         finally:
             with self._lock:
                 del self._making[key]
             done.set()
-        return outputs, x, False
+        return made, False
 
-    def get(self, net: Any, samples: Any, sample: int) -> tuple[list, np.ndarray] | None:
-        """The (layer outputs, net input) for a sample, or None if not cached."""
+    def get(self, net: Any, samples: Any, sample: int) -> Trace | None:
+        """The trace of a sample, or None if not cached."""
         key = (id(net), id(samples), sample)
         with self._lock:
             hit = self._items.get(key)
             if hit is None or hit[0] is not net or hit[1] is not samples:
                 return None
             self._items.move_to_end(key)
-            return hit[2], hit[3]
+            return hit[2]
 
-    def put(self, net: Any, samples: Any, sample: int, outputs: list, x: np.ndarray) -> None:
+    def put(self, net: Any, samples: Any, sample: int, trace: Trace) -> None:
         """Store a trace, dropping the oldest ones beyond the byte budget."""
         key = (id(net), id(samples), sample)
-        size = sum(o.nbytes for o in outputs) + x.nbytes
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self._bytes -= sum(o.nbytes for o in old[2]) + old[3].nbytes
-            self._items[key] = (net, samples, outputs, x)
-            self._bytes += size
+                self._bytes -= old[2].nbytes
+            self._items[key] = (net, samples, trace)
+            self._bytes += trace.nbytes
             while self._bytes > self._max_bytes and len(self._items) > 1:
-                _, (_, _, outs, xs) = self._items.popitem(last=False)
-                self._bytes -= sum(o.nbytes for o in outs) + xs.nbytes
+                _, (_, _, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped.nbytes
 
     def clear(self) -> None:
         """Forget everything."""
@@ -221,13 +245,16 @@ class TraceCache:
             self._bytes = 0
 
 
-def forward(net: Any, samples: Any, i: int) -> tuple[list, np.ndarray]:
+def forward(net: Any, samples: Any, i: int) -> Trace:
     """Read sample ``i`` and compute every layer's output for it once.
+
+    When a layer fails, the layers before it are still computed (they can be
+    shown), and the trace carries the failing layer's message.
 
     Raises
     ------
     StrataError
-        A one-line message naming the sample, or the first layer that fails.
+        When the sample itself cannot be read.
     """
     try:
         x = samples.batch([i])
@@ -236,10 +263,12 @@ def forward(net: Any, samples: Any, i: int) -> tuple[list, np.ndarray]:
     except Exception as exc:
         raise SampleError(f"sample {i} cannot be read: {type(exc).__name__}: {exc}") from None
     try:
-        return net.trace(x), x
+        return Trace(net.trace(x), x)
     except Exception as exc:
-        bad = net[_first_failing_layer(net, x)].name
-        raise LayerError(f"layer {bad!r} failed on sample {i}: {error_text(exc)}") from None
+        bad = _first_failing_layer(net, x)
+        outputs = net.trace(x, upto=bad - 1) if bad else []
+        return Trace(outputs, x, f"layer {net[bad].name!r} failed on sample {i}: "
+                                 f"{error_text(exc)}")
 
 
 def prefetch(net: Any, samples: Any, i: int, cache: TraceCache) -> None:
@@ -263,7 +292,10 @@ def compute(request: Request, cache: TraceCache) -> Result:
 
     start = time.perf_counter()
     net = request.net
-    outputs, x, cached = cache.trace(net, request.samples, request.sample, forward)
+    trace, cached = cache.trace(net, request.samples, request.sample, forward)
+    if request.layer >= len(trace.outputs):
+        raise LayerError(trace.failure)
+    outputs, x = trace.outputs, trace.net_input
     act = np.asarray(outputs[request.layer][0])
     picture = to_picture(act, layout=picture_layout(net, request.layer, act.ndim),
                          scale=request.scale, aspect=MOSAIC_ASPECT)
@@ -279,7 +311,7 @@ def compute(request: Request, cache: TraceCache) -> Result:
                                 limits.vmin, limits.vmax)
     table = colouring.tables.get(cmap) if colouring else None
     prediction = None
-    if is_softmax_output(net):
+    if is_softmax_output(net) and trace.failure is None:
         probs = np.asarray(outputs[-1][0]).ravel()
         if probs.size and np.isfinite(probs).any():
             k = int(np.nanargmax(probs))
