@@ -403,3 +403,30 @@ def test_busy_indicator_while_a_slow_layer_computes(qtbot, window, tmp_path):
     gate.set()
     wait_for(qtbot, window, sample=1)
     qtbot.waitUntil(lambda: not window.busy.isVisible())
+
+
+def test_thumbnail_shows_images_as_images_and_vectors_as_plots():
+    from viewer.gui.sample_panel import to_image
+
+    x = np.arange(64, dtype=np.float32).reshape(1, 8, 8)
+    img = to_image(x, "channels_first")
+    assert img.shape == (8, 8) and img.dtype == np.uint8 and img.min() == 0 and img.max() == 255
+    assert to_image(np.zeros((8, 8, 3)), "channels_last").shape == (8, 8, 3)
+    assert to_image(np.zeros(64), "vector") is None
+    assert to_image(np.zeros((20, 3)), "sequence") is None  # a few features: lines
+    assert to_image(np.zeros((20, 40)), "sequence").shape == (20, 40)  # many: an image
+
+
+MLP = DEMO_NET.parent / "digits_mlp.h5"
+
+
+@pytest.mark.skipif(not MLP.exists(), reason="the demo MLP is not built")
+def test_open_the_mlp_demo(qtbot, window):
+    wait_for(qtbot, window)
+    with qtbot.waitSignal(window.state.netChanged):
+        window.state.open(str(MLP))
+    r = wait_for(qtbot, window, sample=0)
+    assert window.layers.title.text() == "digits_mlp"
+    assert r.picture.kind == "grid"
+    assert window.samples.thumb._curve is not None  # a vector input: drawn as a plot
+    shown_image(window)

@@ -14,8 +14,8 @@ from viewer.analysis import histogram, to_picture
 from viewer.data import embedded_samples
 from viewer.errors import StrataError
 from viewer.gui.app import DEMO_NET
-from viewer.gui.jobs import (Request, Trace, TraceCache, compute, error_text, file_kind,
-                             open_file, trusted)
+from viewer.gui.jobs import (Request, Trace, TraceCache, compute, error_text, hdf5_kind,
+                             kind_by_name, open_file, trusted)
 from viewer.gui.worker import LatestRunner
 from viewer.net import load
 
@@ -102,12 +102,20 @@ class TestJobs:
         assert len(opened.net) == len(self.net)
 
     def test_open_file_kinds(self, tmp_path):
-        assert file_kind(str(DEMO_NET)) == "net"
+        import h5py
+
+        assert kind_by_name(str(DEMO_NET)) == "net" and hdf5_kind(str(DEMO_NET)) == "net"
         npy = tmp_path / "x.npy"
         np.save(npy, np.zeros((2, 1, 8, 8), np.float32))
-        assert file_kind(str(npy)) == "samples"
+        assert kind_by_name(str(npy)) == "samples"
         opened = open_file(str(npy), self.net)
         assert opened.net is None and len(opened.samples) == 2
+        h5 = tmp_path / "digits.h5"
+        with h5py.File(h5, "w") as f:
+            f["X"] = np.zeros((3, 1, 8, 8), np.uint8)
+        assert hdf5_kind(str(h5)) == "samples"
+        opened = open_file(str(h5), self.net)  # not a net: opened as samples for this one
+        assert opened.net is None and len(opened.samples) == 3
         opened = open_file(str(DEMO_NET), None)
         assert opened.net.name == self.net.name and len(opened.samples) == len(self.samples)
         with pytest.raises(StrataError, match="open a net first"):

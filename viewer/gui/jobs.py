@@ -367,29 +367,40 @@ class Opened:
     samples_path: str | None = None
 
 
-def file_kind(path: str) -> str:
-    """Whether ``path`` holds a strata "net", a "model" to convert, or "samples"."""
+def kind_by_name(path: str) -> str:
+    """What ``path`` holds judging by its name: "samples", "model" (to convert) or "net".
+
+    HDF5 files count as nets here; :func:`open_file` finds out what they really
+    hold only after the net reader's child process has read them safely.
+    """
     ext = os.path.splitext(path)[1].lower()
     if os.path.isdir(path) or ext in SAMPLE_EXTENSIONS:
         return "samples"
     if ext in MODEL_EXTENSIONS:
         return "model"
-    if ext in HDF5_EXTENSIONS and os.path.isfile(path):
-        import h5py  # here, not at import: h5py must not delay the first paint
-
-        try:
-            if not h5py.is_hdf5(path):
-                return "net"  # the net reader gives the clear error
-            with h5py.File(path, "r") as f:
-                attrs = f.attrs
-                if "format" in attrs:
-                    return "net"
-                if "model_config" in attrs or "keras_version" in attrs:
-                    return "model"
-                return "samples"
-        except OSError:
-            return "net"
     return "net"
+
+
+def hdf5_kind(path: str) -> str:
+    """Whether an HDF5 file holds a strata "net", a Keras "model", or "samples".
+
+    Reads only the root attributes; call it after the net reader's child
+    process has read the file, so that a damaged file cannot hang this one.
+    """
+    import h5py  # here, not at import: h5py must not delay the first paint
+
+    try:
+        if not h5py.is_hdf5(path):
+            return "net"  # the net reader's message says what it is not
+        with h5py.File(path, "r") as f:
+            attrs = f.attrs
+            if "format" in attrs:
+                return "net"
+            if "model_config" in attrs or "keras_version" in attrs:
+                return "model"
+            return "samples"
+    except OSError:
+        return "net"
 
 
 def trusted(path: str) -> bool:
@@ -400,47 +411,51 @@ def trusted(path: str) -> bool:
     return os.path.dirname(os.path.realpath(path)) == folder
 
 
-def load_net(path: str) -> tuple[Any, Any]:
-    """Open a net file (or convert a model) with its embedded samples.
-
-    A file the user picked is first read in a child process
-    (:mod:`viewer.net.probe`): a damaged file can hang or crash the HDF5
-    library, and must not take the window down.
-
-    Returns
-    -------
-    (Net, SampleSet or None)
-    """
-    if file_kind(path) == "model":
-        try:
-            from viewer.convert import convert
-        except ImportError:
-            raise StrataError(f"{path}: converting this kind of model is not available yet") from None
-        return convert(path), None
-    from viewer.session import open_net
-
-    return open_net(path, isolate=not trusted(path))
+def convert_model(path: str) -> Any:
+    """A Net converted from a Keras or ONNX model file."""
+    try:
+        from viewer.convert import convert
+    except ImportError:
+        raise StrataError(f"{path}: converting this kind of model is not available") from None
+    return convert(path)
 
 
 def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
     """Open ``path``: a net (with its samples, or ``samples_path``), or samples for ``net``.
+
+    A net file the user picked is first read in a child process
+    (:mod:`viewer.net.probe`): a damaged file can hang or crash the HDF5
+    library, and must not take the window down. An HDF5 file that turns out
+    not to be a net is opened as a Keras model or as samples.
 
     Raises
     ------
     StrataError
         One line naming the file and the problem.
     """
-    from viewer.session import samples_for
+    from viewer.errors import FileFormatError
+    from viewer.session import open_net, samples_for
 
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise StrataError(f"{path}: no such file or folder")
-    kind = file_kind(path)
+    kind = kind_by_name(path)
+    samples = None
+    if kind == "model":
+        new_net = convert_model(path)
+    elif kind == "net":
+        try:
+            new_net, samples = open_net(path, isolate=not trusted(path))
+        except FileFormatError:
+            kind = hdf5_kind(path)
+            if kind == "net":
+                raise
+            if kind == "model":
+                new_net = convert_model(path)
     if kind == "samples" and samples_path is None:
         if net is None:
             raise SampleError(f"{path}: these are samples; open a net first")
         return Opened(path, None, samples_for(net, path))
-    new_net, samples = load_net(path)
     if samples_path is not None:
         samples_path = os.path.abspath(samples_path)
         samples = samples_for(new_net, samples_path)
@@ -453,10 +468,10 @@ def open_paths(paths: list[str], net: Any) -> Opened:
     Raises
     ------
     StrataError
-        When nothing among ``paths`` can be opened as a net or samples.
+        When ``paths`` is empty.
     """
-    kinds = [(p, file_kind(os.path.abspath(p))) for p in paths]
-    nets = [p for p, k in kinds if k in ("net", "model")]
+    kinds = [(p, kind_by_name(os.path.abspath(p))) for p in paths]
+    nets = [p for p, k in kinds if k != "samples"]
     samples = [p for p, k in kinds if k == "samples"]
     if nets:
         return open_file(nets[0], net, samples[0] if samples else None)

@@ -31,8 +31,9 @@ from viewer.gui.state import AppState, report
 from viewer.gui.stats_panel import StatsPanel
 from viewer.gui.style import STYLE
 
-NET_FILTER = ("Nets and samples (*.h5 *.hdf5 *.hdf *.npy *.npz *.png *.jpg *.jpeg);;"
-              "Strata nets (*.h5 *.hdf5);;All files (*)")
+NET_FILTER = ("Nets, models and samples (*.h5 *.hdf5 *.hdf *.keras *.onnx *.npy *.npz *.png "
+              "*.jpg *.jpeg);;Strata nets (*.h5 *.hdf5);;Keras and ONNX models (*.h5 *.keras *.onnx);;"
+              "All files (*)")
 SAMPLES_FILTER = ("Samples (*.h5 *.hdf5 *.hdf *.npy *.npz *.png *.jpg *.jpeg);;All files (*)")
 PICTURE_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg",
                    "PDF document (*.pdf)": ".pdf"}

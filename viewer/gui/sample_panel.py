@@ -22,13 +22,20 @@ from viewer.gui.state import AppState
 GOOD, BAD = "#1a7f37", "#c62828"
 
 
+LINE_COLOURS = ("#3b75af", "#ef8636", "#519e3e", "#c53a32", "#8d69b8", "#84584e", "#d57dbf",
+                "#7f7f7f")
+
+
 def to_image(x: np.ndarray, layout: str) -> np.ndarray | None:
     """A sample as an 8-bit picture: (H, W) grey or (H, W, 3) colour, or None.
 
-    None means the sample is not image-like (a vector) and is drawn as a plot.
-    Values are stretched to the full 0..255 range of this sample.
+    None means the sample is better drawn as a plot: a vector, or a sequence
+    of at most as many features as there are line colours. Values are
+    stretched to the full 0..255 range of this sample.
     """
     x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1 or (x.ndim == 2 and layout == "sequence" and x.shape[1] <= len(LINE_COLOURS)):
+        return None
     if x.ndim == 3:
         img = np.moveaxis(x, 0, -1) if layout != "channels_last" else x
         if img.shape[-1] not in (1, 3):
@@ -70,7 +77,8 @@ class Thumbnail(QWidget):
         self._pixels, self._curve = pixels, None
         if pixels is None:
             self._qimage = None
-            self._curve = np.asarray(x, dtype=np.float64).ravel()
+            curves = np.asarray(x, dtype=np.float64)
+            self._curve = curves.reshape(len(curves), -1)  # (steps, features)
         else:
             h, w = pixels.shape[:2]
             fmt = QImage.Format_Grayscale8 if pixels.ndim == 2 else QImage.Format_RGB888
@@ -96,6 +104,7 @@ class Thumbnail(QWidget):
         painter.end()
 
     def _draw_curve(self, painter: QPainter, box: QRectF) -> None:
+        """One line per feature over the steps (a vector is one feature), and the zero line."""
         y = np.nan_to_num(self._curve, nan=0.0, posinf=0.0, neginf=0.0)
         lo, hi = float(min(y.min(), 0.0)), float(max(y.max(), 0.0))
         span = (hi - lo) or 1.0
@@ -106,11 +115,12 @@ class Thumbnail(QWidget):
         zero = box.bottom() - (0 - lo) / span * box.height()
         painter.setPen(QPen(self.palette().color(QPalette.Mid), 1, Qt.DashLine))
         painter.drawLine(QPointF(box.left(), zero), QPointF(box.right(), zero))
-        path = QPainterPath(QPointF(xs[0], ys[0]))
-        for px, py in zip(xs[1:], ys[1:]):
-            path.lineTo(px, py)
-        painter.setPen(QPen(QColor("#3b75af"), 1.5))
-        painter.drawPath(path)
+        for k in range(ys.shape[1]):
+            path = QPainterPath(QPointF(xs[0], ys[0, k]))
+            for px, py in zip(xs[1:], ys[1:, k]):
+                path.lineTo(px, py)
+            painter.setPen(QPen(QColor(LINE_COLOURS[k % len(LINE_COLOURS)]), 1.5))
+            painter.drawPath(path)
 
 
 class SamplePanel(QWidget):
