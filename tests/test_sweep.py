@@ -176,7 +176,7 @@ def test_exact_pca_with_more_features_than_samples():
 
 def test_randomized_pca_matches_svd_on_the_demo(demo):
     net, samples = demo
-    result = Sweep(net, samples, "conv1").run()  # 540 samples x 1024 values
+    result = Sweep(net, samples, "conv1", pca_samples=540).run()  # 540 samples x 1024 values
     acts = net["conv1"](samples.batch(np.arange(len(samples)))).reshape(len(samples), -1)
     want, ratio = _svd_coords(acts.astype(np.float64))
     assert result.pca.method == "randomized" and result.pca.n_fit == len(samples)
@@ -325,7 +325,7 @@ def test_batches_stay_within_the_activation_budget(monkeypatch, demo):
     monkeypatch.setattr(sweep_module, "ACTIVATION_BUDGET", 100_000)
     sweep = Sweep(net, samples, "relu1")  # ~22 KB of outputs per sample, softmax included
     assert sweep.targets == [3, 14]
-    assert sweep.batch_size == 100_000 // sweep._sample_bytes() < 256
+    assert sweep.batch_size == 100_000 // sweep.sample_bytes < 256
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -39,8 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", type=float, default=0.0,
                    help="a unit is active on a sample when its peak exceeds this (default 0)")
     p.add_argument("--batch-size", type=int, default=256, help="most samples per forward pass")
-    p.add_argument("--pca-samples", type=int, default=1000,
-                   help="random samples the PCA is fitted on (default 1000); all are projected")
+    p.add_argument("--pca-samples", type=int,
+                   help="random samples the PCA is fitted on (default 500); all are projected")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="folder for the CSV files (created if missing)")
 
@@ -52,8 +52,9 @@ def run(args: argparse.Namespace, net: Any, samples: Any, layer: int) -> int:
     outdir = args.output
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise StrataError(f"{outdir}: exists and is not a folder")
+    options = {} if args.pca_samples is None else {"pca_samples": args.pca_samples}
     sweep = Sweep(net, samples, layer, batch_size=args.batch_size, k=args.k,
-                  threshold=args.threshold, pca_samples=args.pca_samples)
+                  threshold=args.threshold, **options)
     result = sweep.run()
     os.makedirs(outdir, exist_ok=True)
     files = write_sweep(result, outdir, net_name=net.name, samples_source=samples.source)

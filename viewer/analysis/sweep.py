@@ -56,6 +56,8 @@ from viewer.session import is_softmax_output, picture_layout
 
 #: Bytes of layer outputs one batch may produce (all layers the pass computes).
 ACTIVATION_BUDGET = 32 * 2 ** 20
+#: Default size of the PCA's random fit subset (see viewer.analysis.pca).
+PCA_SAMPLES = 500
 #: A batch slower than this (seconds) shrinks the next ones to take about TARGET_BATCH.
 SLOW_BATCH = 0.25
 TARGET_BATCH = 0.15
@@ -207,6 +209,8 @@ class Sweep:
         (ascending), then the rest (ascending).
     targets : list of int
         The layers each batch's ``net.outputs`` call computes.
+    sample_bytes : int
+        Bytes of the outputs the forward pass computes per sample (float32).
     batch_size : int
         The starting batch size after the activation budget.
 
@@ -219,7 +223,7 @@ class Sweep:
     def __init__(self, net: Any, samples: Any, layer: int | str,
                  indices: Sequence[int] | np.ndarray | None = None, batch_size: int = 256,
                  k: int = 9, *, threshold: float = 0.0, predict: bool | None = None,
-                 pca_samples: int = 1000, seed: int = 0) -> None:
+                 pca_samples: int = PCA_SAMPLES, seed: int = 0) -> None:
         self.net, self.samples = net, samples
         self.layer = net.resolve(layer)
         n_all = len(samples)
@@ -243,7 +247,8 @@ class Sweep:
         self.n_fit = min(int(pca_samples), n)
         fit = np.sort(np.random.default_rng(self.seed).choice(n, self.n_fit, replace=False))
         self.order = np.concatenate([fit, np.setdiff1d(np.arange(n), fit)]).astype(np.int64)
-        self.batch_size = max(1, min(int(batch_size), ACTIVATION_BUDGET // self._sample_bytes()))
+        self.sample_bytes = self._sample_bytes()
+        self.batch_size = max(1, min(int(batch_size), ACTIVATION_BUDGET // self.sample_bytes))
 
     def _sample_bytes(self) -> int:
         """Bytes of the outputs one sample makes in the forward pass (float32; unknown sizes: 1)."""

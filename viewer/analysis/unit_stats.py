@@ -54,14 +54,29 @@ def unit_values(act: np.ndarray, unit_axis: Optional[int]) -> tuple[np.ndarray, 
     if unit_axis == 0:
         grouped = act.reshape(n, act.shape[1], -1)  # (n, U, positions)
         positions = grouped.shape[2]
-        peaks = grouped.max(axis=2)
-        sums = grouped @ np.ones(positions, act.dtype)
+        sums = (grouped.reshape(-1, positions) @ np.ones(positions, act.dtype)).reshape(n, -1)
     else:
         grouped = act.reshape(n, -1, act.shape[-1])  # (n, positions, U)
         positions = grouped.shape[1]
-        peaks = grouped.max(axis=1)
         sums = np.ones(positions, act.dtype) @ grouped
-    return sums.astype(np.float64) / positions, peaks
+    axis = 2 if unit_axis == 0 else 1
+    return sums.astype(np.float64) / positions, _max_over(grouped, axis)
+
+
+def _max_over(grouped: np.ndarray, axis: int) -> np.ndarray:
+    """``grouped.max(axis)`` for a 3-D array, NaN propagating like it."""
+    positions = grouped.shape[axis]
+    if positions > 32:
+        return grouped.max(axis=axis)
+    # numpy's max over a short axis pays per output value; a few whole-array
+    # maximums are 4-20x faster for conv maps of 4x4 or fewer positions.
+    at = [slice(None)] * 3
+    at[axis] = 0
+    peak = grouped[tuple(at)].copy()
+    for p in range(1, positions):
+        at[axis] = p
+        np.maximum(peak, grouped[tuple(at)], out=peak)
+    return peak
 
 
 class Moments:
