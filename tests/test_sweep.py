@@ -213,6 +213,16 @@ def test_wide_layers_are_hashed_before_the_pca():
     np.testing.assert_allclose(result.pca.explained_variance_ratio, ratio, rtol=1e-4)
 
 
+def test_a_constant_layer_maps_every_sample_to_the_origin():
+    inp = Input(name="input", shape=(3,))
+    const = Dense(inp, name="const", W=np.zeros((3, 70), np.float32), b=np.ones(70, np.float32))
+    X = np.random.default_rng(8).standard_normal((80, 3)).astype(np.float32)
+    result = Sweep(Net([inp, const]), ArraySamples(X), "const").run()
+    np.testing.assert_array_equal(result.pca.coords, np.zeros((80, 2)))
+    np.testing.assert_array_equal(result.pca.explained_variance_ratio, [0, 0])
+    np.testing.assert_array_equal(result.std, np.zeros(70))
+
+
 def test_class_means_by_label_and_by_prediction(demo):
     net, samples = demo
     result = Sweep(net, samples, "relu2").run()

@@ -156,6 +156,7 @@ class StreamingPCA:
         self.n_original_features = n_features
         self.n_fit = max(1, min(n_fit, n_rows, MAX_FIT_VALUES // self.n_features))
         self._coords = np.full((n_rows, N_COMPONENTS), np.nan)
+        self._finite_rows = np.zeros(n_rows, dtype=bool)
         self._buffer: np.ndarray | None = np.empty((self.n_fit, self.n_features), np.float32)
         self._buffer_rows = np.empty(self.n_fit, dtype=np.int64)
         self._buffered = 0
@@ -182,7 +183,7 @@ class StreamingPCA:
             Where each row's coordinates go in the result (0..N-1).
         """
         Z = self._sketch(X) if self._sketch is not None else X
-        if Z.dtype.kind != "f":
+        if Z.dtype not in (np.float32, np.float64):  # ints, bools, float16
             Z = Z.astype(np.float32)
         if self._shift is None:
             shift = Z.mean(axis=0)
@@ -199,6 +200,7 @@ class StreamingPCA:
             Y, rows = Y[finite], rows[finite]
             col_sum = Y.sum(axis=0)
             sumsq = float(np.dot(Y.ravel(), Y.ravel()))
+        self._finite_rows[rows] = True
         self._count += len(Y)
         self._sum += col_sum
         self._sumsq += sumsq
@@ -239,8 +241,8 @@ class StreamingPCA:
         if self._components is None:
             self._fit()
         coords = self._coords
-        coords[:, len(self._components):] = np.where(np.isnan(coords[:, :1]), np.nan, 0.0)
-        finite = ~np.isnan(coords[:, 0])
+        finite = self._finite_rows
+        coords[finite, len(self._components):] = 0.0  # fewer than two directions with variance
         variance = np.zeros(N_COMPONENTS)
         total = 0.0
         if finite.any():
@@ -268,15 +270,20 @@ def _exact_components(X: np.ndarray) -> np.ndarray:
     else:
         values, vectors = np.linalg.eigh(X @ X.T)
         axes = (X.T @ vectors[:, ::-1][:, :N_COMPONENTS]).T
-    values = values[::-1][:N_COMPONENTS]
-    # Directions without variance are arbitrary (or NaN from the Gram side): leave them out.
-    keep = values > values.max(initial=0.0) * 1e-12
-    axes = axes[:len(values)][keep]
+    return _unit_axes(axes, values[::-1][:N_COMPONENTS])
+
+
+def _unit_axes(axes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Normalised ``axes`` (r, F) whose eigenvalue ``values`` (r,) is not ~0.
+
+    Directions without variance are arbitrary (or 0/0 from a Gram side): left out.
+    """
+    axes = axes[values > values.max(initial=0.0) * 1e-12]
     return axes / np.linalg.norm(axes, axis=1, keepdims=True)
 
 
 def _randomized_components(X: np.ndarray, seed: int) -> np.ndarray:
-    """Approximate top principal axes of centred float32 X (n, F), shape (2, F), float64."""
+    """Approximate top principal axes of centred float32 X (n, F), shape (<= 2, F), float64."""
     rng = np.random.default_rng(seed)
     omega = rng.standard_normal((X.shape[1], _WIDTH)).astype(X.dtype)
     Q, _ = np.linalg.qr(X @ omega)
@@ -287,6 +294,5 @@ def _randomized_components(X: np.ndarray, seed: int) -> np.ndarray:
     # Right singular vectors of B = Q^T X (width x F) from the small B B^T: cheaper than an SVD.
     B = (Q.T @ X).astype(np.float64)
     values, vectors = np.linalg.eigh(B @ B.T)
-    top = vectors[:, ::-1][:, :N_COMPONENTS]
-    axes = (B.T @ top).T
-    return axes / np.linalg.norm(axes, axis=1, keepdims=True)
+    axes = (B.T @ vectors[:, ::-1][:, :N_COMPONENTS]).T
+    return _unit_axes(axes, values[::-1][:N_COMPONENTS])

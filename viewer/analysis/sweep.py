@@ -236,6 +236,7 @@ class Sweep:
             bad = self.indices[(self.indices < 0) | (self.indices >= n_all)]
             if len(bad):
                 raise SampleError(f"sample {bad[0]} is out of range: there are {n_all} samples")
+        self.indices.flags.writeable = False  # shared with every result, across threads
         for name, value in (("batch size", batch_size), ("k", k), ("PCA samples", pca_samples)):
             if value < 1:
                 raise StrataError(f"{name} must be at least 1, not {value}")

@@ -45,7 +45,7 @@ def unit_values(act: np.ndarray, unit_axis: Optional[int]) -> tuple[np.ndarray, 
         The unit's max over its positions (the element itself for None).
     """
     n = act.shape[0]
-    if act.dtype.kind != "f":
+    if act.dtype not in (np.float32, np.float64):  # ints, bools, float16
         act = act.astype(np.float64)
     if unit_axis is None:
         flat = act.reshape(n, -1)
