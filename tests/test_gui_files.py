@@ -108,7 +108,7 @@ def test_recent_files_and_options_persist(qtbot, tmp_path):
     again = MainWindow()
     qtbot.addWidget(again)
     assert settings.recent_files(again.settings)[:2] == [str(samples), str(DEMO_NET)]
-    again._fill_recent()
+    again.fill_recent()
     texts = [a.text() for a in again.recent_menu.actions()]
     assert any("more.npy" in t for t in texts) and any("digits_cnn.h5" in t for t in texts)
     opts = again.state.options

@@ -14,8 +14,8 @@ from viewer.analysis import histogram, to_picture
 from viewer.data import embedded_samples
 from viewer.errors import StrataError
 from viewer.gui.app import DEMO_NET
-from viewer.gui.jobs import (Request, Trace, TraceCache, compute, error_text, hdf5_kind,
-                             kind_by_name, open_file, trusted)
+from viewer.gui.jobs import Request, Trace, TraceCache, compute, error_text
+from viewer.gui.opening import hdf5_kind, kind_by_name, open_file, trusted
 from viewer.gui.worker import LatestRunner
 from viewer.net import load
 

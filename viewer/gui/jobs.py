@@ -1,16 +1,14 @@
-"""The work the window hands to its worker threads: opening files, computing.
+"""The computation the window hands to its worker thread.
 
-No Qt and no matplotlib here, so each function runs on any thread and can be
-tested alone. The net runtime (and h5py) is imported by the functions that
-need it, on the worker thread, so that it does not delay the window's first
-paint. :func:`compute` turns one selection (net, samples, layer,
-sample, options) into everything the window shows for it; :func:`open_file`
-opens a net or a samples file.
+:func:`compute` turns one selection (net, samples, layer, sample, options)
+into everything the window shows for it, reusing cached forward passes.
+No Qt and no matplotlib here, so it runs on any thread and can be tested
+alone; the net runtime is imported where needed, on the worker thread, so
+that it does not delay the window's first paint.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -29,9 +27,6 @@ from viewer.gui.options import AUTO_CMAP, colormap_for
 TRACE_CACHE_BYTES = 256 * 2**20
 # Width / height the mosaic is laid out for (the plot area is landscape).
 MOSAIC_ASPECT = 4 / 3
-SAMPLE_EXTENSIONS = (".npy", ".npz", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
-MODEL_EXTENSIONS = (".onnx", ".keras")
-HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf")
 
 
 @dataclass(frozen=True, eq=False)
@@ -343,141 +338,6 @@ def _first_failing_layer(net: Any, x: np.ndarray) -> int:
         else:
             lo = mid + 1
     return lo
-
-
-@dataclass(frozen=True, eq=False)
-class Opened:
-    """What :func:`open_file` read.
-
-    Attributes
-    ----------
-    path : str
-        The file opened (absolute).
-    net : Net or None
-        The new net, or None when a samples file was opened for the current net.
-    samples : SampleSet or None
-        The samples to use: the file's, or the net's embedded ones.
-    samples_path : str or None
-        The samples file, when one was opened besides a net.
-    """
-
-    path: str
-    net: Any
-    samples: Any
-    samples_path: str | None = None
-
-
-def kind_by_name(path: str) -> str:
-    """What ``path`` holds judging by its name: "samples", "model" (to convert) or "net".
-
-    HDF5 files count as nets here; :func:`open_file` finds out what they really
-    hold only after the net reader's child process has read them safely.
-    """
-    ext = os.path.splitext(path)[1].lower()
-    if os.path.isdir(path) or ext in SAMPLE_EXTENSIONS:
-        return "samples"
-    if ext in MODEL_EXTENSIONS:
-        return "model"
-    return "net"
-
-
-def hdf5_kind(path: str) -> str:
-    """Whether an HDF5 file holds a strata "net", a Keras "model", or "samples".
-
-    Reads only the root attributes; call it after the net reader's child
-    process has read the file, so that a damaged file cannot hang this one.
-    """
-    import h5py  # here, not at import: h5py must not delay the first paint
-
-    try:
-        if not h5py.is_hdf5(path):
-            return "net"  # the net reader's message says what it is not
-        with h5py.File(path, "r") as f:
-            attrs = f.attrs
-            if "format" in attrs:
-                return "net"
-            if "model_config" in attrs or "keras_version" in attrs:
-                return "model"
-            return "samples"
-    except OSError:
-        return "net"
-
-
-def trusted(path: str) -> bool:
-    """True for the nets bundled with Strata, which need no reading in a child process."""
-    from viewer.session import BUNDLED_DEMO
-
-    folder = os.path.realpath(os.path.dirname(BUNDLED_DEMO))
-    return os.path.dirname(os.path.realpath(path)) == folder
-
-
-def convert_model(path: str) -> Any:
-    """A Net converted from a Keras or ONNX model file."""
-    try:
-        from viewer.convert import convert
-    except ImportError:
-        raise StrataError(f"{path}: converting this kind of model is not available") from None
-    return convert(path)
-
-
-def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
-    """Open ``path``: a net (with its samples, or ``samples_path``), or samples for ``net``.
-
-    A net file the user picked is first read in a child process
-    (:mod:`viewer.net.probe`): a damaged file can hang or crash the HDF5
-    library, and must not take the window down. An HDF5 file that turns out
-    not to be a net is opened as a Keras model or as samples.
-
-    Raises
-    ------
-    StrataError
-        One line naming the file and the problem.
-    """
-    from viewer.errors import FileFormatError
-    from viewer.session import open_net, samples_for
-
-    path = os.path.abspath(path)
-    if not os.path.exists(path):
-        raise StrataError(f"{path}: no such file or folder")
-    kind = kind_by_name(path)
-    samples = None
-    if kind == "model":
-        new_net = convert_model(path)
-    elif kind == "net":
-        try:
-            new_net, samples = open_net(path, isolate=not trusted(path))
-        except FileFormatError:
-            kind = hdf5_kind(path)
-            if kind == "net":
-                raise
-            if kind == "model":
-                new_net = convert_model(path)
-    if kind == "samples" and samples_path is None:
-        if net is None:
-            raise SampleError(f"{path}: these are samples; open a net first")
-        return Opened(path, None, samples_for(net, path))
-    if samples_path is not None:
-        samples_path = os.path.abspath(samples_path)
-        samples = samples_for(new_net, samples_path)
-    return Opened(path, new_net, samples, samples_path)
-
-
-def open_paths(paths: list[str], net: Any) -> Opened:
-    """Open several files at once (a drop): the first net with the first samples file.
-
-    Raises
-    ------
-    StrataError
-        When ``paths`` is empty.
-    """
-    kinds = [(p, kind_by_name(os.path.abspath(p))) for p in paths]
-    nets = [p for p, k in kinds if k != "samples"]
-    samples = [p for p, k in kinds if k == "samples"]
-    if nets:
-        return open_file(nets[0], net, samples[0] if samples else None)
-    if samples:
-        return open_file(samples[0], net)
-    raise StrataError("nothing to open")
 
 
 def error_text(exc: BaseException) -> str:

@@ -16,16 +16,16 @@ from typing import Any
 
 from PyQt5.QtCore import QEvent, QObject, Qt, QTimer
 from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PyQt5.QtWidgets import (QAction, QActionGroup, QApplication, QFileDialog, QLabel,
-                             QMainWindow, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
+from PyQt5.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
                              QWidget)
 
 from viewer.gui import settings as cfg
 from viewer.gui.banner import Banner
-from viewer.gui.dialogs import ShortcutsDialog, show_about
+from viewer.gui.dialogs import ShortcutsDialog
 from viewer.gui.jobs import Result
 from viewer.gui.layer_list import LayerList
 from viewer.gui.marks import mark
+from viewer.gui.menus import build_menus
 from viewer.gui.sample_panel import SamplePanel
 from viewer.gui.state import AppState, report
 from viewer.gui.stats_panel import StatsPanel
@@ -126,76 +126,13 @@ class MainWindow(QMainWindow):
         self._busy_timer.setInterval(BUSY_DELAY_MS)
         self._busy_timer.timeout.connect(lambda: self.busy.setVisible(self.state.busy))
 
-        self._make_actions()
+        build_menus(self)
         self._connect_state()
         self.layers.tree.painted.connect(self._on_layers_painted)
         self.splitter.installEventFilter(self)
         self._restore()
 
     # -- construction -----------------------------------------------------------
-
-    def _action(self, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(shortcut)
-        if tip:
-            action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work while the menu bar is hidden too
-        return action
-
-    def _make_actions(self) -> None:
-        s = self.state
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction(self._action("&Open…", self.open_dialog, "Ctrl+O",
-                                    "Open a net file, or samples for the current net"))
-        menu.addAction(self._action("Open &samples…", self.open_samples_dialog, "Ctrl+Shift+O",
-                                    "Open samples (HDF5, .npy, .npz, images) for this net"))
-        self.recent_menu = menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        menu.addSeparator()
-        self.export_picture_action = self._action("&Export picture…", self.export_picture_dialog,
-                                                  "Ctrl+E", "Save the plot as PNG, SVG or PDF")
-        self.export_activation_action = self._action(
-            "Export &activation…", self.export_activation_dialog, "Ctrl+Shift+E",
-            "Save the layer's output for this sample as .npy or .csv")
-        self.copy_action = self._action("&Copy picture", self.copy_picture, "Ctrl+Shift+C",
-                                        "Copy the plot to the clipboard as an image")
-        for a in (self.export_picture_action, self.export_activation_action, self.copy_action):
-            a.setEnabled(False)
-            menu.addAction(a)
-        menu.addSeparator()
-        menu.addAction(self._action("&Quit", self.close, "Ctrl+Q"))
-
-        menu = self.menuBar().addMenu("&View")
-        group = QActionGroup(self)
-        self.view_actions = {}
-        for i, (key, text) in enumerate((("heatmap", "&Heatmap"), ("histogram", "H&istogram"))):
-            a = self._action(text, lambda _c=False, k=key: s.set_options(view=k), f"Ctrl+{i + 1}")
-            a.setCheckable(True)
-            group.addAction(a)
-            menu.addAction(a)
-            self.view_actions[key] = a
-        menu.addSeparator()
-        steps = (("Next sample", lambda: s.step_sample(1), Qt.Key_Right),
-                 ("Previous sample", lambda: s.step_sample(-1), Qt.Key_Left),
-                 ("Ten samples forward", lambda: s.step_sample(10), Qt.Key_PageDown),
-                 ("Ten samples back", lambda: s.step_sample(-10), Qt.Key_PageUp),
-                 ("First sample", lambda: s.set_sample(0), Qt.Key_Home),
-                 ("Last sample", lambda: s.set_sample(len(s.samples or ()) - 1), Qt.Key_End),
-                 (None, None, None),
-                 ("Next layer", lambda: s.step_layer(1), Qt.Key_Down),
-                 ("Previous layer", lambda: s.step_layer(-1), Qt.Key_Up),
-                 ("All channels", lambda: s.set_channel(None), Qt.Key_Escape))
-        for text, slot, key in steps:
-            if text is None:
-                menu.addSeparator()
-            else:
-                menu.addAction(self._action(text, slot, key))
-
-        menu = self.menuBar().addMenu("&Help")
-        menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
-        menu.addAction(self._action("&About Strata", lambda: show_about(self)))
 
     def _connect_state(self) -> None:
         s = self.state
@@ -387,7 +324,8 @@ class MainWindow(QMainWindow):
             return
         self.state.open(path)
 
-    def _fill_recent(self) -> None:
+    def fill_recent(self) -> None:
+        """Rebuild File > Open recent from the settings (just before it opens)."""
         self.recent_menu.clear()
         files = cfg.recent_files(self.settings)
         for i, path in enumerate(files):

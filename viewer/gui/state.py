@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, QThreadPool, pyqtSignal
 
-from viewer.gui.jobs import (Colouring, Opened, Request, Result, TraceCache, compute, error_text,
-                             open_file, open_paths, prefetch)
+from viewer.gui.jobs import Colouring, Request, Result, TraceCache, compute, error_text, prefetch
+from viewer.gui.opening import Opened, open_file, open_paths
 from viewer.gui.options import DisplayOptions
 from viewer.gui.worker import LatestRunner
 
