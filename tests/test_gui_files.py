@@ -194,3 +194,22 @@ def test_help_menu_opens_the_shortcuts(qtbot):
     QTimer.singleShot(0, close_it)
     w.show_shortcuts()
     assert seen == ["Keyboard shortcuts"]
+
+
+def test_missing_net_leaves_a_usable_empty_window(qtbot, tmp_path):
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    missing = str(tmp_path / "nowhere.h5")
+    with qtbot.waitSignal(w.state.openFailed):
+        w.start(missing)
+    assert missing in w.banner.text.text()
+    qtbot.waitUntil(lambda: w.heatmap is not None)
+    assert "No net is open" in w.heatmap.message.text()
+    assert w.layers.title.text() == "No net open"
+    if DEMO_NET.exists():
+        with qtbot.waitSignal(w.state.netChanged):
+            w.state.open(str(DEMO_NET))
+        qtbot.waitUntil(lambda: w.state.result is not None)
+        assert not w.banner.isVisible()

@@ -16,8 +16,8 @@ from typing import Any
 
 from PyQt5.QtCore import QEvent, QObject, Qt, QTimer
 from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PyQt5.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
-                             QWidget)
+from PyQt5.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QProgressBar,
+                             QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from viewer.gui import settings as cfg
 from viewer.gui.banner import Banner
@@ -222,8 +222,13 @@ class MainWindow(QMainWindow):
 
     def _on_open_failed(self, message: str) -> None:
         self.banner.show_message(message, "open")
+        self.statusBar().clearMessage()
+        if self.state.net is None:
+            self.layers.title.setText("No net open")
         if self.heatmap is None:
             QTimer.singleShot(0, self.build_plots)
+        else:
+            self._show_current()
 
     def _on_file_opened(self, path: str) -> None:
         cfg.add_recent(self.settings, path)
@@ -284,6 +289,9 @@ class MainWindow(QMainWindow):
         if result is not None:
             if view.current() is not result:
                 view.show_result(result)
+        elif self.state.net is None and not self.state.loader.busy:
+            view.show_message("No net is open.\n"
+                              "Open one with File > Open… or drop a net file here.")
         elif self.state.net is not None and self.state.samples is None:
             view.show_message("This net has no samples.\n"
                               "Open some with File > Open samples… or drop a file here.")
