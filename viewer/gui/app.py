@@ -39,7 +39,6 @@ XCB_LIBRARIES = {
     "libfontconfig.so.1": "libfontconfig1",
     "libdbus-1.so.3": "libdbus-1-3",
     "libGL.so.1": "libgl1",
-    "libEGL.so.1": "libegl1",
 }
 
 
