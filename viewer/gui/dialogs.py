@@ -71,13 +71,15 @@ class ShortcutsDialog(QDialog):
         header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         table.resizeRowsToContents()
+        table.setMinimumHeight(table.verticalHeader().length() + table.horizontalHeader().height()
+                               + 2 * table.frameWidth())
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         buttons.rejected.connect(self.reject)
-        note = QLabel("The arrow keys work everywhere in the window except while typing "
-                      "in a number box.")
+        note = QLabel("The keys work wherever the focus is in the window; only while typing "
+                      "in a number box do Left and Right move the text cursor.")
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(table)
         layout.addWidget(note)
         layout.addWidget(buttons)
-        self.resize(520, 520)
+        self.resize(540, self.sizeHint().height())
