@@ -107,7 +107,10 @@ class SweepResult:
     layout : str
         "vector", "sequence", "channels_first" or "channels_last".
     unit_axis : int or None
-        Axis of ``shape`` holding the units; None: every value is a unit.
+        Axis of ``shape`` holding the units (unit u is index u along it);
+        None: every value is a unit, unit u being value u of the flattened
+        shape (C order), so ``mean.reshape(shape)`` lays the units out like
+        the heatmap.
     indices : np.ndarray, shape (N,), int64
         The swept sample indices, ascending; per-sample arrays follow them.
     labels : np.ndarray, shape (N,), int64, or None

@@ -90,7 +90,7 @@ class Moments:
 
     def __init__(self, n_units: int) -> None:
         self.count = np.zeros(n_units, dtype=np.int64)
-        self.mean = np.zeros(n_units)
+        self._mean = np.zeros(n_units)
         self._m2 = np.zeros(n_units)
 
     def add(self, values: np.ndarray, finite: Optional[np.ndarray] = None) -> None:
@@ -110,8 +110,8 @@ class Moments:
         # Chan et al.: merging moments, not sums, keeps precision when |mean| >> std.
         total = self.count + count
         share = np.divide(count, total, out=np.zeros(len(total)), where=total > 0)
-        delta = mean - self.mean
-        self.mean += delta * share
+        delta = mean - self._mean
+        self._mean += delta * share
         self._m2 += m2 + delta ** 2 * self.count * share
         self.count = total
 
@@ -124,7 +124,7 @@ class Moments:
     @property
     def means(self) -> np.ndarray:
         """Mean per column, shape (U,); NaN where count is 0."""
-        return np.where(self.count > 0, self.mean, np.nan)
+        return np.where(self.count > 0, self._mean, np.nan)
 
 
 class TopK:
