@@ -9,6 +9,9 @@ these functions and only draw what they return.
 - :func:`color_limits`: robust colour limits, and whether a diverging map
   centred on zero suits the values.
 - :func:`histogram`: NaN/Inf-safe counts, sampled above a size cap.
+- :class:`Sweep`: one layer over a whole dataset: per-unit statistics,
+  top-k samples, PCA and class means (import it from viewer.analysis.sweep;
+  it needs viewer.net, which the rest of this package does not).
 """
 
 from .histogram import DEFAULT_CAP, Histogram, histogram

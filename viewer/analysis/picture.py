@@ -230,7 +230,7 @@ def to_picture(
     a = np.asarray(act)
     dtype = np.float64 if a.dtype.kind == "f" and a.dtype.itemsize > 4 else np.float32
     per_channel = scale == "channel"
-    layout = _resolve_layout(a.shape, layout) if a.size else "vector"
+    layout = resolve_layout(a.shape, layout) if a.size else "vector"
     no_boxes = np.zeros((0, 4), dtype=np.int64)
 
     if layout == "vector":
@@ -320,7 +320,7 @@ def mosaic_grid(n: int, h: int, w: int, aspect: float = 4 / 3) -> tuple[int, int
     return int(rows[best]), int(cols[best])
 
 
-def _resolve_layout(shape: tuple[int, ...], layout: str) -> str:
+def resolve_layout(shape: tuple[int, ...], layout: str) -> str:
     """Turn ``"auto"`` (and layouts that need more axes) into the one used."""
     ndim = len(shape)
     if ndim < 2:

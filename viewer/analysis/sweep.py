@@ -48,7 +48,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from viewer.analysis.pca import PCAResult, StreamingPCA
-from viewer.analysis.picture import _resolve_layout
+from viewer.analysis.picture import resolve_layout
 from viewer.analysis.unit_stats import ClassSums, Moments, TopK, unit_values
 from viewer.errors import LayerError, SampleError, StrataError
 from viewer.net.layers.base import ancestors
@@ -344,7 +344,7 @@ class _Accumulators:
             raise LayerError(f"layer {sweep.net[sweep.layer].name!r} has an empty output "
                              f"{self.shape}: nothing to sweep")
         ndim = len(self.shape)
-        self.layout = _resolve_layout(self.shape, picture_layout(sweep.net, sweep.layer, ndim))
+        self.layout = resolve_layout(self.shape, picture_layout(sweep.net, sweep.layer, ndim))
         self.unit_axis = {"vector": None, "channels_first": 0}.get(self.layout, ndim - 1)
         n_units = int(np.prod(self.shape)) if self.unit_axis is None else self.shape[self.unit_axis]
         n = len(sweep.indices)
