@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a unit is active on a sample when its peak exceeds this (default 0)")
     p.add_argument("--batch-size", type=int, default=256, help="most samples per forward pass")
     p.add_argument("--pca-samples", type=int,
-                   help="random samples the PCA is fitted on (default 500); all are projected")
+                   help="random samples the PCA is fitted on (default 1000); all are projected")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="folder for the CSV files (created if missing)")
 

@@ -57,7 +57,7 @@ from viewer.session import is_softmax_output, picture_layout
 #: Bytes of layer outputs one batch may produce (all layers the pass computes).
 ACTIVATION_BUDGET = 32 * 2 ** 20
 #: Default size of the PCA's random fit subset (see viewer.analysis.pca).
-PCA_SAMPLES = 500
+PCA_SAMPLES = 1000
 #: A batch slower than this (seconds) shrinks the next ones to take about TARGET_BATCH.
 SLOW_BATCH = 0.25
 TARGET_BATCH = 0.15
