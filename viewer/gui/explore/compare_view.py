@@ -1,0 +1,475 @@
+"""Compare: two activations side by side, their difference, their histograms.
+
+Two ways to pick the pair:
+
+- **Two samples**: pin a sample as A, then browse; B is the current sample.
+  Both at the selected layer.
+- **Two layers**: pin a layer as A, then select another of the same output
+  shape (before and after a batch norm, a residual add); both on the current
+  sample.
+
+A and B share one colour scale (the window's colour option, "auto" centring
+a diverging map on zero for values of both signs); B - A is always drawn
+with a diverging map centred on zero, with symmetric limits. The histograms
+of A and B share their bins. Computing runs on the state's worker threads
+(traces come from its cache), only while the view is on show.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+from matplotlib.backend_bases import MouseEvent
+from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+                             QStackedLayout, QVBoxLayout, QWidget)
+
+from viewer.analysis import Histogram, Picture, color_limits, histogram, to_picture
+from viewer.errors import LayerError
+from viewer.gui.jobs import MOSAIC_ASPECT, TraceCache, error_text, forward
+from viewer.gui.options import AUTO_DIVERGING, colormap_for
+from viewer.gui.plotting import Canvas, new_figure, text_colour, window_colour
+from viewer.gui.state import AppState
+from viewer.gui.worker import LatestRunner
+
+MODES = (("samples", "Two samples"), ("layers", "Two layers"))
+BINS = 60
+A_COLOUR, B_COLOUR = "#3b75af", "#e1812c"
+
+
+@dataclass(frozen=True, eq=False)
+class Pair:
+    """What to compare: sample and layer of A and of B."""
+
+    net: Any
+    samples: Any
+    a_sample: int
+    a_layer: int
+    b_sample: int
+    b_layer: int
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """A computed :class:`Pair`.
+
+    Attributes
+    ----------
+    pair : Pair
+    a, b, diff : Picture
+        A's and B's activations and ``B - A`` laid out as the heatmap lays
+        them out (``diff.source`` is the raw difference).
+    clim : (float, float)
+        Shared colour limits of A and B.
+    cmap : str
+        Colour map of A and B.
+    diff_clim : (float, float)
+        Symmetric limits of the difference, ``(-m, m)``.
+    hist_a, hist_b : Histogram
+        Over shared bin edges.
+    """
+
+    pair: Pair
+    a: Picture
+    b: Picture
+    diff: Picture
+    clim: tuple[float, float]
+    cmap: str
+    diff_clim: tuple[float, float]
+    hist_a: Histogram
+    hist_b: Histogram
+
+
+def activation(pair: Pair, cache: TraceCache, sample: int, layer: int) -> np.ndarray:
+    """Layer ``layer``'s output for ``sample`` (no batch axis), through the state's trace cache.
+
+    Raises
+    ------
+    StrataError
+        The sample cannot be read, or the layer (or one before it) fails.
+    """
+    trace, _cached = cache.trace(pair.net, pair.samples, sample, forward)
+    if layer >= len(trace.outputs):
+        raise LayerError(trace.failure)
+    return np.asarray(trace.outputs[layer][0])
+
+
+def compare(pair: Pair, cache: TraceCache, cmap_option: str = "auto") -> Comparison:
+    """Compute the pictures, colour limits and histograms of ``pair`` (worker thread).
+
+    Raises
+    ------
+    StrataError
+        A sample that cannot be read or a layer that fails (one line).
+    ValueError
+        When A and B have different shapes.
+    """
+    from viewer.session import picture_layout
+
+    net = pair.net
+    a = activation(pair, cache, pair.a_sample, pair.a_layer)
+    b = activation(pair, cache, pair.b_sample, pair.b_layer)
+    if a.shape != b.shape:
+        raise ValueError(f"A has shape {a.shape} and B {b.shape}: they cannot be compared")
+    layout = picture_layout(net, pair.b_layer, b.ndim)
+    pictures = [to_picture(x, layout=layout, aspect=MOSAIC_ASPECT)
+                for x in (a, b, b.astype(np.float64) - a)]
+    both = color_limits(np.concatenate([pictures[0].image.ravel(), pictures[1].image.ravel()]))
+    cmap, lo, hi = colormap_for(cmap_option, both.vmin, both.vmax)
+    m = max(abs(v) for v in color_limits(pictures[2].image).symmetric) or 1.0
+    edges = np.linspace(both.vmin, both.vmax, BINS + 1)
+    return Comparison(pair, *pictures, clim=(lo, hi), cmap=cmap, diff_clim=(-m, m),
+                      hist_a=histogram(a, bins=edges), hist_b=histogram(b, bins=edges))
+
+
+def partner_layer(net: Any, layer: int) -> int:
+    """The nearest layer before ``layer`` (else after it) with the same output shape."""
+    shape = net[layer].output_shape
+    for i in list(range(layer - 1, -1, -1)) + list(range(layer + 1, len(net))):
+        if net[i].output_shape == shape:
+            return i
+    return layer
+
+
+class CompareView(QWidget):
+    """A and B side by side, B - A, and both histograms, for the state's selection.
+
+    Attributes
+    ----------
+    mode : str
+        "samples" or "layers".
+    pinned_sample, pinned_layer : int or None
+        A's sample (samples mode) and A's layer (layers mode).
+    images : dict of str to AxesImage
+        "a", "b" and "diff": the three drawn images (their arrays are the
+        pictures' values, their colour limits the ones in use).
+    bars : dict of str to StepPatch
+        "a" and "b": the histograms.
+
+    Signals
+    -------
+    drawn(object)
+        A :class:`Comparison` was drawn.
+    """
+
+    drawn = pyqtSignal(object)
+
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self.runner = LatestRunner(state.pool, self)
+        self.mode = "samples"
+        self.pinned_sample: int | None = None
+        self.pinned_layer: int | None = None
+        self.comparison: Comparison | None = None
+        self._dirty = True
+
+        self.mode_box = QComboBox()
+        for key, text in MODES:
+            self.mode_box.addItem(text, key)
+        self.mode_box.setToolTip("Two samples at the selected layer, or two layers of the "
+                                 "same shape on the current sample")
+        self.pin_button = QPushButton("Pin as A")
+        self.pin_button.setToolTip("Make the current sample (or layer) A; "
+                                   "then browse: B follows the selection")
+        self.info = QLabel("")
+        self.info.setObjectName("plotTitle")
+        self.info.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.hover = QLabel("")
+        self.hover.setObjectName("hoverText")
+        self.hover.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.hover.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+
+        self.figure = new_figure(self)
+        self.canvas = Canvas(self.figure)
+        self._make_axes()
+        self.message = QLabel("")
+        self.message.setObjectName("plotMessage")
+        self.message.setAlignment(Qt.AlignCenter)
+        self.message.setWordWrap(True)
+        self._pages = QStackedLayout()
+        self._pages.addWidget(self.canvas)
+        self._pages.addWidget(self.message)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        bar.addWidget(QLabel("Compare"))
+        bar.addWidget(self.mode_box)
+        bar.addWidget(self.pin_button)
+        bar.addStretch(1)
+        head = QHBoxLayout()
+        head.addWidget(self.info, 3)
+        head.addWidget(self.hover, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 4)
+        layout.setSpacing(4)
+        layout.addLayout(bar)
+        layout.addLayout(head)
+        layout.addLayout(self._pages, 1)
+
+        self.mode_box.currentIndexChanged.connect(
+            lambda i: self.set_mode(self.mode_box.itemData(i)))
+        self.pin_button.clicked.connect(self.pin)
+        self.runner.finished.connect(lambda _i, c: self._show(c))
+        self.runner.failed.connect(lambda _i, e: self.show_message(error_text(e)))
+        state.netChanged.connect(self._on_net)
+        state.samplesChanged.connect(self._on_samples)
+        for signal in (state.layerChanged, state.sampleChanged, state.optionsChanged):
+            signal.connect(lambda _v: self.refresh())
+        self.canvas.mpl_connect("motion_notify_event", self._on_motion)
+        self.canvas.mpl_connect("resize_event", lambda _e: self._layout())
+        self.show_message("Loading…")
+
+    def _make_axes(self) -> None:
+        fig = self.figure
+        ink = text_colour(self)
+        self.image_axes = {}
+        self.images = {}
+        for key in ("a", "b", "diff"):
+            ax = fig.add_axes((0, 0, 0.1, 0.1))
+            ax.set_axis_off()
+            image = ax.imshow(np.full((1, 1), np.nan), interpolation="nearest",
+                              origin="upper", cmap=self._cmap("viridis"))
+            self.image_axes[key], self.images[key] = ax, image
+        self.images["diff"].set_cmap(self._cmap(AUTO_DIVERGING))
+        self.colorbars = {key: fig.colorbar(self.images[key], ax=self.image_axes[key],
+                                            orientation="horizontal")
+                          for key in ("b", "diff")}
+        for key, cb in self.colorbars.items():
+            cb.ax.tick_params(labelsize=7, colors=ink)
+            cb.outline.set_linewidth(0.5)
+            cb.set_label("A and B" if key == "b" else "B − A", fontsize=8, color=ink)
+        self.hist_axes = fig.add_axes((0.1, 0.05, 0.85, 0.2))
+        ax = self.hist_axes
+        ax.set_facecolor("white")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.tick_params(colors=ink, labelcolor=ink)
+        ax.set_xlabel("activation value", color=ink)
+        ax.set_ylabel("count", color=ink)
+        self.bars = {
+            "a": ax.stairs(np.zeros(1), np.array([0.0, 1.0]), fill=True, alpha=0.45,
+                           color=A_COLOUR, label="A"),
+            "b": ax.stairs(np.zeros(1), np.array([0.0, 1.0]), fill=True, alpha=0.45,
+                           color=B_COLOUR, label="B"),
+        }
+        ax.axvline(0.0, color="0.35", linewidth=0.8, linestyle="--")
+        ax.legend(loc="upper right", frameon=False, fontsize=8)
+        self._layout()
+
+    def _cmap(self, name: str) -> Any:
+        """Colour map ``name`` with missing units (NaN) in the window's colour."""
+        import matplotlib
+
+        return matplotlib.colormaps[name].with_extremes(bad=window_colour(self))
+
+    # -- choosing the pair ------------------------------------------------------------
+
+    def set_mode(self, mode: str) -> None:
+        """Compare "samples" or "layers"."""
+        if mode == self.mode:
+            return
+        self.mode = mode
+        s = self._state
+        if mode == "layers" and s.net is not None and self.pinned_layer in (None, s.layer):
+            self.pinned_layer = partner_layer(s.net, s.layer)
+        self.mode_box.blockSignals(True)
+        self.mode_box.setCurrentIndex(self.mode_box.findData(mode))
+        self.mode_box.blockSignals(False)
+        self.refresh()
+
+    def pin(self, index: int | None = None) -> None:
+        """Pin A: sample ``index`` (samples mode) or layer ``index`` (layers mode).
+
+        Default: the current sample or layer.
+        """
+        s = self._state
+        if self.mode == "samples":
+            self.pinned_sample = s.sample if index is None else int(index)
+        else:
+            self.pinned_layer = s.layer if index is None else int(index)
+        self.refresh()
+
+    def pair(self) -> Pair | None:
+        """What would be compared now, or None without a net and samples."""
+        s = self._state
+        if s.net is None or s.samples is None:
+            return None
+        if self.pinned_sample is None:
+            self.pinned_sample = s.sample  # A starts as the sample on show
+        if self.pinned_layer is None:
+            self.pinned_layer = s.layer
+        if self.mode == "samples":
+            return Pair(s.net, s.samples, self.pinned_sample, s.layer, s.sample, s.layer)
+        return Pair(s.net, s.samples, s.sample, self.pinned_layer, s.sample, s.layer)
+
+    # -- computing and drawing ----------------------------------------------------
+
+    def refresh(self) -> None:
+        """Compute the current pair (when on show; else on the next show)."""
+        if not self.isVisible():
+            self._dirty = True
+            return
+        self._dirty = False
+        pair = self.pair()
+        if pair is None:
+            self.show_message("Open a net with samples to compare activations.")
+            return
+        problem = self._shape_problem(pair)
+        if problem:
+            self.show_message(problem)
+            return
+        self.runner.submit(partial(compare, pair, self._state.cache, self._state.options.cmap))
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._dirty:
+            self.refresh()
+
+    def _shape_problem(self, pair: Pair) -> str:
+        """Why two layers cannot be compared, naming layers that could be; "" if they can."""
+        if pair.a_layer == pair.b_layer:
+            return "" if self.mode == "samples" else (
+                f"Layer {pair.net[pair.a_layer].name!r} is pinned as A: select another layer "
+                "of the same shape as B.")
+        net = pair.net
+        shape_a, shape_b = net[pair.a_layer].output_shape, net[pair.b_layer].output_shape
+        if shape_a == shape_b:
+            return ""
+        same = [layer.name for layer in net
+                if layer.output_shape == shape_a and layer is not net[pair.a_layer]]
+        hint = f" Layers of that shape: {', '.join(same)}." if same else ""
+        return (f"A is layer {net[pair.a_layer].name!r}, shape {shape_a}; B is layer "
+                f"{net[pair.b_layer].name!r}, shape {shape_b}: compare layers of the same "
+                f"shape.{hint}")
+
+    def show_message(self, text: str) -> None:
+        """Show ``text`` instead of the plots."""
+        self.comparison = None
+        self.hover.setText("")
+        self.message.setText(text)
+        self._pages.setCurrentWidget(self.message)
+        self._update_info()
+
+    def _show(self, c: Comparison) -> None:
+        self.comparison = c
+        self._pages.setCurrentWidget(self.canvas)
+        for key, picture in (("a", c.a), ("b", c.b), ("diff", c.diff)):
+            image = self.images[key]
+            h, w = picture.image.shape
+            image.set_data(picture.image)
+            image.set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
+            self.image_axes[key].set_xlim(-0.5, w - 0.5)
+            self.image_axes[key].set_ylim(h - 0.5, -0.5)
+            if key != "diff":
+                image.set_cmap(self._cmap(c.cmap))
+                image.set_clim(*c.clim)
+        self.images["diff"].set_clim(*c.diff_clim)
+        titles = self._titles(c.pair)
+        ink = text_colour(self)
+        for key, title in zip(("a", "b", "diff"), titles):
+            self.image_axes[key].set_title(title, color=ink, fontsize=9)
+        top = 1.0
+        for key, hist in (("a", c.hist_a), ("b", c.hist_b)):
+            self.bars[key].set_data(hist.counts.astype(np.float64), hist.edges)
+            top = max(top, float(hist.counts.max(initial=0)))
+        edges = c.hist_a.edges
+        pad = (edges[-1] - edges[0]) * 0.02
+        self.hist_axes.set_xlim(edges[0] - pad, edges[-1] + pad)
+        self.hist_axes.set_ylim(0, top * 1.08)
+        self._layout()
+        self._update_info()
+        self.canvas.draw_idle()
+        self.drawn.emit(c)
+
+    def _titles(self, pair: Pair) -> tuple[str, str, str]:
+        net = pair.net
+        if self.mode == "samples":
+            return (f"A · sample {pair.a_sample}{self._label(pair.a_sample)}",
+                    f"B · sample {pair.b_sample}{self._label(pair.b_sample)}", "B − A")
+        return (f"A · {net[pair.a_layer].name}", f"B · {net[pair.b_layer].name}", "B − A")
+
+    def _label(self, i: int) -> str:
+        labels = getattr(self._state.samples, "labels", None)
+        return "" if labels is None else f" · label {int(labels[i])}"
+
+    def _update_info(self) -> None:
+        s = self._state
+        if s.net is None:
+            self.info.setText("")
+            return
+        if self.mode == "samples":
+            a = "–" if self.pinned_sample is None else str(self.pinned_sample)
+            text = (f"<b>{s.net[s.layer].name}</b> · A: sample {a} (pinned) · "
+                    f"B: sample {s.sample} (current)")
+        else:
+            a = "–" if self.pinned_layer is None else s.net[self.pinned_layer].name
+            text = (f"sample {s.sample} · A: <b>{a}</b> (pinned) · "
+                    f"B: <b>{s.net[s.layer].name}</b> (current)")
+        self.info.setText(text)
+
+    def _layout(self) -> None:
+        """Three pictures in a row over their colour bars, the histogram below them all."""
+        w_px, h_px = self.figure.bbox.width, self.figure.bbox.height
+        if w_px < 100 or h_px < 100:
+            return
+        r = self.canvas.device_pixel_ratio
+        margin, gap = 12 * r, 16 * r
+        title_h, bar_gap, bar_h, bar_text = 20 * r, 8 * r, 10 * r, 32 * r
+        hist_left, hist_bottom = 64 * r, 40 * r
+        hist_h = max(0.3 * h_px, 110 * r)
+        self.hist_axes.set_position((hist_left / w_px, hist_bottom / h_px,
+                                     1 - (hist_left + margin) / w_px, hist_h / h_px))
+        region0 = hist_bottom + hist_h + 16 * r  # above the histogram's top
+        region_h = h_px - region0 - 6 * r
+        img_w = (w_px - 2 * margin - 2 * gap) / 3
+        img_h = max(region_h - title_h - bar_gap - bar_h - bar_text, 20 * r)
+        shape = self.comparison.b.image.shape if self.comparison is not None else (1, 1)
+        zoom = min(img_w / shape[1], img_h / shape[0])
+        box_w, box_h = shape[1] * zoom, shape[0] * zoom
+        group = title_h + box_h + bar_gap + bar_h + bar_text
+        bar_y = region0 + (region_h - group) / 2 + bar_text
+        img_y = bar_y + bar_h + bar_gap
+        for i, key in enumerate(("a", "b", "diff")):
+            x0 = margin + i * (img_w + gap) + (img_w - box_w) / 2
+            self.image_axes[key].set_position((x0 / w_px, img_y / h_px,
+                                               box_w / w_px, box_h / h_px))
+        # One colour bar under A and B (they share their colours), one under B - A.
+        pair_w = min(2 * img_w + gap, 2 * box_w + gap) * 0.7
+        pair_x = margin + img_w + gap / 2 - pair_w / 2
+        diff_w = min(img_w, box_w) * 0.8
+        diff_x = margin + 2 * (img_w + gap) + (img_w - diff_w) / 2
+        for key, x0, width in (("b", pair_x, pair_w), ("diff", diff_x, diff_w)):
+            self.colorbars[key].ax.set_position((x0 / w_px, bar_y / h_px,
+                                                 width / w_px, bar_h / h_px))
+
+    # -- the mouse and following the state ----------------------------------------
+
+    def _on_motion(self, event: MouseEvent) -> None:
+        c = self.comparison
+        key = next((k for k, ax in self.image_axes.items() if ax is event.inaxes), None)
+        if c is None or key is None or event.xdata is None:
+            self.hover.setText("")
+            return
+        found = c.b.locate(event.ydata, event.xdata)
+        if found is None:
+            self.hover.setText("")
+            return
+        at = found["index"]
+        where = (f"channel {found['channel']} · y {found['y']}, x {found['x']}"
+                 if "channel" in found else f"unit {found.get('unit', at)}")
+        values = [float(c.a.source[at]), float(c.b.source[at]), float(c.diff.source[at])]
+        a, b, d = (("NaN" if math.isnan(v) else f"{v:.4g}") for v in values)
+        self.hover.setText(f"{where} · A {a} · B {b} · B − A {d}")
+
+    def _on_net(self, _net: Any) -> None:
+        self.pinned_sample = self.pinned_layer = None
+        self.refresh()
+
+    def _on_samples(self, _samples: Any) -> None:
+        self.pinned_sample = None
+        self.refresh()

@@ -1,0 +1,187 @@
+"""Top-k: the samples that drive the selected unit most, and least, as thumbnails.
+
+Each thumbnail shows the input, its sample number and label, and the
+unit's peak on it (its largest value over positions for a conv channel,
+the value itself for a dense unit: see :mod:`viewer.analysis.sweep`).
+Clicking one selects that sample in the window; for a conv channel the
+heatmap also shows that channel large, so you see where it fired.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PyQt5.QtCore import QRect, QRectF, QSize, Qt, pyqtSignal
+from PyQt5.QtGui import QFont, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
+from PyQt5.QtWidgets import (QGridLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout,
+                             QWidget)
+
+from viewer.gui.explore.common import class_text
+from viewer.gui.explore.sweep_worker import SweepController
+from viewer.gui.explore.thumbs import ThumbnailCache
+from viewer.gui.state import AppState
+
+THUMB = 60
+CELL = QSize(THUMB + 16, THUMB + 38)
+
+
+class SampleThumb(QWidget):
+    """One sample: thumbnail, "#index · label", and a value; a click emits the index.
+
+    Signals
+    -------
+    clicked(int)
+        The sample index.
+    """
+
+    clicked = pyqtSignal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.sample = -1
+        self.image: Any = None
+        self.caption = ""
+        self.value_text = ""
+        self.current = False
+        self.setFixedSize(CELL)
+        self.setCursor(Qt.PointingHandCursor)
+
+    def show_sample(self, sample: int, image: Any, caption: str, value_text: str) -> None:
+        """Show ``sample`` with its thumbnail ``image`` (a QImage) and two lines of text."""
+        self.sample, self.image = sample, image
+        self.caption, self.value_text = caption, value_text
+        self.setToolTip(f"sample {sample} · {caption} · {value_text}\nClick to open it")
+        self.update()
+
+    def set_current(self, on: bool) -> None:
+        """Frame the thumbnail when it is the window's current sample."""
+        if on != self.current:
+            self.current = on
+            self.update()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.LeftButton and self.sample >= 0:
+            self.clicked.emit(self.sample)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        palette = self.palette()
+        box = QRect((self.width() - THUMB) // 2, 4, THUMB, THUMB)
+        if self.current:
+            painter.fillRect(self.rect(), palette.color(QPalette.Highlight).lighter(170))
+        if self.image is not None:
+            zoom = min(THUMB / self.image.width(), THUMB / self.image.height())
+            w, h = round(self.image.width() * zoom), round(self.image.height() * zoom)
+            target = QRect(box.left() + (THUMB - w) // 2, box.top() + (THUMB - h) // 2, w, h)
+            painter.setRenderHint(QPainter.SmoothPixmapTransform, zoom < 1)
+            painter.drawImage(target, self.image)
+        painter.setPen(QPen(palette.color(QPalette.Highlight if self.current else QPalette.Mid),
+                            2 if self.current else 1))
+        painter.drawRect(QRectF(box).adjusted(-0.5, -0.5, 0.5, 0.5))
+        font = QFont(self.font())
+        font.setPointSizeF(max(font.pointSizeF() - 1.5, 7))
+        painter.setFont(font)
+        painter.setPen(palette.color(QPalette.Text))
+        text_box = QRect(0, box.bottom() + 3, self.width(), 14)
+        painter.drawText(text_box, Qt.AlignHCenter | Qt.AlignTop, self.caption)
+        painter.setPen(palette.color(QPalette.Dark))
+        painter.drawText(text_box.translated(0, 14), Qt.AlignHCenter | Qt.AlignTop,
+                         self.value_text)
+        painter.end()
+
+
+class TopGallery(QWidget):
+    """The selected unit's top-k and bottom-k samples.
+
+    Attributes
+    ----------
+    top, bottom : list of SampleThumb
+        The thumbnails, best first.
+    title : QLabel
+    """
+
+    def __init__(self, state: AppState, sweeps: SweepController,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self.sweeps = sweeps
+        self._thumbs: ThumbnailCache | None = None
+        self.title = QLabel("")
+        self.title.setWordWrap(True)
+        self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.top: list[SampleThumb] = []
+        self.bottom: list[SampleThumb] = []
+        self._grid_host = QWidget()
+        self._grid = QGridLayout(self._grid_host)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setHorizontalSpacing(2)
+        self._grid.setVerticalSpacing(4)
+        for row, text in enumerate(("Most", "Least")):
+            label = QLabel(text)
+            label.setObjectName("hoverText")
+            self._grid.addWidget(label, row, 0, Qt.AlignRight | Qt.AlignVCenter)
+        self._grid.setColumnStretch(sweeps.k + 1, 1)
+        for row, thumbs in enumerate((self.top, self.bottom)):
+            for j in range(sweeps.k):
+                thumb = SampleThumb()
+                thumb.clicked.connect(self.open_sample)
+                thumbs.append(thumb)
+                self._grid.addWidget(thumb, row, j + 1)
+        scroll = QScrollArea()
+        scroll.setWidget(self._grid_host)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.title)
+        layout.addWidget(scroll, 1)
+        sweeps.resultChanged.connect(lambda _r: self.refresh())
+        sweeps.unitChanged.connect(lambda _u: self.refresh())
+        state.sampleChanged.connect(self._mark_current)
+        self.refresh()
+
+    def open_sample(self, sample: int) -> None:
+        """Select ``sample`` in the window; for a conv channel, show that channel large."""
+        result = self.sweeps.result
+        self._state.set_sample(sample)
+        if result is not None and len(result.shape) == 3 and result.layer == self._state.layer:
+            self._state.set_channel(self.sweeps.unit)
+
+    def refresh(self) -> None:
+        """Show the current unit's samples (or a hint when there is no sweep)."""
+        result, samples = self.sweeps.result, self._state.samples
+        for thumb in self.top + self.bottom:
+            thumb.setVisible(False)
+        if result is None or samples is None:
+            self.title.setText("Sweep the layer to see the samples that drive each unit.")
+            return
+        if self._thumbs is None or self._thumbs.samples is not samples:
+            self._thumbs = ThumbnailCache(samples, THUMB)
+        unit = self.sweeps.unit
+        what = "channel" if len(result.shape) == 3 else "unit"
+        self.title.setText(f"<b>{what.capitalize()} {unit}</b> of {result.layer_name}: the "
+                           f"samples where it peaks highest (Most) and lowest (Least) · "
+                           f"click one to open it")
+        rows = ((self.top, result.top_samples[unit], result.top_values[unit]),
+                (self.bottom, result.bottom_samples[unit], result.bottom_values[unit]))
+        for thumbs, indices, values in rows:
+            for thumb, i, v in zip(thumbs, indices.tolist(), values.tolist()):
+                thumb.show_sample(i, self._thumbs.get(i), self._caption(i), f"{v:.3g}")
+                thumb.set_current(i == self._state.sample)
+                thumb.setVisible(True)
+
+    def _caption(self, i: int) -> str:
+        labels = self._state.samples.labels
+        if labels is None:
+            return f"#{i}"
+        return f"#{i} · {class_text(self._state.samples, int(labels[i]))}"
+
+    def _mark_current(self, sample: int) -> None:
+        for thumb in self.top + self.bottom:
+            thumb.set_current(thumb.sample == sample)
+
+    def shown_samples(self) -> tuple[list[int], list[int]]:
+        """The sample numbers on show: (most, least)."""
+        return ([t.sample for t in self.top if t.isVisibleTo(self)],
+                [t.sample for t in self.bottom if t.isVisibleTo(self)])

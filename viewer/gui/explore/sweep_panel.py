@@ -1,0 +1,165 @@
+"""The sweep's controls: what to sweep, start, progress with time left, cancel.
+
+One line above the dataset views. It names the layer being swept and the
+samples, shows a progress bar with an estimate of the time left while a
+sweep runs, and a summary of the result (units, dead units, time) after.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar,
+                             QPushButton, QSizePolicy, QWidget)
+
+from viewer.gui.explore.sweep_worker import AUTO_SWEEP_LIMIT, Subset, SweepController
+from viewer.gui.state import AppState
+
+SUBSET_SIZES = (1_000, 10_000)
+
+
+def time_text(seconds: float) -> str:
+    """Seconds left as short text: "about 8 s left", "about 2 min left"."""
+    if math.isnan(seconds):
+        return "estimating time left…"
+    if seconds < 1:
+        return "less than a second left"
+    if seconds < 90:
+        return f"about {seconds:.0f} s left"
+    return f"about {seconds / 60:.0f} min left"
+
+
+class SweepBar(QWidget):
+    """Start, follow and cancel sweeps of the state's layer.
+
+    Attributes
+    ----------
+    subset_box : QComboBox
+        All samples or a random subset.
+    auto_box : QCheckBox
+        Sweep each selected layer without being asked.
+    sweep_button, cancel_button : QPushButton
+    progress : QProgressBar
+    status : QLabel
+        Progress with time left, or the summary of the shown result.
+    """
+
+    def __init__(self, state: AppState, sweeps: SweepController,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._state = state
+        self.sweeps = sweeps
+        self.layer_label = QLabel("")
+        self.subset_box = QComboBox()
+        self.subset_box.setToolTip("Sweep all samples, or a random subset (fixed seed) of a "
+                                   "large file")
+        self.auto_box = QCheckBox("Each layer I select")
+        self.auto_box.setToolTip(f"Sweep every layer you select (up to "
+                                 f"{AUTO_SWEEP_LIMIT:,} samples); otherwise use Sweep")
+        self.auto_box.setChecked(sweeps.auto)
+        self.sweep_button = QPushButton("Sweep")
+        self.sweep_button.setToolTip("Run the selected layer over the samples: per-unit "
+                                     "statistics, top samples, PCA and class means")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setMaximumHeight(16)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel("")
+        self.status.setObjectName("hoverText")
+        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 2)
+        layout.setSpacing(8)
+        layout.addWidget(self.layer_label)
+        layout.addWidget(self.subset_box)
+        layout.addWidget(self.sweep_button)
+        layout.addWidget(self.auto_box)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.cancel_button)
+        layout.addWidget(self.status, 1)
+
+        self.sweep_button.clicked.connect(lambda: sweeps.run())
+        self.cancel_button.clicked.connect(sweeps.cancel)
+        self.auto_box.toggled.connect(sweeps.set_auto)
+        self.subset_box.currentIndexChanged.connect(self._on_subset)
+        sweeps.started.connect(self._on_started)
+        sweeps.progress.connect(self._on_progress)
+        sweeps.runningChanged.connect(self._on_running)
+        sweeps.cancelled.connect(self._on_cancelled)
+        sweeps.failed.connect(self._on_failed)
+        sweeps.resultChanged.connect(lambda _r: self._show_status())
+        state.samplesChanged.connect(self._fill_subsets)
+        state.layerChanged.connect(lambda _i: self._show_status())
+        state.netChanged.connect(lambda _n: self._show_status())
+        self._fill_subsets(state.samples)
+
+    def _fill_subsets(self, samples: Any) -> None:
+        n = len(samples) if samples is not None else 0
+        self.subset_box.blockSignals(True)
+        self.subset_box.clear()
+        self.subset_box.addItem(f"all {n:,} samples" if n else "all samples", None)
+        for size in SUBSET_SIZES:
+            if size < n:
+                self.subset_box.addItem(f"a random {size:,}", size)
+        self.subset_box.setCurrentIndex(max(0, self.subset_box.findData(self.sweeps.subset.size)))
+        self.subset_box.setEnabled(self.subset_box.count() > 1)
+        self.subset_box.blockSignals(False)
+        self.sweep_button.setEnabled(samples is not None)
+        self._show_status()
+
+    def _on_subset(self, index: int) -> None:
+        self.sweeps.set_subset(Subset(self.subset_box.itemData(index)))
+        self._show_status()
+
+    def _on_started(self, layer: int) -> None:
+        self.progress.setRange(0, 0)  # busy until the first batch says how far
+        self.progress.show()
+        net = self._state.net
+        self.status.setText(f"sweeping {net[layer].name}… estimating time left…")
+
+    def _on_progress(self, done: int, total: int, seconds_left: float) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        layer = self.sweeps.running_layer
+        name = self._state.net[layer].name if layer is not None else ""
+        self.status.setText(f"sweeping {name}: {done:,} of {total:,} samples · "
+                            f"{time_text(seconds_left)}")
+
+    def _on_running(self, running: bool) -> None:
+        self.cancel_button.setEnabled(running)
+        if not running:
+            self.progress.hide()
+            self._show_status()
+
+    def _on_cancelled(self, layer: int) -> None:
+        self.status.setText(f"sweep of {self._state.net[layer].name} cancelled")
+
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(f"sweep failed: {message}")
+        self.status.setToolTip(message)
+
+    def _show_status(self) -> None:
+        """The layer's name and, when swept, a summary of the result."""
+        s = self._state
+        if s.net is None:
+            self.layer_label.setText("")
+            self.status.setText("")
+            return
+        self.layer_label.setText(f"Sweep <b>{s.net[s.layer].name}</b> over")
+        if self.sweeps.running:
+            return
+        result = self.sweeps.result
+        self.status.setToolTip("")
+        if result is None:
+            self.status.setText("not swept yet: press Sweep" if s.samples is not None
+                                else "no samples to sweep")
+            return
+        what = "channels" if result.unit_axis is not None and len(result.shape) == 3 else "units"
+        dead = int(result.dead.sum())
+        self.status.setText(f"{result.n_samples:,} samples · {result.n_units:,} {what} · "
+                            f"{dead:,} dead · {result.elapsed:.2f} s")

@@ -1,0 +1,331 @@
+"""Dataset sweeps off the main thread: progress, time left, cancel, a cache.
+
+A :class:`SweepController` runs :class:`viewer.analysis.sweep.Sweep` for the
+state's net and samples on a thread of its own, so the window stays free for
+browsing while it runs. One sweep runs at a time: starting another cancels
+the one running. Cancel sets a ``threading.Event`` the sweep checks between
+its batches, which it keeps short (about 0.15 s), so it stops within half a
+second. Finished sweeps are kept per (layer, subset) for as long as the net
+and samples stay open: coming back to a swept layer shows its result at once.
+
+The controller also holds the *unit* the dataset views look at (a dense
+unit or a conv channel), so the table, the gallery and the class view agree.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from PyQt5.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+
+from viewer.gui.jobs import error_text
+from viewer.gui.state import AppState, report
+
+#: Sweep each selected layer by itself up to this many samples (more: on request).
+AUTO_SWEEP_LIMIT = 20_000
+#: Top and bottom samples kept per unit.
+TOP_K = 9
+
+
+@dataclass(frozen=True)
+class Subset:
+    """Which samples a sweep covers.
+
+    Attributes
+    ----------
+    size : int or None
+        None for all samples, else a random subset of this many.
+    seed : int
+        Seed of the random subset.
+    """
+
+    size: int | None = None
+    seed: int = 0
+
+    def indices(self, n: int) -> np.ndarray | None:
+        """The sample indices (sorted) out of ``n``; None for all."""
+        if self.size is None or self.size >= n:
+            return None
+        rng = np.random.default_rng(self.seed)
+        return np.sort(rng.choice(n, self.size, replace=False))
+
+    def describe(self, n: int) -> str:
+        """Short text, e.g. "all 540 samples" or "a random 1,000 of 60,000"."""
+        if self.size is None or self.size >= n:
+            return f"all {n:,} samples"
+        return f"a random {self.size:,} of {n:,} samples"
+
+
+class _Relay(QObject):
+    """Carries a sweep's progress and outcome from its thread to the main thread."""
+
+    progress = pyqtSignal(int, int, int)  # job id, samples done, samples in all
+    done = pyqtSignal(int, object, object)  # job id, SweepResult or None, exception or None
+
+
+class _SweepJob(QRunnable):
+    def __init__(self, job_id: int, make: Callable[[], Any], cancel: threading.Event,
+                 relay: _Relay) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._id, self._make, self._cancel, self._relay = job_id, make, cancel, relay
+
+    def run(self) -> None:
+        try:
+            result = self._make().run(progress=self._progress, cancel=self._cancel)
+        except Exception as exc:  # cancelled, or a failure the window shows as a message
+            self._relay.done.emit(self._id, None, exc)
+        else:
+            self._relay.done.emit(self._id, result, None)
+
+    def _progress(self, done: int, total: int) -> bool:
+        self._relay.progress.emit(self._id, done, total)
+        return not self._cancel.is_set()
+
+
+class SweepController(QObject):
+    """Sweeps of the state's layers, their cache, and the unit being looked at.
+
+    Parameters
+    ----------
+    state : AppState
+    parent : QObject, optional
+    k : int
+        Top and bottom samples kept per unit.
+    batch_size : int
+        Most samples per forward pass of a sweep.
+
+    Attributes
+    ----------
+    result : SweepResult or None
+        The sweep of the state's current layer (and subset), when there is one.
+    unit : int
+        The unit (or channel) the dataset views show.
+    auto : bool
+        Sweep each layer the state selects without being asked.
+    active : bool
+        Someone looks at the results (a dataset view is on show): automatic
+        sweeps run only then.
+    subset : Subset
+        The samples sweeps cover.
+
+    Signals
+    -------
+    started(int)
+        A sweep of this layer began.
+    progress(int, int, float)
+        Samples done, samples in all, estimated seconds left (NaN at first).
+    cancelled(int)
+        The sweep of this layer was cancelled; it stops within half a second.
+    failed(str)
+        A sweep failed; a one-line message.
+    runningChanged(bool)
+        A sweep started, or the last one ended.
+    resultChanged(object)
+        The result for the current layer (a SweepResult), or None.
+    unitChanged(int)
+        The unit looked at changed.
+    """
+
+    started = pyqtSignal(int)
+    progress = pyqtSignal(int, int, float)
+    cancelled = pyqtSignal(int)
+    failed = pyqtSignal(str)
+    runningChanged = pyqtSignal(bool)
+    resultChanged = pyqtSignal(object)
+    unitChanged = pyqtSignal(int)
+
+    def __init__(self, state: AppState, parent: QObject | None = None, *, k: int = TOP_K,
+                 batch_size: int = 256) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.k, self.batch_size = k, batch_size
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)  # one sweep at a time; a cancelled one ends first
+        self._relay = _Relay(self)
+        self._relay.progress.connect(self._on_progress)
+        self._relay.done.connect(self._on_done)
+        self._cache: dict[tuple[int, Subset], Any] = {}
+        self._latest = 0
+        self._job: tuple[int, int, Subset, threading.Event, float] | None = None
+        self._alive = 0  # jobs whose threads have not ended (cancelled ones included)
+        self.result: Any = None
+        self.unit = 0
+        self.auto = True
+        self.active = True
+        self.subset = Subset()
+        state.netChanged.connect(lambda _n: self._reset())
+        state.samplesChanged.connect(lambda _s: self._reset())
+        state.layerChanged.connect(lambda _i: self._follow_layer())
+        state.channelChanged.connect(self._follow_channel)
+
+    # -- what is shown ----------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while a sweep that has not been cancelled runs or waits."""
+        return self._job is not None
+
+    @property
+    def idle(self) -> bool:
+        """True when no sweep thread is working (cancelled ones have ended too)."""
+        return self._alive == 0
+
+    @property
+    def running_layer(self) -> int | None:
+        """The layer being swept, or None."""
+        return None if self._job is None else self._job[1]
+
+    def cached(self, layer: int, subset: Subset | None = None) -> Any:
+        """The finished sweep of ``layer`` over ``subset`` (default: the current one), or None."""
+        return self._cache.get((layer, subset or self.subset))
+
+    def set_unit(self, unit: int) -> None:
+        """Look at unit ``unit`` of the current result."""
+        unit = int(unit)
+        if self.result is not None:
+            unit = min(max(unit, 0), self.result.n_units - 1)
+        if unit != self.unit:
+            self.unit = unit
+            self.unitChanged.emit(unit)
+
+    def set_subset(self, subset: Subset) -> None:
+        """Sweep ``subset`` of the samples from now on (and now, when automatic)."""
+        if subset != self.subset:
+            self.subset = subset
+            self._follow_layer()
+
+    def set_auto(self, on: bool) -> None:
+        """Sweep each selected layer without being asked (now too, when on)."""
+        self.auto = bool(on)
+        if self.auto:
+            self._follow_layer()
+
+    def set_active(self, on: bool) -> None:
+        """Results are looked at (or no longer): automatic sweeps may run (or not)."""
+        self.active = bool(on)
+        if self.active:
+            self._follow_layer()
+
+    def should_auto_sweep(self) -> bool:
+        """True when automatic sweeps are on, wanted, and the subset is small enough."""
+        samples = self.state.samples
+        if not (self.auto and self.active) or samples is None:
+            return False
+        n = len(samples) if self.subset.size is None else min(self.subset.size, len(samples))
+        return n <= AUTO_SWEEP_LIMIT
+
+    # -- running ------------------------------------------------------------------
+
+    def run(self, layer: int | None = None) -> int | None:
+        """Sweep ``layer`` (default: the state's) unless it is cached or running.
+
+        Returns the job id, or None when nothing had to start.
+        """
+        state = self.state
+        if state.net is None or state.samples is None:
+            return None
+        layer = state.layer if layer is None else int(layer)
+        if self.cached(layer) is not None:
+            self._show(layer)
+            return None
+        if self._job is not None and self._job[1:3] == (layer, self.subset):
+            return self._job[0]
+        self.cancel()
+        self._latest += 1
+        job_id, cancel = self._latest, threading.Event()
+        net, samples, subset = state.net, state.samples, self.subset
+        k, batch = self.k, self.batch_size
+
+        def make() -> Any:
+            from viewer.analysis.sweep import Sweep
+
+            return Sweep(net, samples, layer, indices=subset.indices(len(samples)),
+                         batch_size=batch, k=k)
+
+        was_running = self.running
+        self._job = (job_id, layer, subset, cancel, time.monotonic())
+        self._alive += 1
+        self.pool.start(_SweepJob(job_id, make, cancel, self._relay))
+        self.started.emit(layer)
+        if not was_running:
+            self.runningChanged.emit(True)
+        return job_id
+
+    def cancel(self) -> None:
+        """Stop the running sweep (its thread ends after the batch in hand)."""
+        if self._job is None:
+            return
+        _, layer, _, event, _ = self._job
+        event.set()
+        self._job = None
+        self.cancelled.emit(layer)
+        self.runningChanged.emit(False)
+
+    def shutdown(self, timeout_ms: int = 2000) -> None:
+        """Cancel and wait for the sweep thread (closing the window)."""
+        self.cancel()
+        self.pool.waitForDone(timeout_ms)
+
+    def _on_progress(self, job_id: int, done: int, total: int) -> None:
+        if self._job is None or self._job[0] != job_id:
+            return
+        elapsed = time.monotonic() - self._job[4]
+        left = elapsed / done * (total - done) if done else math.nan
+        self.progress.emit(done, total, left)
+
+    def _on_done(self, job_id: int, result: Any, error: Any) -> None:
+        self._alive -= 1
+        current = self._job is not None and self._job[0] == job_id
+        if not current:
+            return  # cancelled, or from a net or samples no longer open
+        _, layer, subset, _, _ = self._job
+        self._job = None
+        if error is None:
+            self._cache[(layer, subset)] = result
+            if layer == self.state.layer and subset == self.subset:
+                self._show(layer)
+        else:
+            message = error_text(error)
+            report(message)
+            self.failed.emit(message)
+        self.runningChanged.emit(False)
+
+    # -- following the state ----------------------------------------------------
+
+    def _reset(self) -> None:
+        """A new net or new samples: forget every result."""
+        self.cancel()
+        self._cache.clear()
+        self._follow_layer()
+
+    def _follow_layer(self) -> None:
+        layer = self.state.layer
+        if self.cached(layer) is not None:
+            self._show(layer)
+            return
+        if self.result is not None:
+            self.result = None
+            self.resultChanged.emit(None)
+        if self.should_auto_sweep():
+            self.run(layer)
+
+    def _show(self, layer: int) -> None:
+        result = self.cached(layer)
+        if result is self.result:
+            return
+        self.result = result
+        if self.unit >= result.n_units:
+            self.unit = 0
+        self.resultChanged.emit(result)
+        self.unitChanged.emit(self.unit)
+
+    def _follow_channel(self, channel: Any) -> None:
+        """The heatmap enlarged a channel: look at that unit of a conv layer too."""
+        if channel is not None and self.result is not None and len(self.result.shape) == 3:
+            self.set_unit(channel)
