@@ -120,6 +120,9 @@ class SweepController(QObject):
         A sweep of this layer began.
     progress(int, int, float)
         Samples done, samples in all, estimated seconds left (NaN at first).
+    finished(object)
+        A sweep ended with a result (a SweepResult, now cached), whatever layer
+        is selected.
     cancelled(int)
         The sweep of this layer was cancelled; it stops within half a second.
     failed(str)
@@ -134,6 +137,7 @@ class SweepController(QObject):
 
     started = pyqtSignal(int)
     progress = pyqtSignal(int, int, float)
+    finished = pyqtSignal(object)
     cancelled = pyqtSignal(int)
     failed = pyqtSignal(str)
     runningChanged = pyqtSignal(bool)
@@ -288,6 +292,7 @@ class SweepController(QObject):
         self._job = None
         if error is None:
             self._cache[(layer, subset)] = result
+            self.finished.emit(result)
             if layer == self.state.layer and subset == self.subset:
                 self._show(layer)
         else:
