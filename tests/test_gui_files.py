@@ -18,7 +18,7 @@ from viewer.gui import app as gui_app
 from viewer.gui import desktop_entry, settings
 from viewer.gui.app import DEMO_NET
 from viewer.gui.dialogs import SHORTCUTS, ShortcutsDialog, about_html
-from viewer.gui.export import read_csv_activation
+from viewer.export import read_activation_csv
 from viewer.gui.main_window import MainWindow
 
 needs_demo = pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
@@ -58,7 +58,7 @@ def test_export_picture_and_activation_read_back(qtbot, tmp_path):
     assert w.export_activation(str(tmp_path / "act.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "act.npy"), result.activation)
     assert w.export_activation(str(tmp_path / "act.csv"))
-    back = read_csv_activation(str(tmp_path / "act.csv"))
+    back = read_activation_csv(str(tmp_path / "act.csv"))
     assert back.shape == result.activation.shape
     np.testing.assert_array_equal(back.astype(result.activation.dtype), result.activation)
     w.state.set_options(view="histogram")

@@ -1,8 +1,14 @@
 """Writing activations to .npy and .csv files for scripts and notebooks.
 
-CSV files hold one row per sample and one column per unit, the units in
-C order of the per-sample shape; the header names each unit by its index
-along the shape's axes, e.g. ``2_0_1`` for channel 2, row 0, column 1.
+Two CSV layouts, each suited to what it holds:
+
+- one sample (:func:`save_activation`): one row per value, with one index
+  column per axis and the value (``i0,i1,i2,value``), so any shape reads
+  back with its indices (:func:`read_activation_csv`);
+- every sample (:func:`export_all`): one row per sample and one column per
+  unit in C order of the per-sample shape; the header names each unit by its
+  index along the axes, e.g. ``2_0_1`` for channel 2, row 0, column 1.
+
 Files are written beside their target and renamed into place, so a failed
 or cancelled export never leaves half a file where a good one was.
 """
@@ -36,7 +42,7 @@ def csv_header(sample_shape: tuple[int, ...]) -> str:
 
 
 def save_activation(act: np.ndarray, path: str) -> None:
-    """Write one sample's activation (no batch axis) to .npy, or to .csv as one row.
+    """Write one sample's activation (no batch axis) to .npy, or to .csv as index/value rows.
 
     Parameters
     ----------
@@ -45,18 +51,44 @@ def save_activation(act: np.ndarray, path: str) -> None:
     path : str
     """
     ext = _check_path(path)
+    act = np.asarray(act)
     tmp = f"{path}.{os.getpid()}.part"
     try:
         if ext == ".npy":
             with open(tmp, "wb") as fh:
                 np.save(fh, act, allow_pickle=False)
         else:
-            np.savetxt(tmp, act.reshape(1, -1), delimiter=",", fmt="%.9g",
-                       header=csv_header(act.shape), comments="")
+            index = np.indices(act.shape).reshape(act.ndim, -1).T
+            # Enough digits for each value to read back exactly in its own dtype.
+            digits = 9 if act.dtype.itemsize <= 4 else 17
+            table = np.column_stack([index, act.reshape(-1, 1).astype(np.float64)])
+            header = ",".join([f"i{k}" for k in range(act.ndim)] + ["value"])
+            np.savetxt(tmp, table, delimiter=",", header=header, comments="",
+                       fmt=["%d"] * act.ndim + [f"%.{digits}g"])
         os.replace(tmp, path)
+    except OSError as exc:
+        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def read_activation_csv(path: str) -> np.ndarray:
+    """Read back a one-sample CSV written by :func:`save_activation`.
+
+    Returns
+    -------
+    ndarray, float64
+        The activation in its original shape.
+    """
+    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    ndim = table.shape[1] - 1
+    if ndim == 0:
+        return table[0, 0].reshape(())
+    idx = table[:, :ndim].astype(np.int64)
+    out = np.empty(tuple(idx.max(axis=0) + 1), dtype=np.float64)
+    out[tuple(idx.T)] = table[:, ndim]
+    return out
 
 
 def export_all(net: Any, samples: Any, layer: int, path: str, *, batch_size: int = 256,

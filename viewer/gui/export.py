@@ -16,6 +16,7 @@ import numpy as np
 
 from viewer.analysis import histogram
 from viewer.errors import StrataError
+from viewer.export import save_activation
 from viewer.gui.jobs import Result
 from viewer.gui.options import DisplayOptions, colormap_for
 
@@ -113,10 +114,7 @@ def picture_png(result: Result, opts: DisplayOptions, view: str) -> bytes:
 
 def export_activation(path: str, values: np.ndarray,
                       protected: Iterable[str | None] = ()) -> None:
-    """Write an activation (one sample, no batch axis) as .npy or .csv.
-
-    The CSV has one row per value: one index column per axis (``i0, i1, ...``)
-    and the value, so any shape reads back with its indices.
+    """Write an activation (one sample, no batch axis) as .npy or .csv (see viewer.export).
 
     Raises
     ------
@@ -124,32 +122,4 @@ def export_activation(path: str, values: np.ndarray,
         For an unknown extension, a protected target, or a failed write.
     """
     check_target(path, protected)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in ACTIVATION_FORMATS:
-        raise StrataError(f"{path}: activations are saved as .npy or .csv")
-    values = np.asarray(values)
-    try:
-        if ext == ".npy":
-            np.save(path, values, allow_pickle=False)
-            return
-        index = np.indices(values.shape).reshape(values.ndim, -1).T
-        # Enough digits for the value to read back exactly in its own dtype.
-        digits = 9 if values.dtype.itemsize <= 4 else 17
-        table = np.column_stack([index, values.reshape(-1, 1).astype(np.float64)])
-        header = ",".join([f"i{k}" for k in range(values.ndim)] + ["value"])
-        np.savetxt(path, table, delimiter=",", header=header, comments="",
-                   fmt=["%d"] * values.ndim + [f"%.{digits}g"])
-    except OSError as exc:
-        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-
-def read_csv_activation(path: str) -> np.ndarray:
-    """Read back a CSV written by :func:`export_activation` (for scripts and tests)."""
-    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    ndim = table.shape[1] - 1
-    if ndim == 0:
-        return table[0, 0].reshape(())
-    idx = table[:, :ndim].astype(np.int64)
-    out = np.empty(tuple(idx.max(axis=0) + 1), dtype=np.float64)
-    out[tuple(idx.T)] = table[:, ndim]
-    return out
+    save_activation(values, path)
