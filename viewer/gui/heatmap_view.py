@@ -80,8 +80,11 @@ class HeatmapView(QWidget):
         self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.hover = QLabel("")
         self.hover.setObjectName("hoverText")
-        self.hover.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.hover.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
         self.hover.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.hover.setToolTip("What is under the mouse pointer")
+        # Keep its line when empty, so the canvas does not resize as the mouse moves.
+        self.hover.setMinimumHeight(self.hover.fontMetrics().height() + 4)
 
         self.cmap_box = QComboBox()
         self.cmap_box.addItems(CMAPS)
@@ -123,13 +126,15 @@ class HeatmapView(QWidget):
         bar.addWidget(self.scale_box)
         bar.addSpacing(12)
         bar.addWidget(self.toolbar)
-        bar.addWidget(self.hover, 1)
+        bar.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(4)
         layout.addLayout(bar)
         layout.addWidget(self.title)
         layout.addLayout(self._pages, 1)
+        # Below the plot, with the full width: a readout beside the toolbar was clipped.
+        layout.addWidget(self.hover)
 
         self.show_options(state.options)
         self.cmap_box.currentTextChanged.connect(lambda name: state.set_options(cmap=name))
