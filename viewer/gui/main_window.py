@@ -60,6 +60,8 @@ class MainWindow(QMainWindow):
         The message strip above the plots (errors and warnings).
     heatmap, histogram : HeatmapView, HistogramView or None
         None until the plots are built after the first paint.
+    explore : viewer.gui.explore.attach.Explore or None
+        The Compare and Weights tabs and the Dataset panel, added with the plots.
     """
 
     def __init__(self, state: AppState | None = None) -> None:
@@ -68,6 +70,7 @@ class MainWindow(QMainWindow):
         self.settings = cfg.open_settings()
         self.heatmap: Any = None
         self.histogram: Any = None
+        self.explore: Any = None
         self._painted_once = False
         self.setWindowTitle("Strata")
         self.setAcceptDrops(True)
@@ -146,8 +149,9 @@ class MainWindow(QMainWindow):
         s.samplesChanged.connect(lambda _s: self._update_where())
         s.layerChanged.connect(lambda _i: self._update_where())
         s.sampleChanged.connect(lambda _i: self._update_where())
+        # Tabs after these two (Compare, Weights) leave the view option as it is.
         self.tabs.currentChanged.connect(
-            lambda i: s.set_options(view=("heatmap", "histogram")[i]))
+            lambda i: i < 2 and s.set_options(view=("heatmap", "histogram")[i]))
 
     def _restore(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -193,6 +197,9 @@ class MainWindow(QMainWindow):
         self.heatmap.drawn.connect(lambda _r: mark("heatmap"))
         self._put_tab(0, self.heatmap)
         self._show_current()
+        from viewer.gui.explore.attach import attach
+
+        self.explore = attach(self)
 
     def _histogram_view(self) -> Any:
         """The histogram view, made the first time it is needed."""
