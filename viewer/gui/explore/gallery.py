@@ -21,8 +21,8 @@ from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.explore.thumbs import ThumbnailCache
 from viewer.gui.state import AppState
 
-THUMB = 60
-CELL = QSize(THUMB + 16, THUMB + 38)
+THUMB = 52
+CELL = QSize(THUMB + 16, THUMB + 36)
 
 
 class SampleThumb(QWidget):
@@ -116,10 +116,12 @@ class TopGallery(QWidget):
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setHorizontalSpacing(2)
         self._grid.setVerticalSpacing(4)
+        self._row_labels = []
         for row, text in enumerate(("Most", "Least")):
             label = QLabel(text)
             label.setObjectName("hoverText")
             self._grid.addWidget(label, row, 0, Qt.AlignRight | Qt.AlignVCenter)
+            self._row_labels.append(label)
         self._grid.setColumnStretch(sweeps.k + 1, 1)
         for row, thumbs in enumerate((self.top, self.bottom)):
             for j in range(sweeps.k):
@@ -153,6 +155,8 @@ class TopGallery(QWidget):
         result, samples = self.sweeps.result, self._state.samples
         for thumb in self.top + self.bottom:
             thumb.setVisible(False)
+        for label in self._row_labels:
+            label.setVisible(result is not None and samples is not None)
         if result is None or samples is None:
             self.title.setText("Sweep the layer to see the samples that drive each unit.")
             return

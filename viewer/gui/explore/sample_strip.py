@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PyQt5.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelIndex, QPoint, QRect,
-                          QSize, Qt, QTimerEvent)
-from PyQt5.QtGui import QColor, QFont, QPainter, QPalette, QPen
+from PyQt5.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize,
+                          Qt, QTimerEvent)
+from PyQt5.QtGui import QColor, QFont, QPainter, QPalette, QPen, QResizeEvent
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QListView, QSizePolicy,
                              QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
                              QWidget)
@@ -30,7 +30,7 @@ THUMB = 56  # thumbnail side in the strip, logical pixels
 CELL = QSize(THUMB + 12, THUMB + 24)
 SampleRole = Qt.UserRole + 1
 CorrectRole = Qt.UserRole + 2
-LabelRole = Qt.UserRole + 3
+PredictedRole = Qt.UserRole + 3
 
 
 class StripModel(QAbstractListModel):
@@ -64,10 +64,11 @@ class StripModel(QAbstractListModel):
             return i
         if role == Qt.DecorationRole:
             return self.thumbs.get(i)
-        if role == LabelRole:
-            return self._label(i)
         if role == CorrectRole:
             return self._correct(i)
+        if role == PredictedRole:
+            predicted = self.predictions.predicted
+            return None if predicted is None or predicted[i] < 0 else int(predicted[i])
         if role == Qt.DisplayRole:
             label = self._label(i)
             return "–" if label is None else str(label)
@@ -111,7 +112,7 @@ class StripModel(QAbstractListModel):
         lo, hi = np.searchsorted(self.rows, [start, end])
         if hi > lo:
             self.dataChanged.emit(self.index(int(lo)), self.index(int(hi) - 1),
-                                  [CorrectRole, Qt.ToolTipRole])
+                                  [CorrectRole, PredictedRole, Qt.ToolTipRole])
 
     def row_of(self, sample: int) -> int | None:
         """The row showing ``sample``, or None when it is filtered out."""
@@ -156,7 +157,7 @@ class StripModel(QAbstractListModel):
 
 
 class ThumbDelegate(QStyledItemDelegate):
-    """Paints a row: the thumbnail, its label below, a right/wrong mark in the corner."""
+    """Paints a row: the thumbnail, its label below with a right/wrong mark."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         return CELL
@@ -176,36 +177,33 @@ class ThumbDelegate(QStyledItemDelegate):
             painter.setRenderHint(QPainter.SmoothPixmapTransform, zoom < 1)
             painter.drawImage(target, image)
         correct = index.data(CorrectRole)
-        if correct is not None:
-            colour = QColor(GOOD if correct else BAD)
-            painter.setRenderHint(QPainter.Antialiasing, True)
-            painter.setPen(QPen(colour, 2))
-            if not correct:
-                painter.drawRect(box.adjusted(1, 1, -1, -1))  # wrong ones stand out in a grid
-            badge = QRect(box.right() - 13, box.top() + 1, 13, 13)
-            painter.setBrush(colour)
-            painter.setPen(Qt.NoPen)
-            painter.drawEllipse(badge)
-            painter.setPen(QPen(QColor("white"), 1.6))
-            c = badge.center()
-            if correct:
-                painter.drawPolyline(*_tick(c.x(), c.y()))
-            else:
-                painter.drawLine(c.x() - 3, c.y() - 3, c.x() + 3, c.y() + 3)
-                painter.drawLine(c.x() - 3, c.y() + 3, c.x() + 3, c.y() - 3)
+        if correct is False:  # wrong ones stand out in the grid
+            painter.setPen(QPen(QColor(BAD), 2))
+            painter.drawRect(box.adjusted(1, 1, -1, -1))
         text_rect = QRect(rect.left(), box.bottom() + 2, rect.width(),
                           rect.bottom() - box.bottom() - 2)
         font = QFont(option.font)
         font.setPointSizeF(max(font.pointSizeF() - 1, 7))
         painter.setFont(font)
         selected = option.state & QStyle.State_Selected
-        painter.setPen(palette.color(QPalette.HighlightedText if selected else QPalette.Text))
-        painter.drawText(text_rect, Qt.AlignHCenter | Qt.AlignTop, index.data(Qt.DisplayRole))
+        ink = palette.color(QPalette.HighlightedText if selected else QPalette.Text)
+        text = index.data(Qt.DisplayRole)
+        if correct is None:
+            painter.setPen(ink)
+            painter.drawText(text_rect, Qt.AlignHCenter | Qt.AlignTop, text)
+        else:
+            # "7 ✓" for a right prediction, "7 → 3" (label → predicted) in red for a wrong one.
+            mark = " ✓" if correct else f" → {index.data(PredictedRole)}"
+            metrics = painter.fontMetrics()
+            width = metrics.horizontalAdvance(text + mark)
+            left = text_rect.left() + (text_rect.width() - width) // 2
+            painter.setPen(ink if correct or selected else QColor(BAD))
+            painter.drawText(QRect(left, text_rect.top(), width, text_rect.height()),
+                             Qt.AlignLeft | Qt.AlignTop, text)
+            painter.setPen(ink if selected else QColor(GOOD if correct else BAD))
+            painter.drawText(QRect(left + metrics.horizontalAdvance(text), text_rect.top(),
+                                   width, text_rect.height()), Qt.AlignLeft | Qt.AlignTop, mark)
         painter.restore()
-
-
-def _tick(x: int, y: int) -> tuple[QPoint, QPoint, QPoint]:
-    return QPoint(x - 3, y), QPoint(x - 1, y + 3), QPoint(x + 4, y - 3)
 
 
 class StripListView(QListView):
@@ -224,6 +222,11 @@ class StripListView(QListView):
         """Scroll ``index`` into view, now and after each layout slice still to come."""
         self.scrollTo(index)
         self._pending = QPersistentModelIndex(index)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.currentIndex().isValid():  # the new width lays the rows out anew
+            self._pending = QPersistentModelIndex(self.currentIndex())
 
     def timerEvent(self, event: QTimerEvent) -> None:
         super().timerEvent(event)

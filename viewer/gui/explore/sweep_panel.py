@@ -54,7 +54,7 @@ class SweepBar(QWidget):
         self.subset_box = QComboBox()
         self.subset_box.setToolTip("Sweep all samples, or a random subset (fixed seed) of a "
                                    "large file")
-        self.auto_box = QCheckBox("Each layer I select")
+        self.auto_box = QCheckBox("Auto")
         self.auto_box.setToolTip(f"Sweep every layer you select (up to "
                                  f"{AUTO_SWEEP_LIMIT:,} samples); otherwise use Sweep")
         self.auto_box.setChecked(sweeps.auto)

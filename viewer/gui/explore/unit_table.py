@@ -99,9 +99,10 @@ class UnitTable(QTableView):
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(20)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.Stretch)
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)  # numbers are never cut
+        header.setStretchLastSection(True)
         header.setHighlightSections(False)
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(300)
         self.selectionModel().currentRowChanged.connect(self._on_row)
         sweeps.resultChanged.connect(self._on_result)
         sweeps.unitChanged.connect(self.show_unit)
@@ -199,13 +200,17 @@ class UnitPicture(QWidget):
         self.figure = new_figure(self)
         self.canvas = Canvas(self.figure)
         self.canvas.setMinimumSize(160, 120)
-        self.axes = self.figure.add_axes((0.02, 0.02, 0.96, 0.96))
+        self.axes = self.figure.add_axes((0.02, 0.02, 0.8, 0.96))
         self.axes.set_axis_off()
         import matplotlib
 
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad=window_colour(self))
         self.image = self.axes.imshow(np.full((1, 1), np.nan), cmap=cmap, origin="upper",
                                       interpolation="nearest")
+        self.colorbar = self.figure.colorbar(
+            self.image, cax=self.figure.add_axes((0.86, 0.08, 0.035, 0.84)))
+        self.colorbar.ax.tick_params(labelsize=7, colors=text_colour(self))
+        self.colorbar.outline.set_linewidth(0.5)
         (self.dead_marks,) = self.axes.plot([], [], linestyle="none", marker="x",
                                             color=BAD, markersize=7, markeredgewidth=1.6)
         self.frame = Rectangle((0, 0), 1, 1, fill=False, edgecolor=text_colour(self),
@@ -225,14 +230,15 @@ class UnitPicture(QWidget):
         sweeps.unitChanged.connect(lambda _u: self._place_frame())
         self.canvas.mpl_connect("button_press_event", self._on_click)
         self.canvas.mpl_connect("motion_notify_event", self._on_motion)
+        self.canvas.mpl_connect("resize_event", lambda _e: self._layout())
         self.show_result(sweeps.result)
 
     def show_result(self, result: Any) -> None:
         """Draw ``result``'s chosen statistic (None: nothing)."""
+        self.axes.set_visible(result is not None)
+        self.colorbar.ax.set_visible(result is not None)
         if result is None:
             self.picture = None
-            self.image.set_data(np.full((1, 1), np.nan))
-            self.dead_marks.set_data([], [])
             self.frame.set_visible(False)
             self.canvas.draw_idle()
             return
@@ -247,7 +253,24 @@ class UnitPicture(QWidget):
         self.axes.set_xlim(-0.5, w - 0.5)
         self.axes.set_ylim(h - 0.5, -0.5)
         self.dead_marks.set_data(*unit_centres(pic, np.flatnonzero(result.dead)))
+        self._layout()
         self._place_frame()
+
+    def _layout(self) -> None:
+        """The picture as large as its aspect allows, its colour bar right beside it."""
+        w_px, h_px = self.figure.bbox.width, self.figure.bbox.height
+        if self.picture is None or w_px < 100 or h_px < 60:
+            return
+        r = self.canvas.device_pixel_ratio
+        margin, bar_w, bar_gap, labels = 6 * r, 10 * r, 8 * r, 40 * r
+        h, w = self.picture.image.shape
+        avail_w, avail_h = w_px - 2 * margin - bar_gap - bar_w - labels, h_px - 2 * margin
+        zoom = max(min(avail_w / w, avail_h / h), 1e-3)
+        box_w, box_h = w * zoom, h * zoom
+        x0, y0 = margin, (h_px - box_h) / 2
+        self.axes.set_position((x0 / w_px, y0 / h_px, box_w / w_px, box_h / h_px))
+        self.colorbar.ax.set_position(((x0 + box_w + bar_gap) / w_px, y0 / h_px,
+                                       bar_w / w_px, box_h / h_px))
 
     def _place_frame(self) -> None:
         pic = self.picture
