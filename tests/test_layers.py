@@ -385,3 +385,22 @@ def test_deep_chain_needs_no_recursion():
         layers.append(Activation(layers[-1], name=f"a{k}", function="linear"))
     x = rand(1, 2)
     np.testing.assert_array_equal(Net(layers)[-1](x), x)
+
+
+def test_a_failing_layer_is_named_and_trace_keeps_what_came_before():
+    class Exploding(Dense):
+        def forward(self, x):
+            raise FloatingPointError("overflow")
+
+    inp = Input(shape=(3,), name="in")
+    d = Dense(inp, name="d", W=rand(3, 2))
+    bad = Exploding(d, name="bad", W=rand(2, 2))
+    net = Net([inp, d, bad, Activation(bad, name="after", function="relu")])
+    x = rand(2, 3)
+    with pytest.raises(LayerError, match=r"^layer 'bad' \(Dense\) failed: FloatingPointError: overflow$"):
+        net[-1](x)
+    from viewer.net.layers.base import LayerFailed
+    with pytest.raises(LayerFailed) as err:
+        net.trace(x)
+    assert err.value.index == 2 and len(err.value.outputs) == 2
+    np.testing.assert_allclose(err.value.outputs[1], x @ d.W, rtol=1e-6)

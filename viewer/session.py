@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from viewer.errors import LayerError, SampleError, StrataError
+from viewer.errors import LayerError, SampleError
 from viewer.net import Net, load
+from viewer.net.layers.base import LayerFailed
 
 BUNDLED_DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "resources", "demo", "digits_cnn.h5")
@@ -107,8 +108,5 @@ def activation(net: Net, samples: Any, layer: int, sample: int) -> np.ndarray:
     x = samples.batch([sample])
     try:
         return net[layer](x)[0]
-    except StrataError:
-        raise
-    except Exception as exc:  # a layer's numpy raising on odd input is the net's problem
-        raise LayerError(f"layer {net[layer].name!r} failed on sample {sample}: "
-                         f"{type(exc).__name__}: {exc}") from None
+    except LayerFailed as exc:
+        raise LayerError(f"{exc} (sample {sample})") from None

@@ -257,13 +257,13 @@ def forward(net: Any, samples: Any, i: int) -> Trace:
         raise
     except Exception as exc:
         raise SampleError(f"sample {i} cannot be read: {type(exc).__name__}: {exc}") from None
+    from viewer.net.layers.base import LayerFailed  # h5py comes with it: not at start-up
+
     try:
         return Trace(net.trace(x), x)
-    except Exception as exc:
-        bad = _first_failing_layer(net, x)
-        outputs = net.trace(x, upto=bad - 1) if bad else []
-        return Trace(outputs, x, f"layer {net[bad].name!r} failed on sample {i}: "
-                                 f"{error_text(exc)}")
+    except LayerFailed as exc:
+        return Trace(exc.outputs, x, f"layer {exc.layer.name!r} failed on sample {i}: "
+                                     f"{exc.reason}")
 
 
 def prefetch(net: Any, samples: Any, i: int, cache: TraceCache) -> None:
@@ -320,24 +320,6 @@ def compute(request: Request, cache: TraceCache) -> Result:
         net_input=np.asarray(x[0]), prediction=prediction,
         seconds=time.perf_counter() - start, cached=cached,
     )
-
-
-def _first_failing_layer(net: Any, x: np.ndarray) -> int:
-    """Index of the first layer whose computation raises for ``x`` (bisection).
-
-    ``net.trace(x, upto=j)`` computes every layer up to j, so once it fails for
-    some j it fails for every later one.
-    """
-    lo, hi = 0, len(net) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        try:
-            net.trace(x, upto=mid)
-        except Exception:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 def error_text(exc: BaseException) -> str:

@@ -8,7 +8,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from viewer.errors import LayerError
-from viewer.net.layers.base import Layer, Plan, Shape, ancestors, evaluate
+from viewer.net.layers.base import Layer, LayerFailed, Plan, Shape, ancestors, evaluate
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,22 @@ class Net(Sequence[Layer]):
         -------
         list of ndarray
             ``out[i]`` equals ``net[i](X)``; each has the batch axis first.
+
+        Raises
+        ------
+        LayerFailed
+            When a layer fails; its ``index`` is that layer's position and its
+            ``outputs`` the outputs of every layer before it.
         """
         last = len(self) - 1 if upto is None else self.resolve(upto)
         wanted = self._layers[:last + 1]
-        values = evaluate(wanted, X, plan=self._plan_for(tuple(range(last + 1))))
+        try:
+            values = evaluate(wanted, X, plan=self._plan_for(tuple(range(last + 1))))
+        except LayerFailed as exc:
+            # Layers are computed in net order, so all before the failing one are done.
+            exc.index = self._index[exc.layer.name]
+            exc.outputs = [exc.computed[layer] for layer in wanted[:exc.index]]
+            raise
         return [values[layer] for layer in wanted]
 
     def outputs(self, X: Any, indices: Sequence[int | str]) -> dict[int, np.ndarray]:

@@ -207,6 +207,35 @@ def ancestors(target: Layer | Sequence[Layer]) -> list[Layer]:
     return order
 
 
+class LayerFailed(LayerError):
+    """A layer's computation raised.
+
+    Attributes
+    ----------
+    layer : Layer
+        The layer that failed.
+    error : Exception
+        What it raised.
+    computed : dict
+        Layer -> output of the wanted layers computed before the failure.
+    index : int or None
+        The failing layer's position, set by :meth:`Net.trace`.
+    outputs : list of ndarray
+        Set by :meth:`Net.trace`: the outputs of every layer before ``index``.
+    """
+
+    def __init__(self, layer: "Layer", error: Exception, computed: dict) -> None:
+        reason = str(error) if isinstance(error, LayerError) else f"{type(error).__name__}: {error}"
+        super().__init__(reason if isinstance(error, LayerError) and layer.name in reason
+                         else f"layer {layer.name!r} ({layer.kind}) failed: {reason}")
+        self.layer = layer
+        self.error = error
+        self.reason = reason
+        self.computed = computed
+        self.index: int | None = None
+        self.outputs: list = []
+
+
 class Plan:
     """The evaluation order for some target layers, worked out once and reused.
 
@@ -250,6 +279,11 @@ def evaluate(target: Layer | Sequence[Layer], X: Any,
     -------
     dict
         Layer -> output array (batch first).
+
+    Raises
+    ------
+    LayerFailed
+        When a layer's computation raises; it names the layer.
     """
     targets = [target] if isinstance(target, Layer) else list(target)
     if plan is None:
@@ -258,12 +292,15 @@ def evaluate(target: Layer | Sequence[Layer], X: Any,
     values: dict[int, np.ndarray] = {}
     result: dict[Layer, np.ndarray] = {}
     for layer in plan.order:
-        if not layer.inputs:
-            out = layer.forward(_input_for(layer, X))
-        elif isinstance(layer.prev, Layer):
-            out = layer.forward(values[id(layer.prev)])
-        else:
-            out = layer.forward(tuple(values[id(p)] for p in layer.inputs))
+        try:
+            if not layer.inputs:
+                out = layer.forward(_input_for(layer, X))
+            elif isinstance(layer.prev, Layer):
+                out = layer.forward(values[id(layer.prev)])
+            else:
+                out = layer.forward(tuple(values[id(p)] for p in layer.inputs))
+        except Exception as exc:  # numpy raising on odd input is the layer's failure, named
+            raise LayerFailed(layer, exc, result) from exc
         values[id(layer)] = out
         if id(layer) in plan.targets or (keep is not None and keep(layer)):
             result[layer] = out
