@@ -146,7 +146,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="measured runs of each program")
     args = parser.parse_args()
 
-    env = dict(os.environ, STRATA_BENCH_MARKERS="1", PYTHONPATH=str(ROOT))
+    # MPLBACKEND: pyplot in the reference script must draw with Qt, never fall back to Agg.
+    env = dict(os.environ, STRATA_BENCH_MARKERS="1", PYTHONPATH=str(ROOT), MPLBACKEND="QtAgg")
     env["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="strata-bench-")  # fresh settings
     server = None
     if not env.get("DISPLAY"):
