@@ -69,7 +69,9 @@ def convert_keras(path: str | os.PathLike, *, keras_backend: str | None = None) 
         _input_formats(layers)
         stem = os.path.splitext(os.path.basename(path))[0]
         version = kfile.version or "1"
-        return Net(layers, name=stem, source=f"Keras {version} ({backend} backend{note}): {path}")
+        # Keras 3 computes the same on every backend; only older files say which one they used.
+        detail = "" if backend == "keras3" else f" ({backend} backend{note})"
+        return Net(layers, name=stem, source=f"Keras {version}{detail}: {path}")
     except (ConversionError, LayerError) as exc:
         text = str(exc)
         raise ConversionError(text if text.startswith(path) else f"{path}: {text}") from None
