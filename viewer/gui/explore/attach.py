@@ -33,7 +33,7 @@ EXPLORE_SHORTCUTS = (
     ("Ctrl+B", "Browse the samples as thumbnails"),
 )
 TAB_TITLES = ("Compare", "Weights")
-DOCK_HEIGHT = 300
+DOCK_HEIGHT = 280
 VISIBLE_KEY = "explore/dataset_visible"
 
 
@@ -80,7 +80,6 @@ class Explore(QObject):
         self.actions = self._make_actions()
         corner = QToolButton()
         corner.setDefaultAction(self.actions["dataset"])
-        corner.setAutoRaise(True)
         tabs.setCornerWidget(corner, Qt.TopRightCorner)
         corner.show()
         window.installEventFilter(self)

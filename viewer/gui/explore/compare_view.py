@@ -18,121 +18,25 @@ of A and B share their bins. Computing runs on the state's worker threads
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
+from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                              QStackedLayout, QVBoxLayout, QWidget)
 
-from viewer.analysis import Histogram, Picture, color_limits, histogram, to_picture
-from viewer.errors import LayerError
-from viewer.gui.jobs import MOSAIC_ASPECT, TraceCache, error_text, forward
-from viewer.gui.options import AUTO_DIVERGING, colormap_for
+from viewer.gui.explore.compare_data import Comparison, Pair, compare, partner_layer
+from viewer.gui.jobs import error_text
+from viewer.gui.options import AUTO_DIVERGING
 from viewer.gui.plotting import Canvas, new_figure, text_colour, window_colour
 from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
 MODES = (("samples", "Two samples"), ("layers", "Two layers"))
-BINS = 60
+LOG_FLOOR = 0.8  # where bars start on a log axis (a count of 1 stays visible)
 A_COLOUR, B_COLOUR = "#3b75af", "#e1812c"
-
-
-@dataclass(frozen=True, eq=False)
-class Pair:
-    """What to compare: sample and layer of A and of B."""
-
-    net: Any
-    samples: Any
-    a_sample: int
-    a_layer: int
-    b_sample: int
-    b_layer: int
-
-
-@dataclass(frozen=True, eq=False)
-class Comparison:
-    """A computed :class:`Pair`.
-
-    Attributes
-    ----------
-    pair : Pair
-    a, b, diff : Picture
-        A's and B's activations and ``B - A`` laid out as the heatmap lays
-        them out (``diff.source`` is the raw difference).
-    clim : (float, float)
-        Shared colour limits of A and B.
-    cmap : str
-        Colour map of A and B.
-    diff_clim : (float, float)
-        Symmetric limits of the difference, ``(-m, m)``.
-    hist_a, hist_b : Histogram
-        Over shared bin edges.
-    """
-
-    pair: Pair
-    a: Picture
-    b: Picture
-    diff: Picture
-    clim: tuple[float, float]
-    cmap: str
-    diff_clim: tuple[float, float]
-    hist_a: Histogram
-    hist_b: Histogram
-
-
-def activation(pair: Pair, cache: TraceCache, sample: int, layer: int) -> np.ndarray:
-    """Layer ``layer``'s output for ``sample`` (no batch axis), through the state's trace cache.
-
-    Raises
-    ------
-    StrataError
-        The sample cannot be read, or the layer (or one before it) fails.
-    """
-    trace, _cached = cache.trace(pair.net, pair.samples, sample, forward)
-    if layer >= len(trace.outputs):
-        raise LayerError(trace.failure)
-    return np.asarray(trace.outputs[layer][0])
-
-
-def compare(pair: Pair, cache: TraceCache, cmap_option: str = "auto") -> Comparison:
-    """Compute the pictures, colour limits and histograms of ``pair`` (worker thread).
-
-    Raises
-    ------
-    StrataError
-        A sample that cannot be read or a layer that fails (one line).
-    ValueError
-        When A and B have different shapes.
-    """
-    from viewer.session import picture_layout
-
-    net = pair.net
-    a = activation(pair, cache, pair.a_sample, pair.a_layer)
-    b = activation(pair, cache, pair.b_sample, pair.b_layer)
-    if a.shape != b.shape:
-        raise ValueError(f"A has shape {a.shape} and B {b.shape}: they cannot be compared")
-    layout = picture_layout(net, pair.b_layer, b.ndim)
-    pictures = [to_picture(x, layout=layout, aspect=MOSAIC_ASPECT)
-                for x in (a, b, b.astype(np.float64) - a)]
-    both = color_limits(np.concatenate([pictures[0].image.ravel(), pictures[1].image.ravel()]))
-    cmap, lo, hi = colormap_for(cmap_option, both.vmin, both.vmax)
-    m = max(abs(v) for v in color_limits(pictures[2].image).symmetric) or 1.0
-    edges = np.linspace(both.vmin, both.vmax, BINS + 1)
-    return Comparison(pair, *pictures, clim=(lo, hi), cmap=cmap, diff_clim=(-m, m),
-                      hist_a=histogram(a, bins=edges), hist_b=histogram(b, bins=edges))
-
-
-def partner_layer(net: Any, layer: int) -> int:
-    """The nearest layer before ``layer`` (else after it) with the same output shape."""
-    shape = net[layer].output_shape
-    for i in list(range(layer - 1, -1, -1)) + list(range(layer + 1, len(net))):
-        if net[i].output_shape == shape:
-            return i
-    return layer
 
 
 class CompareView(QWidget):
@@ -167,12 +71,16 @@ class CompareView(QWidget):
         self.pinned_layer: int | None = None
         self.comparison: Comparison | None = None
         self._dirty = True
+        self._cmap_option = state.options.cmap
 
         self.mode_box = QComboBox()
         for key, text in MODES:
             self.mode_box.addItem(text, key)
         self.mode_box.setToolTip("Two samples at the selected layer, or two layers of the "
                                  "same shape on the current sample")
+        self.log_box = QCheckBox("Log counts")
+        self.log_box.setToolTip("Histogram counts on a log axis (the window's histogram option)")
+        self.log_box.setChecked(state.options.log_counts)
         self.pin_button = QPushButton("Pin as A")
         self.pin_button.setToolTip("Make the current sample (or layer) A; "
                                    "then browse: B follows the selection")
@@ -200,6 +108,8 @@ class CompareView(QWidget):
         bar.addWidget(QLabel("Compare"))
         bar.addWidget(self.mode_box)
         bar.addWidget(self.pin_button)
+        bar.addSpacing(8)
+        bar.addWidget(self.log_box)
         bar.addStretch(1)
         head = QHBoxLayout()
         head.addWidget(self.info, 3)
@@ -213,13 +123,15 @@ class CompareView(QWidget):
 
         self.mode_box.currentIndexChanged.connect(
             lambda i: self.set_mode(self.mode_box.itemData(i)))
-        self.pin_button.clicked.connect(self.pin)
+        self.pin_button.clicked.connect(lambda: self.pin())
+        self.log_box.toggled.connect(lambda on: state.set_options(log_counts=on))
         self.runner.finished.connect(lambda _i, c: self._show(c))
         self.runner.failed.connect(lambda _i, e: self.show_message(error_text(e)))
         state.netChanged.connect(self._on_net)
         state.samplesChanged.connect(self._on_samples)
-        for signal in (state.layerChanged, state.sampleChanged, state.optionsChanged):
+        for signal in (state.layerChanged, state.sampleChanged):
             signal.connect(lambda _v: self.refresh())
+        state.optionsChanged.connect(self._on_options)
         self.canvas.mpl_connect("motion_notify_event", self._on_motion)
         self.canvas.mpl_connect("resize_event", lambda _e: self._layout())
         self.show_message("Loading…")
@@ -323,7 +235,8 @@ class CompareView(QWidget):
         if problem:
             self.show_message(problem)
             return
-        self.runner.submit(partial(compare, pair, self._state.cache, self._state.options.cmap))
+        self._cmap_option = self._state.options.cmap
+        self.runner.submit(partial(compare, pair, self._state.cache, self._cmap_option))
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -373,18 +286,27 @@ class CompareView(QWidget):
         ink = text_colour(self)
         for key, title in zip(("a", "b", "diff"), titles):
             self.image_axes[key].set_title(title, color=ink, fontsize=9)
-        top = 1.0
-        for key, hist in (("a", c.hist_a), ("b", c.hist_b)):
-            self.bars[key].set_data(hist.counts.astype(np.float64), hist.edges)
-            top = max(top, float(hist.counts.max(initial=0)))
-        edges = c.hist_a.edges
-        pad = (edges[-1] - edges[0]) * 0.02
-        self.hist_axes.set_xlim(edges[0] - pad, edges[-1] + pad)
-        self.hist_axes.set_ylim(0, top * 1.08)
+        self._draw_histograms(c)
         self._layout()
         self._update_info()
         self.canvas.draw_idle()
         self.drawn.emit(c)
+
+    def _draw_histograms(self, c: Comparison) -> None:
+        """Both histograms on shared bins, log counts when the window's option says so."""
+        log = self._state.options.log_counts
+        self.hist_axes.set_yscale("log" if log else "linear")
+        floor = LOG_FLOOR if log else 0.0
+        top = 1.0
+        for key, hist in (("a", c.hist_a), ("b", c.hist_b)):
+            counts = hist.counts.astype(np.float64)
+            self.bars[key].set_data(np.maximum(counts, floor), hist.edges, baseline=floor)
+            top = max(top, float(counts.max(initial=0)))
+        edges = c.hist_a.edges
+        pad = (edges[-1] - edges[0]) * 0.02
+        self.hist_axes.set_xlim(edges[0] - pad, edges[-1] + pad)
+        self.hist_axes.set_ylim(floor, top * (1.6 if log else 1.08))
+        self.hist_axes.set_ylabel("count (log)" if log else "count", color=text_colour(self))
 
     def _titles(self, pair: Pair) -> tuple[str, str, str]:
         net = pair.net
@@ -465,6 +387,16 @@ class CompareView(QWidget):
         values = [float(c.a.source[at]), float(c.b.source[at]), float(c.diff.source[at])]
         a, b, d = (("NaN" if math.isnan(v) else f"{v:.4g}") for v in values)
         self.hover.setText(f"{where} · A {a} · B {b} · B − A {d}")
+
+    def _on_options(self, opts: Any) -> None:
+        self.log_box.blockSignals(True)
+        self.log_box.setChecked(opts.log_counts)
+        self.log_box.blockSignals(False)
+        if self.comparison is not None and opts.cmap == self._cmap_option:
+            self._draw_histograms(self.comparison)
+            self.canvas.draw_idle()
+        else:
+            self.refresh()  # a new colour map: A and B are recoloured
 
     def _on_net(self, _net: Any) -> None:
         self.pinned_sample = self.pinned_layer = None

@@ -73,7 +73,7 @@ class DatasetPanel(QWidget):
         units.setStretchFactor(0, 0)
         units.setStretchFactor(1, 1)
         units.setStretchFactor(2, 2)
-        units.setSizes([320, 260, 680])
+        units.setSizes([340, 240, 680])
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for widget, title in ((units, "Units"), (self.pca, "PCA map"),

@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 import numpy as np
-from PyQt5.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt5.QtCore import QObject, pyqtSignal
 
 from viewer.gui.explore.common import predicts
+from viewer.gui.explore.threads import Workers, emit
 from viewer.gui.jobs import error_text
 from viewer.gui.state import AppState, report
 
@@ -30,32 +31,25 @@ class _Relay(QObject):
     done = pyqtSignal(int, object)  # generation, exception or None
 
 
-class _PredictJob(QRunnable):
-    def __init__(self, generation: int, net: Any, samples: Any, cancel: threading.Event,
+def _predict_job(generation: int, net: Any, samples: Any, cancel: threading.Event,
                  relay: _Relay) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._gen, self._net, self._samples = generation, net, samples
-        self._cancel, self._relay = cancel, relay
-
-    def run(self) -> None:
-        net, n = self._net, len(self._samples)
-        last = len(net) - 1
-        start, size = 0, BATCH
-        try:
-            while start < n and not self._cancel.is_set():
-                began = time.perf_counter()
-                idx = np.arange(start, min(start + size, n))
-                scores = net.outputs(self._samples.batch(idx), [last])[last]
-                self._relay.chunk.emit(self._gen, start, scores.argmax(axis=1).astype(np.int64))
-                start += len(idx)
-                took = time.perf_counter() - began
-                if took > SLOW_BATCH:
-                    size = max(1, int(size * SLOW_BATCH / 2 / took))
-        except Exception as exc:  # shown as a message; the strip keeps its labels
-            self._relay.done.emit(self._gen, exc)
-            return
-        self._relay.done.emit(self._gen, None)
+    """Predict every sample batch by batch (on a worker thread), reporting each batch."""
+    n, last = len(samples), len(net) - 1
+    start, size = 0, BATCH
+    try:
+        while start < n and not cancel.is_set():
+            began = time.perf_counter()
+            idx = np.arange(start, min(start + size, n))
+            scores = net.outputs(samples.batch(idx), [last])[last]
+            emit(relay.chunk, generation, start, scores.argmax(axis=1).astype(np.int64))
+            start += len(idx)
+            took = time.perf_counter() - began
+            if took > SLOW_BATCH:
+                size = max(1, int(size * SLOW_BATCH / 2 / took))
+    except Exception as exc:  # shown as a message; the strip keeps its labels
+        emit(relay.done, generation, exc)
+        return
+    emit(relay.done, generation, None)
 
 
 class Predictions(QObject):
@@ -88,8 +82,7 @@ class Predictions(QObject):
     def __init__(self, state: AppState, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
+        self.workers = Workers("strata-predict")
         self._relay = _Relay(self)
         self._relay.chunk.connect(self._on_chunk)
         self._relay.done.connect(self._on_done)
@@ -112,15 +105,15 @@ class Predictions(QObject):
         if self._started or self.predicted is None:
             return
         self._started = True
-        self._cancel = threading.Event()
-        self.pool.start(_PredictJob(self._generation, self.state.net, self.state.samples,
-                                    self._cancel, self._relay))
+        cancel = self._cancel = threading.Event()
+        job = (self._generation, self.state.net, self.state.samples, cancel, self._relay)
+        self.workers.start(lambda: _predict_job(*job))
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Stop and wait for the thread (closing the window)."""
         if self._cancel is not None:
             self._cancel.set()
-        self.pool.waitForDone(timeout_ms)
+        self.workers.join(timeout_ms / 1000)
 
     def _reset(self) -> None:
         if self._cancel is not None:

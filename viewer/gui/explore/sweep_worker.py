@@ -1,9 +1,9 @@
 """Dataset sweeps off the main thread: progress, time left, cancel, a cache.
 
 A :class:`SweepController` runs :class:`viewer.analysis.sweep.Sweep` for the
-state's net and samples on a thread of its own, so the window stays free for
-browsing while it runs. One sweep runs at a time: starting another cancels
-the one running. Cancel sets a ``threading.Event`` the sweep checks between
+state's net and samples on a thread of its own (see :mod:`.threads`), so
+the window stays free for browsing while it runs. One sweep runs at a time:
+starting another cancels the one running. Cancel sets a ``threading.Event`` the sweep checks between
 its batches, which it keeps short (about 0.15 s), so it stops within half a
 second. Finished sweeps are kept per (layer, subset) for as long as the net
 and samples stay open: coming back to a swept layer shows its result at once.
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from PyQt5.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt5.QtCore import QObject, pyqtSignal
 
+from viewer.gui.explore.threads import Workers, emit
 from viewer.gui.jobs import error_text
 from viewer.gui.state import AppState, report
 
@@ -68,24 +69,19 @@ class _Relay(QObject):
     done = pyqtSignal(int, object, object)  # job id, SweepResult or None, exception or None
 
 
-class _SweepJob(QRunnable):
-    def __init__(self, job_id: int, make: Callable[[], Any], cancel: threading.Event,
-                 relay: _Relay) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._id, self._make, self._cancel, self._relay = job_id, make, cancel, relay
+def _sweep_job(job_id: int, make: Callable[[], Any], cancel: threading.Event,
+               relay: _Relay) -> None:
+    """Run one sweep (on a worker thread) and report its progress and outcome."""
+    def progress(done: int, total: int) -> bool:
+        emit(relay.progress, job_id, done, total)
+        return not cancel.is_set()
 
-    def run(self) -> None:
-        try:
-            result = self._make().run(progress=self._progress, cancel=self._cancel)
-        except Exception as exc:  # cancelled, or a failure the window shows as a message
-            self._relay.done.emit(self._id, None, exc)
-        else:
-            self._relay.done.emit(self._id, result, None)
-
-    def _progress(self, done: int, total: int) -> bool:
-        self._relay.progress.emit(self._id, done, total)
-        return not self._cancel.is_set()
+    try:
+        result = make().run(progress=progress, cancel=cancel)
+    except Exception as exc:  # cancelled, or a failure the window shows as a message
+        emit(relay.done, job_id, None, exc)
+    else:
+        emit(relay.done, job_id, result, None)
 
 
 class SweepController(QObject):
@@ -149,8 +145,7 @@ class SweepController(QObject):
         super().__init__(parent)
         self.state = state
         self.k, self.batch_size = k, batch_size
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)  # one sweep at a time; a cancelled one ends first
+        self.workers = Workers("strata-sweep")
         self._relay = _Relay(self)
         self._relay.progress.connect(self._on_progress)
         self._relay.done.connect(self._on_done)
@@ -255,7 +250,8 @@ class SweepController(QObject):
         was_running = self.running
         self._job = (job_id, layer, subset, cancel, time.monotonic())
         self._alive += 1
-        self.pool.start(_SweepJob(job_id, make, cancel, self._relay))
+        relay = self._relay
+        self.workers.start(lambda: _sweep_job(job_id, make, cancel, relay))
         self.started.emit(layer)
         if not was_running:
             self.runningChanged.emit(True)
@@ -274,7 +270,7 @@ class SweepController(QObject):
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Cancel and wait for the sweep thread (closing the window)."""
         self.cancel()
-        self.pool.waitForDone(timeout_ms)
+        self.workers.join(timeout_ms / 1000)
 
     def _on_progress(self, job_id: int, done: int, total: int) -> None:
         if self._job is None or self._job[0] != job_id:

@@ -99,10 +99,10 @@ class UnitTable(QTableView):
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(20)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)  # numbers are never cut
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         header.setHighlightSections(False)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(340)
         self.selectionModel().currentRowChanged.connect(self._on_row)
         sweeps.resultChanged.connect(self._on_result)
         sweeps.unitChanged.connect(self.show_unit)
