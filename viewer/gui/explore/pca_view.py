@@ -29,6 +29,7 @@ from viewer.gui.state import AppState
 MAX_POINTS = 20_000
 PICK_RADIUS = 7  # pixels
 MAX_LEGEND = 20
+LEGEND_COLUMNS = 10
 POPUP_THUMB = 72
 
 
@@ -55,6 +56,7 @@ class PCAView(QWidget):
         self.result: Any = None
         self.shown = np.zeros(0, np.int64)
         self._thumbs: ThumbnailCache | None = None
+        self._legend_rows = 0
 
         self.colour_box = QComboBox()
         self.colour_box.addItem("Colour by label", "label")
@@ -173,11 +175,14 @@ class PCAView(QWidget):
         old = self.axes.get_legend()
         if old is not None:
             old.remove()
+        self._legend_rows = 0
         if legend:
-            title = "predicted" if by == "predicted" else "label"
-            self.axes.legend(handles=legend, title=title, loc="upper left",
-                             bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
-                             title_fontsize=8, handletextpad=0.2, borderaxespad=0.0)
+            # One row of classes above the plot (two for many): the plot keeps its width.
+            ncol = min(len(legend), LEGEND_COLUMNS)
+            self._legend_rows = -(-len(legend) // ncol)
+            self.axes.legend(handles=legend, loc="lower left", bbox_to_anchor=(0.0, 1.01),
+                             ncol=ncol, frameon=False, fontsize=8, handletextpad=0.1,
+                             columnspacing=1.0, borderaxespad=0.2)
         self._layout()
         self.canvas.draw_idle()
 
@@ -186,9 +191,9 @@ class PCAView(QWidget):
         if w_px < 120 or h_px < 100:
             return
         r = self.canvas.device_pixel_ratio
-        legend_w = 110 * r if self.axes.get_legend() is not None else 16 * r
-        left, bottom, top = 56 * r, 40 * r, 10 * r
-        self.axes.set_position((left / w_px, bottom / h_px, (w_px - left - legend_w) / w_px,
+        left, right, bottom = 56 * r, 16 * r, 40 * r
+        top = (8 + 17 * self._legend_rows) * r
+        self.axes.set_position((left / w_px, bottom / h_px, (w_px - left - right) / w_px,
                                 (h_px - bottom - top) / h_px))
 
     def _mark_current(self) -> None:
