@@ -30,8 +30,8 @@ MIN_BINS = 10
 PREFERRED = ("W", "gamma", "beta", "b", "mean", "var")  # the order of a layer's parameters
 BAR_COLOUR = "#3b75af"
 KIND_TEXT = {"rgb": "filters as colour images", "filters": "filters as images",
-             "kernels": "rows: output channels · columns: input channels",
-             "mosaic": "one tile per kernel", "matrix": "rows × columns as stored",
+             "kernels": "rows: outputs · columns: inputs",
+             "mosaic": "one tile per kernel", "matrix": "rows × columns",
              "vector": "value per unit"}
 
 
