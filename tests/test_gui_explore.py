@@ -336,3 +336,48 @@ def test_weights_view_first_layer_filters_and_batch_norm_scales(qtbot, state):
     np.testing.assert_allclose(tops, np.maximum(gamma, 0))
     state.set_layer(RELU1)
     assert view.picture is None and "no parameters" in view.message.text()
+
+
+# -- the same numbers as the command line; subsets; another net --------------------------
+
+def test_window_sweep_matches_the_sweep_command(qtbot, state, panel, tmp_path):
+    import csv
+
+    from viewer.cli import main
+
+    assert main(["sweep", str(DEMO_NET), "--layer", "relu2", "-o", str(tmp_path)]) == 0
+    with open(tmp_path / "units.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    result = panel.sweeps.result
+    np.testing.assert_allclose([float(r["mean"]) for r in rows], result.mean, rtol=1e-8)
+    np.testing.assert_allclose([float(r["frac_active"]) for r in rows], result.frac_active)
+    with open(tmp_path / "top_k.csv") as fh:
+        top = [int(r["sample"]) for r in csv.DictReader(fh) if r["unit"] == "6"]
+    assert top == result.top_samples[6].tolist()
+    panel.sweeps.set_unit(6)
+    assert panel.gallery.shown_samples()[0] == top
+
+
+def test_sweep_of_a_random_subset(qtbot, state, panel):
+    from viewer.gui.explore.sweep_worker import Subset
+
+    with qtbot.waitSignal(panel.sweeps.resultChanged, check_params_cb=lambda r: r is not None):
+        panel.sweeps.set_subset(Subset(100))
+    result = panel.sweeps.result
+    assert result.n_samples == 100
+    np.testing.assert_array_equal(result.indices, Subset(100).indices(len(state.samples)))
+    expected = Sweep(state.net, state.samples, RELU2, indices=result.indices).run()
+    np.testing.assert_allclose(result.mean, expected.mean)
+
+
+def test_views_follow_a_new_net(qtbot, state, panel):
+    mlp = DEMO_NET.parent / "digits_mlp.h5"
+    net, samples = open_net(str(mlp), isolate=False)
+    with qtbot.waitSignal(panel.sweeps.resultChanged, check_params_cb=lambda r: r is not None):
+        state.set_net(net, samples)
+    result = panel.sweeps.result
+    assert result.layer == state.layer and result.unit_axis is None  # dense units
+    expected = Sweep(net, samples, state.layer).run()
+    np.testing.assert_allclose(result.mean, expected.mean)
+    assert panel.table.units.rowCount() == expected.n_units
+    assert panel.picture.picture.kind == "grid"
