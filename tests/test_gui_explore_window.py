@@ -95,3 +95,20 @@ def test_closing_stops_the_threads_and_remembers_the_panel(qtbot, window):
     window.close()
     assert sweeps.idle
     assert window.settings.value("explore/dataset_visible") in (True, "true")
+
+
+def test_the_dataset_panel_comes_back_after_the_first_heatmap(qtbot):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.start(str(DEMO_NET))
+    qtbot.waitUntil(lambda: first.explore is not None)
+    first.explore.show_dataset()
+    first.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    again.show()
+    again.start(str(DEMO_NET))
+    qtbot.waitUntil(lambda: again.explore is not None and again.explore.dock.isVisible())
+    assert again.explore.dataset is not None
+    again.close()

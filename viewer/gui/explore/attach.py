@@ -21,9 +21,6 @@ from typing import Any
 from PyQt5.QtCore import QEvent, QObject, Qt
 from PyQt5.QtWidgets import QAction, QDockWidget, QLabel, QMainWindow, QToolButton
 
-from viewer.gui.explore.compare_view import CompareView
-from viewer.gui.explore.weights_view import WeightsView
-
 #: Keys the explore views add, for Help > Keyboard shortcuts.
 EXPLORE_SHORTCUTS = (
     ("Ctrl+3 / Ctrl+4", "Compare / weights"),
@@ -84,7 +81,8 @@ class Explore(QObject):
         corner.show()
         window.installEventFilter(self)
         if _truthy(window.settings.value(VISIBLE_KEY, False)):
-            self.show_dataset()
+            # Shown again once the first heatmap is on screen, not before it.
+            window.heatmap.drawn.connect(self._restore_dataset)
 
     def _make_actions(self) -> dict[str, Any]:
         w = self.window
@@ -152,11 +150,14 @@ class Explore(QObject):
         """Put the real view in place of the tab's placeholder (once)."""
         if (self.compare if title == "Compare" else self.weights) is not None:
             return
-        view = (CompareView if title == "Compare" else WeightsView)(self.window.state)
         if title == "Compare":
-            self.compare = view
+            from viewer.gui.explore.compare_view import CompareView
+
+            view = self.compare = CompareView(self.window.state)
         else:
-            self.weights = view
+            from viewer.gui.explore.weights_view import WeightsView
+
+            view = self.weights = WeightsView(self.window.state)
         tabs = self.window.tabs
         index = self._index(title)
         tabs.blockSignals(True)
@@ -187,6 +188,10 @@ class Explore(QObject):
         self.dock.setWidget(self.dataset)
         old.deleteLater()
         self.window.resizeDocks([self.dock], [DOCK_HEIGHT], Qt.Vertical)
+
+    def _restore_dataset(self, _result: Any) -> None:
+        self.window.heatmap.drawn.disconnect(self._restore_dataset)
+        self.show_dataset()
 
     def _on_dock_visible(self, visible: bool) -> None:
         if visible:
