@@ -84,7 +84,7 @@ class SweepBar(QWidget):
         layout.addWidget(self.status, 1)
 
         self.sweep_button.clicked.connect(lambda: sweeps.run())
-        self.cancel_button.clicked.connect(sweeps.cancel)
+        self.cancel_button.clicked.connect(lambda: sweeps.cancel())
         self.auto_box.toggled.connect(sweeps.set_auto)
         self.subset_box.currentIndexChanged.connect(self._on_subset)
         sweeps.started.connect(self._on_started)

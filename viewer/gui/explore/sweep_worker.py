@@ -62,6 +62,17 @@ class Subset:
         return f"a random {self.size:,} of {n:,} samples"
 
 
+@dataclass
+class _Job:
+    """The sweep running now: its id, what it covers, its cancel flag, when it began."""
+
+    id: int
+    layer: int
+    subset: Subset
+    cancel: threading.Event
+    began: float
+
+
 class _Relay(QObject):
     """Carries a sweep's progress and outcome from its thread to the main thread."""
 
@@ -151,7 +162,7 @@ class SweepController(QObject):
         self._relay.done.connect(self._on_done)
         self._cache: dict[tuple[int, Subset], Any] = {}
         self._latest = 0
-        self._job: tuple[int, int, Subset, threading.Event, float] | None = None
+        self._job: _Job | None = None
         self._alive = 0  # jobs whose threads have not ended (cancelled ones included)
         self.result: Any = None
         self.unit = 0
@@ -178,7 +189,7 @@ class SweepController(QObject):
     @property
     def running_layer(self) -> int | None:
         """The layer being swept, or None."""
-        return None if self._job is None else self._job[1]
+        return None if self._job is None else self._job.layer
 
     def cached(self, layer: int, subset: Subset | None = None) -> Any:
         """The finished sweep of ``layer`` over ``subset`` (default: the current one), or None."""
@@ -233,8 +244,8 @@ class SweepController(QObject):
         if self.cached(layer) is not None:
             self._show(layer)
             return None
-        if self._job is not None and self._job[1:3] == (layer, self.subset):
-            return self._job[0]
+        if self._job is not None and (self._job.layer, self._job.subset) == (layer, self.subset):
+            return self._job.id
         self.cancel()
         self._latest += 1
         job_id, cancel = self._latest, threading.Event()
@@ -248,7 +259,7 @@ class SweepController(QObject):
                          batch_size=batch, k=k)
 
         was_running = self.running
-        self._job = (job_id, layer, subset, cancel, time.monotonic())
+        self._job = _Job(job_id, layer, subset, cancel, time.monotonic())
         self._alive += 1
         relay = self._relay
         self.workers.start(lambda: _sweep_job(job_id, make, cancel, relay))
@@ -257,14 +268,17 @@ class SweepController(QObject):
             self.runningChanged.emit(True)
         return job_id
 
-    def cancel(self) -> None:
-        """Stop the running sweep (its thread ends after the batch in hand)."""
+    def cancel(self, quiet: bool = False) -> None:
+        """Stop the running sweep (its thread ends after the batch in hand).
+
+        ``quiet``: no ``cancelled`` signal (the net it belonged to is gone).
+        """
         if self._job is None:
             return
-        _, layer, _, event, _ = self._job
-        event.set()
-        self._job = None
-        self.cancelled.emit(layer)
+        job, self._job = self._job, None
+        job.cancel.set()
+        if not quiet:
+            self.cancelled.emit(job.layer)
         self.runningChanged.emit(False)
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
@@ -273,18 +287,17 @@ class SweepController(QObject):
         self.workers.join(timeout_ms / 1000)
 
     def _on_progress(self, job_id: int, done: int, total: int) -> None:
-        if self._job is None or self._job[0] != job_id:
+        if self._job is None or self._job.id != job_id:
             return
-        elapsed = time.monotonic() - self._job[4]
+        elapsed = time.monotonic() - self._job.began
         left = elapsed / done * (total - done) if done else math.nan
         self.progress.emit(done, total, left)
 
     def _on_done(self, job_id: int, result: Any, error: Any) -> None:
         self._alive -= 1
-        current = self._job is not None and self._job[0] == job_id
-        if not current:
+        if self._job is None or self._job.id != job_id:
             return  # cancelled, or from a net or samples no longer open
-        _, layer, subset, _, _ = self._job
+        layer, subset = self._job.layer, self._job.subset
         self._job = None
         if error is None:
             self._cache[(layer, subset)] = result
@@ -301,7 +314,7 @@ class SweepController(QObject):
 
     def _reset(self) -> None:
         """A new net or new samples: forget every result."""
-        self.cancel()
+        self.cancel(quiet=True)
         self._cache.clear()
         self._follow_layer()
 
