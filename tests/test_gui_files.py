@@ -176,8 +176,11 @@ def test_help_dialogs(qtbot):
     dialog = ShortcutsDialog()
     qtbot.addWidget(dialog)
     table = dialog.findChild(QTableWidget)
-    assert table.rowCount() == len(SHORTCUTS)
+    from viewer.gui.explore.attach import EXPLORE_SHORTCUTS
+    assert table.rowCount() == len(SHORTCUTS) + len(EXPLORE_SHORTCUTS)
     assert table.item(0, 0).text() == SHORTCUTS[0][0]
+    keys = [table.item(row, 0).text() for row in range(table.rowCount())]
+    assert "Ctrl+D" in keys and keys[-1] == "Ctrl+Q"
     assert viewer.__version__ in about_html() and "strata-net" in about_html()
 
 

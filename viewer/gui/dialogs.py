@@ -57,14 +57,18 @@ class ShortcutsDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        table = QTableWidget(len(SHORTCUTS), 2)
+        from viewer.gui.explore.attach import EXPLORE_SHORTCUTS
+
+        # The explore views' keys sit before the general F1 / Ctrl+Q rows.
+        shortcuts = SHORTCUTS[:-2] + EXPLORE_SHORTCUTS + SHORTCUTS[-2:]
+        table = QTableWidget(len(shortcuts), 2)
         table.setHorizontalHeaderLabels(["Keys", "Action"])
         table.verticalHeader().setVisible(False)
         table.setEditTriggers(QTableWidget.NoEditTriggers)
         table.setSelectionMode(QTableWidget.NoSelection)
         table.setFocusPolicy(Qt.NoFocus)
         table.setAlternatingRowColors(True)
-        for row, (keys, action) in enumerate(SHORTCUTS):
+        for row, (keys, action) in enumerate(shortcuts):
             table.setItem(row, 0, QTableWidgetItem(keys))
             table.setItem(row, 1, QTableWidgetItem(action))
         header = table.horizontalHeader()

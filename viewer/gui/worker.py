@@ -37,7 +37,10 @@ class _Job(QRunnable):
             result, error = self._fn(), None
         except Exception as exc:  # every failure is reported, never lost in the pool
             result, error = None, exc
-        self._relay.done.emit(self._id, result, error)
+        try:
+            self._relay.done.emit(self._id, result, error)
+        except RuntimeError:  # the window that asked was closed meanwhile: nobody to tell
+            pass
 
 
 class LatestRunner(QObject):
