@@ -137,3 +137,12 @@ def test_convert_refuses_samples_that_do_not_fit(tmp_path):
     assert done.stderr == (f"error: {tmp_path / 'x.npy'}: samples have shape (8, 8, 3) but the net "
                            "expects (10, 10, 3)\n")
     assert not os.path.exists(tmp_path / "net.h5")
+
+
+@pytest.mark.parametrize("model", ["onnx_cnn_op17.onnx", "onnx_cnn_op20.onnx", "keras3_cnn.keras"])
+def test_converted_files_open_again(tmp_path, capsys, model):
+    out = str(tmp_path / "net.h5")
+    assert main(["convert", os.path.join(ROOT, "tests", "fixtures", model), "-o", out]) == 0
+    capsys.readouterr()
+    assert main(["info", out]) == 0
+    assert "layers" in capsys.readouterr().out.splitlines()[0]

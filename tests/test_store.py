@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from test_convert_layers import CONVERTER_EXAMPLES
-from viewer.errors import FileFormatError
+from viewer.errors import FileFormatError, StrataError
 from viewer.net import Net, load, probe, save
 from viewer.net.layers import (KINDS, Activation, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D,
                                Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D, Input,
@@ -349,3 +349,22 @@ def test_file_is_opened_read_only(good):
         assert len(load(good)) == 2
     finally:
         os.chmod(good, 0o644)
+
+
+@pytest.mark.parametrize("name", ["/conv1/Conv", "a/b", ".", "50%/x", "%2F"])
+def test_layer_names_with_path_characters_round_trip(tmp_path, name):
+    # ONNX exporters name nodes like "/conv1/Conv"; HDF5 reads "/" as a path.
+    inp = Input(shape=(3,), name="in")
+    net = Net([inp, Dense(inp, name=name, W=rand(3, 2)), Dense(inp, name="x", W=rand(3, 2))])
+    save(net, tmp_path / "n.h5")
+    back = load(tmp_path / "n.h5")
+    assert [layer.name for layer in back] == ["in", name, "x"]
+    np.testing.assert_array_equal(back[name].W, net[name].W)
+
+
+def test_save_into_a_missing_folder_or_onto_a_folder(tmp_path):
+    net = _net_of(EXAMPLES["Dense"]())
+    with pytest.raises(StrataError, match="the folder .* does not exist"):
+        save(net, tmp_path / "nope" / "n.h5")
+    with pytest.raises(StrataError, match=": is a folder"):
+        save(net, tmp_path)

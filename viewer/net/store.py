@@ -4,10 +4,15 @@ Layout (format version 1)::
 
     /                attrs: format="strata-net", format_version=1,
                             layer_order=[names], name, source
-    /layers/<name>   attrs: kind, config (JSON text), prev (list of names)
+    /layers/<key>    attrs: kind, config (JSON text), prev (list of names)
                      datasets: one per parameter array
     /samples         optional: X (N, ...), labels (N,), label_names (K,)
                      attrs: layout, preprocess (JSON text)
+
+A layer's group key is its name with "%" and "/" percent-encoded (and a
+name of "." as "%2E"), because HDF5 reads "/" as a path separator and ONNX
+exporters name layers like "/conv1/Conv"; layer_order and prev keep the
+real names.
 
 The reader opens files read-only, refuses links, external and virtual
 datasets and datasets that declare far more data than the file holds, checks
@@ -38,6 +43,12 @@ MAX_EXPANSION = 64
 SAMPLE_LAYOUTS = ("channels_first", "channels_last", "vector", "sequence")
 
 
+def group_key(name: str) -> str:
+    """The HDF5 group key of a layer name: "%" and "/" percent-encoded, "." as "%2E"."""
+    key = name.replace("%", "%25").replace("/", "%2F")
+    return "%2E" if key == "." else key
+
+
 def save(net: Net, path: str | os.PathLike, *, samples: Mapping[str, Any] | None = None) -> None:
     """Write ``net`` (and optionally its samples) to a strata-net file.
 
@@ -56,28 +67,40 @@ def save(net: Net, path: str | os.PathLike, *, samples: Mapping[str, Any] | None
     """
     net.check()
     path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StrataError(f"{path}: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise StrataError(f"{path}: is a folder")
     tmp = f"{path}.{os.getpid()}.part"
     try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["layer_order"] = [layer.name for layer in net]
-            f.attrs["name"] = net.name
-            f.attrs["source"] = net.source
-            group = f.create_group("layers")
-            for layer in net:
-                g = group.create_group(layer.name)
-                g.attrs["kind"] = layer.kind
-                g.attrs["config"] = json.dumps(layer.config())
-                g.attrs["prev"] = [p.name for p in layer.inputs]
-                for key, value in layer.params().items():
-                    g.create_dataset(key, data=value)
-            if samples is not None:
-                _write_samples(f, samples)
+        _write(net, tmp, samples)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _write(net: Net, tmp: str, samples: Mapping[str, Any] | None) -> None:
+    """Write the file at ``tmp`` (the caller renames it into place)."""
+    with h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["layer_order"] = [layer.name for layer in net]
+        f.attrs["name"] = net.name
+        f.attrs["source"] = net.source
+        group = f.create_group("layers")
+        for layer in net:
+            g = group.create_group(group_key(layer.name))
+            g.attrs["kind"] = layer.kind
+            g.attrs["config"] = json.dumps(layer.config())
+            g.attrs["prev"] = [p.name for p in layer.inputs]
+            for key, value in layer.params().items():
+                g.create_dataset(key, data=value)
+        if samples is not None:
+            _write_samples(f, samples)
 
 
 def _write_samples(f: h5py.File, samples: Mapping[str, Any]) -> None:
@@ -198,17 +221,18 @@ def _read_net(f: h5py.File, path: str) -> Net:
     order = names_attr(f, "layer_order", "the file")
     group = safe_member(f, "layers", path, h5py.Group)
     stored = set(group.keys())
+    keys = {group_key(n): n for n in order}
     if len(set(order)) != len(order):
         raise FileFormatError("layer_order names a layer twice")
-    if set(order) != stored:
-        missing = sorted(set(order) - stored)
-        extra = sorted(stored - set(order))
+    if set(keys) != stored:
+        missing = sorted(keys[k] for k in set(keys) - stored)
+        extra = sorted(stored - set(keys))
         raise FileFormatError(f"layer_order does not match the stored layers "
                               f"(missing: {missing or 'none'}, not listed: {extra or 'none'})")
     file_size = os.path.getsize(path)
     built: dict[str, Layer] = {}
     for name in order:
-        g = safe_member(group, name, path, h5py.Group)
+        g = safe_member(group, group_key(name), path, h5py.Group)
         built[name] = _read_layer(g, name, built, order, file_size, path)
     name = text_attr(f, "name", "the file") if "name" in f.attrs else os.path.splitext(os.path.basename(path))[0]
     source = text_attr(f, "source", "the file") if "source" in f.attrs else ""
