@@ -146,3 +146,32 @@ def test_converted_files_open_again(tmp_path, capsys, model):
     capsys.readouterr()
     assert main(["info", out]) == 0
     assert "layers" in capsys.readouterr().out.splitlines()[0]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["render", CNN, "--layer", "1", "-o", "/nonexistent-dir/x.png"],
+     "error: /nonexistent-dir/x.png: the folder /nonexistent-dir does not exist"),
+    (["render", CNN, "--layer", "1", "--kind", "histogram", "--bins", "0", "-o", "x.png"],
+     "error: --bins must be at least 1, not 0"),
+    (["export", CNN, "--layer", "1", "--all", "-o", "/nonexistent-dir/x.npy"],
+     "error: /nonexistent-dir/x.npy: the folder /nonexistent-dir does not exist"),
+    (["export", CNN, "--layer", "1", "--sample", "0", "--dataset", "X", "-o", "x.npy"],
+     "error: --dataset needs --samples FILE"),
+    (["sweep", CNN, "--layer", "1", "-o", "/proc/strata-sweep"], "error: /proc/strata-sweep: cannot create the folder"),
+    (["convert", os.path.join(ROOT, "tests", "fixtures", "keras3_cnn.keras"), "-o", "x.h5",
+      "--preprocess", '{"scale": 2}'], "error: --preprocess only apply with --samples FILE"),
+])
+def test_more_bad_input_is_one_line_and_exit_code_2(args, message):
+    done = _run(*args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(message)
+
+
+def test_convert_never_overwrites_its_source(tmp_path):
+    model = tmp_path / "model.h5"
+    model.write_bytes(open(os.path.join(ROOT, "tests", "fixtures", "keras3_cnn.h5"), "rb").read())
+    before = model.read_bytes()
+    done = _run("convert", str(model), "-o", str(model))
+    assert done.returncode == 2
+    assert done.stderr == f"error: {model}: is the model being converted; choose another output\n"
+    assert model.read_bytes() == before

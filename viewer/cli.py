@@ -131,6 +131,8 @@ def _run_command(args: argparse.Namespace) -> int:
     if args.command == "info":
         print(_info(net, samples))
         return 0
+    if getattr(args, "dataset", None) and not args.samples:
+        raise StrataError("--dataset needs --samples FILE (the embedded samples have no datasets)")
     if getattr(args, "samples", None):
         from viewer.session import samples_for
         samples = samples_for(net, args.samples, dataset=args.dataset)
@@ -167,7 +169,7 @@ def _render(args: argparse.Namespace, net, samples, layer: int) -> int:
     if samples.labels is not None:
         names = samples.label_names
         value = int(samples.labels[args.sample])
-        label = f" (label {names[value] if names and value < len(names) else value})"
+        label = f" (label {names[value] if names and 0 <= value < len(names) else value})"
     title = f"{net.name} · layer {layer} {net[layer].name} ({net[layer].kind}) · sample {args.sample}{label}"
     render(act, args.output, title=title, layout=picture_layout(net, layer, act.ndim),
            kind=args.kind, cmap=args.cmap, scale=args.scale, bins=args.bins, log=args.log)

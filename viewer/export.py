@@ -33,6 +33,8 @@ def _check_path(path: str) -> str:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise StrataError(f"{path}: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise StrataError(f"{path}: is a folder")
     return ext
 
 
@@ -143,6 +145,8 @@ def export_all(net: Any, samples: Any, layer: int, path: str, *, batch_size: int
             del out
         os.replace(tmp, path)
         return shape
+    except OSError as exc:
+        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -27,6 +27,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Iterable
 
+import numpy as np
+
 from viewer.errors import StrataError
 
 if TYPE_CHECKING:  # numpy and the sweep load only when a sweep runs: the CLI starts fast
@@ -52,12 +54,20 @@ def run(args: argparse.Namespace, net: Any, samples: Any, layer: int) -> int:
     outdir = args.output
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise StrataError(f"{outdir}: exists and is not a folder")
+    if not np.isfinite(args.threshold):
+        raise StrataError(f"--threshold must be a finite number, not {args.threshold}")
+    try:  # before the sweep, so a bad folder does not cost a whole sweep
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as exc:
+        raise StrataError(f"{outdir}: cannot create the folder ({exc.strerror or exc})") from None
     options = {} if args.pca_samples is None else {"pca_samples": args.pca_samples}
     sweep = Sweep(net, samples, layer, batch_size=args.batch_size, k=args.k,
                   threshold=args.threshold, **options)
     result = sweep.run()
-    os.makedirs(outdir, exist_ok=True)
-    files = write_sweep(result, outdir, net_name=net.name, samples_source=samples.source)
+    try:
+        files = write_sweep(result, outdir, net_name=net.name, samples_source=samples.source)
+    except OSError as exc:
+        raise StrataError(f"{outdir}: cannot write ({exc.strerror or exc})") from None
     print(f"wrote {len(files)} files to {outdir}: layer {result.layer} {result.layer_name}, "
           f"{result.n_samples} samples, {result.n_units} units ({int(result.dead.sum())} dead); "
           f"{result.pca.description}")

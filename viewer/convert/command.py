@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.trust_pickle:
         options["trust_pickle"] = True
     try:
+        _check_arguments(args)
         net = convert(args.source, source_format=args.source_format, **options)
         embedded = _samples_to_embed(net, args) if args.samples else None
         save(net, args.output, samples=embedded)
@@ -68,6 +69,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse option combinations that would silently do something else than asked."""
+    if os.path.exists(args.output) and os.path.exists(args.source) \
+            and os.path.samefile(args.source, args.output):
+        raise StrataError(f"{args.output}: is the model being converted; choose another output")
+    if not args.samples:
+        given = [flag for flag, value in (("--dataset", args.dataset), ("--labels", args.labels),
+                                          ("--preprocess", args.preprocess)) if value]
+        if given:
+            raise StrataError(f"{', '.join(given)} only apply with --samples FILE")
+
+
 def _samples_to_embed(net: Net, args: argparse.Namespace) -> dict:
     """The first ``--max-samples`` raw samples of ``--samples``, checked against the net's input."""
     from viewer.data import check_fits, open_samples
@@ -76,6 +89,8 @@ def _samples_to_embed(net: Net, args: argparse.Namespace) -> dict:
         preprocess = json.loads(args.preprocess) if args.preprocess else None
     except json.JSONDecodeError as exc:
         raise StrataError(f"--preprocess is not valid JSON ({exc})") from None
+    if preprocess is not None and not isinstance(preprocess, dict):
+        raise StrataError('--preprocess must be a JSON object, e.g. \'{"scale": 0.00392}\'')
     if args.max_samples < 1:
         raise StrataError(f"--max-samples must be at least 1, not {args.max_samples}")
     samples = open_samples(args.samples, dataset=args.dataset, labels=args.labels,

@@ -48,6 +48,13 @@ def render(act: np.ndarray, path: str, *, title: str, layout: str = "auto", kind
         raise StrataError(f"unknown picture kind {kind!r}; use {' or '.join(KINDS)}")
     if cmap not in CMAPS:
         raise StrataError(f"unknown colour map {cmap!r}; use one of {', '.join(CMAPS)}")
+    if bins < 1:
+        raise StrataError(f"--bins must be at least 1, not {bins}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StrataError(f"{path}: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise StrataError(f"{path}: is a folder")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -77,7 +84,10 @@ def render(act: np.ndarray, path: str, *, title: str, layout: str = "auto", kind
         ax.set_ylabel("count" + (" (sampled)" if hist.sampled else ""))
     ax.set_title(title)
     fig.supxlabel(_stats_line(stats), fontsize=8, color="0.25")
-    fig.savefig(path)
+    try:
+        fig.savefig(path)
+    except OSError as exc:
+        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _stats_line(stats) -> str:
