@@ -183,7 +183,7 @@ def test_hdf5_labels(tmp_path):
     path = write_h5(tmp_path / "d.h5", X=X, y=np.array([0.5, 1, 2, 3]))
     with pytest.raises(SampleError) as e:
         open_samples(path, labels="y")
-    assert message(e) == f"{path}: labels y are not whole class numbers (float64)"
+    assert message(e) == f"{path}: the labels ('y') are not whole class numbers (float64)"
 
 
 def test_hdf5_file_errors(tmp_path):

@@ -452,3 +452,20 @@ def test_sweep_modules_import_no_qt_or_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_nan_outputs_are_not_counted_as_dead(tmp_path):
+    from viewer.data import open_samples
+    from viewer.net import Net
+    from viewer.net.layers import Input
+
+    X = np.array([[1.0, -1.0], [np.nan, np.nan], [2.0, -3.0], [np.nan, 1.0]], np.float32)
+    np.save(tmp_path / "x.npy", X)
+    net = Net([Input(shape=(2,), name="in")])
+    result = Sweep(net, open_samples(str(tmp_path / "x.npy")), 0).run()
+    # unit 0 has numbers on samples 0 and 2, active on both; unit 1 on 0, 2, 3, active on 3 only
+    np.testing.assert_allclose(result.frac_active, [1.0, 1 / 3])
+    assert not result.dead.any()
+    np.save(tmp_path / "nan.npy", np.full((3, 2), np.nan, np.float32))
+    result = Sweep(net, open_samples(str(tmp_path / "nan.npy")), 0).run()
+    assert not result.dead.any() and np.isnan(result.frac_active).all()

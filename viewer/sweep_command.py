@@ -47,6 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder for the CSV files (created if missing)")
 
 
+OUTPUT_FILES = ("units.csv", "top_k.csv", "bottom_k.csv", "pca.csv", "pca_variance.csv",
+                "class_means.csv", "predicted_class_means.csv", "sweep.json")
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
 def run(args: argparse.Namespace, net: Any, samples: Any, layer: int) -> int:
     """Sweep ``layer`` over ``samples`` and write the files; returns the exit code."""
     from viewer.analysis.sweep import Sweep
@@ -69,7 +77,8 @@ def run(args: argparse.Namespace, net: Any, samples: Any, layer: int) -> int:
     except OSError as exc:
         raise StrataError(f"{outdir}: cannot write ({exc.strerror or exc})") from None
     print(f"wrote {len(files)} files to {outdir}: layer {result.layer} {result.layer_name}, "
-          f"{result.n_samples} samples, {result.n_units} units ({int(result.dead.sum())} dead); "
+          f"{_count(result.n_samples, 'sample')}, {_count(result.n_units, 'unit')} "
+          f"({int(result.dead.sum())} dead); "
           f"{result.pca.description}")
     return 0
 
@@ -91,6 +100,10 @@ def write_sweep(result: SweepResult, outdir: str, *, net_name: str = "",
     list of str
         The file names written.
     """
+    # A rerun into the same folder must not leave an earlier run's files to be misread.
+    for stale in OUTPUT_FILES:
+        if os.path.isfile(os.path.join(outdir, stale)):
+            os.remove(os.path.join(outdir, stale))
     written = []
 
     def table(name: str, header: list[str], rows: Iterable[list]) -> None:

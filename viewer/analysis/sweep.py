@@ -123,9 +123,10 @@ class SweepResult:
         Mean and population std of each unit's per-sample value over the
         samples (finite values only).
     frac_active : np.ndarray, shape (U,), float64
-        Fraction of the N samples on which the unit is active.
+        Fraction of the samples on which the unit is active, counting only
+        samples where its output is a number (NaN where it never is).
     dead : np.ndarray, shape (U,), bool
-        Never active over the swept samples.
+        Never active over the swept samples, though it had numbers to show.
     top_samples, bottom_samples : np.ndarray, shape (U, k'), int64
         Per unit, the sample indices with the largest / smallest peak, best
         first, ties to the lower index.
@@ -350,6 +351,7 @@ class _Accumulators:
         n = len(sweep.indices)
         self.moments = Moments(n_units)
         self.active = np.zeros(n_units, dtype=np.int64)
+        self.finite = np.zeros_like(self.active)  # samples whose peak is a number, per unit
         self.extremes = TopK(n_units, sweep.k)
         self.pca = StreamingPCA(n, sweep.n_fit, int(np.prod(self.shape)), seed=sweep.seed)
         labels = sweep.samples.labels
@@ -369,6 +371,7 @@ class _Accumulators:
         self.moments.add(values, finite)
         with np.errstate(invalid="ignore"):
             self.active += (peaks > sweep.threshold).sum(axis=0)
+        self.finite += np.isfinite(peaks).sum(axis=0)
         self.extremes.add(peaks, sweep.indices[rows])
         self.pca.add(act.reshape(len(act), -1), rows)
         if self.by_label is not None:
@@ -396,7 +399,10 @@ class _Accumulators:
             layout=self.layout, unit_axis=self.unit_axis, indices=sweep.indices,
             labels=self.labels, predicted=self.predicted, threshold=sweep.threshold,
             mean=self.moments.means, std=self.moments.std,
-            frac_active=self.active / len(sweep.indices), dead=self.active == 0,
+            # Over the samples where the unit has a value: NaN outputs are not "inactive".
+            frac_active=np.divide(self.active, self.finite, out=np.full(len(self.active), np.nan),
+                                  where=self.finite > 0),
+            dead=(self.active == 0) & (self.finite > 0),
             top_samples=top_samples, top_values=top_values,
             bottom_samples=bottom_samples, bottom_values=bottom_values,
             pca=self.pca.result(), by_label=means["label"], by_prediction=means["prediction"],

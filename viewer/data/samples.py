@@ -162,7 +162,7 @@ def labels_array(values: np.ndarray, name: str, path: str) -> np.ndarray:
         return values.astype(np.int64)
     if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
         return values.astype(np.int64)
-    raise SampleError(f"{path}: labels {name} are not whole class numbers ({values.dtype})")
+    raise SampleError(f"{path}: the labels ({name!r}) are not whole class numbers ({values.dtype})")
 
 
 def _matches(have: tuple, want: tuple) -> bool:
