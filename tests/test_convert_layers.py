@@ -17,8 +17,9 @@ from viewer.net.layers.expression import Elementwise
 from viewer.net.layers.conv_extra import (AvgPool1D, Conv1D, Conv2DTranspose, MaxPool1D, SeparableConv1D,
                                           SeparableConv2D, Upsample)
 from viewer.net.layers.recurrent import GRU, LSTM, SimpleRNN
-from viewer.net.layers.tensor import (Arithmetic, ConstArithmetic, Embedding, LayerNorm, MatMul, Pad,
-                                      PReLU, Reduce, Slice, Take, Unary)
+from viewer.net.layers.indexing import Pad, Slice, Take
+from viewer.net.layers.tensor import (Arithmetic, ConstArithmetic, Embedding, LayerNorm, MatMul,
+                                      PReLU, Reduce, Unary)
 
 RNG = np.random.default_rng(3)
 

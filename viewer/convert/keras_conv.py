@@ -29,7 +29,8 @@ from viewer.net.layers import (AvgPool2D, Conv2D, GlobalAvgPool2D, GlobalMaxPool
                                ZeroPadding2D)
 from viewer.net.layers.conv_extra import (AvgPool1D, Conv1D, Conv2DTranspose, MaxPool1D, SeparableConv1D,
                                           SeparableConv2D, Upsample)
-from viewer.net.layers.tensor import Pad, Reduce, Slice
+from viewer.net.layers.indexing import Pad, Slice
+from viewer.net.layers.tensor import Reduce
 
 
 def _padding_mode(config: dict) -> str:

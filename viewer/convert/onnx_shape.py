@@ -16,7 +16,7 @@ import numpy as np
 from viewer.convert.onnx_values import BATCH, Refused, Tensor
 from viewer.net.layers import Activation, Concatenate, Flatten, Permute, Reshape
 from viewer.net.layers.conv_extra import Upsample
-from viewer.net.layers.tensor import Pad, Slice, Take
+from viewer.net.layers.indexing import Pad, Slice, Take
 
 
 class ShapeOps:

@@ -15,7 +15,8 @@ from viewer.convert.onnx_values import BATCH, BatchConst, Refused, Tensor
 from viewer.net.layers import (Activation, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Flatten, Layer,
                                MaxPool2D, Permute, Reshape)
 from viewer.net.layers.conv_extra import Conv2DTranspose, Upsample
-from viewer.net.layers.tensor import ConstArithmetic, Pad, Reduce
+from viewer.net.layers.indexing import Pad
+from viewer.net.layers.tensor import ConstArithmetic, Reduce
 
 
 class Expr:

@@ -1,5 +1,5 @@
 """General tensor kinds the converters need: lookups, normalisation over
-features, arithmetic with broadcasting, reductions, slicing and padding.
+features, arithmetic with broadcasting, and reductions (slicing and padding are in indexing.py).
 
 Keras layers map onto few of these (Embedding, LayerNorm, the Subtract /
 Average / Maximum / Minimum merges); ONNX graphs, which express a model as
@@ -18,7 +18,7 @@ from viewer.net.layers.activation import erfc
 from viewer.net.layers.base import Layer, Shape, as_array, register
 
 
-def _axis(axis: int, rank: int, name: str) -> int:
+def axis_index(axis: int, rank: int, name: str) -> int:
     """A batch-tensor axis as a positive per-sample axis index + 1; never the batch."""
     full = axis + rank + 1 if axis < 0 else axis
     if not 1 <= full <= rank:
@@ -109,7 +109,7 @@ class LayerNorm(Layer):
         return {"eps": self.eps, "axes": list(self.axes)}
 
     def _full_axes(self, rank: int) -> tuple[int, ...]:
-        return tuple(sorted(_axis(a, rank, self.name) for a in self.axes))
+        return tuple(sorted(axis_index(a, rank, self.name) for a in self.axes))
 
     def infer_shape(self, in_shape: Shape) -> Shape:
         axes = self._full_axes(len(in_shape))
@@ -315,142 +315,17 @@ class Reduce(Layer):
         return {"op": self.op, "axes": list(self.axes), "keepdims": self.keepdims}
 
     def infer_shape(self, in_shape: Shape) -> Shape:
-        axes = {_axis(a, len(in_shape), self.name) - 1 for a in self.axes}
+        axes = {axis_index(a, len(in_shape), self.name) - 1 for a in self.axes}
         if self.keepdims:
             return tuple(1 if i in axes else n for i, n in enumerate(in_shape))
         return tuple(n for i, n in enumerate(in_shape) if i not in axes)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        axes = tuple(_axis(a, x.ndim - 1, self.name) for a in self.axes)
+        axes = tuple(axis_index(a, x.ndim - 1, self.name) for a in self.axes)
         if self.op in ("mean", "sum") and x.dtype == np.float32:
             # Accumulate in float64: a mean near zero of large values keeps its digits.
             return _REDUCE[self.op](x, axis=axes, keepdims=self.keepdims, dtype=np.float64).astype(x.dtype)
         return _REDUCE[self.op](x, axis=axes, keepdims=self.keepdims)
-
-
-@register
-class Slice(Layer):
-    """Python slicing of sample axes: ``x[..., start:stop:step, ...]`` per axis.
-
-    Parameters
-    ----------
-    axes, starts, stops, steps : sequence of int
-        Batch-tensor axes (never 0) and their slice bounds; a stop of None
-        runs to the end.
-    """
-
-    kind = "Slice"
-
-    def __init__(self, prev: Layer, *, name: str, axes: Sequence[int], starts: Sequence[int],
-                 stops: Sequence[int | None], steps: Sequence[int] | None = None) -> None:
-        super().__init__(prev, name=name)
-        self.axes = tuple(int(a) for a in axes)
-        self.starts = tuple(int(s) for s in starts)
-        self.stops = tuple(None if s is None else int(s) for s in stops)
-        self.steps = tuple(int(s) for s in steps) if steps is not None else (1,) * len(self.axes)
-        if not len(self.axes) == len(self.starts) == len(self.stops) == len(self.steps):
-            raise LayerError(f"layer {name!r}: axes, starts, stops and steps differ in length")
-        if 0 in self.axes or 0 in self.steps:
-            raise LayerError(f"layer {name!r}: cannot slice the batch axis or with step 0")
-
-    def config(self) -> dict:
-        return {"axes": list(self.axes), "starts": list(self.starts), "stops": list(self.stops),
-                "steps": list(self.steps)}
-
-    def _index(self, rank: int) -> tuple:
-        index = [slice(None)] * (rank + 1)
-        for a, start, stop, step in zip(self.axes, self.starts, self.stops, self.steps):
-            index[_axis(a, rank, self.name)] = slice(start, stop, step)
-        return tuple(index)
-
-    def infer_shape(self, in_shape: Shape) -> Shape:
-        index = self._index(len(in_shape))[1:]
-        return tuple(n if n is None else len(range(n)[i]) for n, i in zip(in_shape, index))
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return x[self._index(x.ndim - 1)]
-
-
-@register
-class Take(Layer):
-    """Pick entries along one sample axis: ``np.take(x, index, axis)``.
-
-    Parameters
-    ----------
-    axis : int
-        Batch-tensor axis (never 0).
-    index : int or sequence of int
-        A single index removes the axis; a list keeps it.
-    """
-
-    kind = "Take"
-
-    def __init__(self, prev: Layer, *, name: str, axis: int, index: Any) -> None:
-        super().__init__(prev, name=name)
-        self.axis = int(axis)
-        if self.axis == 0:
-            raise LayerError(f"layer {name!r}: cannot pick along the batch axis")
-        self.index = int(index) if np.ndim(index) == 0 else [int(i) for i in index]
-
-    def config(self) -> dict:
-        return {"axis": self.axis, "index": self.index}
-
-    def infer_shape(self, in_shape: Shape) -> Shape:
-        a = _axis(self.axis, len(in_shape), self.name) - 1
-        size = in_shape[a]
-        picks = [self.index] if isinstance(self.index, int) else self.index
-        if size is not None and any(not -size <= i < size for i in picks):
-            raise LayerError(f"layer {self.name!r}: index {self.index} out of range for size {size}")
-        if isinstance(self.index, int):
-            return tuple(in_shape[:a]) + tuple(in_shape[a + 1:])
-        return tuple(in_shape[:a]) + (len(self.index),) + tuple(in_shape[a + 1:])
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.take(x, self.index, axis=_axis(self.axis, x.ndim - 1, self.name))
-
-
-@register
-class Pad(Layer):
-    """Pad sample axes.
-
-    Parameters
-    ----------
-    pads : sequence of (before, after)
-        One pair per sample axis.
-    mode : str
-        constant, reflect or edge.
-    value : float
-        The fill of constant padding.
-    """
-
-    kind = "Pad"
-
-    def __init__(self, prev: Layer, *, name: str, pads: Sequence[Sequence[int]],
-                 mode: str = "constant", value: float = 0.0) -> None:
-        super().__init__(prev, name=name)
-        try:
-            self.pads = tuple((int(b), int(a)) for b, a in pads)
-        except (TypeError, ValueError):
-            raise LayerError(f"layer {name!r}: pads must be (before, after) pairs") from None
-        if any(min(p) < 0 for p in self.pads):
-            raise LayerError(f"layer {name!r}: negative padding is not supported")
-        if mode not in ("constant", "reflect", "edge"):
-            raise LayerError(f"layer {name!r}: unknown padding mode {mode!r}")
-        self.mode, self.value = mode, float(value)
-
-    def config(self) -> dict:
-        return {"pads": [list(p) for p in self.pads], "mode": self.mode, "value": self.value}
-
-    def infer_shape(self, in_shape: Shape) -> Shape:
-        if len(in_shape) != len(self.pads):
-            raise LayerError(f"layer {self.name!r}: {len(self.pads)} pads for input {in_shape}")
-        return tuple(None if n is None else n + b + a for n, (b, a) in zip(in_shape, self.pads))
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        widths = ((0, 0),) + self.pads
-        if self.mode == "constant":
-            return np.pad(x, widths, constant_values=np.asarray(self.value, x.dtype))
-        return np.pad(x, widths, mode=self.mode)
 
 
 @register
