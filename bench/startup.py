@@ -101,7 +101,7 @@ def launch(code: str, marks: tuple[str, ...], env: dict[str, str],
     """Run ``python -c code``; seconds from launch to each marker named in ``marks``."""
     start = time.time()
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put("")],
                      daemon=True).start()
@@ -121,7 +121,8 @@ def launch(code: str, marks: tuple[str, ...], env: dict[str, str],
         proc.wait()
     missing = set(marks) - set(found)
     if missing:
-        raise RuntimeError(f"no marker {sorted(missing)} from: {code.strip()[:60]!r}")
+        last = (proc.stderr.read().strip().splitlines() or ["nothing on stderr"])[-1]
+        raise RuntimeError(f"no marker {sorted(missing)} from: {code.strip()[:60]!r} ({last})")
     return found
 
 
