@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QColor
-from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy, QStackedLayout,
+from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy,
                              QVBoxLayout, QWidget)
 
 from viewer.gui import colour_bar
@@ -26,7 +26,8 @@ from viewer.gui.colour import colour_table, to_rgba
 from viewer.gui.colour_bar import ColourBar
 from viewer.gui.jobs import Colouring, Result
 from viewer.gui.options import CMAPS, DisplayOptions, candidate_cmaps, colormap_for
-from viewer.gui.plotting import Canvas, NavToolbar, PixelImage, new_figure, window_colour
+from viewer.gui.plotting import (Canvas, NavToolbar, PixelImage, canvas_or_message, new_figure,
+                                 window_colour)
 from viewer.gui.state import AppState
 
 # Logical pixels around the image and between it and the colour bar.
@@ -111,13 +112,7 @@ class HeatmapView(QWidget):
         self._gap = np.array(QColor(window_colour(self)).getRgb(), dtype=np.uint8)
         state.colouring = self.colouring  # the worker colours pictures from now on
 
-        self.message = QLabel("")
-        self.message.setObjectName("plotMessage")
-        self.message.setAlignment(Qt.AlignCenter)
-        self.message.setWordWrap(True)
-        self._pages = QStackedLayout()
-        self._pages.addWidget(self.canvas)
-        self._pages.addWidget(self.message)
+        self._pages, self.message = canvas_or_message(self.canvas)
 
         bar = QHBoxLayout()
         bar.setSpacing(8)

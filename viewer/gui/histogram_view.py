@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
-                             QStackedLayout, QVBoxLayout, QWidget)
+                             QVBoxLayout, QWidget)
 
 from viewer.gui.jobs import Result
 from viewer.gui.options import MAX_BINS, MIN_BINS, DisplayOptions
-from viewer.gui.plotting import Canvas, NavToolbar, new_figure, text_colour
+from viewer.gui.plotting import Canvas, NavToolbar, canvas_or_message, new_figure, text_colour
 from viewer.gui.state import AppState
 
 # Margins around the axes in pixels: room for tick labels and axis labels.
@@ -77,13 +77,7 @@ class HistogramView(QWidget):
         self.zero_line = self.axes.axvline(0.0, color=ZERO_COLOUR, linewidth=1.2,
                                            linestyle="--", label="zero")
 
-        self.message = QLabel("")
-        self.message.setObjectName("plotMessage")
-        self.message.setAlignment(Qt.AlignCenter)
-        self.message.setWordWrap(True)
-        self._pages = QStackedLayout()
-        self._pages.addWidget(self.canvas)
-        self._pages.addWidget(self.message)
+        self._pages, self.message = canvas_or_message(self.canvas)
 
         bar = QHBoxLayout()
         bar.setSpacing(8)

@@ -44,9 +44,9 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg, NavigationToolb
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 from matplotlib.transforms import Bbox, TransformedBbox  # noqa: E402
-from PyQt5.QtCore import QSize, pyqtSignal  # noqa: E402
+from PyQt5.QtCore import QSize, Qt, pyqtSignal  # noqa: E402
 from PyQt5.QtGui import QPaintEvent, QPalette  # noqa: E402
-from PyQt5.QtWidgets import QWidget  # noqa: E402
+from PyQt5.QtWidgets import QLabel, QStackedLayout, QWidget  # noqa: E402
 
 # Small, readable text inside the plots; the Qt labels around them carry titles.
 matplotlib.rcParams.update({
@@ -184,3 +184,21 @@ def new_figure(widget: QWidget) -> Figure:
     fig = Figure(dpi=100, facecolor=window_colour(widget))
     fig.patch.set_linewidth(0)
     return fig
+
+
+def canvas_or_message(canvas: QWidget) -> tuple[QStackedLayout, QLabel]:
+    """A stack showing ``canvas``, or in its place a centred message (page 1).
+
+    Returns
+    -------
+    (QStackedLayout, QLabel)
+        The layout to add to the view, and the message label.
+    """
+    message = QLabel("")
+    message.setObjectName("plotMessage")
+    message.setAlignment(Qt.AlignCenter)
+    message.setWordWrap(True)
+    pages = QStackedLayout()
+    pages.addWidget(canvas)
+    pages.addWidget(message)
+    return pages, message

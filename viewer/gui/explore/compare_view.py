@@ -25,12 +25,12 @@ import numpy as np
 from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-                             QStackedLayout, QVBoxLayout, QWidget)
+                             QVBoxLayout, QWidget)
 
 from viewer.gui.explore.compare_data import Comparison, Pair, compare, partner_layer
 from viewer.gui.jobs import error_text
 from viewer.gui.options import AUTO_DIVERGING
-from viewer.gui.plotting import Canvas, new_figure, text_colour, window_colour
+from viewer.gui.plotting import Canvas, canvas_or_message, new_figure, text_colour, window_colour
 from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
@@ -95,13 +95,7 @@ class CompareView(QWidget):
         self.figure = new_figure(self)
         self.canvas = Canvas(self.figure)
         self._make_axes()
-        self.message = QLabel("")
-        self.message.setObjectName("plotMessage")
-        self.message.setAlignment(Qt.AlignCenter)
-        self.message.setWordWrap(True)
-        self._pages = QStackedLayout()
-        self._pages.addWidget(self.canvas)
-        self._pages.addWidget(self.message)
+        self._pages, self.message = canvas_or_message(self.canvas)
 
         bar = QHBoxLayout()
         bar.setSpacing(8)

@@ -16,13 +16,14 @@ from matplotlib.backend_bases import MouseEvent
 from matplotlib.collections import PolyCollection
 from matplotlib.ticker import MaxNLocator
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy, QStackedLayout,
+from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy,
                              QVBoxLayout, QWidget)
 
 from viewer.analysis import color_limits, histogram
 from viewer.gui.explore.weights_layout import WeightPicture, weight_picture
 from viewer.gui.options import AUTO_DIVERGING
-from viewer.gui.plotting import Canvas, NavToolbar, new_figure, text_colour, window_colour
+from viewer.gui.plotting import (Canvas, NavToolbar, canvas_or_message, new_figure, text_colour,
+                                 window_colour)
 from viewer.gui.state import AppState
 
 BINS = 60
@@ -106,13 +107,7 @@ class WeightsView(QWidget):
                                           color=BAR_COLOUR, alpha=0.9)
         self.hist_axes.axvline(0.0, color="#d62728", linewidth=1.0, linestyle="--")
 
-        self.message = QLabel("")
-        self.message.setObjectName("plotMessage")
-        self.message.setAlignment(Qt.AlignCenter)
-        self.message.setWordWrap(True)
-        self._pages = QStackedLayout()
-        self._pages.addWidget(self.canvas)
-        self._pages.addWidget(self.message)
+        self._pages, self.message = canvas_or_message(self.canvas)
 
         bar = QHBoxLayout()
         bar.setSpacing(8)
