@@ -3,6 +3,38 @@
 import os
 import sys
 
+import pytest
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The repository root, so `import viewer` works without installing anything.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def isolated_settings(tmp_path):
+    """Keep QSettings in a temporary folder: tests never touch the user's settings."""
+    from PyQt5.QtCore import QSettings  # only GUI tests ask for this fixture
+
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
+    yield
+
+
+@pytest.fixture
+def window(qtbot, isolated_settings):
+    """The window on the demo net, with its first heatmap drawn and the explore views attached."""
+    from PyQt5.QtWidgets import QApplication
+
+    from viewer.gui.app import DEMO_NET
+    from viewer.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.start(str(DEMO_NET))
+    qtbot.waitUntil(lambda: w.heatmap is not None and w.explore is not None
+                    and w.state.result is not None)
+    QApplication.setActiveWindow(w)  # the offscreen platform does not activate by itself
+    w.layers.tree.setFocus()
+    yield w
+    w.close()

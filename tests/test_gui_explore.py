@@ -6,10 +6,6 @@ or with viewer.analysis.sweep directly; waiting is by signals and
 ``waitUntil``, never by sleeping.
 """
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import numpy as np
 import pytest
 from matplotlib.backend_bases import MouseEvent

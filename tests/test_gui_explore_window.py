@@ -1,38 +1,14 @@
 """The explore views inside the main window: tabs, menu entries, shortcuts, the Dataset panel."""
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import pytest
-from PyQt5.QtCore import QSettings, Qt
-from PyQt5.QtWidgets import QApplication
+from PyQt5.QtCore import Qt
 
 from viewer.gui.app import DEMO_NET
 from viewer.gui.explore.attach import EXPLORE_SHORTCUTS
 from viewer.gui.main_window import MainWindow
 
-pytestmark = pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    yield
-
-
-@pytest.fixture
-def window(qtbot):
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.start(str(DEMO_NET))
-    qtbot.waitUntil(lambda: w.explore is not None and w.state.result is not None)
-    QApplication.setActiveWindow(w)
-    w.layers.tree.setFocus()
-    yield w
-    w.close()
+pytestmark = [pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built"),
+              pytest.mark.usefixtures("isolated_settings")]
 
 
 def tab_titles(w):

@@ -4,11 +4,10 @@ the read-only promise, the desktop entry, the platform check and the dialogs."""
 import hashlib
 import os
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
-from PyQt5.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
+from PyQt5.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
 from PyQt5.QtGui import QDropEvent, QImage
 from PyQt5.QtWidgets import QApplication, QTableWidget
 
@@ -24,12 +23,7 @@ from viewer.gui.main_window import MainWindow
 needs_demo = pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    """Keep QSettings in a temporary folder: tests never touch the user's settings."""
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    yield
-
+pytestmark = pytest.mark.usefixtures("isolated_settings")
 
 def open_window(qtbot, net=DEMO_NET):
     w = MainWindow()

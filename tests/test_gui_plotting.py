@@ -1,9 +1,5 @@
 """The fast paths of the heatmap give the pictures matplotlib would draw."""
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import matplotlib
 import numpy as np
 import pytest

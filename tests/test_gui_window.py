@@ -4,50 +4,23 @@ Every test asserts on what is shown: the heatmap's image data and colour
 limits, the histogram's bar heights, the statistics labels, the banner text.
 """
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import numpy as np
 import pytest
 from matplotlib.backend_bases import MouseEvent
-from PyQt5.QtCore import QSettings, Qt
-from PyQt5.QtWidgets import QApplication
+from PyQt5.QtCore import Qt
 
 from viewer.analysis import activation_stats, color_limits, histogram, to_picture
 from viewer.data import open_samples
 from viewer.gui.app import DEMO_NET
 from viewer.gui.colour import colour_table, to_rgba
-from viewer.gui.main_window import MainWindow
 from viewer.gui.options import colormap_for
 from viewer.gui.state import default_layer
 from viewer.net import Net, load
 from viewer.session import picture_layout
 from viewer.net.layers import layer_class
 
-pytestmark = pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path):
-    """Keep QSettings in a temporary folder: tests never touch the user's settings."""
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    yield
-
-
-@pytest.fixture
-def window(qtbot):
-    """The window on the demo net, with its first heatmap drawn."""
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    w.start(str(DEMO_NET))
-    qtbot.waitUntil(lambda: w.heatmap is not None and w.state.result is not None)
-    QApplication.setActiveWindow(w)  # the offscreen platform does not activate by itself
-    w.layers.tree.setFocus()
-    yield w
-    w.close()
+pytestmark = [pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built"),
+              pytest.mark.usefixtures("isolated_settings")]
 
 
 def wait_for(qtbot, w, layer=None, sample=None, channel="any"):

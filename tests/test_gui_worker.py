@@ -1,9 +1,5 @@
 """The worker rule (latest request wins, stale results dropped) and the jobs it runs."""
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 import threading
 
 import numpy as np
