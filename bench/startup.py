@@ -93,7 +93,12 @@ w = QMainWindow(); w.setCentralWidget(Canvas(fig)); w.resize(1280, 800); w.show(
 app.exec_()
 """
 
-STRATA = "from viewer.gui.app import run; run(None, None)"
+# As a user starts it: main.py with no arguments (its parser and all).
+STRATA = r"""
+import runpy, sys
+sys.argv[:] = ["main.py"]
+runpy.run_path("main.py", run_name="__main__")
+"""
 
 
 def launch(code: str, marks: tuple[str, ...], env: dict[str, str],

@@ -28,3 +28,10 @@ def test_info_command_imports_no_qt_or_matplotlib():
     loaded = _modules_after("from viewer.cli import main\n"
                             "main(['info', 'resources/demo/digits_mlp.h5'])")
     assert not {m for m in loaded if m.split(".")[0] in ("PyQt5", "matplotlib")}
+
+
+def test_window_start_up_imports_nothing_heavy_before_the_window():
+    # main.py builds its parser before the window shows: numpy, h5py and
+    # matplotlib load later, off the first paint's path.
+    loaded = _modules_after("from viewer.cli import build_parsers\nbuild_parsers()")
+    assert not {m for m in loaded if m.split(".")[0] in ("numpy", "h5py", "matplotlib", "PyQt5")}

@@ -24,10 +24,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 from typing import TYPE_CHECKING, Any, Iterable
-
-import numpy as np
 
 from viewer.errors import StrataError
 
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace, net: Any, samples: Any, layer: int) -> int:
     outdir = args.output
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise StrataError(f"{outdir}: exists and is not a folder")
-    if not np.isfinite(args.threshold):
+    if not math.isfinite(args.threshold):
         raise StrataError(f"--threshold must be a finite number, not {args.threshold}")
     try:  # before the sweep, so a bad folder does not cost a whole sweep
         os.makedirs(outdir, exist_ok=True)

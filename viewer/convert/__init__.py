@@ -16,11 +16,13 @@ theano) happen only when that source is converted.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from viewer.convert.formats import FORMATS, check_format, guess_format
 from viewer.errors import ConversionError
-from viewer.net import Net
+
+if TYPE_CHECKING:  # importing the package (the CLI's parser does) must not load numpy and h5py
+    from viewer.net import Net
 
 __all__ = ["convert", "guess_format", "FORMATS"]
 

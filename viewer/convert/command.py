@@ -10,12 +10,13 @@ import argparse
 import json
 import os
 import sys
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from viewer.convert.formats import FORMATS
 from viewer.errors import StrataError
-from viewer.net import Net
+
+if TYPE_CHECKING:  # the window's start-up builds this parser: no numpy or h5py import here
+    from viewer.net import Net
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,8 +82,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise StrataError(f"{', '.join(given)} only apply with --samples FILE")
 
 
-def _samples_to_embed(net: Net, args: argparse.Namespace) -> dict:
+def _samples_to_embed(net: "Net", args: argparse.Namespace) -> dict:
     """The first ``--max-samples`` raw samples of ``--samples``, checked against the net's input."""
+    import numpy as np
+
     from viewer.data import check_fits, open_samples
 
     try:
