@@ -1,0 +1,209 @@
+"""Convert every real model as shipped and compare it with its stored reference.
+
+    python bench/real_models/run.py [NAME ...] [--no-fetch] [--markdown]
+
+For each model of the recipe: fetch it (unless ``--no-fetch``; missing ones
+are then skipped), convert it with Strata exactly as a user would
+(``convert(path)``; weights-only Keras files with their ``--architecture``
+file), run the net on the stored inputs and compare every output with what
+the source runtime computed. Prints one row per model: whether it converts,
+the largest error relative to the largest reference value (float models
+pass at 1e-4; quantized and integer outputs must agree exactly), or the
+converter's one-line refusal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+for path in (ROOT, os.path.dirname(HERE)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from real_models.fetch import fetch_one, model_path  # noqa: E402
+from real_models.recipe import MODELS, RealModel, by_name  # noqa: E402
+from viewer.errors import StrataError  # noqa: E402
+
+REFERENCES = os.path.join(HERE, "references")
+TOLERANCE = 1e-4
+
+
+@dataclass
+class Outcome:
+    """What happened to one model."""
+
+    model: RealModel
+    status: str          # "match", "wrong", "refused", "fails", "crash", "missing"
+    error: float | None = None
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def convert_model(model: RealModel, path: str):
+    """The Strata net for ``model``, converted as a user would convert it."""
+    from viewer.convert import convert
+    options = {}
+    if model.architecture:
+        options["architecture"] = os.path.join(REFERENCES, model.architecture)
+    return convert(path, **options)
+
+
+def load_reference(model: RealModel) -> dict:
+    with np.load(os.path.join(REFERENCES, f"{model.name}.npz"), allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def output_layers(net) -> list:
+    """The layers no other layer reads: the net's outputs, in net order."""
+    read = {id(p) for layer in net for p in layer.inputs}
+    return [layer for layer in net if id(layer) not in read and layer.inputs]
+
+
+def compare(model: RealModel, net, ref: dict) -> tuple[float, list[str]]:
+    """(largest relative error over the outputs, problems) for the stored inputs."""
+    from viewer.net.layers.base import evaluate
+
+    feeds = {str(n): ref[f"input_{i}"] for i, n in enumerate(ref["input_names"])}
+    X = {}
+    for layer in net.inputs:
+        if layer.name not in feeds:
+            return float("nan"), [f"the net has an input {layer.name!r} the model does not"]
+        X[layer.name] = feeds[layer.name]
+    layers = output_layers(net)
+    values = evaluate(list(net), X)
+    problems, worst = [], 0.0
+    unused = list(layers)
+    for i, name in enumerate(ref["output_names"]):
+        shape = tuple(int(s) for s in ref[f"shape_{i}"])
+        axis = int(ref["batch_axes"][i])
+        want_shape = (shape[axis],) + shape[:axis] + shape[axis + 1:] if axis else shape
+        match = next((l for l in unused if values[l].shape == want_shape), None)
+        if match is None:
+            problems.append(f"output {name}: no net output of shape {want_shape} "
+                            f"(net: {[values[l].shape for l in unused]})")
+            continue
+        unused.remove(match)
+        got = values[match]
+        if axis:
+            got = np.moveaxis(got, 0, axis)
+        stride = int(ref[f"stride_{i}"])
+        got = got.reshape(-1)[::stride] if stride > 1 else got
+        want = ref[f"output_{i}"]
+        if model.quantized or want.dtype.kind in "iub":
+            diff = float(np.max(np.abs(got.astype(np.float64) - want))) if want.size else 0.0
+            worst = max(worst, diff if diff == 0 else float("inf") if want.dtype.kind in "iub" else diff)
+            continue
+        scale = float(np.max(np.abs(want))) if want.size else 0.0
+        diff = float(np.max(np.abs(got.astype(np.float64) - want))) if want.size else 0.0
+        worst = max(worst, diff / scale if scale > 0 else diff)
+    return worst, problems
+
+
+def check(model: RealModel, fetch: bool) -> Outcome:
+    path = model_path(model)
+    if fetch:
+        path = fetch_one(model)
+    elif not os.path.isfile(path):
+        return Outcome(model, "missing", detail="not fetched (run fetch.py)")
+    start = time.perf_counter()
+    try:
+        net = convert_model(model, path)
+    except StrataError as exc:
+        return Outcome(model, "refused", detail=_one_line(str(exc)), seconds=time.perf_counter() - start)
+    except Exception as exc:  # a converter bug: report it, go on with the next model
+        return Outcome(model, "crash", detail=_crash(exc), seconds=time.perf_counter() - start)
+    if model.framework == "pickle":
+        return Outcome(model, "converts", detail="no reference for a pickle")
+    try:
+        error, problems = compare(model, net, load_reference(model))
+    except StrataError as exc:
+        return Outcome(model, "fails", detail=_one_line(str(exc)), seconds=time.perf_counter() - start)
+    except Exception as exc:
+        return Outcome(model, "crash", detail=_crash(exc), seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    if problems:
+        return Outcome(model, "wrong", detail="; ".join(problems), seconds=seconds)
+    limit = 0.0 if model.quantized else TOLERANCE
+    return Outcome(model, "match" if error <= limit else "wrong", error, seconds=seconds)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _crash(exc: Exception) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {_one_line(str(exc))} ({os.path.relpath(where.filename, ROOT)}:{where.lineno})"
+
+
+def summarise(detail: str, path: str) -> str:
+    """A refusal shortened for the table: without the file's path, repeats counted.
+
+    ``cannot convert 28 nodes: HardSwish 'a' (not supported); HardSwish 'b' (not
+    supported)`` becomes ``cannot convert 28 nodes: HardSwish x28 (not supported)``.
+    """
+    detail = detail.replace(path + ": ", "").replace(path, os.path.basename(path))
+    head, sep, rest = detail.partition(": ")
+    if not (sep and head.startswith("cannot convert")):
+        return detail
+    counts: dict[tuple[str, str], list[str]] = {}
+    for part in rest.split("; "):
+        op, _, tail = part.partition(" ")
+        reason = tail[tail.find("("):] if "(" in tail else tail
+        counts.setdefault((op, reason), []).append(part)
+    parts = [f"{op} x{len(seen)} {reason}" if len(seen) > 1 else seen[0]
+             for (op, reason), seen in counts.items()]
+    return f"{head}: " + "; ".join(parts)
+
+
+def _error(o: Outcome) -> str:
+    if o.error is None:
+        return "-"
+    return "0 (exact)" if o.error == 0 else f"{o.error:.1e}"
+
+
+def table(outcomes: list[Outcome], markdown: bool) -> str:
+    rows = [(o.model.name, f"{o.model.package} {o.model.version}", o.status, _error(o),
+             summarise(o.detail, model_path(o.model))) for o in outcomes]
+    if markdown:
+        lines = ["| model | package | status | max rel error | refusal / note |",
+                 "| --- | --- | --- | --- | --- |"]
+        lines += ["| " + " | ".join(r[:4]) + " | " + r[4].replace("|", "\\|") + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in rows + [("model", "package", "status", "max rel err", "")])
+              for i in range(4)]
+    head = ("model", "package", "status", "max rel err")
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  refusal / note"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="models to check (default: all)")
+    parser.add_argument("--no-fetch", action="store_true", help="only the models already fetched")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args(argv)
+    chosen = [by_name(n) for n in args.names] if args.names else list(MODELS)
+    outcomes = []
+    for model in chosen:
+        outcomes.append(check(model, fetch=not args.no_fetch))
+        print(f"  {model.name}: {outcomes[-1].status} ({outcomes[-1].seconds:.1f} s)", file=sys.stderr)
+    print(table(outcomes, args.markdown))
+    graphs = [o for o in outcomes if o.model.framework != "pickle"]
+    good = sum(o.status == "match" for o in graphs)
+    print(f"\n{good} of {len(graphs)} models with a graph convert and match their source runtime")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
