@@ -197,6 +197,7 @@ ACTIVATIONS = [
     ("sigmoid", {}, _sig),
     ("hard_sigmoid", {}, lambda x: np.clip(0.2 * x + 0.5, 0, 1)),
     ("hard_sigmoid", {"slope": 1 / 6, "offset": 0.5}, lambda x: np.clip(x / 6 + 0.5, 0, 1)),
+    ("hard_swish", {}, lambda x: x * np.clip(x + 3, 0, 6) / 6),
     ("softplus", {}, lambda x: np.log1p(np.exp(x))),
     ("softsign", {}, lambda x: x / (1 + np.abs(x))),
     ("swish", {}, lambda x: x * _sig(x)),

@@ -88,6 +88,8 @@ CONV_CASES = [
     ((2, 3, 7, 6), (6, 3, 2), (1, 1), ((1, 0), (2, 1)), (2, 1), 3),   # depthwise x2, stride 1
     ((2, 2, 7, 7), (4, 2, 2), (2, 2), ((0, 1), (1, 0)), (1, 2), 2),   # depthwise x2, strided
     ((3, 5, 5, 5), (7, 1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),   # pointwise
+    ((2, 5, 7, 6), (3, 1, 1), (2, 3), ((0, 0), (0, 0)), (1, 1), 1),   # pointwise, strided
+    ((2, 5, 4, 4), (3, 1, 1), (1, 1), ((1, 0), (0, 1)), (1, 1), 1),   # pointwise, padded
     ((1, 1, 4, 4), (1, 4, 4), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),   # kernel == input
 ]
 
@@ -140,6 +142,16 @@ def test_conv2d_batch_in_several_blocks(monkeypatch, block, stride, groups):
     got = ops.conv2d(to_last(x), w, b, stride=stride, padding=1, groups=groups,
                      channels_last=True)
     np.testing.assert_allclose(to_first(got), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_channels_first_in_channel_blocks(monkeypatch, stride):
+    # A small block budget: the 10 maps of 2 samples x 5 channels in several blocks.
+    monkeypatch.setattr(ops, "DEPTHWISE_BLOCK_BYTES", 2016)
+    x, w, b = rand(2, 5, 6, 6), rand(5, 1, 3, 3, seed=1), rand(5, seed=2)
+    want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (1, 1)), (1, 1), 5)
+    got = ops.conv2d(x, w, b, stride=stride, padding=1, groups=5)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("xshape, wshape, groups", [

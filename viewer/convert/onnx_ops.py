@@ -117,7 +117,8 @@ class Ops(ShapeOps):
                        axis)]
 
     ACTIVATIONS = {"Relu": ("relu", {}), "Sigmoid": ("sigmoid", {}), "Tanh": ("tanh", {}),
-                   "Softplus": ("softplus", {}), "Softsign": ("softsign", {}), "Identity": ("linear", {})}
+                   "Softplus": ("softplus", {}), "Softsign": ("softsign", {}), "Identity": ("linear", {}),
+                   "HardSwish": ("hard_swish", {})}
     UNARY = {"Erf": "erf", "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Abs": "abs", "Neg": "neg",
              "Reciprocal": "reciprocal", "Floor": "floor", "Ceil": "ceil", "Sin": "sin", "Cos": "cos",
              "Sign": "sign"}

@@ -189,14 +189,39 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         raise ValueError(f"conv2d: input {h}x{wd} is smaller than the dilated kernel")
     geometry = _Geometry(x.shape, channels_last, pads, (kh, kw), stride, dilation, out_size)
     bias = None if b is None else np.asarray(b, dtype=dtype)
-    # Measured: in channels_last, per-group GEMMs with cg == 1 are 2-12x
-    # slower than multiply-add; in channels_first the GEMMs win or tie.
-    if cg == 1 and channels_last:
+    if kh == kw == 1 and groups == 1 and not any(pads[0] + pads[1]):
+        return _pointwise(x, w, bias, stride, channels_last)
+    # Measured: per-group GEMMs with cg == 1 are 2-12x slower than multiply-add.
+    if cg == 1 and groups > 1:
         if o > c:
             # Channel multiplier: repeat each input channel once per output.
-            x = np.repeat(x, o // c, axis=3)
-        return _depthwise(x, w, bias, geometry)
+            x = np.repeat(x, o // c, axis=3 if channels_last else 1)
+        if channels_last:
+            return _depthwise(x, w, bias, geometry)
+        return _depthwise_first(x, w, bias, geometry)
     return _grouped(x, w, bias, groups, geometry)
+
+
+def _pointwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Tuple[int, int],
+               channels_last: bool) -> np.ndarray:
+    """1x1 convolution without padding: one GEMM on the activations as they are, no im2col."""
+    if stride != (1, 1):
+        sh, sw = stride
+        x = np.ascontiguousarray(x[:, ::sh, ::sw] if channels_last else x[:, :, ::sh, ::sw])
+    n, o = x.shape[0], w.shape[0]
+    wmat = w.reshape(o, -1)
+    if channels_last:
+        y = np.empty(x.shape[:3] + (o,), dtype=x.dtype)
+        np.matmul(x.reshape(-1, x.shape[3]), wmat.T, out=y.reshape(-1, o))
+        if b is not None:
+            y += b
+        return y
+    x = np.ascontiguousarray(x)
+    y = np.empty((n, o) + x.shape[2:], dtype=x.dtype)
+    np.matmul(wmat, x.reshape(n, x.shape[1], -1), out=y.reshape(n, o, -1))
+    if b is not None:
+        y += b[:, None, None]
+    return y
 
 
 class _Geometry:
@@ -343,6 +368,86 @@ def _depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometr
         y[start:start + nb] = geo.keep(a.reshape(nb, -1, o)) if geo.flat else a
     if b is not None:
         y += b
+    return y
+
+
+#: Bytes of one block of a channels-first depthwise accumulator: it and the
+#: padded input block stay in the core's L2 cache across the kernel taps.
+DEPTHWISE_BLOCK_BYTES = 1 << 20
+
+
+def _depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                     geo: _Geometry) -> np.ndarray:
+    """Depthwise convolution, channels first, one input channel per output (x has O channels).
+
+    Every (sample, channel) map is independent, so the maps of the whole batch
+    are processed as one stack, in blocks small enough that the accumulator
+    stays in cache. Each block accumulates ``window * weight`` over the kernel
+    offsets, and every window is one contiguous slice of a flattened padded
+    map: with stride 1 of the padded map itself (see :func:`conv2d`), with a
+    larger stride of one of its stride phases (the cells ``[a::sh, b::sw]``,
+    copied once), since the window at offset (r, q) reads phase
+    ``(r % sh, q % sw)`` shifted by ``(r // sh, q // sw)``.
+    """
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    ho, wo = geo.out_size
+    (dh, dw), (sh, sw) = geo.dilation, geo.stride
+    (top, bottom), (left, right) = geo.pads
+    maps = x.reshape(n * c, h, wd)
+    taps = np.tile(w[:, 0].reshape(o, kh * kw), (n, 1))[:, :, None]   # (N*C, taps, 1)
+    if geo.flat or (dh, dw) == (1, 1):
+        # Phase grid: rows of the phases and the offset of each tap in them.
+        pw = -(-(wd + left + right) // sw)
+        ph = ho + (kh - 1) // sh + 1          # +1: the last row's dropped cells read one more
+        offsets = [((r * dh) % sh, (q * dw) % sw, (r * dh) // sh * pw + (q * dw) // sw)
+                   for r in range(kh) for q in range(kw)]
+        length = ho * pw
+        per_map = sh * sw * ph * pw
+    else:
+        length, per_map = ho * wo, (h + top + bottom) * (wd + left + right)
+    cb = max(1, min(n * c, DEPTHWISE_BLOCK_BYTES // ((per_map + 2 * length) * x.dtype.itemsize)))
+    acc = np.empty((cb, length), dtype=x.dtype)
+    tmp = np.empty_like(acc)
+    y = np.empty((n * c, ho, wo), dtype=x.dtype)
+    if geo.flat or (dh, dw) == (1, 1):
+        hp = max(h + top + bottom, sh * ph)
+        wpad = max(wd + left + right, sw * pw)
+        xp = np.zeros((cb, hp, wpad), dtype=x.dtype)
+        interior = xp[:, top:top + h, left:left + wd]
+        phases = np.zeros((sh, sw, cb, ph * pw), dtype=x.dtype) if (sh, sw) != (1, 1) else None
+    else:
+        xp = np.zeros((cb, h + top + bottom, wd + left + right), dtype=x.dtype)
+        interior = xp[:, top:top + h, left:left + wd]
+    for m0 in range(0, n * c, cb):
+        nm = min(cb, n * c - m0)
+        interior[:nm] = maps[m0:m0 + nm]
+        a, t = acc[:nm], tmp[:nm]
+        for k in range(kh * kw):
+            wcol = taps[m0:m0 + nm, k]
+            if geo.flat or (dh, dw) == (1, 1):
+                pa, pb, off = offsets[k]
+                if phases is None:
+                    src = xp[:nm].reshape(nm, -1)
+                else:
+                    if k == 0:
+                        for i in range(sh):
+                            for j in range(sw):
+                                phases[i, j, :nm].reshape(nm, ph, pw)[...] = \
+                                    xp[:nm, i:i + sh * ph:sh, j:j + sw * pw:sw]
+                    src = phases[pa, pb, :nm]
+                win = src[:, off:off + length]
+            else:
+                r, q = divmod(k, kw)
+                win = xp[:nm, _window(r * dh, sh, ho), _window(q * dw, sw, wo)].reshape(nm, -1)
+            if k == 0:
+                np.multiply(win, wcol, out=a)
+            else:
+                a += np.multiply(win, wcol, out=t)
+        y[m0:m0 + nm] = a.reshape(nm, ho, -1)[:, :, :wo]
+    y = y.reshape(n, c, ho, wo)
+    if b is not None:
+        y += b[:, None, None]
     return y
 
 

@@ -55,6 +55,15 @@ def _hard_sigmoid(x: np.ndarray, slope: float = 0.2, offset: float = 0.5) -> np.
     return np.clip(slope * x + offset, 0, 1).astype(x.dtype, copy=False)
 
 
+def _hard_swish(x: np.ndarray) -> np.ndarray:
+    """``x * relu6(x + 3) / 6`` (MobileNetV3's hard-swish), in x's dtype."""
+    out = np.add(x, 3, dtype=x.dtype)
+    np.clip(out, 0, 6, out=out)
+    out *= x
+    out /= 6
+    return out
+
+
 def _typed(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     """Keep the input's float dtype: numpy scalars would otherwise promote float32."""
     def wrapped(x: np.ndarray, **options: Any) -> np.ndarray:
@@ -77,6 +86,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], dict[str, Any]]] = {
     "tanh": (np.tanh, {}),
     "sigmoid": (_typed(lambda x: 0.5 * (1.0 + np.tanh(0.5 * x))), {}),
     "hard_sigmoid": (_hard_sigmoid, {"slope": 0.2, "offset": 0.5}),
+    "hard_swish": (_hard_swish, {}),
     "softplus": (_typed(lambda x: np.logaddexp(0, x)), {}),
     "softsign": (_typed(lambda x: x / (1 + np.abs(x))), {}),
     "swish": (_typed(lambda x: x * 0.5 * (1.0 + np.tanh(0.5 * x))), {}),
@@ -96,8 +106,9 @@ class Activation(Layer):
         negative slope ``alpha`` and ``threshold``), leaky_relu (``alpha``),
         elu (``alpha``), selu, gelu (exact, with erf), gelu_tanh (the tanh
         approximation), tanh, sigmoid, hard_sigmoid (``clip(slope*x + offset,
-        0, 1)``), softplus, softsign, swish, softmax and log_softmax (over
-        ``axis``, counted on the batch tensor, default -1).
+        0, 1)``), hard_swish (``x * relu6(x + 3) / 6``), softplus, softsign,
+        swish, softmax and log_softmax (over ``axis``, counted on the batch
+        tensor, default -1).
     **options
         The function's own options, listed with their defaults in FUNCTIONS.
     """
