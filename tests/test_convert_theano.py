@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from viewer.convert import convert, guess_format
+from viewer.convert.command import parse_input_shape
 from viewer.convert.reference import compare
-from viewer.errors import ConversionError
+from viewer.errors import ConversionError, StrataError
 from viewer.net import load
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -51,6 +52,39 @@ def test_theano_graph_converted_in_its_environment(graph: str) -> None:
     net = load(FIXTURES / f"{graph}.h5")
     check(net, FIXTURES / f"{graph}.npz")
     assert net["conv"].kind == "Conv2D"
+
+
+def test_nested_composite_converted_in_its_environment() -> None:
+    """batch_normalization_test then activations: Theano fuses the batch norm's own
+    Composite into the activations' one (make_theano.py checks that it did)."""
+    net = load(FIXTURES / "theano_fused.h5")
+    check(net, FIXTURES / "theano_fused.npz")
+    assert [layer.kind for layer in net] == ["Input", "Elementwise"]
+
+
+@pytest.mark.parametrize("values, shape", [
+    (["1,8,8"], (1, 8, 8)), (["3"], (3,)), (["1x28x28"], (1, 28, 28)),
+    (["a=1,8,8", "b=3"], {"a": (1, 8, 8), "b": (3,)}), (["s="], {"s": ()}),
+    (["1,8,8", "4"], [(1, 8, 8), (4,)]),
+])
+def test_input_shape_option(values: list, shape) -> None:
+    assert parse_input_shape(values) == shape
+
+
+@pytest.mark.parametrize("values, message", [
+    (["1,a,8"], "whole numbers"), (["0,8"], "at least 1"), (["=1,2"], "no input name"),
+    (["a=1", "a=2"], "input 'a' twice"), (["a=1", "2"], "name every input"),
+])
+def test_bad_input_shape_option(values: list, message: str) -> None:
+    with pytest.raises(StrataError, match=message):
+        parse_input_shape(values)
+
+
+def test_input_shape_applies_to_theano_only(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "viewer.convert", str(FIXTURES / "keras3_cnn.h5"),
+                          "--input-shape", "1,8,8", "-o", str(tmp_path / "o.h5")],
+                         cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 2 and "input_shape do not apply to keras models" in run.stderr
 
 
 def test_flip_filters_is_honoured() -> None:
@@ -84,14 +118,92 @@ def test_command_line_refuses_pickles_without_trust(tmp_path: Path) -> None:
 
 # -- inside a Theano environment only ------------------------------------------------
 
-def _theano():
+def _theano(lasagne: bool = True):
     from viewer.convert.theano_graph import theano_modules
     try:
         module = theano_modules()
-        import lasagne  # noqa: F401
+        if lasagne:
+            import lasagne  # noqa: F401
     except (ConversionError, ImportError):
         pytest.skip("needs the Theano environment (tests/fixtures/README.md)")
     return module
+
+
+def _convert_command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "viewer.convert", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True)
+
+
+def _pickled_function(tmp_path: Path) -> tuple[Path, object]:
+    th = _theano(lasagne=False)
+    import theano.tensor as T
+    x = T.tensor4("image")
+    W = th.shared(np.random.RandomState(1).standard_normal((2, 1, 3, 3)).astype("float32"))
+    f = th.function([x], T.nnet.relu(T.nnet.conv2d(x, W)))
+    path = tmp_path / "f.pkl"
+    path.write_bytes(pickle.dumps(f))
+    return path, f
+
+
+def test_input_shape_from_the_command_line(tmp_path: Path) -> None:
+    path, f = _pickled_function(tmp_path)
+    out = tmp_path / "net.h5"
+    run = _convert_command(path, "--trust-pickle", "-o", out)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"{path}: give the per-sample shape of input 'image', 3 sizes" in run.stderr
+    assert "--input-shape" in run.stderr
+    for given in ("1,7,9", "image=1,7,9"):
+        run = _convert_command(path, "--trust-pickle", "--input-shape", given, "-o", out)
+        assert run.returncode == 0, run.stderr
+        X = np.random.RandomState(2).standard_normal((3, 1, 7, 9)).astype("float32")
+        np.testing.assert_allclose(load(out)[-1](X), f(X), rtol=1e-5, atol=1e-6)
+    run = _convert_command(path, "--trust-pickle", "--input-shape", "7,9", "-o", out)
+    assert run.returncode == 2 and "3 sizes without the batch, not 2 (7,9)" in run.stderr
+    run = _convert_command(path, "--trust-pickle", "--input-shape", "x=1,7,9", "-o", out)
+    assert run.returncode == 2 and "input_shape names x; the graph's inputs are 'image'" in run.stderr
+
+
+def test_input_shape_taken_from_the_samples(tmp_path: Path) -> None:
+    path, f = _pickled_function(tmp_path)
+    X = np.random.RandomState(3).standard_normal((4, 1, 6, 5)).astype("float32")
+    np.save(tmp_path / "x.npy", X)
+    out = tmp_path / "net.h5"
+    run = _convert_command(path, "--trust-pickle", "--samples", tmp_path / "x.npy", "-o", out)
+    assert run.returncode == 0, run.stderr
+    net = load(out)
+    assert net.input.output_shape == (1, 6, 5)
+    np.testing.assert_allclose(net[-1](X), f(X), rtol=1e-5, atol=1e-6)
+
+
+def test_nested_composite_converts() -> None:
+    th = _theano(lasagne=False)
+    import theano.tensor as T
+    from theano.tensor.nnet import bn
+    rng = np.random.RandomState(4)
+    x = T.tensor4("x")
+    stats = [th.shared(rng.uniform(0.5, 1.5, (1, 2, 1, 1)).astype("float32")) for _ in range(4)]
+    h = bn.batch_normalization_test(x, *stats, axes=(0, 2, 3))
+    f = th.function([x], T.nnet.sigmoid(h) * h - abs(h))
+    X = rng.standard_normal((2, 2, 3, 3)).astype("float32")
+    np.testing.assert_allclose(convert(f, input_shape=(2, 3, 3))[-1](X), f(X), rtol=1e-5, atol=1e-6)
+
+
+def test_pickle_that_is_not_a_graph_gives_one_line(tmp_path: Path) -> None:
+    """chars2vec 0.1.7 (PyPI) pickles its vocabulary beside its Keras weights: [50, {...}]."""
+    _theano(lasagne=False)
+    real = FIXTURES / "chars2vec_eng_50_model.pkl"
+    run = _convert_command(real, "--trust-pickle", "-o", tmp_path / "o.h5")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    ours = [line for line in run.stderr.splitlines() if not line.startswith("WARNING (theano")]
+    assert ours == [f"error: {real}: not a Theano graph or Lasagne network: it holds "
+                                  "a list of 2 (int, dict); Strata converts pickles of a Lasagne "
+                                  "network (its output layer), Theano output variables or a "
+                                  "compiled theano.function"]
+    zoo = tmp_path / "vgg.pkl"  # how Lasagne's model zoo shipped nets: values without code
+    zoo.write_bytes(pickle.dumps({"param values": [np.zeros((2, 2))] * 3, "synset words": ["a"]}))
+    with pytest.raises(ConversionError, match=r"holds a dict with keys 'param values', 'synset "
+                                              r"words'; weights only: build the network in Lasagne"):
+        convert(zoo, trust_pickle=True)
 
 
 def _small_lasagne():

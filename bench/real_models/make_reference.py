@@ -22,7 +22,6 @@ model-building code (``model.to_json()``), written beside the references.
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 import os
 import pickle
@@ -138,14 +137,17 @@ def _architecture(model: RealModel, path: str):
     else:
         raise ValueError(f"no architecture recipe for {model.name}")
     net.load_weights(path)
-    with open(os.path.join(REFERENCES, model.architecture), "w") as fh:
-        fh.write(json.dumps(json.loads(net.to_json()), indent=1))
     return net
 
 
 def run_keras(model: RealModel, path: str, inputs: list) -> tuple[list, list]:
     keras = _keras()
-    net = _architecture(model, path) if model.architecture else keras.models.load_model(path, compile=False)
+    if model.architecture:
+        net = _architecture(model, path)
+        with open(os.path.join(REFERENCES, model.architecture), "w") as fh:
+            fh.write(json.dumps(json.loads(net.to_json()), indent=1))
+    else:
+        net = keras.models.load_model(path, compile=False)
     outs = net.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
     outs = outs if isinstance(outs, list) else [outs]
     return [t.name.split("/")[0] for t in net.outputs], [np.asarray(o) for o in outs]

@@ -73,11 +73,13 @@ def compare(model: RealModel, net, ref: dict) -> tuple[float, list[str]]:
     from viewer.net.layers.base import evaluate
 
     feeds = {str(n): ref[f"input_{i}"] for i, n in enumerate(ref["input_names"])}
-    X = {}
-    for layer in net.inputs:
-        if layer.name not in feeds:
-            return float("nan"), [f"the net has an input {layer.name!r} the model does not"]
-        X[layer.name] = feeds[layer.name]
+    names = [layer.name for layer in net.inputs]
+    if set(names) <= set(feeds):
+        X = {name: feeds[name] for name in names}
+    elif len(names) == len(feeds):  # a Keras architecture names its inputs its own way
+        X = dict(zip(names, feeds.values()))
+    else:
+        return float("nan"), [f"the net's inputs {names} are not the model's {list(feeds)}"]
     layers = output_layers(net)
     values = evaluate(list(net), X)
     problems, worst = [], 0.0

@@ -40,6 +40,7 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
         One of :data:`FORMATS`; guessed from the file when absent.
     **options
         Passed to the converter: ``keras_backend`` (Keras 1 files),
+        ``architecture`` (a ``model.to_json()`` file for a Keras weights file),
         ``trust_pickle`` and ``input_shape`` (Theano/Lasagne).
 
     Raises
@@ -71,7 +72,7 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
                           "an onnx.ModelProto, a Lasagne layer or Theano variables")
 
 
-_OPTIONS = {"keras": {"keras_backend"}, "onnx": set(),
+_OPTIONS = {"keras": {"keras_backend", "architecture"}, "onnx": set(),
             "lasagne": {"trust_pickle", "input_shape"}, "theano": {"trust_pickle", "input_shape"}}
 
 

@@ -39,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='how raw samples become net input, e.g. \'{"scale": 0.00392}\' or '
                              '\'{"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}\': '
                              "input = (raw * scale - mean) / std, per channel")
+    parser.add_argument("--architecture", metavar="JSON",
+                        help="Keras: the model.to_json() file of a weights-only SOURCE "
+                             "(model.save_weights, .weights.h5)")
+    parser.add_argument("--input-shape", metavar="[NAME=]SIZES", action="append",
+                        help="Theano: the per-sample shape of the graph's input, without the "
+                             "batch, e.g. 1,8,8; for several inputs one NAME=1,8,8 each. "
+                             "Taken from --samples when absent")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow loading a pickle: a pickle is a program, it runs code of "
                              "the file's author when loaded. Only for files you made or trust.")
@@ -53,10 +60,15 @@ def run(args: argparse.Namespace) -> int:
     options = {}
     if args.keras_backend:
         options["keras_backend"] = args.keras_backend
+    if args.architecture:
+        options["architecture"] = args.architecture
     if args.trust_pickle:
         options["trust_pickle"] = True
     try:
         _check_arguments(args)
+        input_shape = _input_shape(args)
+        if input_shape is not None:
+            options["input_shape"] = input_shape
         net = convert(args.source, source_format=args.source_format, **options)
         embedded = _samples_to_embed(net, args) if args.samples else None
         save(net, args.output, samples=embedded)
@@ -80,6 +92,53 @@ def _check_arguments(args: argparse.Namespace) -> None:
                                           ("--preprocess", args.preprocess)) if value]
         if given:
             raise StrataError(f"{', '.join(given)} only apply with --samples FILE")
+
+
+def parse_input_shape(values: list[str]) -> tuple | list | dict:
+    """``--input-shape`` values as the converter's ``input_shape``.
+
+    ``["1,8,8"]`` -> ``(1, 8, 8)``; ``["a=1,8,8", "b=3"]`` -> ``{"a": (1, 8, 8),
+    "b": (3,)}``; several unnamed values -> a list, in the graph's input order.
+    An empty size list (``x=``) is a per-sample scalar.
+    """
+    named: dict = {}
+    unnamed: list = []
+    for value in values:
+        name, sep, sizes = value.rpartition("=")
+        try:
+            shape = tuple(int(s) for s in sizes.replace("x", ",").split(",") if s.strip())
+        except ValueError:
+            raise StrataError(f"--input-shape {value!r}: sizes must be whole numbers separated "
+                              "by commas, e.g. 1,8,8 or NAME=1,8,8") from None
+        if any(s < 1 for s in shape):
+            raise StrataError(f"--input-shape {value!r}: sizes must be at least 1")
+        if sep and not name:
+            raise StrataError(f"--input-shape {value!r}: no input name before '='")
+        if sep:
+            if name in named:
+                raise StrataError(f"--input-shape gives input {name!r} twice")
+            named[name] = shape
+        else:
+            unnamed.append(shape)
+    if named and unnamed:
+        raise StrataError("--input-shape: name every input (NAME=SIZES) or none")
+    if named:
+        return named
+    return unnamed[0] if len(unnamed) == 1 else unnamed
+
+
+def _input_shape(args: argparse.Namespace) -> tuple | list | dict | None:
+    """The ``input_shape`` option: ``--input-shape``, else the samples' shape for a Theano graph."""
+    if args.input_shape:
+        return parse_input_shape(args.input_shape)
+    if not args.samples:
+        return None
+    from viewer.convert.formats import guess_format
+    fmt = args.source_format or guess_format(args.source)
+    if fmt != "theano":
+        return None
+    from viewer.data import open_samples
+    return tuple(open_samples(args.samples, dataset=args.dataset, labels=args.labels).input_shape)
 
 
 def _samples_to_embed(net: "Net", args: argparse.Namespace) -> dict:

@@ -13,6 +13,13 @@ Two containers:
   ``layers/<key>/vars/0, 1, ...`` and those of inner objects (an RNN's cell,
   a Bidirectional's halves, a TimeDistributed's layer) in sub-groups.
 
+Files holding weights only (``model.save_weights``: an HDF5 file with
+``layer_names`` at its root, or Keras 3's ``.weights.h5`` with a ``layers``
+group) are paired with the architecture from ``model.to_json()`` (or a
+``.keras`` archive's ``config.json``) given separately: by layer name where
+the names agree, otherwise in order over the layers that hold weights, as
+Keras' own ``load_weights`` does.
+
 Nothing in the file is executed: the config is JSON, arrays are read after
 the same safety checks as Strata's own files (no links, no external or
 virtual datasets, no shape bombs).
@@ -79,24 +86,66 @@ class KerasFile:
         return 1
 
 
-def read_keras(path: str) -> KerasFile:
-    """Read a Keras .h5 or .keras file; FileFormatError naming the file on any problem."""
+WEIGHTS_ONLY = ("holds weights only (model.save_weights); give the architecture saved with "
+                "model.to_json() as --architecture model.json (architecture= in Python), or "
+                "convert a file written by model.save, which includes it")
+
+
+def read_keras(path: str, architecture: str | os.PathLike | None = None) -> KerasFile:
+    """Read a Keras .h5 or .keras file; FileFormatError naming the file on any problem.
+
+    Parameters
+    ----------
+    path : str
+        A model file (``model.save``), or with ``architecture`` a weights file
+        (``model.save_weights``, legacy HDF5 or Keras 3 ``.weights.h5``).
+    architecture : str or PathLike, optional
+        A JSON file from ``model.to_json()`` (or a ``.keras`` archive's
+        ``config.json``): the model's config, replacing any in ``path``.
+    """
+    config = _read_architecture(os.fspath(architecture)) if architecture is not None else None
     if not os.path.isfile(path):
         raise file_error(path, "no such file")
     if os.path.getsize(path) == 0:
         raise file_error(path, "empty file")
     try:
         if zipfile.is_zipfile(path):
-            return _read_zip(path)
-        if not h5py.is_hdf5(path):
+            result = _read_zip(path)
+        elif not h5py.is_hdf5(path):
             raise file_error(path, "neither an HDF5 file nor a .keras zip archive")
-        with h5py.File(path, "r") as f:
-            return _read_h5(f, path, os.path.getsize(path))
+        else:
+            with h5py.File(path, "r") as f:
+                result = _read_h5(f, path, os.path.getsize(path), config is not None)
     except FileFormatError as exc:
         text = str(exc)
         raise (exc if text.startswith(path) else file_error(path, text)) from None
     except (OSError, ValueError, KeyError, TypeError, RecursionError, zipfile.BadZipFile) as exc:
         raise file_error(path, f"damaged file ({type(exc).__name__}: {exc})") from None
+    if config is not None:
+        result.config = config
+        version = config.get("keras_version")
+        if isinstance(version, str) and version:
+            result.version = version  # the Keras that would build and run the architecture
+        if result.backend is None and isinstance(config.get("backend"), str):
+            result.backend = config["backend"]
+    return result
+
+
+def _read_architecture(path: str) -> dict:
+    """The model config in a ``model.to_json()`` file."""
+    if not os.path.isfile(path):
+        raise file_error(path, "no such file (the --architecture JSON)")
+    if os.path.getsize(path) > MAX_CONFIG_BYTES:
+        raise file_error(path, f"is {os.path.getsize(path):,} bytes: too large for a model's JSON")
+    try:
+        with open(path, "rb") as fh:
+            config = _json(fh.read().decode("utf-8"), "the architecture")
+    except (FileFormatError, UnicodeDecodeError) as exc:
+        raise file_error(path, f"not a Keras architecture ({exc})") from None
+    if not isinstance(config.get("class_name"), str) or "config" not in config:
+        raise file_error(path, "not a Keras architecture: no class_name and config "
+                               "(write it with model.to_json())")
+    return config
 
 
 def _json(text: str, where: str) -> dict:
@@ -135,19 +184,31 @@ def _dataset(g: h5py.Group, path: str, file_size: int) -> np.ndarray:
     return np.asarray(ds[()])
 
 
-def _read_h5(f: h5py.File, path: str, file_size: int) -> KerasFile:
-    if "model_config" not in f.attrs:
-        if "layer_names" in f.attrs or "layer_names0" in f.attrs:
-            raise FileFormatError("holds weights only (model.save_weights); the converter needs "
-                                  "a file written by model.save, which includes the architecture")
+def _read_h5(f: h5py.File, path: str, file_size: int, paired: bool = False) -> KerasFile:
+    """Read an HDF5 model file, or with ``paired`` (an architecture given) a weights file."""
+    legacy_weights = "layer_names" in f.attrs or "layer_names0" in f.attrs
+    keras3_weights = "layers" in f and isinstance(f.get("layers", getlink=True), h5py.HardLink)
+    if "model_config" not in f.attrs and not paired:
+        if legacy_weights or keras3_weights:
+            raise FileFormatError(WEIGHTS_ONLY)
         raise FileFormatError("not a Keras model file (no 'model_config' attribute)")
-    config = _json(text_attr(f, "model_config", "the file"), "model_config")
+    config = _json(text_attr(f, "model_config", "the file"), "model_config") \
+        if "model_config" in f.attrs else {}
     version = text_attr(f, "keras_version", "the file") if "keras_version" in f.attrs else ""
     backend = text_attr(f, "backend", "the file") if "backend" in f.attrs else None
     result = KerasFile(path, config, version, backend)
-    if "model_weights" not in f:
+    if "model_weights" in f:
+        g = safe_member(f, "model_weights", path, h5py.Group)
+    elif paired and legacy_weights:
+        g = f  # model.save_weights writes the layer groups at the root
+    elif paired and keras3_weights:
+        result.version = result.version or "3"
+        _read_keras3_weights(f, result, file_size)
+        return result
+    elif paired:
+        raise FileFormatError("holds no Keras weights (no layer_names, no layers group)")
+    else:
         return result  # a model without weights (never trained or built)
-    g = safe_member(f, "model_weights", path, h5py.Group)
     for layer in _chunked_names(g, "layer_names"):
         lg = safe_member(g, layer, path, h5py.Group)
         names = _chunked_names(lg, "weight_names") if ("weight_names" in lg.attrs or

@@ -24,6 +24,32 @@ from typing import Any
 from viewer.errors import ConversionError, FileFormatError
 
 MODEL_CLASSES = ("Sequential", "Model", "Functional")
+# Keras layer classes that never hold weights. Keras' load_weights pairs the
+# layers of a save_weights file with the model's layers that hold weights, in
+# order; this is how the architecture's side of that pairing is found.
+WEIGHTLESS = frozenset((
+    "InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+    "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Activation",
+    "Flatten", "Reshape", "Permute", "RepeatVector", "Masking", "Lambda",
+    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+    "UpSampling1D", "UpSampling2D", "UpSampling3D",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D",
+    "AveragePooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D", "AvgPool2D", "AvgPool3D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPool1D", "GlobalMaxPool2D",
+    "GlobalAvgPool1D", "GlobalAvgPool2D",
+    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot", "Merge",
+    "LeakyReLU", "ELU", "ReLU", "ThresholdedReLU", "Softmax",
+))
+
+
+def holds_weights(class_name: str, config: dict) -> bool:
+    """Whether a layer of this class and config holds weights (wrappers: their inner layer)."""
+    if class_name in ("TimeDistributed", "Bidirectional"):
+        inner = config.get("layer") if isinstance(config, dict) else None
+        if isinstance(inner, dict):
+            return holds_weights(str(inner.get("class_name")), inner.get("config") or {})
+    return class_name not in WEIGHTLESS
 
 
 @dataclass
@@ -65,7 +91,8 @@ class Graph:
 
     ``saved`` lists (layer name, class name) in the order Keras 3 saves
     layers' variables (the model's ``layers``: a Sequential's without its
-    InputLayer), which names their groups in a .keras file.
+    InputLayer), which names their groups in a .keras file; ``configs``
+    holds each layer's config by name.
     """
 
     name: str
@@ -73,6 +100,7 @@ class Graph:
     inputs: list
     outputs: list
     saved: list = field(default_factory=list)
+    configs: dict = field(default_factory=dict)  # layer name -> its config
 
 
 def saved_keys(saved: list) -> dict:
@@ -164,7 +192,8 @@ def _sequential(body: Any) -> Graph:
     for entry in layers:
         nodes.append(_plain_node(entry, [nodes[-1].key]))
     saved = [(_layer_name(e), str(e.get("class_name"))) for e in layers]
-    return Graph(name, nodes, [nodes[0].key], [nodes[-1].key], saved)
+    configs = {_layer_name(e): dict(e.get("config") or {}) for e in layers}
+    return Graph(name, nodes, [nodes[0].key], [nodes[-1].key], saved, configs)
 
 
 def _plain_node(entry: dict, inbound: list) -> Node:
@@ -242,8 +271,9 @@ def _functional(body: Any) -> Graph:
         return [_node_key(str(r[0]), int(r[1])) for r in refs]
 
     saved = [(_layer_name(e), str(e.get("class_name"))) for e in body["layers"]]
+    configs = {_layer_name(e): dict(e.get("config") or {}) for e in body["layers"]}
     return Graph(str(body.get("name", "model")), _topological(nodes), ends("input_layers"),
-                 ends("output_layers"), saved)
+                 ends("output_layers"), saved, configs)
 
 
 def _topological(nodes: list[Node]) -> list[Node]:

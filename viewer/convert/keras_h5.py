@@ -18,7 +18,7 @@ from typing import Any
 from viewer.convert import keras_conv, keras_core, keras_recurrent
 from viewer.convert.keras_common import Context, Unsupported
 from viewer.convert.keras_file import KerasFile, read_keras
-from viewer.convert.keras_graph import MODEL_CLASSES, Node, model_nodes, saved_keys
+from viewer.convert.keras_graph import MODEL_CLASSES, Graph, Node, holds_weights, model_nodes, saved_keys
 from viewer.errors import ConversionError, LayerError
 from viewer.net import Net
 from viewer.net.layers import Input, Layer
@@ -28,13 +28,15 @@ CHECKS = {**keras_core.CHECKS, **keras_conv.CHECKS, **keras_recurrent.CHECKS}
 BACKENDS = ("theano", "tensorflow", "cntk", "torch", "jax")
 
 
-def convert_keras(path: str | os.PathLike, *, keras_backend: str | None = None) -> Net:
-    """Convert a Keras model file.
+def convert_keras(path: str | os.PathLike, *, keras_backend: str | None = None,
+                  architecture: str | os.PathLike | None = None) -> Net:
+    """Convert a Keras model file, or a weights file with its architecture.
 
     Parameters
     ----------
     path : str or PathLike
-        A file written by ``model.save``: HDF5 (.h5/.hdf5) or a .keras zip.
+        A file written by ``model.save``: HDF5 (.h5/.hdf5) or a .keras zip;
+        with ``architecture``, one written by ``model.save_weights``.
     keras_backend : str, optional
         The backend the model was trained with, for Keras 1 files, which do
         not record it ("theano" or "tensorflow"). It decides whether kernels
@@ -42,6 +44,11 @@ def convert_keras(path: str | os.PathLike, *, keras_backend: str | None = None) 
         Without it, the backend is inferred from the weight names Keras 1
         saved (TensorFlow's end in ":0", Theano's do not); ``net.source`` says
         so.
+    architecture : str or PathLike, optional
+        The model's ``model.to_json()`` file, for a weights-only ``path``.
+        Weights of a legacy HDF5 weights file go to the architecture's layers
+        in order, as Keras' ``load_weights`` pairs them (layer names need not
+        agree); those of a Keras 3 ``.weights.h5`` by their layer keys.
 
     Returns
     -------
@@ -55,9 +62,11 @@ def convert_keras(path: str | os.PathLike, *, keras_backend: str | None = None) 
         The model uses layers Strata cannot compute; the message lists every one.
     """
     path = os.fspath(path)
-    kfile = read_keras(path)
+    kfile = read_keras(path, architecture)
     try:
         graph = model_nodes(kfile.config)
+        if architecture is not None and kfile.weights and not kfile.weights_by_key:
+            _pair_in_order(kfile, graph)
         backend, note = _backend(kfile, keras_backend)
         ctx = Context(kfile, backend, saved_keys(graph.saved))
         _refuse_unsupported(graph.nodes, ctx)
@@ -93,6 +102,23 @@ def _backend(kfile: KerasFile, wanted: str | None) -> tuple[str, str]:
         tensorflow = any(re.search(r":\d+$", n) for n in names)
         return ("tensorflow" if tensorflow else "theano"), ", inferred from its weight names"
     return "tensorflow", ", assumed: Keras 1 files do not record it"
+
+
+def _pair_in_order(kfile: KerasFile, graph: Graph) -> None:
+    """Give a save_weights file's arrays to the architecture's layers, as Keras does.
+
+    Keras' ``load_weights`` (HDF5, not by name) pairs the file's layers that
+    hold weights, in the file's order, with the model's layers that hold
+    weights, in the model's order; names may differ (``conv1d_1`` saved by
+    one Keras is ``conv1d`` when another builds the same code).
+    """
+    held = [name for name, arrays in kfile.weights.items() if arrays]
+    takers = [name for name, cls in graph.saved if holds_weights(cls, graph.configs.get(name, {}))]
+    if len(held) != len(takers):
+        raise ConversionError(f"the weights file has {len(held)} layers with weights, the "
+                              f"architecture {len(takers)}: they are not the same model")
+    kfile.weights = {new: kfile.weights[old] for old, new in zip(held, takers)}
+    kfile.weight_names = {new: kfile.weight_names.get(old, []) for old, new in zip(held, takers)}
 
 
 def _reason(node: Node, ctx: Context) -> str | None:

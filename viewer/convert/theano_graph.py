@@ -196,21 +196,23 @@ class Walker(TheanoOps):
 
     def _elemwise(self, node: Any, values: list) -> Expr:
         expr = Expr()
-        refs = [expr.ref(v) for v in values]
-        scalar = node.op.scalar_op
-        if type(scalar).__name__ == "Composite":
-            if len(scalar.outputs) != 1:
-                raise Refused("a fused op with several outputs")
-            inner = dict(zip(scalar.inputs, refs))
-            for sub in self.theano.gof.graph.io_toposort(scalar.inputs, scalar.outputs):
-                args = [inner[v] if v in inner else ["num", float(v.data)] for v in sub.inputs]
-                inner[sub.outputs[0]] = self._scalar(expr, sub.op, args)
-        else:
-            self._scalar(expr, scalar, refs)
+        self._scalar(expr, node.op.scalar_op, [expr.ref(v) for v in values])
         return expr
 
-    @staticmethod
-    def _scalar(expr: Expr, op: Any, args: list) -> list:
+    def _scalar(self, expr: Expr, op: Any, args: list) -> list:
+        """Append the steps of scalar ``op`` on ``args``; the reference to its result.
+
+        A fused ``Composite`` is its inner scalar graph, which may hold further
+        Composites (Theano fuses a fused batch norm with the activation after it).
+        """
+        if type(op).__name__ == "Composite":
+            if len(op.outputs) != 1:
+                raise Refused("a fused op with several outputs")
+            inner = dict(zip(op.inputs, args))
+            for sub in self.theano.gof.graph.io_toposort(op.inputs, op.outputs):
+                sub_args = [inner[v] if v in inner else ["num", float(v.data)] for v in sub.inputs]
+                inner[sub.outputs[0]] = self._scalar(expr, sub.op, sub_args)
+            return inner[op.outputs[0]]
         name = SCALAR_OPS.get(type(op).__name__)
         if name is None:
             raise Refused(f"element-wise {type(op).__name__} is not supported")
@@ -235,9 +237,10 @@ def convert_theano(outputs: Any, *, input_shape: Any = None, name: str = "theano
     Parameters
     ----------
     outputs : Variable, list of Variable, or theano.compile.function_module.Function
-    input_shape : tuple or dict, optional
-        Per-sample shape of the input (without the batch axis), or a dict by
-        input name for several inputs. Theano variables know their rank only.
+    input_shape : tuple, list of tuple, or dict, optional
+        Per-sample shape of the input (without the batch axis); for several
+        inputs a dict by input name or a list in the graph's input order.
+        Theano variables know their rank only.
     trace : dict, optional
         Filled with layer name -> the Theano variable the layer computes, so
         that the caller can compute reference outputs (the fixture scripts do).
@@ -257,11 +260,13 @@ def convert_theano(outputs: Any, *, input_shape: Any = None, name: str = "theano
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         inputs = [v for v in theano.gof.graph.inputs(outs)
                   if v.owner is None and not hasattr(v, "get_value") and not hasattr(v, "data")]
-    for i, var in enumerate(inputs):
-        shape = input_shape.get(var.name) if isinstance(input_shape, dict) else input_shape
+    shapes = _shapes_by_input(input_shape, inputs, name)
+    for i, (var, shape) in enumerate(zip(inputs, shapes)):
         if shape is None or len(shape) != var.ndim - 1:
-            raise ConversionError(f"give the per-sample shape of input {var.name or i!r} "
-                                  f"({var.ndim - 1} sizes) as input_shape")
+            given = "" if shape is None else f", not {len(shape)} ({','.join(map(str, shape))})"
+            raise ConversionError(f"{name}: give the per-sample shape of input {var.name or i!r}, "
+                                  f"{var.ndim - 1} sizes without the batch{given}, as input_shape "
+                                  f"(--input-shape on the command line); a pickle does not record it")
         layer = Input(name=walker.unique(var.name or f"input_{i}"), shape=list(shape),
                       data_format="channels_first" if var.ndim == 4 else None)
         walker.layers.append(layer)
@@ -278,14 +283,77 @@ def convert_theano(outputs: Any, *, input_shape: Any = None, name: str = "theano
     return Net(walker.layers, name=name, source=f"Theano {theano.__version__} graph")
 
 
+def _shapes_by_input(input_shape: Any, inputs: list, where: str) -> list:
+    """One per-sample shape (or None) per graph input, from the ``input_shape`` option."""
+    if isinstance(input_shape, dict):
+        known = {var.name for var in inputs}
+        unknown = sorted(str(k) for k in input_shape if k not in known)
+        if unknown:
+            names = ", ".join(repr(v.name) for v in inputs)
+            raise ConversionError(f"{where}: input_shape names {', '.join(unknown)}; the graph's "
+                                  f"inputs are {names}")
+        return [input_shape.get(var.name) for var in inputs]
+    if isinstance(input_shape, list) and all(isinstance(s, (list, tuple)) for s in input_shape):
+        if len(input_shape) != len(inputs):
+            raise ConversionError(f"{where}: {len(input_shape)} input shapes for a graph with "
+                                  f"{len(inputs)} inputs")
+        return list(input_shape)
+    if input_shape is not None and len(inputs) > 1:
+        raise ConversionError(f"{where}: the graph has {len(inputs)} inputs; give a shape for each "
+                              "(NAME=SIZES on the command line)")
+    return [input_shape] * len(inputs)
+
+
+def not_a_graph(obj: Any, theano: Any) -> str | None:
+    """What ``obj`` is, if it is not something the Theano/Lasagne converter takes; else None."""
+    def is_lasagne(o: Any) -> bool:
+        return type(o).__module__.split(".")[0] == "lasagne" and hasattr(o, "get_output_for") \
+            or type(o).__name__ == "InputLayer" and hasattr(o, "input_var")
+
+    def is_graph(o: Any) -> bool:
+        return isinstance(o, theano.gof.Variable) or (hasattr(o, "maker") and hasattr(o.maker, "fgraph"))
+
+    items = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    if items and (all(is_lasagne(o) for o in items) or all(is_graph(o) for o in items)):
+        return None
+    return describe(obj)
+
+
+def describe(obj: Any) -> str:
+    """A short description of a loaded object for a message (no repr of its data)."""
+    def kind(o: Any) -> str:
+        if isinstance(o, np.ndarray):
+            return f"array {'x'.join(map(str, o.shape)) or 'scalar'}"
+        module = type(o).__module__
+        return type(o).__name__ if module == "builtins" else f"{module}.{type(o).__qualname__}"
+
+    if isinstance(obj, (list, tuple)):
+        kinds = [kind(o) for o in obj[:4]] + (["..."] if len(obj) > 4 else [])
+        return f"a {type(obj).__name__} of {len(obj)} ({', '.join(kinds)})"
+    if isinstance(obj, dict):
+        keys = [repr(k)[:30] for k in list(obj)[:5]] + (["..."] if len(obj) > 5 else [])
+        return f"a dict with keys {', '.join(keys) or '(none)'}"
+    return f"a {kind(obj)}"
+
+
+def _holds_weights_only(obj: Any) -> bool:
+    """Parameter values without the code that uses them (how Lasagne's model zoo pickled nets)."""
+    if isinstance(obj, dict):
+        obj = obj.get("param values", obj.get("params", obj.get("weights")))
+    return isinstance(obj, (list, tuple)) and bool(obj) and all(isinstance(o, np.ndarray) for o in obj)
+
+
 def convert_object(obj: Any, *, input_shape: Any = None, trust_pickle: bool = False,
-                   trace: dict | None = None) -> Net:
-    """Convert a live Lasagne network or Theano graph (``trust_pickle`` is for files only)."""
+                   trace: dict | None = None, name: str = "theano") -> Net:
+    """Convert a live Lasagne network or Theano graph (``trust_pickle`` is for files only).
+
+    ``name`` is the Theano net's name, which its error messages start with.
+    """
     if type(obj).__module__.split(".")[0] == "lasagne" or (
             isinstance(obj, (list, tuple)) and obj and type(obj[0]).__module__.split(".")[0] == "lasagne"):
         from viewer.convert.lasagne import convert_lasagne
         return convert_lasagne(obj, trace=trace)
-    return convert_theano(obj, input_shape=input_shape, trace=trace)
+    return convert_theano(obj, input_shape=input_shape, trace=trace, name=name)
 
 
 def convert_pickle(path: str | os.PathLike, *, source_format: str = "theano", trust_pickle: bool = False,
@@ -306,6 +374,14 @@ def convert_pickle(path: str | os.PathLike, *, source_format: str = "theano", tr
             obj = pickle.load(fh, encoding="latin1")  # latin1: pickles from Python 2 load too
     except Exception as exc:  # unpickling reports any failure of the pickled program
         raise ConversionError(f"{path}: the pickle could not be loaded ({type(exc).__name__}: {exc})") from None
-    net = convert_object(obj, input_shape=input_shape)
+    what = not_a_graph(obj, theano_modules())
+    if what is not None:
+        hint = ("weights only: build the network in Lasagne, load them with "
+                "set_all_param_values and convert the live network (see the README)"
+                if _holds_weights_only(obj) else
+                "Strata converts pickles of a Lasagne network (its output layer), Theano "
+                "output variables or a compiled theano.function")
+        raise ConversionError(f"{path}: not a Theano graph or Lasagne network: it holds {what}; {hint}")
+    net = convert_object(obj, input_shape=input_shape, name=path)
     net.name = os.path.splitext(os.path.basename(path))[0]
     return net
