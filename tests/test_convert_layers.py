@@ -18,6 +18,7 @@ from viewer.net.layers.conv_extra import (AvgPool1D, Conv1D, Conv2DTranspose, Ma
                                           SeparableConv2D, Upsample)
 from viewer.net.layers.recurrent import GRU, LSTM, SimpleRNN
 from viewer.net.layers.indexing import Pad, Slice, Take
+from viewer.net.layers.operator import Operator
 from viewer.net.layers.tensor import (Arithmetic, ConstArithmetic, Embedding, LayerNorm, MatMul,
                                       PReLU, Reduce, Unary)
 
@@ -83,6 +84,9 @@ CONVERTER_EXAMPLES = {
         _two(), name="L", steps=[["add", ["in", 0], ["const", 0]], ["mul", ["num", 0.5], ["step", 0]],
                                  ["maximum", ["step", 1], ["in", 1]]],
         constants=[rand(1, 1, 3)]),
+    "Operator": lambda: Operator((seq_input(),), name="L", op="Conv", opset=17,
+                                 args=[["data", 0, 0], ["const", 0], ["none"]], shape=[1, 4, 2],
+                                 attrs={"pads": [1, 0], "strides": [2]}, const0=rand(4, 7, 2)),
 }
 
 

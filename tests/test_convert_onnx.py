@@ -138,22 +138,15 @@ def test_external_data_too_short(tmp_path: Path) -> None:
 
 # -- refusals and bad files ----------------------------------------------------------
 
-def test_unknown_ops_are_all_listed() -> None:
-    with pytest.raises(ConversionError) as info:
-        convert(FIXTURES / "onnx_unknown_op17.onnx")
-    text = str(info.value)
-    assert "2 nodes" in text and "CumSum '/CumSum'" in text and "TopK '/TopK'" in text
-
-
-def test_custom_domain_and_unsupported_options(tmp_path: Path) -> None:
+def test_unknown_ops_are_all_listed(tmp_path: Path) -> None:
     h = onnx.helper
     nodes = [h.make_node("Relu", ["x"], ["a"], name="ok"),
              h.make_node("Fancy", ["a"], ["b"], name="custom", domain="com.example"),
-             h.make_node("Resize", ["a", "", "scales"], ["c"], name="bilinear", mode="linear"),
+             h.make_node("GridSample", ["a", "grid"], ["c"], name="warp"),
              h.make_node("Add", ["b", "c"], ["y"], name="sum")]
     graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 2, 4, 4])],
                          [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
-                         [onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")])
+                         [onnx.numpy_helper.from_array(np.zeros((1, 4, 4, 2), np.float32), "grid")])
     model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.example", 1)])
     path = tmp_path / "mixed.onnx"
     onnx.save(model, path)
@@ -162,10 +155,20 @@ def test_custom_domain_and_unsupported_options(tmp_path: Path) -> None:
     text = str(info.value)
     assert text.startswith(str(path)) and "2 nodes" in text
     assert "Fancy 'custom' (an op of domain 'com.example')" in text
-    assert "Resize 'bilinear' (only nearest-neighbour" in text
+    assert "GridSample 'warp' (not supported)" in text
 
 
-def test_batch_mixing_reshape_is_refused(tmp_path: Path) -> None:
+def test_ops_without_a_kind_of_their_own_convert(tmp_path: Path) -> None:
+    """CumSum and TopK (refused before they had numpy implementations) now run, per sample."""
+    net = convert(FIXTURES / "onnx_unknown_op17.onnx")
+    assert "CumSum '/CumSum'" in net.source
+    x = np.random.default_rng(0).normal(size=(3,) + tuple(net.input.output_shape)).astype(np.float32)
+    together = net[-1](x)
+    alone = np.concatenate([net[-1](x[i:i + 1]) for i in range(3)])
+    np.testing.assert_array_equal(together, alone)
+
+
+def test_batch_mixing_reshape_runs_one_sample_at_a_time(tmp_path: Path) -> None:
     h = onnx.helper
     nodes = [h.make_node("Reshape", ["x", "flat"], ["y"], name="flatten_all")]
     graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3])],
@@ -173,8 +176,12 @@ def test_batch_mixing_reshape_is_refused(tmp_path: Path) -> None:
                          [onnx.numpy_helper.from_array(np.array([-1], np.int64), "flat")])
     path = tmp_path / "mix.onnx"
     onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
-    with pytest.raises(ConversionError, match="Reshape 'flatten_all' .*batch"):
-        convert(path)
+    net = convert(path)
+    assert "runs one sample at a time" in net.source and "flatten_all" in net.source
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    # Each sample alone is a batch of one: (1, 3) reshaped to (3,).
+    np.testing.assert_array_equal(net[-1](x), x)
+    assert net[-1].output_shape == (3,)
 
 
 def test_truncated_and_random_onnx(tmp_path: Path) -> None:

@@ -15,17 +15,20 @@ Weights kept beside the model (``external_data``, e.g. PyTorch's
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from viewer.convert.onnx_generic import constant_layer, inferred_shapes, operator_layers
 from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_rnn import recurrent
-from viewer.convert.onnx_values import (BatchConst, Refused, Tensor, Unknown, fold, foldable, is_const,
-                                        shape_of)
+from viewer.convert.onnx_values import (BATCH, BatchConst, Refused, Tensor, Unknown, fold, foldable,
+                                        is_const, shape_of)
 from viewer.errors import ConversionError, FileFormatError, LayerError, file_error
 from viewer.net import Net
 from viewer.net.layers import Input, Layer
+from viewer.net.operators import OPERATORS, compute
 
 
 def _onnx() -> Any:
@@ -88,6 +91,37 @@ def _read_external(onnx: Any, tensor: Any, folder: str, path: str) -> None:
     tensor.data_location = onnx.TensorProto.DEFAULT
 
 
+@dataclass
+class OnnxLayout:
+    """Where each ONNX graph input and output lives in a converted net.
+
+    Attributes
+    ----------
+    inputs, outputs : dict
+        ONNX name -> (layer name, batch axis): the Strata layer holding the
+        tensor, and the ONNX axis that is Strata's batch axis, or None where
+        the whole ONNX tensor is one Strata sample (a net run one sample at
+        a time, or an input without a batch axis).
+    """
+
+    inputs: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+
+    def feed(self, arrays: dict) -> dict:
+        """ONNX input arrays -> the net's input dict (batch first)."""
+        out = {}
+        for name, (layer, axis) in self.inputs.items():
+            value = np.asarray(arrays[name])
+            out[layer] = value[None] if axis is None else np.moveaxis(value, axis, 0)
+        return out
+
+    def fetch(self, name: str, value: np.ndarray) -> np.ndarray:
+        """A Strata output (batch first) -> the ONNX output ``name`` for a batch of one
+        net-sample (where the whole tensor is a sample) or the whole batch."""
+        axis = self.outputs[name][1]
+        return value[0] if axis is None else np.moveaxis(value, 0, axis)
+
+
 def convert_onnx(source: Any) -> Net:
     """Convert an ONNX model.
 
@@ -104,6 +138,11 @@ def convert_onnx(source: Any) -> Net:
     ConversionError
         Nodes that cannot be converted; the message lists every one.
     """
+    return convert_onnx_layout(source)[0]
+
+
+def convert_onnx_layout(source: Any) -> tuple[Net, OnnxLayout]:
+    """:func:`convert_onnx`, plus where the graph's inputs and outputs are in the net."""
     onnx = _onnx()
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
@@ -113,7 +152,16 @@ def convert_onnx(source: Any) -> Net:
         path, model = "<onnx model>", source
         name = model.graph.name or "onnx"
     try:
-        return _Converter(onnx, model, path).run(name)
+        try:
+            converter = _Converter(onnx, model, path, per_sample=False)
+            net = converter.run(name)
+        except (ConversionError, LayerError) as exc:
+            # The batch axis cannot be followed everywhere: run one sample at a time.
+            converter = _Converter(onnx, model, path, per_sample=True)
+            net = converter.run(name)
+            why = str(exc).split(": ", 1)[-1]
+            net.source += f"; runs one sample at a time, because batch first {why}"
+        return net, converter.layout
     except (ConversionError, LayerError) as exc:
         text = str(exc)
         raise ConversionError(text if text.startswith(path) else f"{path}: {text}") from None
@@ -122,18 +170,25 @@ def convert_onnx(source: Any) -> Net:
 class _Converter:
     """One conversion: the values of the graph's tensors and the layers made so far."""
 
-    def __init__(self, onnx: Any, model: Any, path: str) -> None:
+    def __init__(self, onnx: Any, model: Any, path: str, per_sample: bool) -> None:
         self.onnx, self.model, self.path = onnx, model, path
+        self.per_sample = per_sample
         graph = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.values: dict[str, Any] = {}
         self.layers: list[Layer] = []
         self.names: set[str] = set()
         self.refused: list[str] = []
+        self.layout = OnnxLayout()
         for init in graph.initializer:
             self.values[init.name] = self._array(init)
         self.used = {i for node in graph.node for i in node.input} | {o.name for o in graph.output}
         static_batch = self._inputs(graph)
+        self.shapes: dict = {}
+        if per_sample:
+            static_batch = 1
+            batch_one = {n for n, (_, axis) in self.layout.inputs.items() if axis is not None}
+            self.shapes = inferred_shapes(onnx, model, batch_one)
         self.ops = Ops(self._name, self.opset, static_batch)
         self.handlers = self.ops.handlers()
         for op in ("LSTM", "GRU", "RNN"):
@@ -153,13 +208,17 @@ class _Converter:
                 continue  # an initializer listed as an input (older exporters)
             dims = [d.dim_value if d.HasField("dim_value") else None
                     for d in value.type.tensor_type.shape.dim]
-            if not dims:
+            whole = not dims or (self.per_sample and dims[0] not in (None, 1))
+            if not dims and not self.per_sample:
                 raise ConversionError(f"input {value.name!r} has no batch axis")
-            static = dims[0]
-            layer = Input(name=self._unique(value.name), shape=dims[1:],
-                          data_format="channels_first" if len(dims) == 4 else None)
+            if not whole:
+                static = dims[0]
+            layer = Input(name=self._unique(value.name), shape=dims if whole else dims[1:],
+                          data_format="channels_first" if len(dims) == 4 and not whole else None)
             self.layers.append(layer)
-            self.values[value.name] = Tensor(layer, 0)
+            axis = None if whole else 0
+            self.values[value.name] = Tensor(layer, axis)
+            self.layout.inputs[value.name] = (layer.name, axis)
         return static
 
     def _unique(self, wanted: str) -> str:
@@ -196,11 +255,20 @@ class _Converter:
             count = "1 node" if len(self.refused) == 1 else f"{len(self.refused)} nodes"
             raise ConversionError(f"cannot convert {count}: " + "; ".join(self.refused))
         outputs = [self.values.get(o.name) for o in self.model.graph.output]
-        if not any(isinstance(v, Tensor) for v in outputs):
+        if not any(isinstance(v, Tensor) for v in outputs) and not self.per_sample:
             raise ConversionError("no model output depends on the input")
+        feeder = next((v.layer for v in self.values.values() if isinstance(v, Tensor)), None)
+        for i, (out, value) in enumerate(zip(self.model.graph.output, outputs)):
+            if is_const(value) and feeder is not None:
+                # A constant output (e.g. the Shape of a fixed-size input) still gets a layer.
+                outputs[i] = constant_layer(value, feeder, self._unique(out.name), self.opset)
+                self.layers.append(outputs[i].layer)
         producer = " ".join(p for p in (self.model.producer_name, self.model.producer_version) if p)
         source = f"ONNX opset {self.opset}{f' ({producer})' if producer else ''}: {self.path}"
         net = Net(self.layers, name=name, source=source)
+        for out, value in zip(self.model.graph.output, outputs):
+            if isinstance(value, Tensor):
+                self.layout.outputs[out.name] = (value.layer.name, value.batch_axis)
         for layer in net:
             layer.output_shape  # noqa: B018 - every shape is checked now, not in the viewer
         return net
@@ -220,7 +288,8 @@ class _Converter:
         unknown = [v for v in inputs if isinstance(v, Unknown)]
         if node.domain not in ("", "ai.onnx"):
             return self._refuse(node, f"an op of domain {node.domain!r}")
-        known = node.op_type in self.handlers or foldable(node.op_type) or node.op_type == "Constant"
+        known = (node.op_type in self.handlers or foldable(node.op_type) or node.op_type == "Constant"
+                 or node.op_type in OPERATORS)
         try:
             attrs = self._attrs(node)
             if not known:
@@ -228,27 +297,61 @@ class _Converter:
             if unknown:
                 outs = self._from_unknown(node, unknown[0], inputs)
             elif node.op_type == "Shape" and isinstance(inputs[0], Tensor):
-                dims = shape_of(inputs[0])
-                outs = [dims if isinstance(dims, Unknown) else dims[attrs.get("start", 0):attrs.get("end")]]
+                dims = shape_of(inputs[0], 1 if self.per_sample else BATCH)
+                if isinstance(dims, Unknown) and self.per_sample:
+                    outs = self._generic(node, inputs, attrs, "")
+                else:
+                    outs = [dims if isinstance(dims, Unknown) else dims[attrs.get("start", 0):attrs.get("end")]]
             elif node.op_type == "Constant":
                 outs = [self._constant(attrs)]
             elif all(v is None or is_const(v) for v in inputs) and foldable(node.op_type):
                 outs = fold(node.op_type, attrs, inputs)
+            elif all(v is None or is_const(v) for v in inputs) and node.op_type in OPERATORS:
+                outs = compute(node.op_type, inputs, self._plain(attrs, node), self.opset)
+            elif self.per_sample and any(isinstance(v, Tensor) and v.batch_axis is None for v in inputs):
+                outs = self._generic(node, inputs, attrs, "")
             elif not any(isinstance(v, Tensor) for v in inputs):
                 outs = self._batch_const(node, inputs, attrs)
             elif node.op_type in self.handlers:
-                outs = self.handlers[node.op_type](node, inputs, attrs)
+                outs = self._handled(node, inputs, attrs)
+            elif self.per_sample:
+                outs = self._generic(node, inputs, attrs, "")
             else:
-                raise Refused("supported on constants only, not on data")
+                raise Refused("not supported on data batch first")
         except Refused as exc:
             return self._refuse(node, str(exc))
-        except (ValueError, IndexError, TypeError, KeyError) as exc:
+        except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, LayerError) as exc:
             return self._refuse(node, f"cannot be computed ({type(exc).__name__}: {exc})")
         for out, value in zip(node.output, outs):
             if out:
                 self.values[out] = value
                 if isinstance(value, Tensor) and value.layer not in self.layers:
                     self.layers.append(value.layer)
+
+    def _handled(self, node: Any, inputs: list, attrs: dict) -> list:
+        """The op's own handler; one sample at a time, the ONNX op itself where that refuses."""
+        if not self.per_sample:
+            return self.handlers[node.op_type](node, inputs, attrs)
+        try:
+            outs = self.handlers[node.op_type](node, inputs, attrs)
+            for value in outs:
+                if isinstance(value, Tensor):
+                    value.layer.output_shape  # noqa: B018 - a shape rule that fails falls back too
+            return outs
+        except (Refused, ValueError, IndexError, TypeError, KeyError, LayerError) as exc:
+            return self._generic(node, inputs, attrs, str(exc))
+
+    def _generic(self, node: Any, inputs: list, attrs: dict, why: str) -> list:
+        try:
+            return operator_layers(node, inputs, self._plain(attrs, node), self.opset, self._name,
+                                   self.shapes, self.used)
+        except Refused as exc:
+            raise Refused(f"{why}; {exc}" if why else str(exc)) from None
+
+    @staticmethod
+    def _plain(attrs: dict, node: Any) -> dict:
+        """Attributes for viewer.net.operators: Split also needs its number of outputs."""
+        return {**attrs, "_outputs": len(node.output)} if node.op_type == "Split" else attrs
 
     def _from_unknown(self, node: Any, value: Unknown, inputs: list) -> list:
         if value.reason == "refused":

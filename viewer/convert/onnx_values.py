@@ -46,22 +46,24 @@ class Tensor:
     Attributes
     ----------
     layer : Layer
-    batch_axis : int
+    batch_axis : int or None
         Position of the batch axis in the ONNX tensor; Strata's output is the
-        ONNX tensor with this axis moved to the front.
+        ONNX tensor with this axis moved to the front. None: each Strata
+        sample is the whole ONNX tensor (a net run one sample at a time).
     """
 
     layer: Layer
-    batch_axis: int = 0
+    batch_axis: int | None = 0
 
     @property
     def rank(self) -> int:
-        return len(self.layer.output_shape) + 1
+        return len(self.layer.output_shape) + (0 if self.batch_axis is None else 1)
 
     def shape(self) -> list:
         """The ONNX shape, None for the batch and for unknown sizes."""
         per = list(self.layer.output_shape)
-        per.insert(self.batch_axis, None)
+        if self.batch_axis is not None:
+            per.insert(self.batch_axis, None)
         return per
 
     def axis(self, onnx_axis: int) -> int:
@@ -69,6 +71,8 @@ class Tensor:
         a = onnx_axis + self.rank if onnx_axis < 0 else onnx_axis
         if not 0 <= a < self.rank:
             raise ConversionError(f"axis {onnx_axis} is out of range for a rank-{self.rank} tensor")
+        if self.batch_axis is None:
+            return a + 1
         order = [self.batch_axis] + [i for i in range(self.rank) if i != self.batch_axis]
         return order.index(a)
 
@@ -95,12 +99,12 @@ def is_const(value: Any) -> bool:
     return isinstance(value, np.ndarray)
 
 
-def shape_of(t: Tensor) -> np.ndarray | Unknown:
-    """What ONNX ``Shape`` gives for a runtime tensor: BATCH where the batch is."""
+def shape_of(t: Tensor, batch: int = BATCH) -> np.ndarray | Unknown:
+    """What ONNX ``Shape`` gives for a runtime tensor: ``batch`` where the batch is."""
     dims = t.shape()
     if any(d is None for i, d in enumerate(dims) if i != t.batch_axis):
         return Unknown("a shape with sizes unknown until run time")
-    return np.array([BATCH if i == t.batch_axis else d for i, d in enumerate(dims)], np.int64)
+    return np.array([batch if i == t.batch_axis else d for i, d in enumerate(dims)], np.int64)
 
 
 def _checked(shape: Any, what: str) -> tuple[int, ...]:

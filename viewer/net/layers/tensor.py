@@ -135,8 +135,17 @@ class LayerNorm(Layer):
         return out.astype(x.dtype, copy=False)
 
 
+def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """True division; on two integer arrays, division truncated toward zero (ONNX, C)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        q = np.abs(a) // np.where(b == 0, 1, np.abs(b))
+        return (np.sign(a) * np.sign(b) * q).astype(np.result_type(a, b))
+    return np.divide(a, b)
+
+
 _BINARY = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": _divide,
     "pow": np.power, "max": np.maximum, "min": np.minimum, "greater": np.greater,
     "less": np.less, "equal": np.equal, "greater_equal": np.greater_equal,
     "less_equal": np.less_equal,
@@ -219,7 +228,9 @@ class ConstArithmetic(Layer):
 
     def __init__(self, prev: Layer, *, name: str, c: Any, op: str, reverse: bool = False) -> None:
         super().__init__(prev, name=name)
-        self.c = as_array(c, f"{name}.c")
+        raw = np.asarray(c)
+        # Integer constants stay integers: integer data divides by them truncating.
+        self.c = raw if raw.dtype.kind in "iu" else as_array(c, f"{name}.c")
         if self.c.ndim == 0 or self.c.shape[0] != 1:
             raise LayerError(f"layer {name!r}: the constant must be batch first with size 1 there, "
                              f"not of shape {self.c.shape}")
