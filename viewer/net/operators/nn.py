@@ -104,27 +104,19 @@ def _conv_transpose(inputs: list, attrs: dict, opset: int) -> list:
     extra = [int(p) for p in attrs.get("output_padding", [0] * dims)]
     sizes = list(x.shape[2:])
     full = [(n - 1) * s + (k - 1) * d + 1 + e for n, s, k, d, e in zip(sizes, strides, kernel, dilations, extra)]
-    if "output_shape" in attrs:
+    auto = attrs.get("auto_pad", "NOTSET")
+    given = [int(v) for v in attrs.get("pads", [0] * 2 * dims)]
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        target = ([int(v) for v in attrs["output_shape"]][-dims:] if "output_shape" in attrs
+                  else [n * s for n, s in zip(sizes, strides)])
+        totals = [f - t for f, t in zip(full, target)]
+        begins = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in totals]
+    elif "output_shape" in attrs:
         target = [int(v) for v in attrs["output_shape"]][-dims:]
-        auto = attrs.get("auto_pad", "NOTSET")
-        pads = []
-        for f, t in zip(full, target):
-            total = f - t
-            if auto == "SAME_LOWER":
-                pads.append((total - total // 2, total // 2))
-            else:
-                pads.append((total // 2, total - total // 2))
-    elif attrs.get("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER"):
-        pads = []
-        for n, f, s in zip(sizes, full, strides):
-            total = max(f - n * s, 0)
-            if attrs["auto_pad"] == "SAME_UPPER":
-                pads.append((total // 2, total - total // 2))
-            else:
-                pads.append((total - total // 2, total // 2))
+        begins = given[:dims]
     else:
-        p = [int(v) for v in attrs.get("pads", [0] * 2 * dims)]
-        pads = [(p[i], p[i + dims]) for i in range(dims)]
+        begins = given[:dims]
+        target = [f - given[i] - given[i + dims] for i, f in enumerate(full)]
     n, c = x.shape[:2]
     og = w.shape[1]
     cg = c // groups
@@ -137,11 +129,11 @@ def _conv_transpose(inputs: list, attrs: dict, opset: int) -> list:
                                            for o, d, s, m in zip(offset, dilations, strides, sizes))
         acc[index] += contrib
     y = acc.reshape((n, groups * og) + tuple(full))
-    # Negative padding (an output_shape beyond the full result) adds zeros at that end.
-    y = np.pad(y, [(0, 0), (0, 0)] + [(max(-pb, 0), max(-pe, 0)) for pb, pe in pads])
-    crop = (slice(None), slice(None)) + tuple(slice(max(pb, 0), y.shape[2 + i] - max(pe, 0))
-                                              for i, (pb, pe) in enumerate(pads))
-    y = y[crop]
+    # The output window [begin, begin + target) of the full result; zeros where it reaches past it.
+    y = np.pad(y, [(0, 0), (0, 0)] + [(max(-bg, 0), max(bg + t - f, 0))
+                                      for bg, t, f in zip(begins, target, full)])
+    y = y[(slice(None), slice(None)) + tuple(slice(max(bg, 0), max(bg, 0) + t)
+                                             for bg, t in zip(begins, target))]
     if b is not None:
         y = y + b.reshape((1, -1) + (1,) * dims)
     return [y.astype(x.dtype, copy=False)]
