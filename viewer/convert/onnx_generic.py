@@ -95,6 +95,9 @@ def operator_layers(node: Any, inputs: list, attrs: dict, opset: int, name: Any,
             outs.append(None)
             continue
         shape = shapes.get(out)
+        if shape is not None and any(isinstance(v, Tensor) for v in inputs[1:]):
+            # Inference assumed values for the data inputs (axes, sizes, shapes): only the rank holds.
+            shape = [None] * len(shape)
         if shape is None:
             if trial is None:
                 trial = _trial(op, inputs, plain, consts, opset)

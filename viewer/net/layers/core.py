@@ -33,8 +33,8 @@ class Input(Layer):
             self.shape = tuple(None if s is None else int(s) for s in shape)
         except (TypeError, ValueError):
             raise LayerError(f"input {name!r}: shape must be a list of sizes, not {shape!r}") from None
-        if any(s is not None and s <= 0 for s in self.shape):
-            raise LayerError(f"input {name!r}: sizes must be positive, not {self.shape}")
+        if any(s is not None and s < 0 for s in self.shape):
+            raise LayerError(f"input {name!r}: sizes must not be negative, not {self.shape}")
         self.data_format = None if data_format is None else check_format(data_format)
 
     def config(self) -> dict:

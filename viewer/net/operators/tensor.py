@@ -405,6 +405,8 @@ def _reduce(name: str, fn, empty) -> None:
         if x.size == 0 or any(x.shape[a] == 0 for a in axes_t):
             shape = tuple(1 if i in axes_t else d for i, d in enumerate(x.shape)) if keep else \
                 tuple(d for i, d in enumerate(x.shape) if i not in axes_t)
+            if x.dtype.kind == "b":
+                return [np.full(shape, np.asarray(empty) > 0)]
             return [np.full(shape, empty, x.dtype if x.dtype.kind == "f" else np.float32)
                     .astype(x.dtype)]
         wide = x.astype(np.float64) if x.dtype.kind == "f" else x
