@@ -257,6 +257,23 @@ class Plan:
         for layer in self.order:
             for p in layer.inputs:
                 self.uses[id(p)] = self.uses.get(id(p), 0) + 1
+        self._steps: list | None = None
+
+    @property
+    def steps(self) -> list:
+        """The order as fused steps (:mod:`viewer.net.fusion`), worked out on first use.
+
+        ``step_uses`` counts, per layer, how many steps read its output.
+        """
+        if self._steps is None:
+            from viewer.net.fusion import build_steps
+            steps = build_steps(self.order, self.targets, self.uses)
+            self.step_uses: dict[int, int] = {}
+            for step in steps:
+                for p in step.inputs:
+                    self.step_uses[id(p)] = self.step_uses.get(id(p), 0) + 1
+            self._steps = steps
+        return self._steps
 
 
 def evaluate(target: Layer | Sequence[Layer], X: Any,
@@ -288,27 +305,75 @@ def evaluate(target: Layer | Sequence[Layer], X: Any,
     targets = [target] if isinstance(target, Layer) else list(target)
     if plan is None:
         plan = Plan(targets)
+    if keep is None:
+        return _evaluate_steps(plan, X)
     remaining_uses = dict(plan.uses)
     values: dict[int, np.ndarray] = {}
     result: dict[Layer, np.ndarray] = {}
     for layer in plan.order:
-        try:
-            if not layer.inputs:
-                out = layer.forward(_input_for(layer, X))
-            elif isinstance(layer.prev, Layer):
-                out = layer.forward(values[id(layer.prev)])
-            else:
-                out = layer.forward(tuple(values[id(p)] for p in layer.inputs))
-        except Exception as exc:  # numpy raising on odd input is the layer's failure, named
-            raise LayerFailed(layer, exc, result) from exc
+        out = _run_layer(layer, X, values, result)
         values[id(layer)] = out
-        if id(layer) in plan.targets or (keep is not None and keep(layer)):
+        if id(layer) in plan.targets or keep(layer):
             result[layer] = out
         for p in layer.inputs:
             remaining_uses[id(p)] -= 1
             if remaining_uses[id(p)] == 0:
                 del values[id(p)]
     return result
+
+
+def _run_layer(layer: Layer, X: Any, values: dict[int, np.ndarray],
+               result: dict[Layer, np.ndarray]) -> np.ndarray:
+    """One layer's output from the values of its inputs; a failure names the layer."""
+    try:
+        if not layer.inputs:
+            return layer.forward(_input_for(layer, X))
+        if isinstance(layer.prev, Layer):
+            return layer.forward(values[id(layer.prev)])
+        return layer.forward(tuple(values[id(p)] for p in layer.inputs))
+    except Exception as exc:  # numpy raising on odd input is the layer's failure, named
+        raise LayerFailed(layer, exc, result) from exc
+
+
+def _evaluate_steps(plan: Plan, X: Any) -> dict[Layer, np.ndarray]:
+    """:func:`evaluate` over the plan's fused steps: only the targets' outputs are kept.
+
+    A step that fails is run again layer by layer, so the error names the
+    layer that failed, as an unfused evaluation would.
+    """
+    steps = plan.steps
+    remaining_uses = dict(plan.step_uses)
+    values: dict[int, np.ndarray] = {}
+    result: dict[Layer, np.ndarray] = {}
+    for step in steps:
+        if not step.inputs:
+            out = _run_layer(step.head, X, values, result)
+        else:
+            args = [values[id(p)] for p in step.inputs]
+            try:
+                out = step.run(args)
+            except Exception:  # find and name the failing layer
+                if len(step.layers) == 1:
+                    out = _run_layer(step.head, X, values, result)
+                    raise
+                _replay(step, X, values, result)
+                raise
+        layer = step.output
+        values[id(layer)] = out
+        if id(layer) in plan.targets:
+            result[layer] = out
+        for p in step.inputs:
+            remaining_uses[id(p)] -= 1
+            if remaining_uses[id(p)] == 0:
+                del values[id(p)]
+    return result
+
+
+def _replay(step: Any, X: Any, values: dict[int, np.ndarray], result: dict[Layer, np.ndarray]) -> None:
+    """Run a failed step's layers one by one, unfused, until one raises (as LayerFailed)."""
+    local = dict(values)
+    for layer in step.layers:
+        local[id(layer)] = _run_layer(layer, X, local, result)
 
 
 def _input_for(layer: Layer, X: Any) -> Any:
