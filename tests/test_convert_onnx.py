@@ -193,3 +193,62 @@ def test_truncated_and_random_onnx(tmp_path: Path) -> None:
     for path in (cut, noise):
         with pytest.raises(FileFormatError, match=path.name):
             convert(path)
+
+
+def _symbolic_cnn(tmp_path: Path) -> Path:
+    """Conv, BatchNorm, Relu, MaxPool, global pooling, Gemm on a 3 x H x W input."""
+    h, nh = onnx.helper, onnx.numpy_helper
+    rng = np.random.default_rng(4)
+    inits = [nh.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "W"),
+             nh.from_array(rng.normal(size=4).astype(np.float32), "b"),
+             nh.from_array(rng.normal(size=(4, 5)).astype(np.float32), "G")]
+    inits += [nh.from_array(rng.normal(size=4).astype(np.float32), k) for k in ("s", "bb", "m")]
+    inits.append(nh.from_array((rng.random(4) + 0.5).astype(np.float32), "v"))
+    nodes = [h.make_node("Conv", ["x", "W", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             h.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["n"], name="bn"),
+             h.make_node("Relu", ["n"], ["r"], name="relu"),
+             h.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+             h.make_node("GlobalAveragePool", ["p"], ["g"], name="gap"),
+             h.make_node("Flatten", ["g"], ["f"], name="flat"),
+             h.make_node("Gemm", ["f", "G"], ["y"], name="fc")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3, "h", "w"])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "symbolic.onnx"
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_symbolic_height_and_width_stay_unknown_and_run_on_any_size(tmp_path: Path) -> None:
+    from viewer.net import load, save
+    net = convert(_symbolic_cnn(tmp_path))
+    assert "one sample at a time" not in net.source
+    assert net["conv"].output_shape == (4, None, None) and net["fc"].output_shape == (5,)
+    save(net, tmp_path / "net.h5")
+    back = load(tmp_path / "net.h5")
+    assert back["pool"].output_shape == (4, None, None)
+    model = onnx.load(tmp_path / "symbolic.onnx")
+    W, b, G, s, bb, m, v = (onnx.numpy_helper.to_array(t).astype(np.float64) for t in model.graph.initializer)
+    for shape in [(2, 3, 8, 10), (1, 3, 7, 5)]:
+        x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+        # The same net in plain numpy: 3x3 convolution (padding 1), batch norm, ReLU, 2x2 max, mean, matmul.
+        xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+        conv = sum(np.einsum("nchw,oc->nohw", xp[:, :, i:i + shape[2], j:j + shape[3]], W[:, :, i, j])
+                   for i in range(3) for j in range(3)) + b[None, :, None, None]
+        norm = np.maximum((conv - m[None, :, None, None]) / np.sqrt(v[None, :, None, None] + 1e-5)
+                          * s[None, :, None, None] + bb[None, :, None, None], 0)
+        hh, ww = shape[2] // 2, shape[3] // 2
+        pooled = norm[:, :, :2 * hh, :2 * ww].reshape(shape[0], 4, hh, 2, ww, 2).max(axis=(3, 5))
+        want = pooled.mean(axis=(2, 3)) @ G
+        np.testing.assert_allclose(back[-1](x), want, rtol=1e-4, atol=1e-5)
+
+
+def test_integer_division_truncates_toward_zero(tmp_path: Path) -> None:
+    h = onnx.helper
+    graph = h.make_graph([h.make_node("Div", ["a", "d"], ["y"], name="div")], "g",
+                         [h.make_tensor_value_info("a", onnx.TensorProto.INT32, ["n", 4])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.INT32, None)],
+                         [onnx.numpy_helper.from_array(np.array([2, -2, 3, 4], np.int32), "d")])
+    net = convert(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
+    out = net[-1](np.array([[7, 7, -7, -9]], np.int32))
+    np.testing.assert_array_equal(out, [[3, -3, -2, -2]])
+    assert out.dtype.kind == "i"

@@ -301,8 +301,9 @@ class Conv2DTranspose(Layer):
         if c != self.W.shape[0]:
             raise LayerError(f"layer {self.name!r} (Conv2DTranspose) has kernels for "
                              f"{self.W.shape[0]} input channels, gets {c}")
-        oh, ow = self._size(h, 0), self._size(w, 1)
-        if oh < 1 or ow < 1:
+        oh = None if h is None else self._size(h, 0)
+        ow = None if w is None else self._size(w, 1)
+        if (oh is not None and oh < 1) or (ow is not None and ow < 1):
             raise LayerError(f"layer {self.name!r}: output would be empty for input {in_shape}")
         o = self._kernel.shape[0]
         return (o, oh, ow) if self.data_format == "channels_first" else (oh, ow, o)

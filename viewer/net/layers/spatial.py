@@ -112,11 +112,12 @@ class Conv2D(Layer):
         if c != self.W.shape[1] * self.groups:
             raise LayerError(f"layer {self.name!r} (Conv2D) has kernels for "
                              f"{self.W.shape[1] * self.groups} input channels, gets {c}")
-        (top, bottom), (left, right) = self._pads(h, w)
+        # Sizes known only at run time (None) stay unknown; padding is worked out for the others.
+        (top, bottom), (left, right) = self._pads(h or 1, w or 1)
         kh, kw = self.W.shape[2:]
-        oh = ops.conv_output_size(h, kh, self.stride[0], top, bottom, self.dilation[0])
-        ow = ops.conv_output_size(w, kw, self.stride[1], left, right, self.dilation[1])
-        if oh < 1 or ow < 1:
+        oh = None if h is None else ops.conv_output_size(h, kh, self.stride[0], top, bottom, self.dilation[0])
+        ow = None if w is None else ops.conv_output_size(w, kw, self.stride[1], left, right, self.dilation[1])
+        if (oh is not None and oh < 1) or (ow is not None and ow < 1):
             raise LayerError(f"layer {self.name!r} (Conv2D): input {in_shape} is smaller than "
                              f"its {kh}x{kw} kernel")
         return _shape_out(self, self.W.shape[0], oh, ow)
@@ -162,10 +163,12 @@ class _Pool2D(Layer):
 
     def infer_shape(self, in_shape: Shape) -> Shape:
         c, h, w = _spatial(self, in_shape)
-        (top, bottom), (left, right) = self._pads(h, w)
-        oh = ops.pool_output_size(h, self.pool_size[0], self.stride[0], top, bottom, self.ceil_mode)
-        ow = ops.pool_output_size(w, self.pool_size[1], self.stride[1], left, right, self.ceil_mode)
-        if oh < 1 or ow < 1:
+        (top, bottom), (left, right) = self._pads(h or 1, w or 1)
+        oh = None if h is None else ops.pool_output_size(h, self.pool_size[0], self.stride[0], top, bottom,
+                                                         self.ceil_mode)
+        ow = None if w is None else ops.pool_output_size(w, self.pool_size[1], self.stride[1], left, right,
+                                                         self.ceil_mode)
+        if (oh is not None and oh < 1) or (ow is not None and ow < 1):
             raise LayerError(f"layer {self.name!r} ({self.kind}): input {in_shape} is smaller "
                              f"than its {self.pool_size} window")
         return _shape_out(self, c, oh, ow)
@@ -287,7 +290,8 @@ class ZeroPadding2D(Layer):
     def infer_shape(self, in_shape: Shape) -> Shape:
         c, h, w = _spatial(self, in_shape)
         (top, bottom), (left, right) = self.padding
-        return _shape_out(self, c, h + top + bottom, w + left + right)
+        return _shape_out(self, c, None if h is None else h + top + bottom,
+                          None if w is None else w + left + right)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.data_format == "channels_first":
