@@ -46,7 +46,8 @@ from PyQt5.QtWidgets import QApplication, QListView  # noqa: E402
 from viewer.analysis.sweep import Sweep  # noqa: E402
 from viewer.data import open_samples  # noqa: E402
 from viewer.gui.explore.sample_strip import CELL, SampleStrip  # noqa: E402
-from viewer.gui.explore.sweep_worker import Subset, SweepController  # noqa: E402
+from viewer.app.sweeps import Subset  # noqa: E402
+from viewer.gui.explore.sweep_worker import SweepController  # noqa: E402
 from viewer.gui.state import AppState  # noqa: E402
 from viewer.net import Net  # noqa: E402
 from viewer.net.layers import Activation, Conv2D, Dense, Flatten, Input, MaxPool2D  # noqa: E402

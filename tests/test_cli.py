@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,14 +29,14 @@ def test_info_prints_the_layer_table(capsys):
 def test_render_writes_the_picture(tmp_path, capsys, kind, ext):
     out = str(tmp_path / ("pic" + ext))
     assert main(["render", CNN, "--layer", "relu1", "--sample", "4", "--kind", kind, "-o", out]) == 0
-    head = open(out, "rb").read(8)
+    head = Path(out).read_bytes()[:8]
     assert head.startswith({".png": b"\x89PNG", ".svg": b"<?xml", ".pdf": b"%PDF"}[ext])
 
 
 def test_render_title_names_net_layer_and_sample(tmp_path):
     out = str(tmp_path / "pic.svg")
     main(["render", CNN, "--layer", "3", "--sample", "7", "-o", out])
-    svg = open(out).read()
+    svg = Path(out).read_text()
     label = embedded_samples(CNN).labels[7]
     assert f"digits_cnn · layer 3 relu1 (Activation) · sample 7 (label {label})" in svg
 
@@ -48,7 +49,7 @@ def test_export_one_sample_equals_the_runtime(tmp_path):
     np.testing.assert_array_equal(np.load(out), want)
     csv = str(tmp_path / "a.csv")
     assert main(["export", CNN, "--layer", "conv2", "--sample", "9", "-o", csv]) == 0
-    assert open(csv).readline().strip() == "i0,i1,i2,value"
+    assert Path(csv).read_text().splitlines()[0].strip() == "i0,i1,i2,value"
     np.testing.assert_array_equal(read_activation_csv(csv).astype(np.float32), want)
 
 
@@ -169,7 +170,7 @@ def test_more_bad_input_is_one_line_and_exit_code_2(args, message):
 
 def test_convert_never_overwrites_its_source(tmp_path):
     model = tmp_path / "model.h5"
-    model.write_bytes(open(os.path.join(ROOT, "tests", "fixtures", "keras3_cnn.h5"), "rb").read())
+    model.write_bytes(Path(ROOT, "tests", "fixtures", "keras3_cnn.h5").read_bytes())
     before = model.read_bytes()
     done = _run("convert", str(model), "-o", str(model))
     assert done.returncode == 2

@@ -355,7 +355,7 @@ def test_window_sweep_matches_the_sweep_command(qtbot, state, panel, tmp_path):
 
 
 def test_sweep_of_a_random_subset(qtbot, state, panel):
-    from viewer.gui.explore.sweep_worker import Subset
+    from viewer.app.sweeps import Subset
 
     with qtbot.waitSignal(panel.sweeps.resultChanged, check_params_cb=lambda r: r is not None):
         panel.sweeps.set_subset(Subset(100))

@@ -4,7 +4,6 @@ import pytest
 from PyQt5.QtCore import Qt
 
 from viewer.gui.app import DEMO_NET
-from viewer.gui.explore.attach import EXPLORE_SHORTCUTS
 from viewer.gui.main_window import MainWindow
 
 pytestmark = [pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built"),
@@ -17,40 +16,43 @@ def tab_titles(w):
 
 def test_tabs_and_menu_entries(qtbot, window):
     assert tab_titles(window) == ["Heatmap", "Histogram", "Compare", "Weights"]
-    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
-    texts = [a.text() for a in view_menu.actions()]
-    for text in ("&Compare", "&Weights", "&Dataset panel", "&Sweep the layer",
-                 "&Browse samples", "&Pin as A"):
+    texts = [a.text() for a in window.view_menu.actions()]
+    for text in ("&Heatmap", "H&istogram", "&Compare", "&Weights", "&Dataset panel",
+                 "&Sweep the layer", "&Browse samples", "&Pin as A"):
         assert text in texts
-    shortcuts = {a.shortcut().toString() for a in window.explore.actions.values()}
-    assert shortcuts == {"Ctrl+3", "Ctrl+4", "Ctrl+P", "Ctrl+D", "Ctrl+R", "Ctrl+B"}
-    documented = " ".join(keys for keys, _ in EXPLORE_SHORTCUTS)
-    assert all(key in documented for key in shortcuts)
+    keys = {a.text(): a.shortcut().toString() for a in window.view_menu.actions()}
+    assert [keys[t] for t in ("&Compare", "&Weights", "&Pin as A", "&Dataset panel",
+                              "&Sweep the layer", "&Browse samples")] == \
+        ["Ctrl+3", "Ctrl+4", "Ctrl+P", "Ctrl+D", "Ctrl+R", "Ctrl+B"]
+    documented = dict(window.views.shortcut_rows())
+    assert documented["Ctrl+3"] == "Compare" and documented["Ctrl+B"] == "Browse samples"
 
 
 def test_compare_and_weights_tabs_with_keys(qtbot, window):
-    assert window.explore.compare is None  # built the first time it is opened
+    assert window.views.widget("compare") is None  # built the first time it is opened
     qtbot.keyClick(window.layers.tree, Qt.Key_3, Qt.ControlModifier)
-    assert window.tabs.currentWidget() is window.explore.compare
+    compare = window.views.widget("compare")
+    assert window.views.current_key() == "compare" and compare.isVisible()
     assert window.state.options.view == "heatmap"  # the tab leaves the option alone
-    qtbot.waitUntil(lambda: window.explore.compare.comparison is not None)
+    qtbot.waitUntil(lambda: compare.comparison is not None)
     qtbot.keyClick(window.layers.tree, Qt.Key_Right)
-    qtbot.waitUntil(lambda: window.explore.compare.comparison is not None
-                    and window.explore.compare.comparison.pair.b_sample == 1)
+    qtbot.waitUntil(lambda: compare.comparison is not None
+                    and compare.comparison.pair.b_sample == 1)
     qtbot.keyClick(window.layers.tree, Qt.Key_4, Qt.ControlModifier)
-    assert window.tabs.currentWidget() is window.explore.weights
+    assert window.views.current_key() == "weights" and window.views.widget("weights").isVisible()
     qtbot.keyClick(window.layers.tree, Qt.Key_1, Qt.ControlModifier)
-    assert window.tabs.currentIndex() == 0  # back to the heatmap, its option unchanged
+    assert window.views.current_key() == "heatmap"  # back to the heatmap, its option unchanged
+    assert window.heatmap.isVisible()
     qtbot.keyClick(window.layers.tree, Qt.Key_2, Qt.ControlModifier)
-    qtbot.waitUntil(lambda: window.tabs.currentIndex() == 1)
+    qtbot.waitUntil(lambda: window.views.current_key() == "histogram")
     assert window.state.options.view == "histogram"
 
 
 def test_dataset_panel_sweeps_and_gallery_opens_the_sample(qtbot, window):
-    assert not window.explore.dock.isVisible()
+    assert not window.views.panel_visible("dataset")
     qtbot.keyClick(window.layers.tree, Qt.Key_D, Qt.ControlModifier)
-    panel = window.explore.dataset
-    assert window.explore.dock.isVisible() and panel is not None
+    panel = window.views.widget("dataset")
+    assert window.views.panel_visible("dataset") and panel is not None
     qtbot.waitUntil(lambda: panel.sweeps.result is not None)
     assert panel.sweeps.result.layer == window.state.layer
     panel.sweeps.set_unit(3)
@@ -65,12 +67,11 @@ def test_dataset_panel_sweeps_and_gallery_opens_the_sample(qtbot, window):
 
 
 def test_closing_stops_the_threads_and_remembers_the_panel(qtbot, window):
-    window.explore.show_dataset()
-    sweeps = window.explore.dataset.sweeps
+    sweeps = window.show_view("dataset").sweeps
     qtbot.waitUntil(lambda: sweeps.result is not None)
     window.close()
     assert sweeps.idle
-    assert window.settings.value("explore/dataset_visible") in (True, "true")
+    assert window.settings.value("window/panels") in (["dataset"], "dataset")
 
 
 def test_the_dataset_panel_comes_back_after_the_first_heatmap(qtbot):
@@ -78,13 +79,13 @@ def test_the_dataset_panel_comes_back_after_the_first_heatmap(qtbot):
     qtbot.addWidget(first)
     first.show()
     first.start(str(DEMO_NET))
-    qtbot.waitUntil(lambda: first.explore is not None)
-    first.explore.show_dataset()
+    qtbot.waitUntil(lambda: first.heatmap is not None)
+    first.show_view("dataset")
     first.close()
     again = MainWindow()
     qtbot.addWidget(again)
     again.show()
     again.start(str(DEMO_NET))
-    qtbot.waitUntil(lambda: again.explore is not None and again.explore.dock.isVisible())
-    assert again.explore.dataset is not None
+    qtbot.waitUntil(lambda: again.heatmap is not None and again.views.panel_visible("dataset"))
+    assert again.views.widget("dataset") is not None
     again.close()

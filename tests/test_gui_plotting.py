@@ -8,7 +8,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from viewer.gui.colour import colour_table, to_rgba
+from viewer.app.colouring import to_rgba
+from viewer.gui.colour import colour_table
 from viewer.gui.colour_bar import tick_texts
 from viewer.gui.plotting import PixelImage
 

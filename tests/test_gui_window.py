@@ -12,9 +12,10 @@ from PyQt5.QtCore import Qt
 from viewer.analysis import activation_stats, color_limits, histogram, to_picture
 from viewer.data import open_samples
 from viewer.gui.app import DEMO_NET
-from viewer.gui.colour import colour_table, to_rgba
-from viewer.gui.options import colormap_for
-from viewer.gui.state import default_layer
+from viewer.app.colouring import to_rgba
+from viewer.gui.colour import colour_table
+from viewer.app.options import colormap_for
+from viewer.app.selection import default_layer
 from viewer.net import Net, load
 from viewer.session import picture_layout
 from viewer.net.layers import layer_class
@@ -196,7 +197,7 @@ def test_histogram_view_bins_log_and_zero_line(qtbot, window):
     wait_for(qtbot, window, layer=1)
     qtbot.keyClick(window.layers.tree, Qt.Key_2, Qt.ControlModifier)
     qtbot.waitUntil(lambda: window.histogram is not None
-                    and window.tabs.currentWidget() is window.histogram
+                    and window.views.current_key() == "histogram"
                     and window.histogram.current() is window.state.result)
     act = expected_activation(window, 1, 0)
     heights, edges = window.histogram.bars.get_data()[:2]
@@ -211,7 +212,7 @@ def test_histogram_view_bins_log_and_zero_line(qtbot, window):
     window.histogram.log_box.setChecked(True)
     assert window.histogram.axes.get_yscale() == "log"
     qtbot.keyClick(window.layers.tree, Qt.Key_1, Qt.ControlModifier)
-    assert window.tabs.currentWidget() is window.heatmap
+    assert window.views.current_key() == "heatmap"
 
 
 # -- the mouse ----------------------------------------------------------------------

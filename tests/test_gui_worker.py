@@ -4,24 +4,23 @@ import threading
 
 import numpy as np
 import pytest
-from PyQt5.QtCore import QThreadPool
 
 from viewer.analysis import histogram, to_picture
 from viewer.data import embedded_samples
 from viewer.errors import StrataError
 from viewer.gui.app import DEMO_NET
-from viewer.gui.jobs import Request, Trace, TraceCache, compute, error_text
-from viewer.gui.opening import hdf5_kind, kind_by_name, open_file, trusted
+from viewer.app.compute import Request, Trace, TraceCache, compute
+from viewer.app.messages import error_text
+from viewer.app.opening import hdf5_kind, kind_by_name, open_file, trusted
 from viewer.gui.worker import LatestRunner
 from viewer.net import load
 
 
 @pytest.fixture
 def runner(qtbot):
-    pool = QThreadPool()
-    r = LatestRunner(pool)
+    r = LatestRunner()
     yield r
-    pool.waitForDone(5000)
+    assert r.shutdown(5000)
 
 
 def test_only_the_newest_job_is_delivered(qtbot, runner):

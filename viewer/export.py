@@ -20,16 +20,18 @@ from typing import Any, Callable
 
 import numpy as np
 
+from viewer.data.batches import sample_batches
 from viewer.errors import StrataError
 
-FORMATS = (".npy", ".csv")
+#: Activation file formats: extension -> what it is.
+ACTIVATION_FORMATS = {".npy": "NumPy array", ".csv": "CSV table"}
 
 
 def _check_path(path: str) -> str:
     ext = os.path.splitext(path)[1].lower()
-    if ext not in FORMATS:
+    if ext not in ACTIVATION_FORMATS:
         raise StrataError(f"{path}: cannot write {ext or 'a file without extension'}; "
-                          f"use {' or '.join(FORMATS)}")
+                          f"use {' or '.join(ACTIVATION_FORMATS)}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise StrataError(f"{path}: the folder {folder} does not exist")
@@ -117,16 +119,16 @@ def export_all(net: Any, samples: Any, layer: int, path: str, *, batch_size: int
         The shape written, (N, ...).
     """
     ext = _check_path(path)
-    if batch_size < 1:
+    if batch_size < 1:  # before the temporary file is made
         raise StrataError(f"batch size must be at least 1, not {batch_size}")
     total = len(samples)
     tmp = f"{path}.{os.getpid()}.part"
     out = None
     try:
         with open(tmp, "w" if ext == ".csv" else "wb") as csv:
-            for start in range(0, total, batch_size):
-                stop = min(start + batch_size, total)
-                acts = net.outputs(samples.batch(np.arange(start, stop)), [layer])[layer]
+            for batch in sample_batches(samples, batch_size=batch_size, adaptive=False):
+                start, stop = batch.done - len(batch.rows), batch.done
+                acts = net.outputs(batch.x, [layer])[layer]
                 if ext == ".npy":
                     if out is None:
                         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=acts.dtype,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from viewer.analysis.reading import is_softmax_output, picture_layout  # noqa: F401 (re-exported)
 from viewer.errors import LayerError, SampleError
 from viewer.net import Net, load
 from viewer.net.layers.base import LayerFailed
@@ -62,37 +63,6 @@ def samples_for(net: Net, path: str, *, dataset: str | None = None,
                            data_format=getattr(net.input, "data_format", None),
                            preprocess=preprocess)
     return check_fits(samples, net.input.output_shape)
-
-
-def picture_layout(net: Net, index: int, ndim: int) -> str:
-    """How to show layer ``index``'s per-sample output of ``ndim`` axes as a picture.
-
-    Vectors and sequences go by rank; image-like outputs use the data format
-    of the layer or, for layers without one (activations, merges), of the
-    nearest layer before it that has one.
-    """
-    if ndim <= 1:
-        return "vector"
-    if ndim == 2:
-        return "sequence"
-    todo = [net[index]]
-    seen: set[int] = set()
-    while todo:
-        layer = todo.pop(0)
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        fmt = getattr(layer, "data_format", None)
-        if fmt in ("channels_first", "channels_last"):
-            return fmt
-        todo.extend(layer.inputs)
-    return "auto"
-
-
-def is_softmax_output(net: Net) -> bool:
-    """True when the net's last layer is a softmax, so its output reads as probabilities."""
-    last = net[-1]
-    return last.kind == "Activation" and getattr(last, "function", None) == "softmax"
 
 
 def activation(net: Net, samples: Any, layer: int, sample: int) -> np.ndarray:

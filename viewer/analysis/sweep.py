@@ -7,7 +7,7 @@
 What a *unit* is, and how a conv channel's positions are reduced
 -----------------------------------------------------------------
 The layer's per-sample output is read with the layout the heatmap uses
-(:func:`viewer.session.picture_layout`): a vector's units are its elements;
+(:func:`viewer.analysis.reading.picture_layout`): a vector's units are its elements;
 a conv map's units are its channels (axis 0 channels first, the last axis
 channels last); a sequence's units are its features (last axis), the steps
 being positions. Per sample, each unit then has
@@ -29,7 +29,7 @@ subset (see :mod:`viewer.analysis.pca`) comes first; results do not depend on
 the order or the batch sizes beyond float rounding (ties in top-k go to the
 lower sample index). The batch holds at most ``batch_size`` samples and at
 most :data:`ACTIVATION_BUDGET` bytes of the outputs the forward pass computes;
-a batch slower than :data:`SLOW_BATCH` seconds makes the next ones smaller, so
+a batch slower than :data:`viewer.data.batches.SLOW_BATCH` seconds makes the next ones smaller, so
 ``cancel`` (checked between batches) is honoured within about a quarter of a
 second. The sweep computes the layer and, for class predictions, the net's
 last layer in one ``net.outputs`` call per batch, each layer once. Memory:
@@ -49,24 +49,22 @@ import numpy as np
 
 from viewer.analysis.pca import PCAResult, StreamingPCA
 from viewer.analysis.picture import resolve_layout
+from viewer.analysis.reading import picture_layout, predicts_classes
 from viewer.analysis.unit_stats import ClassSums, Moments, TopK, unit_values
+from viewer.data.batches import Cancelled, sample_batches
 from viewer.errors import LayerError, SampleError, StrataError
 from viewer.net.layers.base import ancestors
-from viewer.session import is_softmax_output, picture_layout
 
 #: Bytes of layer outputs one batch may produce (all layers the pass computes).
 ACTIVATION_BUDGET = 32 * 2 ** 20
 #: Default size of the PCA's random fit subset (see viewer.analysis.pca).
 PCA_SAMPLES = 1000
-#: A batch slower than this (seconds) shrinks the next ones to take about TARGET_BATCH.
-SLOW_BATCH = 0.25
-TARGET_BATCH = 0.15
 
 Progress = Callable[[int, int], Optional[bool]]
 
 
-class SweepCancelled(StrataError):
-    """The sweep was cancelled (by ``cancel`` or by ``progress`` returning False)."""
+#: Raised when the sweep is cancelled (by ``cancel`` or by ``progress`` returning False).
+SweepCancelled = Cancelled
 
 
 @dataclass(frozen=True, eq=False)
@@ -245,7 +243,7 @@ class Sweep:
             if value < 1:
                 raise StrataError(f"{name} must be at least 1, not {value}")
         self.k, self.threshold, self.seed = int(k), float(threshold), int(seed)
-        self.predict = _predicts(net) if predict is None else bool(predict)
+        self.predict = predicts_classes(net) if predict is None else bool(predict)
         last = len(net) - 1
         self.targets = sorted({self.layer, last}) if self.predict else [self.layer]
         n = len(self.indices)
@@ -291,27 +289,18 @@ class Sweep:
         start = time.perf_counter()
         acc: _Accumulators | None = None
         sizes: list[int] = []
-        done, size, total = 0, self.batch_size, len(self.order)
-        while done < total:
-            if cancel is not None and cancel.is_set():
-                raise SweepCancelled("sweep cancelled")
-            rows = self.order[done:done + size]
-            began = time.perf_counter()
-            outs = self._forward(self.indices[rows])
+        for batch in sample_batches(self.samples, self.indices[self.order],
+                                    batch_size=self.batch_size, cancel=cancel):
+            outs = self._forward(batch.x, batch.indices)
             if acc is None:
                 acc = _Accumulators(self, outs[self.layer])
-            acc.add(outs, rows)
-            done += len(rows)
-            sizes.append(len(rows))
-            took = time.perf_counter() - began
-            if took > SLOW_BATCH:
-                size = max(1, int(size * TARGET_BATCH / took))
-            if progress is not None and progress(done, total) is False:
+            acc.add(outs, self.order[batch.rows])
+            sizes.append(len(batch.rows))
+            if progress is not None and progress(batch.done, batch.total) is False:
                 raise SweepCancelled("sweep cancelled")
         return acc.result(tuple(sizes), time.perf_counter() - start)
 
-    def _forward(self, idx: np.ndarray) -> dict[int, np.ndarray]:
-        x = self.samples.batch(idx)
+    def _forward(self, x: np.ndarray, idx: np.ndarray) -> dict[int, np.ndarray]:
         try:
             return self.net.outputs(x, self.targets)
         except StrataError:
@@ -319,14 +308,6 @@ class Sweep:
         except Exception as exc:  # a layer's numpy raising on odd input is the net's problem
             raise LayerError(f"layer {self.net[self.layer].name!r} failed on samples "
                              f"{idx[0]}..{idx[-1]}: {type(exc).__name__}: {exc}") from None
-
-
-def _predicts(net: Any) -> bool:
-    """A softmax over a vector as the last layer: its argmax is the predicted class."""
-    try:
-        return is_softmax_output(net) and len(net[-1].output_shape) == 1
-    except StrataError:
-        return False
 
 
 def _class_names(classes: np.ndarray, names: Optional[Sequence[str]]) -> Optional[tuple[str, ...]]:

@@ -14,6 +14,8 @@ from viewer.errors import ConversionError, file_error
 FORMATS = ("keras", "onnx", "lasagne", "theano")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 PICKLE_EXTENSIONS = (".pkl", ".pickle", ".p")
+#: Model files the window converts on opening, by extension, and their converter.
+MODEL_EXTENSIONS = {".keras": "keras", ".onnx": "onnx"}
 
 
 def guess_format(path: str | os.PathLike) -> str:
@@ -47,7 +49,7 @@ def guess_format(path: str | os.PathLike) -> str:
             return "keras"
         raise file_error(path, "a zip archive that is not a Keras 3 .keras model "
                                "(no config.json in it)")
-    if ext == ".onnx":
+    if MODEL_EXTENSIONS.get(ext) == "onnx":
         return "onnx"
     if ext in PICKLE_EXTENSIONS or head[:1] == b"\x80":
         return "theano"

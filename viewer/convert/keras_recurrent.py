@@ -21,7 +21,7 @@ from viewer.errors import ConversionError
 from viewer.net.layers import Layer
 from viewer.net.layers.recurrent import GRU, LSTM, SimpleRNN
 
-KINDS = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
+RNN_CLASSES = {"SimpleRNN": SimpleRNN, "LSTM": LSTM, "GRU": GRU}
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 # Keras 1 per-gate arrays: position of each of Keras 2's gates in the list of triples.
 PER_GATE = {"LSTM": (0, 2, 1, 3), "GRU": (0, 1, 2)}
@@ -65,7 +65,7 @@ def _options(ctx: Context, cls: str, conf: dict) -> dict:
 def recurrent(ctx: Context, node: Node, prev: Layer) -> list[Layer]:
     cls, conf = node.class_name, node.config
     params = _params(cls, conf, ctx.weights(node), node.layer)
-    return [KINDS[cls](prev, name=ctx.name(node.key), go_backwards=bool(conf.get("go_backwards")),
+    return [RNN_CLASSES[cls](prev, name=ctx.name(node.key), go_backwards=bool(conf.get("go_backwards")),
                        **_options(ctx, cls, conf), **params)]
 
 
@@ -77,7 +77,7 @@ def bidirectional(ctx: Context, node: Node, prev: Layer) -> list[Layer]:
     forward = _params(cls, conf, arrays[:half], node.layer)
     backward = _params(cls, conf, arrays[half:], node.layer)
     params = {**forward, **{f"{k}_back": v for k, v in backward.items()}}
-    return [KINDS[cls](prev, name=ctx.name(node.key), go_backwards=bool(conf.get("go_backwards")),
+    return [RNN_CLASSES[cls](prev, name=ctx.name(node.key), go_backwards=bool(conf.get("go_backwards")),
                        merge_mode=node.config.get("merge_mode", "concat"),
                        **_options(ctx, cls, conf), **params)]
 
@@ -88,7 +88,7 @@ def check_recurrent(node: Node, ctx: Context) -> None:
 
 def check_bidirectional(node: Node, ctx: Context) -> None:
     inner = node.config.get("layer") or {}
-    if inner.get("class_name") not in KINDS:
+    if inner.get("class_name") not in RNN_CLASSES:
         raise Unsupported(f"Bidirectional({inner.get('class_name')}) is not supported")
     if node.config.get("merge_mode", "concat") not in ("concat", "sum", "mul", "ave"):
         raise Unsupported(f"merge_mode {node.config.get('merge_mode')!r} (two outputs) "

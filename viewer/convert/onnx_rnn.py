@@ -19,7 +19,7 @@ from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_values import BatchConst, Refused, Tensor, is_const
 from viewer.net.layers.recurrent import GRU, LSTM, SimpleRNN
 
-KINDS = {"LSTM": LSTM, "GRU": GRU, "RNN": SimpleRNN}
+RNN_OPS = {"LSTM": LSTM, "GRU": GRU, "RNN": SimpleRNN}
 GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [0, 1, 2], "RNN": [0]}  # ONNX gate for each Keras gate
 DEFAULT_ACTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
 
@@ -118,6 +118,6 @@ def recurrent(ops: Ops, used: set, node: Any, inputs: list, attrs: dict) -> list
         if i >= len(node.output) or not node.output[i] or node.output[i] not in used:
             outs.append(None)
             continue
-        layer = KINDS[op](x.layer, name=ops.name(node, i), output=output, **options, **params)
+        layer = RNN_OPS[op](x.layer, name=ops.name(node, i), output=output, **options, **params)
         outs.append(Tensor(layer, axis if layout == 0 else 0))
     return outs

@@ -1,4 +1,4 @@
-"""open_samples: pick the reader for a path by its kind."""
+"""open_samples: pick the reader for a path by its format (see :mod:`viewer.data.formats`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from typing import Mapping, Sequence
 
 from viewer.data.arrays import open_npy, open_npz
 from viewer.data.hdf5 import open_hdf5
-from viewer.data.images import IMAGE_EXTENSIONS, open_images
+from viewer.data.formats import describe, sample_format
+from viewer.data.images import open_images
 from viewer.data.samples import SampleSet, check_fits
 from viewer.errors import SampleError
-
-HDF5_EXTENSIONS = (".h5", ".hdf5", ".hdf")
 
 
 def open_samples(path: str | os.PathLike, *, dataset: str | None = None,
@@ -55,27 +54,26 @@ def open_samples(path: str | os.PathLike, *, dataset: str | None = None,
         its samples do not fit ``input_shape``.
     """
     path = os.fspath(path)
+    fmt = sample_format(path)
     ext = os.path.splitext(path)[1].lower()
-    is_images = os.path.isdir(path) or ext in IMAGE_EXTENSIONS
     if not os.path.exists(path):
         raise SampleError(f"{path}: no such file or folder")
-    if (dataset is not None or labels is not None) and is_images:
-        raise SampleError(f"{path}: images have no datasets or labels to choose")
-    if is_images:
+    if fmt is None:
+        raise SampleError(f"{path}: unknown kind of sample file {ext or '(no extension)'!r}; "
+                          f"Strata reads {describe()}")
+    if fmt.key == "images":
+        if dataset is not None or labels is not None:
+            raise SampleError(f"{path}: images have no datasets or labels to choose")
         return open_images(path, input_shape=input_shape, data_format=data_format,
                            preprocess=preprocess)
-    if ext in HDF5_EXTENSIONS:
+    if fmt.key == "hdf5":
         samples = open_hdf5(path, dataset=dataset, labels=labels, layout=data_format,
                             preprocess=preprocess)
-    elif ext == ".npy":
+    elif fmt.key == "npy":
         if dataset is not None:
             raise SampleError(f"{path}: a .npy file holds one array; there is no dataset to choose")
         samples = open_npy(path, labels=labels, layout=data_format, preprocess=preprocess)
-    elif ext == ".npz":
+    else:
         samples = open_npz(path, dataset=dataset, labels=labels, layout=data_format,
                            preprocess=preprocess)
-    else:
-        raise SampleError(f"{path}: unknown kind of sample file {ext or '(no extension)'!r}; "
-                          f"Strata reads .h5, .hdf5, .npy, .npz, images "
-                          f"({', '.join(IMAGE_EXTENSIONS)}) and folders of images")
     return samples if input_shape is None else check_fits(samples, input_shape)

@@ -27,12 +27,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from viewer.data.formats import IMAGE_EXTENSIONS
 from viewer.data.preprocess import guess_layout
 from viewer.data.samples import SampleSet
 from viewer.errors import SampleError
 
-#: File name endings of images found in a folder (case does not matter).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 # 16-bit, 32-bit and float images would be clipped to 0..255 by convert().
 _DEEP_MODES = ("I", "F", "I;16", "I;16B", "I;16L", "I;16N")

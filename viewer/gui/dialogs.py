@@ -8,21 +8,11 @@ from PyQt5.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, QMe
 
 import viewer
 
-SHORTCUTS = (
-    ("Right / Left", "Next / previous sample"),
-    ("Page Down / Page Up", "Ten samples forward / back"),
-    ("Home / End", "First / last sample"),
-    ("Down / Up", "Next / previous layer"),
-    ("Ctrl+1 / Ctrl+2", "Heatmap / histogram"),
-    ("Click a channel", "Show that channel large"),
-    ("Escape", "Back to all channels"),
-    ("Ctrl+O", "Open a net or samples file"),
-    ("Ctrl+Shift+O", "Open samples for this net"),
-    ("Ctrl+E", "Export the picture (PNG, SVG, PDF)"),
-    ("Ctrl+Shift+E", "Export the activation (.npy, .csv)"),
-    ("Ctrl+Shift+C", "Copy the picture to the clipboard"),
-    ("F1", "This list"),
-    ("Ctrl+Q", "Quit"),
+#: What the mouse does; the keys come from the window's actions.
+MOUSE_HINTS = (
+    ("Click a channel", "Show that channel large (Escape: back to all channels)"),
+    ("Hover", "Channel, position and value under the pointer"),
+    ("Drop a file", "Open a net, a model or samples"),
 )
 
 ABOUT = """<h2>Strata {version}</h2>
@@ -52,15 +42,12 @@ def show_about(parent: QWidget) -> None:
 
 
 class ShortcutsDialog(QDialog):
-    """A table of the keyboard shortcuts."""
+    """A table of the keyboard shortcuts: ``rows`` (keys, action), then :data:`MOUSE_HINTS`."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, rows: list[tuple[str, str]], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        from viewer.gui.explore.attach import EXPLORE_SHORTCUTS
-
-        # The explore views' keys sit before the general F1 / Ctrl+Q rows.
-        shortcuts = SHORTCUTS[:-2] + EXPLORE_SHORTCUTS + SHORTCUTS[-2:]
+        shortcuts = list(rows) + list(MOUSE_HINTS)
         table = QTableWidget(len(shortcuts), 2)
         table.setHorizontalHeaderLabels(["Keys", "Action"])
         table.verticalHeader().setVisible(False)
@@ -86,4 +73,8 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(table)
         layout.addWidget(note)
         layout.addWidget(buttons)
-        self.resize(540, self.sizeHint().height())
+        self.table = table
+        # Wide enough for the longest action without eliding it.
+        width = (header.sectionSize(0) + table.fontMetrics().horizontalAdvance(
+            max((a for _k, a in shortcuts), key=len)) + 60)
+        self.resize(max(540, width), self.sizeHint().height())

@@ -17,11 +17,10 @@ import numpy as np
 from viewer.analysis import histogram
 from viewer.errors import StrataError
 from viewer.export import save_activation
-from viewer.gui.jobs import Result
-from viewer.gui.options import DisplayOptions, colormap_for
+from viewer.gui.render import PICTURE_FORMATS
+from viewer.app.compute import Result
+from viewer.app.options import DisplayOptions, colormap_for
 
-PICTURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
-ACTIVATION_FORMATS = (".npy", ".csv")
 DPI = 150
 
 
@@ -96,11 +95,11 @@ def export_picture(path: str, result: Result, opts: DisplayOptions, view: str,
         For an unknown extension, a protected target, or a failed write.
     """
     check_target(path, protected)
-    fmt = PICTURE_FORMATS.get(os.path.splitext(path)[1].lower())
-    if fmt is None:
-        raise StrataError(f"{path}: pictures are saved as .png, .svg or .pdf")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in PICTURE_FORMATS:
+        raise StrataError(f"{path}: pictures are saved as {', '.join(PICTURE_FORMATS)}")
     try:
-        picture_figure(result, opts, view).savefig(path, format=fmt)
+        picture_figure(result, opts, view).savefig(path, format=ext[1:])
     except OSError as exc:
         raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
 

@@ -22,10 +22,12 @@ from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy,
                              QVBoxLayout, QWidget)
 
 from viewer.gui import colour_bar
-from viewer.gui.colour import colour_table, to_rgba
+from viewer.app.colouring import to_rgba
+from viewer.gui.colour import colour_table
 from viewer.gui.colour_bar import ColourBar
-from viewer.gui.jobs import Colouring, Result
-from viewer.gui.options import CMAPS, DisplayOptions, candidate_cmaps, colormap_for
+from viewer.app.colouring import Colouring
+from viewer.app.compute import Result
+from viewer.app.options import CMAPS, DisplayOptions, candidate_cmaps, colormap_for
 from viewer.gui.plotting import (Canvas, NavToolbar, PixelImage, canvas_or_message, new_figure,
                                  window_colour)
 from viewer.gui.state import AppState

@@ -12,8 +12,8 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
                              QVBoxLayout, QWidget)
 
-from viewer.gui.jobs import Result
-from viewer.gui.options import MAX_BINS, MIN_BINS, DisplayOptions
+from viewer.app.compute import Result
+from viewer.app.options import MAX_BINS, MIN_BINS, DisplayOptions
 from viewer.gui.plotting import Canvas, NavToolbar, canvas_or_message, new_figure, text_colour
 from viewer.gui.state import AppState
 

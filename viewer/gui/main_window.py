@@ -1,11 +1,12 @@
 """The main window: panels, menus, keyboard navigation, files, errors.
 
 Layout: a splitter with the net's layers and the sample picker on the left,
-the plots (heatmap and histogram tabs) in the middle and the statistics on
-the right; a status bar with a busy indicator below.
+the views in the middle (tabs, registered in :mod:`viewer.gui.views`; panels
+such as the Dataset panel open under them) and the statistics on the right;
+a status bar with a busy indicator below.
 
 The plots need matplotlib, whose import takes a noticeable moment, so the
-window first shows with placeholders and builds the plots right after its
+window first shows with placeholders and builds the heatmap right after its
 first paint.
 """
 
@@ -17,29 +18,34 @@ from typing import Any
 from PyQt5.QtCore import QEvent, QObject, Qt, QTimer
 from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PyQt5.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QProgressBar,
-                             QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                             QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
+from viewer.app.compute import Result
+from viewer.app.messages import report, setup_logging
+from viewer.app.opening import open_filters, samples_filters
+from viewer.app.options import VIEWS
+from viewer.data.formats import file_filter
+from viewer.export import ACTIVATION_FORMATS
 from viewer.gui import settings as cfg
 from viewer.gui.banner import Banner
 from viewer.gui.dialogs import ShortcutsDialog
-from viewer.gui.jobs import Result
 from viewer.gui.layer_list import LayerList
 from viewer.gui.marks import mark
 from viewer.gui.menus import build_menus
+from viewer.gui.render import PICTURE_FORMATS
 from viewer.gui.sample_panel import SamplePanel
-from viewer.gui.state import AppState, report
+from viewer.gui.state import AppState
 from viewer.gui.stats_panel import StatsPanel
 from viewer.gui.style import STYLE
+from viewer.gui.view_registry import Factory, ViewRegistry
+from viewer.gui.views import register_views
 
-NET_FILTER = ("Nets, models and samples (*.h5 *.hdf5 *.hdf *.keras *.onnx *.npy *.npz *.png "
-              "*.jpg *.jpeg);;Strata nets (*.h5 *.hdf5);;Keras and ONNX models (*.h5 *.keras *.onnx);;"
-              "All files (*)")
-SAMPLES_FILTER = ("Samples (*.h5 *.hdf5 *.hdf *.npy *.npz *.png *.jpg *.jpeg);;All files (*)")
-PICTURE_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg",
-                   "PDF document (*.pdf)": ".pdf"}
-ACTIVATION_FILTERS = {"NumPy array (*.npy)": ".npy", "CSV table (*.csv)": ".csv"}
+#: Save dialogs' filters: filter text -> extension.
+PICTURE_FILTERS = {file_filter(label, (ext,)): ext for ext, label in PICTURE_FORMATS.items()}
+ACTIVATION_FILTERS = {file_filter(label, (ext,)): ext for ext, label in ACTIVATION_FORMATS.items()}
 BUSY_DELAY_MS = 200  # show the busy indicator only for work that is noticeably slow
 DEFAULT_SIZE = (1280, 800)
+PANELS_KEY = "window/panels"  # the panels on show at the last close
 
 
 class MainWindow(QMainWindow):
@@ -58,20 +64,17 @@ class MainWindow(QMainWindow):
     stats : StatsPanel
     banner : Banner
         The message strip above the plots (errors and warnings).
-    heatmap, histogram : HeatmapView, HistogramView or None
-        None until the plots are built after the first paint.
-    explore : viewer.gui.explore.attach.Explore or None
-        The Compare and Weights tabs and the Dataset panel, added with the plots.
+    views : ViewRegistry
+        The registered tabs and panels (see :meth:`add_view`).
     """
 
     def __init__(self, state: AppState | None = None) -> None:
         super().__init__()
         self.state = state or AppState(self)
         self.settings = cfg.open_settings()
-        self.heatmap: Any = None
-        self.histogram: Any = None
-        self.explore: Any = None
+        setup_logging()
         self._painted_once = False
+        self._shown_option = ""  # the view option whose tab was last made current
         self.setWindowTitle("Strata")
         self.setAcceptDrops(True)
         self.setStyleSheet(STYLE)
@@ -88,16 +91,17 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        for title in ("Heatmap", "Histogram"):
-            placeholder = QLabel("Loading the plots…")
-            placeholder.setAlignment(Qt.AlignCenter)
-            self.tabs.addTab(placeholder, title)
-        middle = QWidget()
-        middle_layout = QVBoxLayout(middle)
-        middle_layout.setContentsMargins(4, 6, 4, 4)
-        middle_layout.setSpacing(6)
-        middle_layout.addWidget(self.banner)
-        middle_layout.addWidget(self.tabs, 1)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(4, 6, 4, 4)
+        top_layout.setSpacing(6)
+        top_layout.addWidget(self.banner)
+        top_layout.addWidget(self.tabs, 1)
+        # Panels open under the tabs only: the layer list and statistics keep their height.
+        self.column = QSplitter(Qt.Vertical)
+        self.column.setChildrenCollapsible(False)
+        self.column.addWidget(top)
+        middle = self.column
 
         self.stats = StatsPanel(self.state)
         right = QWidget()
@@ -130,6 +134,9 @@ class MainWindow(QMainWindow):
         self._busy_timer.timeout.connect(lambda: self.busy.setVisible(self.state.busy))
 
         build_menus(self)
+        self.views = ViewRegistry(self, self.state, self.tabs, self.column, self.view_menu)
+        register_views(self)
+        self._corner_button()
         self._connect_state()
         self.layers.tree.painted.connect(self._on_layers_painted)
         self.splitter.installEventFilter(self)
@@ -149,9 +156,60 @@ class MainWindow(QMainWindow):
         s.samplesChanged.connect(lambda _s: self._update_where())
         s.layerChanged.connect(lambda _i: self._update_where())
         s.sampleChanged.connect(lambda _i: self._update_where())
-        # Tabs after these two (Compare, Weights) leave the view option as it is.
-        self.tabs.currentChanged.connect(
-            lambda i: i < 2 and s.set_options(view=("heatmap", "histogram")[i]))
+        self.views.tabChanged.connect(self._on_tab)
+        self.views.built.connect(self._on_view_built)
+
+    # -- views ----------------------------------------------------------------------
+
+    def add_view(self, key: str, title: str, factory: Factory, *, shortcut: str | None = None,
+                 tip: str = "", follows_result: bool = False) -> Any:
+        """Register a tab: ``factory(state)`` (or ``"module:Class"``) makes it when first shown.
+
+        ``follows_result``: the tab draws the state's current result and is a
+        value of its ``view`` option. Returns the tab's QAction.
+        """
+        return self.views.add_view(key, title, factory, shortcut=shortcut, tip=tip,
+                                   follows_result=follows_result)
+
+    def add_dock(self, key: str, title: str, factory: Factory, *, shortcut: str | None = None,
+                 tip: str = "") -> Any:
+        """Register a panel under the tabs, shown and hidden by its QAction (returned)."""
+        return self.views.add_dock(key, title, factory, shortcut=shortcut, tip=tip)
+
+    def add_command(self, key: str, text: str, slot: Any, *, shortcut: str | None = None,
+                    tip: str = "") -> Any:
+        """Register a View menu command with a shortcut (listed in Help > Keyboard shortcuts)."""
+        return self.views.add_command(key, text, slot, shortcut=shortcut, tip=tip)
+
+    def show_view(self, key: str) -> Any:
+        """Show view ``key`` (a tab or a panel), made now if needed; returns it."""
+        return self.views.show(key)
+
+    @property
+    def heatmap(self) -> Any:
+        """The heatmap view, or None before it is built (after the first paint)."""
+        return self.views.widget("heatmap")
+
+    @property
+    def histogram(self) -> Any:
+        """The histogram view, or None before it is first shown."""
+        return self.views.widget("histogram")
+
+    def _corner_button(self) -> None:
+        """The Dataset panel's toggle in the corner of the tab bar."""
+        corner = QToolButton()
+        corner.setDefaultAction(self.views.entries["dataset"].action)
+        self.tabs.setCornerWidget(corner, Qt.TopRightCorner)
+        corner.show()
+
+    def _on_tab(self, key: str) -> None:
+        if self.views.entries[key].follows_result:
+            self.state.set_options(view=key)
+            self._show_current()
+
+    def _on_view_built(self, key: str, view: Any) -> None:
+        if key == "heatmap":
+            view.drawn.connect(lambda _r: mark("heatmap"))
 
     def _restore(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -188,37 +246,22 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.build_plots)
 
     def build_plots(self) -> None:
-        """Import matplotlib and put the heatmap in its tab (the histogram follows on use)."""
+        """Import matplotlib and make the heatmap (the other views follow on use)."""
         if self.heatmap is not None:
             return
-        from viewer.gui.heatmap_view import HeatmapView
-
-        self.heatmap = HeatmapView(self.state)
-        self.heatmap.drawn.connect(lambda _r: mark("heatmap"))
-        self._put_tab(0, self.heatmap)
+        heatmap = self.views.build("heatmap")
         self._show_current()
-        from viewer.gui.explore.attach import attach
+        panels = self.settings.value(PANELS_KEY) or []
+        panels = [panels] if isinstance(panels, str) else list(panels)
+        if panels:
+            # Shown again once the first heatmap is on screen, not before it.
+            def restore(_result: Any) -> None:
+                heatmap.drawn.disconnect(restore)
+                for key in panels:
+                    if self.views.entries.get(key) and self.views.entries[key].kind == "panel":
+                        self.views.show(key)
 
-        self.explore = attach(self)
-
-    def _histogram_view(self) -> Any:
-        """The histogram view, made the first time it is needed."""
-        if self.histogram is None:
-            from viewer.gui.histogram_view import HistogramView
-
-            self.histogram = HistogramView(self.state)
-            self._put_tab(1, self.histogram)
-        return self.histogram
-
-    def _put_tab(self, index: int, widget: QWidget) -> None:
-        """Replace tab ``index``'s placeholder with ``widget``."""
-        self.tabs.blockSignals(True)
-        old = self.tabs.widget(index)
-        self.tabs.removeTab(index)
-        self.tabs.insertTab(index, widget, ("Heatmap", "Histogram")[index])
-        old.deleteLater()
-        self.tabs.setCurrentIndex(0 if self.state.options.view == "heatmap" else 1)
-        self.tabs.blockSignals(False)
+            heatmap.drawn.connect(restore)
 
     # -- following the state ------------------------------------------------------
 
@@ -240,15 +283,16 @@ class MainWindow(QMainWindow):
     def _on_file_opened(self, path: str) -> None:
         cfg.add_recent(self.settings, path)
         cfg.set_last_folder(self.settings, path)
-        if self.state.net is not None and path != self.state.net.path:
+        if path == self.state.samples_path:
             self.banner.hide_kind("open")
             self.statusBar().showMessage(f"Opened samples {path}", 5000)
 
     def _on_options(self, opts: Any) -> None:
-        self.view_actions[opts.view].setChecked(True)
-        index = 0 if opts.view == "heatmap" else 1
-        if self.tabs.currentIndex() != index:
-            self.tabs.setCurrentIndex(index)
+        if opts.view != self._shown_option:
+            # The option changed (a key, the menu, restored settings): show its tab.
+            self._shown_option = opts.view
+            if self.views.current_key() != opts.view:
+                self.views.tabs.setCurrentWidget(self.views.entries[opts.view].page)
         self._show_current()
 
     def _on_busy(self, busy: bool) -> None:
@@ -277,15 +321,16 @@ class MainWindow(QMainWindow):
         for a in (self.export_picture_action, self.export_activation_action, self.copy_action):
             a.setEnabled(False)
         self.banner.show_message(message, "compute")
-        for view in (self.heatmap, self.histogram):
+        for key in VIEWS:
+            view = self.views.widget(key)
             if view is not None:
                 view.show_message("Nothing to show: see the message above.")
 
     def current_view(self) -> Any:
-        """The plot on show (HeatmapView or HistogramView), or None before the plots exist."""
+        """The result view of the state's ``view`` option, or None before the plots exist."""
         if self.heatmap is None:
             return None
-        return self.heatmap if self.state.options.view == "heatmap" else self._histogram_view()
+        return self.views.build(self.state.options.view)
 
     def _show_current(self) -> None:
         """Draw the latest result in the visible plot (only that one: half the work)."""
@@ -318,14 +363,21 @@ class MainWindow(QMainWindow):
     def open_dialog(self) -> None:
         """File > Open: a net, or samples for the current net."""
         path, _ = QFileDialog.getOpenFileName(self, "Open a net or samples",
-                                              cfg.last_folder(self.settings), NET_FILTER)
+                                              cfg.last_folder(self.settings), open_filters())
         if path:
             self.state.open(path)
 
     def open_samples_dialog(self) -> None:
         """File > Open samples: samples for the current net."""
         path, _ = QFileDialog.getOpenFileName(self, "Open samples",
-                                              cfg.last_folder(self.settings), SAMPLES_FILTER)
+                                              cfg.last_folder(self.settings), samples_filters())
+        if path:
+            self.state.open(path)
+
+    def open_folder_dialog(self) -> None:
+        """File > Open sample folder: a folder of images as samples for the current net."""
+        path = QFileDialog.getExistingDirectory(self, "Open a folder of images",
+                                                cfg.last_folder(self.settings))
         if path:
             self.state.open(path)
 
@@ -445,12 +497,15 @@ class MainWindow(QMainWindow):
 
     def show_shortcuts(self) -> None:
         """Help > Keyboard shortcuts."""
-        ShortcutsDialog(self).exec_()
+        ShortcutsDialog(self.views.shortcut_rows(), self).exec_()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.settings.setValue(PANELS_KEY, [k for k, e in self.views.entries.items()
+                                            if e.kind == "panel" and self.views.panel_visible(k)])
         cfg.save_options(self.settings, self.state.options)
         self.settings.sync()
+        self.views.shutdown()
         self.state.shutdown()
         super().closeEvent(event)

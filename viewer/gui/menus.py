@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import QAction, QActionGroup
+from PyQt5.QtWidgets import QAction
 
+from viewer.data.formats import describe
 from viewer.gui.dialogs import show_about
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def _action(window: MainWindow, text: str, slot: Any, shortcut: Any = None,
 def build_menus(window: MainWindow) -> None:
     """Make the File, View and Help menus of ``window``.
 
-    Sets ``window.recent_menu``, ``window.view_actions`` (view name -> action)
+    Sets ``window.recent_menu``, ``window.view_menu`` (the views register
+    their entries at its top, see :class:`~viewer.gui.view_registry.ViewRegistry`)
     and the export actions ``window.export_picture_action``,
     ``window.export_activation_action`` and ``window.copy_action``.
     """
@@ -42,7 +44,9 @@ def build_menus(window: MainWindow) -> None:
     menu.addAction(_action(window, "&Open…", window.open_dialog, "Ctrl+O",
                            "Open a net file, or samples for the current net"))
     menu.addAction(_action(window, "Open &samples…", window.open_samples_dialog, "Ctrl+Shift+O",
-                           "Open samples (HDF5, .npy, .npz, images) for this net"))
+                           "Open a samples file for this net (" + describe() + ")"))
+    menu.addAction(_action(window, "Open sample &folder…", window.open_folder_dialog, None,
+                           "Open a folder of images as samples for this net"))
     window.recent_menu = menu.addMenu("Open &recent")
     window.recent_menu.aboutToShow.connect(window.fill_recent)
     menu.addSeparator()
@@ -58,18 +62,9 @@ def build_menus(window: MainWindow) -> None:
         a.setEnabled(False)
         menu.addAction(a)
     menu.addSeparator()
-    menu.addAction(_action(window, "&Quit", window.close, "Ctrl+Q"))
+    menu.addAction(_action(window, "&Quit", window.close, "Ctrl+Q", "Quit Strata"))
 
-    menu = window.menuBar().addMenu("&View")
-    group = QActionGroup(window)
-    window.view_actions = {}
-    for i, (key, text) in enumerate((("heatmap", "&Heatmap"), ("histogram", "H&istogram"))):
-        a = _action(window, text, lambda _c=False, k=key: s.set_options(view=k), f"Ctrl+{i + 1}")
-        a.setCheckable(True)
-        group.addAction(a)
-        menu.addAction(a)
-        window.view_actions[key] = a
-    menu.addSeparator()
+    menu = window.view_menu = window.menuBar().addMenu("&View")
     steps = (("Next sample", lambda: s.step_sample(1), Qt.Key_Right),
              ("Previous sample", lambda: s.step_sample(-1), Qt.Key_Left),
              ("Ten samples forward", lambda: s.step_sample(10), Qt.Key_PageDown),
@@ -87,5 +82,6 @@ def build_menus(window: MainWindow) -> None:
             menu.addAction(_action(window, text, slot, key))
 
     menu = window.menuBar().addMenu("&Help")
-    menu.addAction(_action(window, "&Keyboard shortcuts", window.show_shortcuts, "F1"))
+    menu.addAction(_action(window, "&Keyboard shortcuts", window.show_shortcuts, "F1",
+                           "This list of keys"))
     menu.addAction(_action(window, "&About Strata", lambda: show_about(window)))

@@ -12,10 +12,10 @@ import numpy as np
 
 from viewer.analysis import activation_stats, color_limits, histogram, to_picture
 from viewer.errors import StrataError
-from viewer.gui.options import AUTO_CMAP, CMAPS, colormap_for
+from viewer.app.options import AUTO_CMAP, CMAPS, VIEWS, colormap_for
 
-KINDS = ("heatmap", "histogram")
-FORMATS = (".png", ".svg", ".pdf")
+#: Picture file formats: extension -> what it is.
+PICTURE_FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}
 
 
 def render(act: np.ndarray, path: str, *, title: str, layout: str = "auto", kind: str = "heatmap",
@@ -41,11 +41,11 @@ def render(act: np.ndarray, path: str, *, title: str, layout: str = "auto", kind
         Histogram bins and log counts.
     """
     ext = os.path.splitext(path)[1].lower()
-    if ext not in FORMATS:
+    if ext not in PICTURE_FORMATS:
         raise StrataError(f"{path}: cannot write {ext or 'a file without extension'}; "
-                          f"use {', '.join(FORMATS)}")
-    if kind not in KINDS:
-        raise StrataError(f"unknown picture kind {kind!r}; use {' or '.join(KINDS)}")
+                          f"use {', '.join(PICTURE_FORMATS)}")
+    if kind not in VIEWS:
+        raise StrataError(f"unknown picture kind {kind!r}; use {' or '.join(VIEWS)}")
     if cmap not in CMAPS:
         raise StrataError(f"unknown colour map {cmap!r}; use one of {', '.join(CMAPS)}")
     if bins < 1:

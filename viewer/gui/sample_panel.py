@@ -16,7 +16,7 @@ from PyQt5.QtGui import QColor, QImage, QPainter, QPaintEvent, QPainterPath, QPa
 from PyQt5.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                              QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
-from viewer.gui.jobs import Result
+from viewer.app.compute import Result
 from viewer.gui.state import AppState
 
 GOOD, BAD = "#1a7f37", "#c62828"

@@ -11,7 +11,7 @@ import os
 
 from PyQt5.QtCore import QSettings
 
-from viewer.gui.options import DisplayOptions
+from viewer.app.options import DisplayOptions
 
 ORGANIZATION = "Strata"
 APPLICATION = "Strata"

@@ -9,40 +9,19 @@ once and the outcome arrives later as a signal on the main thread.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from functools import partial
 from typing import Any, Callable
 
-from PyQt5.QtCore import QObject, QThreadPool, pyqtSignal
+from PyQt5.QtCore import QObject, pyqtSignal
 
-from viewer.gui.jobs import Colouring, Request, Result, TraceCache, compute, error_text, prefetch
-from viewer.gui.opening import Opened, open_file, open_paths
-from viewer.gui.options import DisplayOptions
+from viewer.app.colouring import Colouring
+from viewer.app.compute import Request, Result, TraceCache, compute, prefetch
+from viewer.app.messages import error_text, report
+from viewer.app.opening import Opened, open_file, open_paths
+from viewer.app.options import DisplayOptions
+from viewer.app.selection import default_layer
 from viewer.gui.worker import LatestRunner
-
-
-def report(message: str) -> None:
-    """Put one line on stderr for a problem also shown in the window."""
-    print(f"strata: {message}", file=sys.stderr, flush=True)
-
-
-def default_layer(net: Any) -> int:
-    """The layer to show first: the first activation of image-like maps, if any.
-
-    A conv block's activation shows the most structure; failing that the first
-    image-like layer, else the first layer after the input.
-    """
-    shaped = []
-    for i, row in enumerate(net.summary()):
-        if i and row.output_shape is not None and len(row.output_shape) == 3:
-            shaped.append((i, row.kind))
-    for i, kind in shaped:
-        if kind == "Activation":
-            return i
-    if shaped:
-        return shaped[0][0]
-    return 1 if len(net) > 1 else 0
 
 
 class AppState(QObject):
@@ -61,7 +40,7 @@ class AppState(QObject):
     optionsChanged(object)
         New :class:`DisplayOptions`.
     resultReady(object)
-        A :class:`~viewer.gui.jobs.Result` for the current selection, or None
+        A :class:`~viewer.app.compute.Result` for the current selection, or None
         when there is nothing to compute (no net or no samples).
     computeFailed(str), openFailed(str)
         One-line messages for the user.
@@ -85,11 +64,9 @@ class AppState(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(3)  # a loader, a computation and a prefetch at a time
-        self.loader = LatestRunner(self.pool, self)
-        self.computer = LatestRunner(self.pool, self)
-        self.prefetcher = LatestRunner(self.pool, self)
+        self.loader = LatestRunner(self, "strata-open")
+        self.computer = LatestRunner(self, "strata-compute")
+        self.prefetcher = LatestRunner(self, "strata-prefetch")
         self.cache = TraceCache()
         # Set by the heatmap once matplotlib is loaded: colour option -> Colouring,
         # so the worker can colour pictures off the main thread.
@@ -267,5 +244,4 @@ class AppState(QObject):
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Drop waiting work and wait for running work to end (closing the window)."""
         for runner in (self.loader, self.computer, self.prefetcher):
-            runner.forget()
-        self.pool.waitForDone(timeout_ms)
+            runner.shutdown(timeout_ms)

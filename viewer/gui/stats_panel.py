@@ -12,7 +12,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (QFormLayout, QFrame, QGroupBox, QLabel, QSizePolicy, QVBoxLayout,
                              QWidget)
 
-from viewer.gui.jobs import Result
+from viewer.app.compute import Result
 from viewer.gui.layer_list import shape_text
 from viewer.gui.state import AppState
 

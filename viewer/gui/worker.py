@@ -1,46 +1,31 @@
-"""Running slow work off the main thread, keeping only the newest request.
+"""The runner of :mod:`viewer.app.runner` with its outcomes as Qt signals.
 
-A :class:`LatestRunner` takes callables and runs them on a thread pool, one at
-a time. Each submission gets a rising id. While a job runs, newer submissions
-replace each other in a single "pending" slot, so holding a key down through
-hundreds of samples never builds a queue: at most one job runs and one waits,
-and the latest always wins. A finished job whose id is no longer the newest is
-dropped instead of delivered.
-
-Results are handed back through a Qt signal, so slots run on the main thread,
-where widgets and matplotlib may be touched.
+One :class:`Relay` carries every runner's callbacks from worker threads to
+the main thread (a queued signal), where widgets and matplotlib may be
+touched. :class:`LatestRunner` is what every view uses for background work.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from PyQt5.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt5.QtCore import QObject, pyqtSignal
+
+from viewer.app.runner import Runner
 
 
-class _Relay(QObject):
-    """Carries a job's outcome from the pool thread to the main thread."""
+class Relay(QObject):
+    """Runs callables posted from any thread on the thread this object lives in."""
 
-    done = pyqtSignal(int, object, object)  # job id, result, exception
+    call = pyqtSignal(object)
 
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.call.connect(lambda fn: fn())
 
-class _Job(QRunnable):
-    def __init__(self, job_id: int, fn: Callable[[], Any], relay: _Relay) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._id = job_id
-        self._fn = fn
-        self._relay = relay
-
-    def run(self) -> None:
-        try:
-            result, error = self._fn(), None
-        except Exception as exc:  # every failure is reported, never lost in the pool
-            result, error = None, exc
-        try:
-            self._relay.done.emit(self._id, result, error)
-        except RuntimeError:  # the window that asked was closed meanwhile: nobody to tell
-            pass
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` soon on this object's thread (raises RuntimeError once it is deleted)."""
+        self.call.emit(fn)
 
 
 class LatestRunner(QObject):
@@ -48,9 +33,9 @@ class LatestRunner(QObject):
 
     Parameters
     ----------
-    pool : QThreadPool
-        Where jobs run.
     parent : QObject, optional
+    name : str
+        The worker thread's name.
 
     Signals
     -------
@@ -58,81 +43,61 @@ class LatestRunner(QObject):
         Job id and its return value, for the newest job only.
     failed(int, object)
         Job id and the exception it raised, for the newest job only.
+    progressed(int, int, int, object)
+        Job id, done, total and a partial result, from the newest job.
     busyChanged(bool)
         True when a job starts while none was running, False when the last ends.
     """
 
     finished = pyqtSignal(int, object)
     failed = pyqtSignal(int, object)
+    progressed = pyqtSignal(int, int, int, object)
     busyChanged = pyqtSignal(bool)
 
-    def __init__(self, pool: QThreadPool, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, name: str = "strata-worker") -> None:
         super().__init__(parent)
-        self._pool = pool
-        self._relay = _Relay(self)
-        self._relay.done.connect(self._on_done)
-        self._latest = 0
-        self._running: int | None = None
-        self._pending: tuple[int, Callable[[], Any]] | None = None
-        self._busy = False
-        # Counters the tests and benchmarks read.
-        self.started = 0
-        self.dropped = 0
-        self.max_in_flight = 0
+        self._relay = Relay(self)
+        self.runner = Runner(self._relay.post, name)
+        self.runner.on_finished = self.finished.emit
+        self.runner.on_failed = self.failed.emit
+        self.runner.on_progress = self.progressed.emit
+        self.runner.on_busy = self.busyChanged.emit
+
+    def submit(self, fn: Callable[..., Any], *, with_job: bool = False) -> int:
+        """Schedule ``fn()`` (``fn(job)`` with ``with_job``: progress and cancel). Returns its id."""
+        return self.runner.submit(fn, with_job=with_job)
+
+    def forget(self) -> None:
+        """Drop the waiting job and make the running one stale (and cancelled)."""
+        self.runner.forget()
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Forget all work and wait for the thread; True if it ended in time."""
+        return self.runner.shutdown(timeout_ms / 1000)
 
     @property
     def latest_id(self) -> int:
         """Id of the newest submission (0 before any)."""
-        return self._latest
+        return self.runner.latest_id
 
     @property
     def busy(self) -> bool:
         """True while a job runs or waits."""
-        return self._running is not None
+        return self.runner.busy
 
-    def submit(self, fn: Callable[[], Any]) -> int:
-        """Schedule ``fn()``; replace any job still waiting. Returns the new id."""
-        self._latest += 1
-        job_id = self._latest
-        if self._running is None:
-            self._start(job_id, fn)
-        else:
-            if self._pending is not None:
-                self.dropped += 1
-            self._pending = (job_id, fn)
-        self.max_in_flight = max(self.max_in_flight,
-                                 (self._running is not None) + (self._pending is not None))
-        return job_id
+    @property
+    def idle(self) -> bool:
+        """True when the worker thread runs nothing (cancelled jobs have ended too)."""
+        return self.runner.idle
 
-    def forget(self) -> None:
-        """Drop the waiting job and make the running one stale."""
-        if self._pending is not None:
-            self._pending = None
-            self.dropped += 1
-        self._latest += 1
+    @property
+    def started(self) -> int:
+        return self.runner.started
 
-    def _start(self, job_id: int, fn: Callable[[], Any]) -> None:
-        self._running = job_id
-        self.started += 1
-        self._pool.start(_Job(job_id, fn, self._relay))
-        self._set_busy(True)
+    @property
+    def dropped(self) -> int:
+        return self.runner.dropped
 
-    def _set_busy(self, busy: bool) -> None:
-        if busy != self._busy:
-            self._busy = busy
-            self.busyChanged.emit(busy)
-
-    def _on_done(self, job_id: int, result: Any, error: Any) -> None:
-        self._running = None
-        if self._pending is not None:
-            next_id, fn = self._pending
-            self._pending = None
-            self._start(next_id, fn)
-        if job_id != self._latest:
-            self.dropped += 1
-        elif error is not None:
-            self.failed.emit(job_id, error)
-        else:
-            self.finished.emit(job_id, result)
-        if self._running is None:
-            self._set_busy(False)
+    @property
+    def max_in_flight(self) -> int:
+        return self.runner.max_in_flight

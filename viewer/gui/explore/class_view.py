@@ -17,7 +17,7 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePol
                              QVBoxLayout, QWidget)
 
 from viewer.gui.explore.sweep_worker import SweepController
-from viewer.gui.options import AUTO_DIVERGING, AUTO_SEQUENTIAL
+from viewer.app.options import AUTO_DIVERGING, AUTO_SEQUENTIAL
 from viewer.gui.plotting import Canvas, new_figure, text_colour, window_colour
 from viewer.gui.state import AppState
 

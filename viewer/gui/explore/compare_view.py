@@ -27,9 +27,9 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
                              QVBoxLayout, QWidget)
 
-from viewer.gui.explore.compare_data import Comparison, Pair, compare, partner_layer
-from viewer.gui.jobs import error_text
-from viewer.gui.options import AUTO_DIVERGING
+from viewer.app.compare import Comparison, Pair, compare, partner_layer
+from viewer.app.messages import error_text
+from viewer.app.options import AUTO_DIVERGING
 from viewer.gui.plotting import Canvas, canvas_or_message, new_figure, text_colour, window_colour
 from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
@@ -65,7 +65,7 @@ class CompareView(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
-        self.runner = LatestRunner(state.pool, self)
+        self.runner = LatestRunner(self, "strata-compare")
         self.mode = "samples"
         self.pinned_sample: int | None = None
         self.pinned_layer: int | None = None

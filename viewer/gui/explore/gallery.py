@@ -16,7 +16,7 @@ from PyQt5.QtGui import QFont, QMouseEvent, QPainter, QPaintEvent, QPalette, QPe
 from PyQt5.QtWidgets import (QGridLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout,
                              QWidget)
 
-from viewer.gui.explore.common import class_text
+from viewer.app.classes import class_text
 from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.explore.thumbs import ThumbnailCache
 from viewer.gui.state import AppState

@@ -19,7 +19,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QPixmap
 from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget)
 
-from viewer.gui.explore.common import class_colour, class_text, n_classes
+from viewer.app.classes import class_colour, class_text, n_classes
 from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.explore.thumbs import ThumbnailCache
 from viewer.gui.plotting import Canvas, new_figure, text_colour

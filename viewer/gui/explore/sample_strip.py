@@ -21,7 +21,7 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QListVie
                              QStyle, QStyledItemDelegate, QStyleOptionViewItem, QVBoxLayout,
                              QWidget)
 
-from viewer.gui.explore.common import BAD, GOOD, class_text
+from viewer.app.classes import BAD, GOOD, class_text
 from viewer.gui.explore.predictions import Predictions
 from viewer.gui.explore.thumbs import ThumbnailCache
 from viewer.gui.state import AppState

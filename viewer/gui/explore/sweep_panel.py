@@ -13,7 +13,8 @@ from typing import Any
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar,
                              QPushButton, QSizePolicy, QWidget)
 
-from viewer.gui.explore.sweep_worker import AUTO_SWEEP_LIMIT, Subset, SweepController
+from viewer.app.sweeps import AUTO_SWEEP_LIMIT, Subset
+from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.state import AppState
 
 SUBSET_SIZES = (1_000, 10_000)

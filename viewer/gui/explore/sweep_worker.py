@@ -1,9 +1,9 @@
 """Dataset sweeps off the main thread: progress, time left, cancel, a cache.
 
 A :class:`SweepController` runs :class:`viewer.analysis.sweep.Sweep` for the
-state's net and samples on a thread of its own (see :mod:`.threads`), so
+state's net and samples on a runner of its own (see :mod:`viewer.gui.worker`), so
 the window stays free for browsing while it runs. One sweep runs at a time:
-starting another cancels the one running. Cancel sets a ``threading.Event`` the sweep checks between
+starting another cancels the one running. Cancel sets the job's event the sweep checks between
 its batches, which it keeps short (about 0.15 s), so it stops within half a
 second. Finished sweeps are kept per (layer, subset) for as long as the net
 and samples stay open: coming back to a swept layer shows its result at once.
@@ -15,84 +15,32 @@ unit or a conv channel), so the table, the gallery and the class view agree.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
-import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal
 
-from viewer.gui.explore.threads import Workers, emit
-from viewer.gui.jobs import error_text
-from viewer.gui.state import AppState, report
-
-#: Sweep each selected layer by itself up to this many samples (more: on request).
-AUTO_SWEEP_LIMIT = 20_000
-#: Top and bottom samples kept per unit.
-TOP_K = 9
-
-
-@dataclass(frozen=True)
-class Subset:
-    """Which samples a sweep covers.
-
-    Attributes
-    ----------
-    size : int or None
-        None for all samples, else a random subset of this many.
-    seed : int
-        Seed of the random subset.
-    """
-
-    size: int | None = None
-    seed: int = 0
-
-    def indices(self, n: int) -> np.ndarray | None:
-        """The sample indices (sorted) out of ``n``; None for all."""
-        if self.size is None or self.size >= n:
-            return None
-        rng = np.random.default_rng(self.seed)
-        return np.sort(rng.choice(n, self.size, replace=False))
-
-    def describe(self, n: int) -> str:
-        """Short text, e.g. "all 540 samples" or "a random 1,000 of 60,000"."""
-        if self.size is None or self.size >= n:
-            return f"all {n:,} samples"
-        return f"a random {self.size:,} of {n:,} samples"
-
+from viewer.app.messages import error_text, report
+from viewer.app.runner import Job
+from viewer.app.sweeps import AUTO_SWEEP_LIMIT, TOP_K, Subset
+from viewer.gui.state import AppState
+from viewer.gui.worker import LatestRunner
 
 @dataclass
 class _Job:
-    """The sweep running now: its id, what it covers, its cancel flag, when it began."""
+    """The sweep running now: its id, what it covers, when it began."""
 
     id: int
     layer: int
     subset: Subset
-    cancel: threading.Event
     began: float
 
 
-class _Relay(QObject):
-    """Carries a sweep's progress and outcome from its thread to the main thread."""
-
-    progress = pyqtSignal(int, int, int)  # job id, samples done, samples in all
-    done = pyqtSignal(int, object, object)  # job id, SweepResult or None, exception or None
-
-
-def _sweep_job(job_id: int, make: Callable[[], Any], cancel: threading.Event,
-               relay: _Relay) -> None:
-    """Run one sweep (on a worker thread) and report its progress and outcome."""
-    def progress(done: int, total: int) -> bool:
-        emit(relay.progress, job_id, done, total)
-        return not cancel.is_set()
-
-    try:
-        result = make().run(progress=progress, cancel=cancel)
-    except Exception as exc:  # cancelled, or a failure the window shows as a message
-        emit(relay.done, job_id, None, exc)
-    else:
-        emit(relay.done, job_id, result, None)
+def _sweep_job(make: Callable[[], Any], job: Job) -> Any:
+    """Run one sweep (on the runner's thread), reporting its progress."""
+    return make().run(progress=lambda done, total: job.progress(done, total), cancel=job.cancel)
 
 
 class SweepController(QObject):
@@ -156,14 +104,12 @@ class SweepController(QObject):
         super().__init__(parent)
         self.state = state
         self.k, self.batch_size = k, batch_size
-        self.workers = Workers("strata-sweep")
-        self._relay = _Relay(self)
-        self._relay.progress.connect(self._on_progress)
-        self._relay.done.connect(self._on_done)
+        self.runner = LatestRunner(self, "strata-sweep")
+        self.runner.progressed.connect(self._on_progress)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
         self._cache: dict[tuple[int, Subset], Any] = {}
-        self._latest = 0
         self._job: _Job | None = None
-        self._alive = 0  # jobs whose threads have not ended (cancelled ones included)
         self.result: Any = None
         self.unit = 0
         self.auto = True
@@ -183,8 +129,8 @@ class SweepController(QObject):
 
     @property
     def idle(self) -> bool:
-        """True when no sweep thread is working (cancelled ones have ended too)."""
-        return self._alive == 0
+        """True when no sweep is working (cancelled ones have ended too)."""
+        return self.runner.idle
 
     @property
     def running_layer(self) -> int | None:
@@ -247,8 +193,6 @@ class SweepController(QObject):
         if self._job is not None and (self._job.layer, self._job.subset) == (layer, self.subset):
             return self._job.id
         self.cancel()
-        self._latest += 1
-        job_id, cancel = self._latest, threading.Event()
         net, samples, subset = state.net, state.samples, self.subset
         k, batch = self.k, self.batch_size
 
@@ -259,10 +203,8 @@ class SweepController(QObject):
                          batch_size=batch, k=k)
 
         was_running = self.running
-        self._job = _Job(job_id, layer, subset, cancel, time.monotonic())
-        self._alive += 1
-        relay = self._relay
-        self.workers.start(lambda: _sweep_job(job_id, make, cancel, relay))
+        job_id = self.runner.submit(partial(_sweep_job, make), with_job=True)
+        self._job = _Job(job_id, layer, subset, time.monotonic())
         self.started.emit(layer)
         if not was_running:
             self.runningChanged.emit(True)
@@ -276,7 +218,7 @@ class SweepController(QObject):
         if self._job is None:
             return
         job, self._job = self._job, None
-        job.cancel.set()
+        self.runner.forget()
         if not quiet:
             self.cancelled.emit(job.layer)
         self.runningChanged.emit(False)
@@ -284,30 +226,33 @@ class SweepController(QObject):
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Cancel and wait for the sweep thread (closing the window)."""
         self.cancel()
-        self.workers.join(timeout_ms / 1000)
+        self.runner.shutdown(timeout_ms)
 
-    def _on_progress(self, job_id: int, done: int, total: int) -> None:
+    def _on_progress(self, job_id: int, done: int, total: int, _partial: Any) -> None:
         if self._job is None or self._job.id != job_id:
             return
         elapsed = time.monotonic() - self._job.began
         left = elapsed / done * (total - done) if done else math.nan
         self.progress.emit(done, total, left)
 
-    def _on_done(self, job_id: int, result: Any, error: Any) -> None:
-        self._alive -= 1
+    def _on_finished(self, job_id: int, result: Any) -> None:
         if self._job is None or self._job.id != job_id:
             return  # cancelled, or from a net or samples no longer open
         layer, subset = self._job.layer, self._job.subset
         self._job = None
-        if error is None:
-            self._cache[(layer, subset)] = result
-            self.finished.emit(result)
-            if layer == self.state.layer and subset == self.subset:
-                self._show(layer)
-        else:
-            message = error_text(error)
-            report(message)
-            self.failed.emit(message)
+        self._cache[(layer, subset)] = result
+        self.finished.emit(result)
+        if layer == self.state.layer and subset == self.subset:
+            self._show(layer)
+        self.runningChanged.emit(False)
+
+    def _on_failed(self, job_id: int, error: BaseException) -> None:
+        if self._job is None or self._job.id != job_id:
+            return
+        self._job = None
+        message = error_text(error)
+        report(message)
+        self.failed.emit(message)
         self.runningChanged.emit(False)
 
     # -- following the state ----------------------------------------------------

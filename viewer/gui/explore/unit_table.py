@@ -21,9 +21,9 @@ from PyQt5.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderV
                              QSizePolicy, QTableView, QVBoxLayout, QWidget)
 
 from viewer.analysis import Picture, to_picture
-from viewer.gui.explore.common import BAD
+from viewer.app.classes import BAD
 from viewer.gui.explore.sweep_worker import SweepController
-from viewer.gui.jobs import MOSAIC_ASPECT
+from viewer.app.compute import MOSAIC_ASPECT
 from viewer.gui.plotting import Canvas, new_figure, text_colour, window_colour
 
 COLUMNS = ("Unit", "Mean", "Std", "Active %", "Dead")

@@ -20,8 +20,8 @@ from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy,
                              QVBoxLayout, QWidget)
 
 from viewer.analysis import color_limits, histogram
-from viewer.gui.explore.weights_layout import WeightPicture, weight_picture
-from viewer.gui.options import AUTO_DIVERGING
+from viewer.app.weights import WeightPicture, weight_picture
+from viewer.app.options import AUTO_DIVERGING
 from viewer.gui.plotting import (Canvas, NavToolbar, canvas_or_message, new_figure, text_colour,
                                  window_colour)
 from viewer.gui.state import AppState

@@ -12,10 +12,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from viewer.convert.formats import MODEL_EXTENSIONS
+from viewer.data.formats import HDF5_EXTENSIONS, SAMPLE_EXTENSIONS, SAMPLE_FORMATS, file_filter
 from viewer.errors import SampleError, StrataError
 
-SAMPLE_EXTENSIONS = (".npy", ".npz", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
-MODEL_EXTENSIONS = (".onnx", ".keras")
+#: Strata's own net files (HDF5; a file with these names may also hold samples or a Keras model).
+NET_EXTENSIONS = (".h5", ".hdf5")
+#: Files whose name says they hold samples (an HDF5 file is looked into instead).
+SAMPLES_BY_NAME = tuple(e for e in SAMPLE_EXTENSIONS if e not in HDF5_EXTENSIONS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +51,7 @@ def kind_by_name(path: str) -> str:
     hold only after the net reader's child process has read them safely.
     """
     ext = os.path.splitext(path)[1].lower()
-    if os.path.isdir(path) or ext in SAMPLE_EXTENSIONS:
+    if os.path.isdir(path) or ext in SAMPLES_BY_NAME:
         return "samples"
     if ext in MODEL_EXTENSIONS:
         return "model"
@@ -151,3 +155,20 @@ def open_paths(paths: list[str], net: Any) -> Opened:
     if samples:
         return open_file(samples[0], net)
     raise StrataError("nothing to open")
+
+
+def open_filters() -> str:
+    """File > Open's filters: everything Strata opens, then nets, models and each sample format."""
+    models = tuple(MODEL_EXTENSIONS)
+    everything = tuple(dict.fromkeys(NET_EXTENSIONS + models + SAMPLE_EXTENSIONS))
+    return ";;".join([file_filter("Nets, models and samples", everything),
+                      file_filter("Strata nets", NET_EXTENSIONS),
+                      file_filter("Keras and ONNX models", (".h5",) + models),
+                      samples_filters(), "All files (*)"])
+
+
+def samples_filters() -> str:
+    """File > Open samples' filters: all sample files, then one per format."""
+    return ";;".join([file_filter("Samples", SAMPLE_EXTENSIONS)]
+                     + [file_filter(f.label[0].upper() + f.label[1:], f.extensions)
+                        for f in SAMPLE_FORMATS])

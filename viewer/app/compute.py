@@ -13,39 +13,21 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 
 from viewer.analysis import (ActivationStats, Histogram, Picture, activation_stats,
                              color_limits, histogram, to_picture)
+from viewer.analysis.reading import is_softmax_output, picture_layout
 from viewer.errors import LayerError, SampleError, StrataError
-from viewer.gui.colour import to_rgba
-from viewer.gui.options import AUTO_CMAP, colormap_for
+from viewer.app.colouring import Colouring, to_rgba
+from viewer.app.options import AUTO_CMAP, colormap_for
 
 # Traces kept for quick layer switching and stepping back, within this many bytes.
 TRACE_CACHE_BYTES = 256 * 2**20
 # Width / height the mosaic is laid out for (the plot area is landscape).
 MOSAIC_ASPECT = 4 / 3
-
-
-@dataclass(frozen=True, eq=False)
-class Colouring:
-    """What the worker needs to colour a picture.
-
-    Attributes
-    ----------
-    cmap : str
-        The colour map option ("auto" or a name).
-    tables : mapping of str to np.ndarray
-        Colour tables ((N, 4) uint8) of every map ``cmap`` may resolve to.
-    gap : np.ndarray, shape (4,), uint8
-        The colour of pixels that show no unit.
-    """
-
-    cmap: str
-    tables: Mapping[str, np.ndarray]
-    gap: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,8 +265,6 @@ def compute(request: Request, cache: TraceCache) -> Result:
         With a one-line message naming the layer and sample, for samples that
         cannot be read or fed to the net, or a layer whose computation fails.
     """
-    from viewer.session import is_softmax_output, picture_layout
-
     start = time.perf_counter()
     net = request.net
     trace, cached = cache.trace(net, request.samples, request.sample, forward)
@@ -320,9 +300,3 @@ def compute(request: Request, cache: TraceCache) -> Result:
         net_input=np.asarray(x[0]), prediction=prediction,
         seconds=time.perf_counter() - start, cached=cached,
     )
-
-
-def error_text(exc: BaseException) -> str:
-    """One line for the user: a StrataError's own message, else type and message."""
-    text = str(exc) if isinstance(exc, StrataError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from viewer.analysis import Histogram, Picture, color_limits, histogram, to_picture
+from viewer.analysis.reading import picture_layout
 from viewer.errors import LayerError
-from viewer.gui.jobs import MOSAIC_ASPECT, TraceCache, forward
-from viewer.gui.options import colormap_for
+from viewer.app.compute import MOSAIC_ASPECT, TraceCache, forward
+from viewer.app.options import colormap_for
 
 BINS = 60
 
@@ -87,8 +88,6 @@ def compare(pair: Pair, cache: TraceCache, cmap_option: str = "auto") -> Compari
     ValueError
         When A and B have different shapes.
     """
-    from viewer.session import picture_layout
-
     net = pair.net
     a = activation(pair, cache, pair.a_sample, pair.a_layer)
     b = activation(pair, cache, pair.b_sample, pair.b_layer)

@@ -1,12 +1,10 @@
-"""Small helpers the explore views share: class names, class colours, predictions."""
+"""Classes as the explore views show them: their names, their colours, how many."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-
-from viewer.errors import StrataError
 
 # Ten well-separated colours (matplotlib's tab10), then twenty (tab20) for more classes.
 TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -31,16 +29,6 @@ def class_colour(k: int, n_classes: int) -> str:
         return "#9e9e9e"
     table = TAB10 if n_classes <= 10 else TAB20
     return table[k % len(table)]
-
-
-def predicts(net: Any) -> bool:
-    """True when the net ends in a softmax over a vector: its argmax is a predicted class."""
-    from viewer.session import is_softmax_output
-
-    try:
-        return is_softmax_output(net) and len(net[-1].output_shape) == 1
-    except StrataError:
-        return False
 
 
 def n_classes(samples: Any, extra: np.ndarray | None = None) -> int:
