@@ -289,7 +289,7 @@ def test_strip_makes_thumbnails_only_for_what_is_seen(qtbot, demo, many):
     assert strip.model.rowCount() == 20_000
     assert len(strip.model.thumbs) < 1_000
     state.set_sample(15_000)  # the strip scrolls there and draws only that part
-    qtbot.waitUntil(lambda: strip.model.thumbs.peek(15_000) is not None)
+    qtbot.waitUntil(lambda: strip.model.thumbs.peek(15_000) is not None, timeout=30_000)
     assert len(strip.model.thumbs) < 2_000
     strip.predictions.shutdown()
     state.shutdown()
