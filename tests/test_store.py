@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from test_convert_layers import CONVERTER_EXAMPLES
+from test_quantized import QUANTIZED_EXAMPLES
 from viewer.errors import FileFormatError, StrataError
 from viewer.net import Net, load, probe, save
 from viewer.net.layers import (KINDS, Activation, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D,
@@ -58,6 +59,7 @@ EXAMPLES = {
 
 
 EXAMPLES.update(CONVERTER_EXAMPLES)
+EXAMPLES.update(QUANTIZED_EXAMPLES)
 
 
 def _merge(cls, **kw):

@@ -80,7 +80,7 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     export.add_argument("--batch-size", type=int, default=256, help="samples per forward pass")
     export.add_argument("-o", "--output", required=True, help=".npy or .csv file")
 
-    convert = sub.add_parser("convert", help="convert a Keras, ONNX or Theano/Lasagne model")
+    convert = sub.add_parser("convert", help="convert a Keras, ONNX, TFLite, .pt2 or Theano/Lasagne model")
     from viewer.convert.command import add_arguments
     add_arguments(convert)
 

@@ -6,6 +6,8 @@ in the source's own layout. Sources:
 
 - Keras model files (Keras 1, 2, 3: .h5, .keras), read with h5py alone;
 - ONNX files (PyTorch's exporters and others), read with the ``onnx`` package;
+- TFLite files (float32 and int8), read with Strata's own FlatBuffers reader;
+- torch.export ``.pt2`` archives, read with zipfile, json and numpy (no torch, no pickle);
 - Theano/Lasagne objects, converted inside the user's own Theano
   environment (pickles only with ``trust_pickle=True``).
 
@@ -59,6 +61,12 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
         if fmt == "onnx":
             from viewer.convert.onnx_model import convert_onnx
             return convert_onnx(source, **options)
+        if fmt == "tflite":
+            from viewer.convert.tflite_model import convert_tflite
+            return convert_tflite(source)
+        if fmt == "pt2":
+            from viewer.convert.pt2_model import convert_pt2
+            return convert_pt2(source)
         from viewer.convert.theano_graph import convert_pickle
         return convert_pickle(source, source_format=fmt, **options)
     kind = type(source).__module__.split(".")[0]
@@ -72,8 +80,8 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
                           "an onnx.ModelProto, a Lasagne layer or Theano variables")
 
 
-_OPTIONS = {"keras": {"keras_backend", "architecture"}, "onnx": set(),
-            "lasagne": {"trust_pickle", "input_shape"}, "theano": {"trust_pickle", "input_shape"}}
+_OPTIONS = {"keras": {"keras_backend", "architecture"}, "onnx": set(), "tflite": set(),
+            "pt2": set(), "lasagne": {"trust_pickle", "input_shape"}, "theano": {"trust_pickle", "input_shape"}}
 
 
 def _check_options(fmt: str, options: dict) -> None:

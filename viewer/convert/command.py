@@ -21,7 +21,8 @@ if TYPE_CHECKING:  # the window's start-up builds this parser: no numpy or h5py 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the convert command's arguments to ``parser``."""
-    parser.add_argument("source", help="model file: Keras .h5/.keras, ONNX, or a Theano/Lasagne pickle")
+    parser.add_argument("source", help="model file: Keras .h5/.keras, ONNX, TFLite, torch.export .pt2, "
+                             "or a Theano/Lasagne pickle")
     parser.add_argument("-o", "--output", required=True, help="the strata-net file to write (.h5)")
     parser.add_argument("--from", dest="source_format", choices=FORMATS,
                         help="source format (guessed from the file when absent)")

@@ -11,18 +11,22 @@ import zipfile
 
 from viewer.errors import ConversionError, file_error
 
-FORMATS = ("keras", "onnx", "lasagne", "theano")
+FORMATS = ("keras", "onnx", "lasagne", "theano", "tflite", "pt2")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+TFLITE_IDENTIFIER = b"TFL3"  # the FlatBuffers file identifier, at offset 4
 PICKLE_EXTENSIONS = (".pkl", ".pickle", ".p")
 #: Model files the window converts on opening, by extension, and their converter.
-MODEL_EXTENSIONS = {".keras": "keras", ".onnx": "onnx"}
+MODEL_EXTENSIONS = {".keras": "keras", ".onnx": "onnx", ".tflite": "tflite", ".pt2": "pt2"}
 
 
 def guess_format(path: str | os.PathLike) -> str:
     """The converter for ``path``: one of :data:`FORMATS`.
 
     Keras: an HDF5 file (Keras 1/2/3 ``model.save``) or a zip with a
-    config.json (Keras 3 ``.keras``). ONNX: a ``.onnx`` file. A pickle
+    config.json (Keras 3 ``.keras``). TFLite: "TFL3" at offset 4 (or a
+    ``.tflite`` name). torch.export: a zip with the ``.pt2`` archive's
+    ``archive_format`` or ``models/*.json`` (or a ``.pt2`` name). ONNX: a
+    ``.onnx`` file. A pickle
     (``.pkl``/``.pickle``) holds Theano or Lasagne objects and is reported as
     "theano"; the Theano converter tells Lasagne layers from raw graphs after
     loading it (which needs ``trust_pickle``).
@@ -44,21 +48,27 @@ def guess_format(path: str | os.PathLike) -> str:
     # The HDF5 signature may also sit at byte 512, 1024, ... (a user block).
     if head == HDF5_SIGNATURE or _hdf5_at_offset(path):
         return "keras"
+    if head[4:8] == TFLITE_IDENTIFIER:
+        return "tflite"
     if head.startswith(b"PK"):
-        if _is_keras_zip(path):
-            return "keras"
-        raise file_error(path, "a zip archive that is not a Keras 3 .keras model "
-                               "(no config.json in it)")
-    if MODEL_EXTENSIONS.get(ext) == "onnx":
-        return "onnx"
+        kind = _zip_kind(path)
+        if kind:
+            return kind
+        if ext == ".pt2":
+            return "pt2"  # the reader says what is missing
+        raise file_error(path, "a zip archive that is not a Keras 3 .keras model (no "
+                               "config.json in it) nor a torch.export .pt2 archive (no archive_format)")
+    if MODEL_EXTENSIONS.get(ext) in ("onnx", "tflite"):
+        return MODEL_EXTENSIONS[ext]
     if ext in PICKLE_EXTENSIONS or head[:1] == b"\x80":
         return "theano"
     if ext == ".npz":
         raise file_error(path, "an .npz holds weights only; build the Lasagne net in Python, "
                                "load the weights into it and pass the net to convert() "
                                "(see the README)")
-    raise file_error(path, "not a format Strata converts (Keras .h5/.keras, ONNX, "
-                           "a Theano/Lasagne pickle); pass the format explicitly if it is one")
+    raise file_error(path, "not a format Strata converts (Keras .h5/.keras, ONNX, TFLite, "
+                           "torch.export .pt2, a Theano/Lasagne pickle); pass the format "
+                           "explicitly if it is one")
 
 
 def _hdf5_at_offset(path: str) -> bool:
@@ -73,12 +83,19 @@ def _hdf5_at_offset(path: str) -> bool:
     return False
 
 
-def _is_keras_zip(path: str) -> bool:
+def _zip_kind(path: str) -> str | None:
+    """"keras" or "pt2" by the members' names (nothing is extracted), else None."""
     try:
         with zipfile.ZipFile(path) as z:
-            return "config.json" in z.namelist()
-    except zipfile.BadZipFile:
-        return False
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    if "config.json" in names:
+        return "keras"
+    if any(n.split("/")[-1] == "archive_format" or (n.split("/")[-2:-1] == ["models"] and n.endswith(".json"))
+           or n.endswith("serialized_exported_program.json") for n in names):
+        return "pt2"
+    return None
 
 
 def check_format(name: str) -> str:

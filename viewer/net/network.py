@@ -218,4 +218,17 @@ def format_summary(net: Net) -> str:
         out.append(f"source: {net.source}")
     out += [line(header), line(["-" * w for w in widths])]
     out += [line(c) for c in cells]
+    out += _quantization_lines(net)
     return "\n".join(out)
+
+
+def _quantization_lines(net: Net) -> list[str]:
+    """One line per layer whose output is quantized: its integer type, scale and zero point."""
+    from viewer.net.layers.quantized import describe_quantization, quantization_of
+
+    lines = []
+    for i, layer in enumerate(net):
+        info = quantization_of(layer)
+        if info is not None:
+            lines.append(f"  {i:>3}  {layer.name}: {describe_quantization(info)}")
+    return ["quantisation (outputs shown as real values, scale * (q - zero point)):"] + lines if lines else []

@@ -221,7 +221,7 @@ class LSTM(_Recurrent):
 
     ``c = f * c + i * act(z_c)``, ``h = o * act(c)``; the gates use
     ``recurrent_activation``. Parameters as :class:`_Recurrent`; ``output``
-    may also be "cell".
+    may also be "cell"; ``cell_clip`` (TFLite's) keeps ``c`` within ``[-clip, clip]``.
     """
 
     kind = "LSTM"
@@ -229,12 +229,22 @@ class LSTM(_Recurrent):
     gates = 4
     has_cell = True
 
+    def __init__(self, prev: Layer, *, name: str, cell_clip: float | None = None, **kwargs: Any) -> None:
+        super().__init__(prev, name=name, **kwargs)
+        self.cell_clip = None if not cell_clip else float(cell_clip)  # TFLite's: c kept in [-clip, clip]
+
+    def config(self) -> dict:
+        extra = {} if self.cell_clip is None else {"cell_clip": self.cell_clip}
+        return {**super().config(), **extra}
+
     def _step(self, xw, h, c, U, extra):
         z = xw + h @ U
         u = self.units
         i = self._ract_fn(z[:, :u])
         f = self._ract_fn(z[:, u:2 * u])
         c = f * c + i * self._act_fn(z[:, 2 * u:3 * u])
+        if self.cell_clip is not None:
+            c = np.clip(c, -self.cell_clip, self.cell_clip)
         o = self._ract_fn(z[:, 3 * u:])
         return o * self._act_fn(c), c
 

@@ -1,0 +1,157 @@
+"""The integer arithmetic of quantized layers against hand-written formulas.
+
+``QUANTIZED_EXAMPLES`` has one example per kind of quantized.py and
+resampling.py, in the form of test_store.py's ``EXAMPLES``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from viewer.errors import LayerError
+from viewer.net import fixed_point as fp
+from viewer.net.layers import Conv2D, Dense, Input
+from viewer.net.layers.quantized import (Dequantize, QArithmetic, QAvgPool2D, QConv2D, QDense, QMean,
+                                         QSoftmax, Quantize, dequantize, quantization_of, recover)
+from viewer.net.layers.resampling import Resize2D, Tile
+
+RNG = np.random.default_rng(13)
+QUANT = {"in_scale": 0.05, "in_zero": -3, "out_scale": 0.1, "out_zero": 5}
+
+
+def _image():
+    return Input(shape=(5, 6, 3), name="in", data_format="channels_last")
+
+
+def _pair(make):
+    first = _image()
+    return make(first, Quantize(first, name="second", out_scale=0.03, out_zero=4))
+
+
+def _ints(*shape, low=-128, high=128):
+    return RNG.integers(low, high, size=shape)
+
+
+QUANTIZED_EXAMPLES = {
+    "Quantize": lambda: Quantize(_image(), name="L", out_scale=0.02, out_zero=-7),
+    "Dequantize": lambda: Dequantize(_image(), name="L", in_scale=0.02, in_zero=-7),
+    "QConv2D": lambda: QConv2D(_image(), name="L", W=_ints(4, 3, 3, 3).astype(np.int8),
+                               w_scale=np.linspace(0.001, 0.004, 4), b=_ints(4, low=-999, high=999).astype(np.int32),
+                               stride=(2, 1), padding="same", act_min=-20, **QUANT),
+    "QDense": lambda: QDense(Input(shape=(6,), name="in"), name="L", W=_ints(6, 3).astype(np.int8),
+                             w_scale=[0.003], b=_ints(3).astype(np.int32), rounding="reference", **QUANT),
+    "QArithmetic": lambda: _pair(lambda a, b: QArithmetic((a, b), name="L", op="sub", in_scale=[0.05, 0.03],
+                                                          in_zero=[-3, 4], out_scale=0.1, out_zero=5)),
+    "QAvgPool2D": lambda: QAvgPool2D(_image(), name="L", pool_size=3, stride=2, padding="same", **QUANT),
+    "QMean": lambda: QMean(_image(), name="L", axes=[1, 2], **QUANT),
+    "QSoftmax": lambda: QSoftmax(Input(shape=(7,), name="in"), name="L", beta=1.5, in_scale=0.1, in_zero=3,
+                                 out_scale=1 / 256, out_zero=-128),
+    "Resize2D": lambda: Resize2D(_image(), name="L", size=(7, 9), mode="bilinear", half_pixel_centers=True),
+    "Tile": lambda: Tile(_image(), name="L", reps=(2, 1, 3)),
+}
+
+
+def _q(shape, scale, zero):
+    """Dequantized values of random int8 integers, and the integers."""
+    q = _ints(*shape)
+    return dequantize(q, scale, zero), q
+
+
+def test_fixed_point_helpers_match_their_definitions():
+    assert fp.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert fp.quantize_multiplier(0.75) == (3 << 29, 0)
+    assert fp.quantize_multiplier(3.0) == (3 << 29, 2)
+    m, s = fp.quantize_multiplier(0.0123)
+    assert abs(m * 2.0 ** (s - 31) - 0.0123) < 1e-9
+    # 2 * a * b / 2**32 = +-1.5: the nudge (2**30, or 1 - 2**30 below zero) rounds both up
+    assert fp.saturating_rounding_doubling_high_mul(np.array([3, -3]), 1 << 30).tolist() == [2, -1]
+    assert fp.rounding_divide_by_pot(np.array([5, -5, 6, -6, 7]), 1).tolist() == [3, -3, 3, -3, 4]
+    assert fp.multiply_by_quantized_multiplier_gemm(np.array([-5, 5]), 1 << 30, -0).tolist() == [-2, 3]
+    assert fp.rounded_mean(np.array([7, -7, 5]), 2).tolist() == [4, -4, 3]
+    x = np.arange(-1000, 1000)
+    m, s = fp.quantize_multiplier(0.37)
+    err = np.abs(fp.multiply_by_quantized_multiplier(x, m, s) - x * 0.37)
+    # two roundings (the high multiply, then the shift by one bit): at most 0.5 + 0.25
+    assert err.max() <= 0.75 + 1e-6 and err.max() > 0.5
+
+
+def test_qconv2d_is_the_integer_convolution_requantised():
+    layer = QUANTIZED_EXAMPLES["QConv2D"]()
+    x, q = _q((2, 5, 6, 3), 0.05, -3)
+    got = recover(layer(x), 0.1, 5)
+    acc = Conv2D(layer.prev, name="f", W=layer.W.astype(np.float64), stride=(2, 1), padding="same",
+                 data_format="channels_last").forward((q + 3).astype(np.float64))
+    acc = np.rint(acc).astype(np.int64) + layer.b
+    real = 0.05 * layer.w_scale.astype(np.float64) / 0.1
+    want = np.clip(np.floor(acc * real + 0.5) + 5, -20, 127)  # ties upward, as the matrix kernels
+    np.testing.assert_array_equal(got, want)
+
+
+def test_qdense_and_qarithmetic_against_formulas():
+    dense = QUANTIZED_EXAMPLES["QDense"]()
+    x, q = _q((4, 6), 0.05, -3)
+    acc = (q + 3) @ dense.W.astype(np.int64) + dense.b
+    want = np.clip(fp.round_half_away(acc * (0.05 * 0.003 / 0.1)) + 5, -128, 127)
+    np.testing.assert_array_equal(recover(dense(x), 0.1, 5), want)
+    sub = QArithmetic((_image(), Input(shape=(5, 6, 3), name="b")), name="L", op="sub", in_scale=[0.05, 0.03],
+                      in_zero=[-3, 4], out_scale=0.1, out_zero=5)
+    (a, qa), (b, qb) = _q((2, 5, 6, 3), 0.05, -3), _q((2, 5, 6, 3), 0.03, 4)
+    got = recover(sub.forward((a, b)), 0.1, 5)
+    real = np.clip(fp.round_half_away((0.05 * (qa + 3) - 0.03 * (qb - 4)) / 0.1) + 5, -128, 127)
+    assert np.max(np.abs(got - real)) <= 1  # 20 bits of headroom: off by one only at ties
+
+
+def test_qavgpool_rounds_the_mean_of_the_cells_inside():
+    layer = QUANTIZED_EXAMPLES["QAvgPool2D"]()
+    x, q = _q((1, 5, 6, 3), 0.05, -3)
+    got = recover(layer(x), 0.1, 5)
+    # bottom-right window of "same" 3x3 stride 2 on 5x6: rows 3..4, columns 4..5
+    cells = q[0, 3:5, 4:6, :].reshape(-1, 3)
+    want = [int(np.sign(s) * ((abs(s) + len(cells) // 2) // len(cells))) for s in cells.sum(0)]
+    assert got[0, 2, 2].tolist() == want
+
+
+def test_qsoftmax_sums_to_one_in_output_steps():
+    layer = QUANTIZED_EXAMPLES["QSoftmax"]()
+    x, q = _q((3, 7), 0.1, 3)
+    got = layer(x)
+    real = np.exp(1.5 * 0.1 * (q - q.max(1, keepdims=True)))
+    real /= real.sum(1, keepdims=True)
+    assert np.max(np.abs(got - real)) <= 1 / 256
+
+
+def test_quantize_rounds_half_away_and_requantises():
+    layer = Quantize(Input(shape=(4,), name="in"), name="q", out_scale=0.5, out_zero=1)
+    got = layer(np.array([[0.25, -0.25, 100.0, -0.74]], np.float32))
+    assert recover(got, 0.5, 1).tolist() == [[2, 0, 127, 0]]
+    requant = Quantize(layer, name="r", in_scale=0.5, in_zero=1, out_scale=0.25, out_zero=0)
+    assert recover(requant(np.array([[0.25, -0.25, 1.0, -0.74]], np.float32)), 0.25, 0).tolist() == \
+        [[2, -2, 4, -2]]
+
+
+def test_quantization_of_follows_value_moving_layers():
+    from viewer.net.layers import Reshape
+    conv = QUANTIZED_EXAMPLES["QConv2D"]()
+    flat = Reshape(conv, name="flat", target_shape=(-1,))
+    assert quantization_of(conv)["weight_scales"].size == 4
+    assert quantization_of(flat) == {"dtype": "int8", "scale": float(np.float32(0.1)), "zero_point": 5}
+    assert quantization_of(Dense(flat, name="d", W=np.ones((36, 2)))) is None
+
+
+def test_bad_quantisation_is_refused():
+    with pytest.raises(LayerError, match="bad quantisation"):
+        Quantize(_image(), name="q", out_scale=0.0, out_zero=0)
+    with pytest.raises(LayerError, match="outside int8"):
+        QDense(Input(shape=(2,), name="in"), name="L", W=np.full((2, 2), 300), w_scale=[1.0], **QUANT)
+
+
+def test_resize_follows_tflite_coordinates():
+    x = np.arange(4, dtype=np.float32).reshape(1, 1, 4, 1)
+    half = Resize2D(Input(shape=(1, 4, 1), name="in"), name="r", size=(1, 8), mode="bilinear",
+                    half_pixel_centers=True)
+    # output cell i samples (i + 0.5) / 2 - 0.5, clamped below at 0
+    want = np.clip((np.arange(8) + 0.5) / 2 - 0.5, 0, 3)
+    np.testing.assert_allclose(half(x)[0, 0, :, 0], want, rtol=1e-6)
+    nearest = Resize2D(Input(shape=(1, 4, 1), name="in"), name="n", size=(1, 6), mode="nearest")
+    assert nearest(x)[0, 0, :, 0].tolist() == [0, 0, 1, 2, 2, 3]
