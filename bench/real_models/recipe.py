@@ -24,7 +24,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Feed:
-    """One model input: its name, full shape (batch included), dtype and filling."""
+    """One model input: its name, full shape (batch included), dtype and filling.
+
+    ``batch_axis`` is the axis holding the batch (None: the input has none, like
+    a sample rate or a sequence whose windows depend on each other); a net run
+    one sample at a time is fed slices along it.
+    """
 
     name: str
     shape: tuple
@@ -35,6 +40,7 @@ class Feed:
     low: int = 0
     high: int = 256
     value: float = 0.0
+    batch_axis: int | None = 0
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,8 @@ def _audio(name: str, shape: tuple) -> Feed:
     return Feed(name, shape, fill="audio")
 
 
-def _state(name: str, shape: tuple) -> Feed:
-    return Feed(name, shape, fill="zeros")
+def _state(name: str, shape: tuple, batch_axis: int | None = 1) -> Feed:
+    return Feed(name, shape, fill="zeros", batch_axis=batch_axis)
 
 
 def _paddle_image(shape: tuple) -> Feed:
@@ -147,16 +153,17 @@ MODELS: tuple[RealModel, ...] = (
               "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3", "onnx",
               "voice activity (If on the sample rate), spox",
               (_audio("input", (2, 576)), _state("state", (2, 2, 128)),
-               Feed("sr", (), dtype="int64", fill="value", value=16000)), batch_axes={1: 1}),
+               Feed("sr", (), dtype="int64", fill="value", value=16000, batch_axis=None)), batch_axes={1: 1}),
     RealModel("silero_vad_16k_op15", *SILERO, "silero_vad/data/silero_vad_16k_op15.onnx",
               "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49", "onnx",
               "voice activity, 16 kHz, opset 15, PyTorch export",
               (_audio("input", (2, 576)), _state("state", (2, 2, 128)),
-               Feed("sr", (), dtype="int64", fill="value", value=16000)), batch_axes={1: 1}),
+               Feed("sr", (), dtype="int64", fill="value", value=16000, batch_axis=None)), batch_axes={1: 1}),
     RealModel("silero_vad_16k_sequence", *SILERO, "silero_vad/data/silero_vad_16k_sequence.onnx",
               "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85", "onnx",
               "voice activity over a sequence of windows (LSTM along the first axis)",
-              (_audio("input", (4, 576)), _state("h", (1, 1, 128)), _state("c", (1, 1, 128)))),
+              (Feed("input", (4, 576), fill="audio", batch_axis=None), _state("h", (1, 1, 128), None),
+               _state("c", (1, 1, 128), None))),
     RealModel("silero_vad_half", *SILERO, "silero_vad/data/silero_vad_half.onnx",
               "1e0b195ad4806595ef4466f419d16fca7e4afcfc6669b8c0b5f76ea87547c769", "onnx",
               "voice activity, float16 weights, 16 kHz",
@@ -164,7 +171,7 @@ MODELS: tuple[RealModel, ...] = (
     RealModel("silero_vad_op18_ifless", *SILERO, "silero_vad/data/silero_vad_op18_ifless.onnx",
               "7671cd04b004e9076da0d4a7b1a5aec36adf161c39230c1cb94a4fd5db6bbd28", "onnx",
               "voice activity, opset 18 (If on the sample rate)",
-              (_audio("input", (2, 576)), Feed("sr", (), dtype="int64", fill="value", value=16000),
+              (_audio("input", (2, 576)), Feed("sr", (), dtype="int64", fill="value", value=16000, batch_axis=None),
                _state("state", (2, 2, 128))), batch_axes={1: 1}),
     RealModel("silero_vad_openvino_16k", *SILERO, "silero_vad/data/silero_vad_openvino_16k.onnx",
               "7776b81ad1b0350c15d7f1555943b9232eb53e9ca5d989c6d0cea9ebc8664d87", "onnx",

@@ -49,12 +49,19 @@ class Outcome:
 
 
 def convert_model(model: RealModel, path: str):
-    """The Strata net for ``model``, converted as a user would convert it."""
+    """(net, ONNX layout or None): ``model`` converted as a user would convert it.
+
+    ONNX models go through ``convert_onnx_layout``, the same conversion as
+    ``convert(path)`` plus where each graph input and output sits in the net.
+    """
+    if model.framework == "onnx":
+        from viewer.convert.onnx_model import convert_onnx_layout
+        return convert_onnx_layout(path)
     from viewer.convert import convert
     options = {}
     if model.architecture:
         options["architecture"] = os.path.join(REFERENCES, model.architecture)
-    return convert(path, **options)
+    return convert(path, **options), None
 
 
 def load_reference(model: RealModel) -> dict:
@@ -68,57 +75,102 @@ def output_layers(net) -> list:
     return [layer for layer in net if id(layer) not in read and layer.inputs]
 
 
-def compare(model: RealModel, net, ref: dict) -> tuple[float, list[str]]:
-    """(largest relative error over the outputs, problems) for the stored inputs."""
+def run_onnx(model: RealModel, net, layout, ref: dict) -> list[np.ndarray]:
+    """The net's value of each ONNX output, in the model's own layout.
+
+    Where an input or output has no batch axis in the net (a net run one
+    sample at a time holds each ONNX tensor whole as one sample), the stored
+    batch is fed one sample at a time (slices along each input's batch axis)
+    and the outputs are joined along theirs.
+    """
+    from viewer.net.layers.base import evaluate
+
+    names = [str(n) for n in ref["output_names"]]
+    arrays = {str(n): ref[f"input_{i}"] for i, n in enumerate(ref["input_names"])}
+    feeds = {f.name: f for f in model.feeds}
+    whole = any(layout.inputs[name][1] is None and feeds[name].batch_axis is not None
+                for name in layout.inputs if name in feeds) or \
+        any(layout.outputs[name][1] is None for name in names)
+    count = max((arrays[f.name].shape[f.batch_axis] for f in model.feeds if f.batch_axis is not None),
+                default=1) if whole else 1
+    layers = {layer.name: layer for layer in net}
+    parts: list[list[np.ndarray]] = [[] for _ in names]
+    for k in range(count):
+        sample = {}
+        for name, value in arrays.items():
+            axis = feeds[name].batch_axis if whole else None
+            sample[name] = value if axis is None else np.take(value, [k], axis=axis)
+        values = evaluate(list(net), layout.feed({n: sample[n] for n in layout.inputs}))
+        for i, name in enumerate(names):
+            parts[i].append(layout.fetch(name, values[layers[layout.outputs[name][0]]]))
+    axes = [int(a) for a in ref["batch_axes"]]
+    return [p[0] if count == 1 else np.concatenate(p, axis=axes[i]) for i, p in enumerate(parts)]
+
+
+def run_batch_first(net, ref: dict) -> list[np.ndarray]:
+    """A Keras net's outputs (batch first, like Keras'), matched to the stored ones by shape."""
     from viewer.net.layers.base import evaluate
 
     feeds = {str(n): ref[f"input_{i}"] for i, n in enumerate(ref["input_names"])}
     names = [layer.name for layer in net.inputs]
-    if set(names) <= set(feeds):
-        X = {name: feeds[name] for name in names}
-    elif len(names) == len(feeds):  # a Keras architecture names its inputs its own way
-        X = dict(zip(names, feeds.values()))
-    else:
-        return float("nan"), [f"the net's inputs {names} are not the model's {list(feeds)}"]
-    layers = output_layers(net)
+    X = {name: feeds[name] for name in names} if set(names) <= set(feeds) else \
+        dict(zip(names, feeds.values()))  # a Keras architecture names its inputs its own way
     values = evaluate(list(net), X)
-    problems, worst = [], 0.0
-    unused = list(layers)
-    for i, name in enumerate(ref["output_names"]):
+    unused = output_layers(net)
+    outs = []
+    for i in range(len(ref["output_names"])):
         shape = tuple(int(s) for s in ref[f"shape_{i}"])
-        axis = int(ref["batch_axes"][i])
-        want_shape = (shape[axis],) + shape[:axis] + shape[axis + 1:] if axis else shape
-        match = next((l for l in unused if values[l].shape == want_shape), None)
+        match = next((l for l in unused if values[l].shape == shape), None)
         if match is None:
-            problems.append(f"output {name}: no net output of shape {want_shape} "
-                            f"(net: {[values[l].shape for l in unused]})")
-            continue
+            raise LookupError(f"no net output of shape {shape} "
+                              f"(net: {[values[l].shape for l in unused]})")
         unused.remove(match)
-        got = values[match]
-        if axis:
-            got = np.moveaxis(got, 0, axis)
+        outs.append(values[match])
+    return outs
+
+
+def compare(model: RealModel, net, layout, ref: dict) -> float:
+    """The largest error over the outputs, relative to each output's largest reference value.
+
+    Integer outputs and quantized models count any difference as an error of
+    at least its size (they must agree exactly).
+    """
+    outs = run_onnx(model, net, layout, ref) if layout is not None else run_batch_first(net, ref)
+    worst = 0.0
+    for i, got in enumerate(outs):
+        shape = tuple(int(s) for s in ref[f"shape_{i}"])
+        if got.shape != shape:
+            raise LookupError(f"output {ref['output_names'][i]}: shape {got.shape}, "
+                              f"the runtime's {shape}")
         stride = int(ref[f"stride_{i}"])
         got = got.reshape(-1)[::stride] if stride > 1 else got
         want = ref[f"output_{i}"]
-        if model.quantized or want.dtype.kind in "iub":
-            diff = float(np.max(np.abs(got.astype(np.float64) - want))) if want.size else 0.0
-            worst = max(worst, diff if diff == 0 else float("inf") if want.dtype.kind in "iub" else diff)
+        if not want.size:
             continue
-        scale = float(np.max(np.abs(want))) if want.size else 0.0
-        diff = float(np.max(np.abs(got.astype(np.float64) - want))) if want.size else 0.0
+        diff = float(np.max(np.abs(got.astype(np.float64) - want)))
+        if model.quantized or want.dtype.kind in "iub":
+            worst = max(worst, diff)
+            continue
+        scale = float(np.max(np.abs(want)))
         worst = max(worst, diff / scale if scale > 0 else diff)
-    return worst, problems
+    return worst
 
 
 def check(model: RealModel, fetch: bool) -> Outcome:
+    """Fetch (or find) ``model`` in the cache and check it."""
     path = model_path(model)
     if fetch:
         path = fetch_one(model)
     elif not os.path.isfile(path):
         return Outcome(model, "missing", detail="not fetched (run fetch.py)")
+    return check_file(model, path)
+
+
+def check_file(model: RealModel, path: str) -> Outcome:
+    """Convert the model file at ``path`` and compare it with ``model``'s reference."""
     start = time.perf_counter()
     try:
-        net = convert_model(model, path)
+        net, layout = convert_model(model, path)
     except StrataError as exc:
         return Outcome(model, "refused", detail=_one_line(str(exc)), seconds=time.perf_counter() - start)
     except Exception as exc:  # a converter bug: report it, go on with the next model
@@ -126,14 +178,14 @@ def check(model: RealModel, fetch: bool) -> Outcome:
     if model.framework == "pickle":
         return Outcome(model, "converts", detail="no reference for a pickle")
     try:
-        error, problems = compare(model, net, load_reference(model))
+        error = compare(model, net, layout, load_reference(model))
     except StrataError as exc:
         return Outcome(model, "fails", detail=_one_line(str(exc)), seconds=time.perf_counter() - start)
+    except LookupError as exc:
+        return Outcome(model, "wrong", detail=_one_line(str(exc)), seconds=time.perf_counter() - start)
     except Exception as exc:
         return Outcome(model, "crash", detail=_crash(exc), seconds=time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    if problems:
-        return Outcome(model, "wrong", detail="; ".join(problems), seconds=seconds)
     limit = 0.0 if model.quantized else TOLERANCE
     return Outcome(model, "match" if error <= limit else "wrong", error, seconds=seconds)
 
