@@ -120,7 +120,7 @@ def test_int8_input_gets_a_quantize_layer():
 
 def test_the_format_is_sniffed_from_the_content(tmp_path):
     renamed = tmp_path / "model.bin"
-    renamed.write_bytes(open(os.path.join(FIXTURES, "tflite_lstm.tflite"), "rb").read())
+    renamed.write_bytes(_bytes())
     assert guess_format(renamed) == "tflite"
     assert len(convert(renamed, source_format="tflite")) == 4
     with pytest.raises(FileFormatError, match="not a readable TFLite file: no 'TFL3' file identifier"):
@@ -144,7 +144,8 @@ def test_info_shows_quantisation_and_convert_writes_a_net(tmp_path):
 # -- hostile and broken files --------------------------------------------------------------
 
 def _bytes(name="tflite_lstm"):
-    return bytearray(open(os.path.join(FIXTURES, name + ".tflite"), "rb").read())
+    with open(os.path.join(FIXTURES, name + ".tflite"), "rb") as fh:
+        return bytearray(fh.read())
 
 
 def _fails(tmp_path, data, match, error=FileFormatError):
