@@ -125,7 +125,7 @@ def test_convert_embeds_samples_that_then_open(tmp_path, capsys):
                  "--max-samples", "5", "--preprocess", '{"scale": 0.5}']) == 0
     assert "embedded 5 samples from" in capsys.readouterr().out
     samples = embedded_samples(out)
-    assert len(samples) == 5 and samples.preprocess["scale"] == 0.5
+    assert len(samples) == 5 and samples.preprocess.scale == 0.5
     np.testing.assert_array_equal(samples.raw_batch([4, 0]), raw[[4, 0]])
     np.testing.assert_allclose(samples.batch([1]), raw[1:2] * 0.5)
 

@@ -283,7 +283,7 @@ def test_embedded_samples(tmp_path):
     assert isinstance(s, SampleSet) and len(s) == 6 and s.layout == "channels_first"
     assert s.label_names == ["no", "yes"]
     np.testing.assert_array_equal(s.labels, [0, 1, 0, 1, 0, 1])
-    assert s.preprocess == {"scale": 1 / 255, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.5]}
+    assert s.preprocess.to_dict() == {"scale": 1 / 255, "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.5]}
     mean = np.array(pre["mean"]).reshape(1, 3, 1, 1)
     std = np.array(pre["std"]).reshape(1, 3, 1, 1)
     want = (X[[4, 1]] / 255 - mean) / std
@@ -342,12 +342,12 @@ def test_preprocess_scalar_and_defaults(tmp_path):
     np.testing.assert_allclose(open_samples(path, preprocess={"mean": 1.5, "std": 3}).batch([3]),
                                (X[[3]] - 1.5) / 3, rtol=1e-6)
     s = open_samples(path)
-    assert s.preprocess == {"scale": 1.0, "mean": 0.0, "std": 1.0}
+    assert s.preprocess.to_dict() == {"scale": 1.0, "mean": 0.0, "std": 1.0} and s.preprocess.is_identity
     np.testing.assert_allclose(s.batch([1]), X[[1]].astype(np.float32))
 
 
 @pytest.mark.parametrize("pre, problem", [
-    ({"scael": 2}, "unknown preprocess key(s) 'scael'; known: scale, mean, std"),
+    ({"scael": 2}, "unknown preprocess key(s) 'scael'; known: scale, mean, std, channel_order, resize"),
     ({"std": 0}, "preprocess 'std' must not be zero"),
     ({"mean": [1, 2]}, "preprocess 'mean' has 2 values but the samples have 7 channels "
                        "(layout sequence, shape (4, 7))"),

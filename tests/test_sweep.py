@@ -94,7 +94,10 @@ def test_unit_statistics_and_extremes_match_numpy(layer, unit_axis):
     np.testing.assert_allclose(result.mean, values.mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(result.std, values.std(axis=0), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(result.frac_active, (peaks > 0).mean(axis=0))
-    np.testing.assert_array_equal(result.dead, ~(peaks > 0).any(axis=0))
+    np.testing.assert_array_equal(result.never_active, ~(peaks > 0).any(axis=0))
+    # "dead" only where outputs are ReLU-like: a conv or dense unit below 0 is just negative.
+    assert result.rectified == layer.startswith("relu")
+    np.testing.assert_array_equal(result.dead, result.never_active & layer.startswith("relu"))
     np.testing.assert_array_equal(result.top_samples, ranked(peaks, 5, largest=True))
     np.testing.assert_array_equal(result.bottom_samples, ranked(peaks, 5, largest=False))
     np.testing.assert_array_equal(result.top_values,
@@ -243,12 +246,23 @@ def test_class_means_by_label_and_by_prediction(demo):
     assert result.by_prediction.counts.sum() == len(samples)
 
 
-def test_no_prediction_without_a_softmax_and_no_labels():
-    net, samples = small_cnn(), small_samples()
-    samples.labels = None
+def test_a_net_ending_in_logits_predicts_their_argmax():
+    net, samples = small_cnn(), small_samples()  # ends in Dense(3): logits, no softmax
     result = Sweep(net, samples, "fc").run()
-    assert result.predicted is None and result.by_prediction is None
-    assert result.labels is None and result.by_label is None
+    np.testing.assert_array_equal(result.predicted, net[-1](samples.X).argmax(axis=1))
+    assert result.accuracy == (int((result.predicted == samples.labels).sum()), len(samples))
+    assert result.by_prediction.counts.sum() == len(samples)
+
+
+def test_no_prediction_when_the_output_is_not_one_value_per_class():
+    net, samples = small_cnn(), small_samples()
+    samples.labels = np.full(len(samples), 3)  # class 3 of an output of 3 values: not its classes
+    result = Sweep(net, samples, "fc").run()
+    assert result.predicted is None and result.by_prediction is None and result.accuracy is None
+    conv_net = Net(list(net)[:3], name="conv only")  # ends in a conv map, not a vector
+    samples.labels = None
+    result = Sweep(conv_net, samples, "conv").run()
+    assert result.predicted is None and result.labels is None and result.by_label is None
 
 
 def test_batching_and_order_give_the_same_numbers(demo):

@@ -32,14 +32,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _layer_args(p: argparse.ArgumentParser, sample_required: bool) -> None:
-    p.add_argument("net", help="a strata-net file (.h5)")
-    p.add_argument("--layer", "-l", required=True,
-                   help="layer index (negative counts from the end) or name")
+NET_HELP = "a strata-net file (.h5), or a Keras (.h5, .keras) or ONNX (.onnx) model, converted in memory"
+
+
+def _samples_args(p: argparse.ArgumentParser, class_names: bool = True) -> None:
+    """NET and the options saying which samples, preprocessed how, with which class names."""
+    p.add_argument("net", help=NET_HELP)
     p.add_argument("--samples", "-s", metavar="FILE",
                    help="samples file (HDF5, .npy, .npz, image or folder of images); "
                         "default: the samples embedded in the net file")
     p.add_argument("--dataset", help="dataset path inside an HDF5 samples file")
+    p.add_argument("--preprocess", metavar="JSON",
+                   help='how sample values become net input, as for convert: e.g. '
+                        '\'{"scale": 0.00392}\', \'{"mean": [...], "std": [...], '
+                        '"channel_order": "BGR", "resize": "crop"}\', or none for the values as '
+                        "they are; default: the stored one for the net's own samples, a proposal "
+                        "(said on stderr) for another file")
+    if class_names:
+        p.add_argument("--labels", metavar="FILE",
+                       help="class names for a classifier's outputs: a text file, one per line")
+
+
+def _layer_args(p: argparse.ArgumentParser, sample_required: bool, class_names: bool = True) -> None:
+    _samples_args(p, class_names)
+    p.add_argument("--layer", "-l", required=True,
+                   help="layer index (negative counts from the end) or name")
     if sample_required:
         p.add_argument("--sample", "-i", type=int, default=0, help="sample index (default 0)")
 
@@ -58,8 +75,9 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
     commands = _Parser(prog="main.py")
     sub = commands.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    info = sub.add_parser("info", help="print the layer table and totals")
-    info.add_argument("net", help="a strata-net file (.h5)")
+    info = sub.add_parser("info", help="print the layer table and totals, the samples, their "
+                          "preprocessing and value ranges, and what the output means")
+    _samples_args(info)
 
     render = sub.add_parser("render", help="draw a layer's activation to PNG/SVG/PDF")
     _layer_args(render, sample_required=True)
@@ -73,7 +91,7 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     render.add_argument("-o", "--output", required=True, help="picture file (.png, .svg, .pdf)")
 
     export = sub.add_parser("export", help="write a layer's activations to .npy or .csv")
-    _layer_args(export, sample_required=False)
+    _layer_args(export, sample_required=False, class_names=False)
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--sample", "-i", type=int, help="one sample's activation (no batch axis)")
     which.add_argument("--all", action="store_true", help="every sample: (N, ...)")
@@ -127,17 +145,17 @@ def _run_command(args: argparse.Namespace) -> int:
         from viewer.convert.command import run
         return run(args)
     from viewer.session import open_net
-    net, samples = open_net(args.net)
-    if args.command == "info":
-        print(_info(net, samples))
-        return 0
-    if getattr(args, "dataset", None) and not args.samples:
+    net, own = open_net(args.net)
+    if args.dataset and not args.samples:
         raise StrataError("--dataset needs --samples FILE (the embedded samples have no datasets)")
-    if getattr(args, "samples", None):
-        from viewer.session import samples_for
-        samples = samples_for(net, args.samples, dataset=args.dataset)
-    elif samples is None:
-        raise StrataError(f"{args.net}: has no embedded samples; give a samples file with --samples")
+    if args.command == "info" and own is None and not args.samples and not args.preprocess:
+        names = _class_names(args, net, None)
+        print(_info(net, None, None, names))
+        return 0
+    samples, choice = _samples(args, net, own)
+    if args.command == "info":
+        print(_info(net, samples, choice, samples.label_names))
+        return 0
     try:
         layer = net.resolve(args.layer)
     except StrataError as exc:
@@ -151,25 +169,77 @@ def _run_command(args: argparse.Namespace) -> int:
     return _export(args, net, samples, layer)
 
 
-def _info(net, samples) -> str:
+def _samples(args: argparse.Namespace, net, own):
+    """The samples with their preprocessing and class names; the choice said on stderr."""
+    from viewer.data.preprocess import preprocess_option
+    from viewer.session import choose_samples
+
+    given = preprocess_option(args.preprocess) if args.preprocess else None
+    samples, choice = choose_samples(net, own, args.samples, dataset=args.dataset,
+                                     preprocess=given)
+    if choice.how == "proposed" and args.command != "info":  # info prints it on stdout
+        print(choice.reason, file=sys.stderr)
+    for warning in choice.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    names = _class_names(args, net, samples)
+    return (samples if names is None else samples.with_label_names(names)), choice
+
+
+def _class_names(args: argparse.Namespace, net, samples) -> list[str] | None:
+    """The ``--labels`` file's class names, checked against the net's output; None without one."""
+    if not getattr(args, "labels", None):
+        return None
+    from viewer.analysis.classifier import classifier_of
+    from viewer.data.class_names import read_class_names
+    names = read_class_names(args.labels)
+    found = classifier_of(net, labels=None if samples is None else samples.labels)
+    if found is None:
+        raise StrataError(f"{args.labels}: class names, but the net's output "
+                          f"{net[-1].output_shape} is not one value per class")
+    if len(names) != found.n_classes:
+        raise StrataError(f"{args.labels}: {len(names)} class names, but the net's output has "
+                          f"{found.n_classes} values")
+    return names
+
+
+def _info(net, samples, choice, names: list[str] | None) -> str:
+    from viewer.analysis.classifier import classifier_of
     from viewer.net.network import format_summary
-    text = format_summary(net)
+    lines = [format_summary(net)]
     if samples is None:
-        return text + "\nsamples: none embedded"
-    labels = "" if samples.labels is None else f", labelled ({len(set(samples.labels.tolist()))} classes)"
-    return (text + f"\nsamples: {len(samples)} embedded, each {tuple(samples.sample_shape)} "
-            f"({samples.layout}){labels}")
+        lines.append("samples: none embedded")
+    else:
+        where = "embedded" if samples.path == net.path else f"from {samples.source}"
+        labels = "" if samples.labels is None else \
+            f", labelled ({len(set(samples.labels.tolist()))} classes)"
+        lines += [f"samples: {len(samples)} {where}, each {tuple(samples.sample_shape)} "
+                  f"({samples.layout}){labels}",
+                  f"preprocessing: {choice.description} ({choice.why})",
+                  choice.ranges]
+    found = classifier_of(net, labels=None if samples is None else samples.labels, names=names)
+    if found is None:
+        lines.append(f"output: {net[-1].output_shape}, not a classifier's (one value per class)")
+    else:
+        shown = ", ".join(found.names[:12]) + (", ..." if found.n_classes > 12 else "")
+        lines.append(f"output: a classifier, {found.describe()}; classes {shown}")
+    return "\n".join(lines)
 
 
 def _render(args: argparse.Namespace, net, samples, layer: int) -> int:
+    from viewer.analysis.classifier import classifier_of
     from viewer.gui.render import render
     from viewer.session import activation, picture_layout
     act = activation(net, samples, layer, args.sample)
     label = ""
+    found = classifier_of(net, labels=samples.labels, names=samples.label_names)
     if samples.labels is not None:
         names = samples.label_names
         value = int(samples.labels[args.sample])
         label = f" (label {names[value] if names and 0 <= value < len(names) else value})"
+    if found is not None:
+        predicted = found.predict(activation(net, samples, -1, args.sample))
+        if predicted is not None:
+            label += f" · predicted {found.name(predicted[0])} ({predicted[1]:.0%})"
     title = f"{net.name} · layer {layer} {net[layer].name} ({net[layer].kind}) · sample {args.sample}{label}"
     render(act, args.output, title=title, layout=picture_layout(net, layer, act.ndim),
            kind=args.kind, cmap=args.cmap, scale=args.scale, bins=args.bins, log=args.log)

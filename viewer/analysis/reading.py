@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from viewer.errors import StrataError
+from viewer.analysis.classifier import classifier_of
 
 
 def picture_layout(net: Any, index: int, ndim: int) -> str:
@@ -43,8 +43,6 @@ def is_softmax_output(net: Any) -> bool:
 
 
 def predicts_classes(net: Any) -> bool:
-    """True when the net ends in a softmax over a vector: its argmax is a predicted class."""
-    try:
-        return is_softmax_output(net) and len(net[-1].output_shape) == 1
-    except StrataError:
-        return False
+    """True when the net is a classifier (one output per class, see viewer.analysis.classifier):
+    its output's argmax is a predicted class, whether it ends in a softmax or in logits."""
+    return classifier_of(net) is not None

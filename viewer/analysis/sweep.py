@@ -19,8 +19,12 @@ being positions. Per sample, each unit then has
   responds most strongly *somewhere*), and a unit is **active** on a sample
   when its peak exceeds ``threshold`` (default 0: it fires somewhere after a
   ReLU, or, before one, it is positive somewhere and would pass it).
-  ``dead`` units are never active over the swept samples. For outputs that
-  are always positive (sigmoid, softmax) choose a threshold such as 0.5.
+  Units that are never active over the swept samples are ``never_active``;
+  they are ``dead`` only where that means something: in layers whose outputs
+  are ReLU-like (>= 0 by construction, see :mod:`viewer.analysis.rectified`).
+  A tanh or linear unit below the threshold is merely never above it. For
+  outputs that are always positive (sigmoid, softmax) choose a threshold
+  such as 0.5.
 
 Batches, progress, cancel
 -------------------------
@@ -47,9 +51,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from viewer.analysis.classifier import classifier_of, predictions
 from viewer.analysis.pca import PCAResult, StreamingPCA
 from viewer.analysis.picture import resolve_layout
-from viewer.analysis.reading import picture_layout, predicts_classes
+from viewer.analysis.reading import picture_layout
+from viewer.analysis.rectified import is_rectified
 from viewer.analysis.unit_stats import ClassSums, Moments, TopK, unit_values
 from viewer.data.batches import Cancelled, sample_batches
 from viewer.errors import LayerError, SampleError, StrataError
@@ -114,7 +120,8 @@ class SweepResult:
     labels : np.ndarray, shape (N,), int64, or None
         The samples' labels.
     predicted : np.ndarray, shape (N,), int64, or None
-        Argmax of the net's softmax output, when the sweep computed it.
+        Argmax of the net's output when it is a classifier's (see
+        :mod:`viewer.analysis.classifier`) and the sweep computed it.
     threshold : float
         A unit is active on a sample when its peak exceeds this.
     mean, std : np.ndarray, shape (U,), float64
@@ -123,8 +130,12 @@ class SweepResult:
     frac_active : np.ndarray, shape (U,), float64
         Fraction of the samples on which the unit is active, counting only
         samples where its output is a number (NaN where it never is).
-    dead : np.ndarray, shape (U,), bool
+    never_active : np.ndarray, shape (U,), bool
         Never active over the swept samples, though it had numbers to show.
+    rectified : bool
+        The layer's outputs are ReLU-like, so never active means dead.
+    dead : np.ndarray, shape (U,), bool
+        ``never_active`` in a rectified layer; all False elsewhere.
     top_samples, bottom_samples : np.ndarray, shape (U, k'), int64
         Per unit, the sample indices with the largest / smallest peak, best
         first, ties to the lower index.
@@ -154,6 +165,8 @@ class SweepResult:
     mean: np.ndarray
     std: np.ndarray
     frac_active: np.ndarray
+    never_active: np.ndarray
+    rectified: bool
     dead: np.ndarray
     top_samples: np.ndarray
     top_values: np.ndarray
@@ -174,6 +187,14 @@ class SweepResult:
     def n_samples(self) -> int:
         """N, the number of swept samples."""
         return len(self.indices)
+
+    @property
+    def accuracy(self) -> Optional[tuple[int, int]]:
+        """(correct, counted): predictions equal to the label, over the samples that have both."""
+        if self.labels is None or self.predicted is None:
+            return None
+        counted = self.predicted >= 0
+        return int((self.predicted[counted] == self.labels[counted]).sum()), int(counted.sum())
 
 
 class Sweep:
@@ -196,7 +217,7 @@ class Sweep:
         Active means peak > threshold.
     predict : bool, optional
         Also compute the net's output for predicted classes; default: when
-        the last layer is a softmax over a vector.
+        the net is a classifier (one output value per class).
     pca_samples : int
         Size of the PCA's random fit subset (the first samples processed).
     seed : int
@@ -243,7 +264,7 @@ class Sweep:
             if value < 1:
                 raise StrataError(f"{name} must be at least 1, not {value}")
         self.k, self.threshold, self.seed = int(k), float(threshold), int(seed)
-        self.predict = predicts_classes(net) if predict is None else bool(predict)
+        self.predict = _predicts(net, samples) if predict is None else bool(predict)
         last = len(net) - 1
         self.targets = sorted({self.layer, last}) if self.predict else [self.layer]
         n = len(self.indices)
@@ -310,6 +331,11 @@ class Sweep:
                              f"{idx[0]}..{idx[-1]}: {type(exc).__name__}: {exc}") from None
 
 
+def _predicts(net: Any, samples: Any) -> bool:
+    """The net is a classifier for these samples: its output's argmax is the predicted class."""
+    return classifier_of(net, labels=getattr(samples, "labels", None)) is not None
+
+
 def _class_names(classes: np.ndarray, names: Optional[Sequence[str]]) -> Optional[tuple[str, ...]]:
     if not names:
         return None
@@ -362,7 +388,7 @@ class _Accumulators:
             if self.by_prediction is None:
                 self.by_prediction = ClassSums(np.arange(scores.shape[1], dtype=np.int64),
                                                self.n_units)
-            predicted = scores.argmax(axis=1).astype(np.int64)
+            predicted = predictions(scores)
             self.predicted[rows] = predicted
             self.by_prediction.add(values, predicted, finite)
 
@@ -375,6 +401,8 @@ class _Accumulators:
                 classes=sums.classes, names=_class_names(sums.classes, names),
                 counts=sums.samples, means=sums.means())
         top_samples, top_values, bottom_samples, bottom_values = self.extremes.result()
+        never_active = (self.active == 0) & (self.finite > 0)
+        rectified = is_rectified(sweep.net[sweep.layer])
         return SweepResult(
             layer=sweep.layer, layer_name=sweep.net[sweep.layer].name, shape=self.shape,
             layout=self.layout, unit_axis=self.unit_axis, indices=sweep.indices,
@@ -383,7 +411,8 @@ class _Accumulators:
             # Over the samples where the unit has a value: NaN outputs are not "inactive".
             frac_active=np.divide(self.active, self.finite, out=np.full(len(self.active), np.nan),
                                   where=self.finite > 0),
-            dead=(self.active == 0) & (self.finite > 0),
+            never_active=never_active, rectified=rectified,
+            dead=never_active & rectified,
             top_samples=top_samples, top_values=top_values,
             bottom_samples=bottom_samples, bottom_values=bottom_values,
             pca=self.pca.result(), by_label=means["label"], by_prediction=means["prediction"],

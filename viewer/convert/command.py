@@ -166,7 +166,7 @@ def _samples_to_embed(net: "Net", args: argparse.Namespace) -> dict:
     return {"X": samples.raw_batch(rows).reshape((len(rows),) + samples.input_shape),
             "labels": None if samples.labels is None else samples.labels[rows],
             "label_names": samples.label_names, "layout": samples.layout,
-            "preprocess": samples.preprocess}
+            "preprocess": samples.preprocess.to_dict()}
 
 
 def main(argv: list[str] | None = None) -> int:

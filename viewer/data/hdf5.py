@@ -260,12 +260,14 @@ def open_hdf5(path: str, *, dataset: str | None = None, labels: str | None = Non
         if names is None and group.name != "/":
             names = _read_names(f, "/label_names", path)
         layout = layout or _attr(ds, "layout") or _attr(group, "layout")
+        stated = False
         if preprocess is None:
             text = _attr(ds, "preprocess") or _attr(group, "preprocess")
             preprocess = parse_preprocess(text, path) if text else None
+            stated = preprocess is not None
         reader = HDF5Reader(path, name, ds.shape, ds.dtype)
     return SampleSet(reader, source=f"{path}:{name}", layout=layout, preprocess=preprocess,
-                     labels=label_values, label_names=names)
+                     labels=label_values, label_names=names, preprocess_from_file=stated)
 
 
 def embedded_samples(path: str | os.PathLike) -> SampleSet | None:

@@ -4,16 +4,17 @@ Each image is decoded when it is asked for, then converted to the net's input:
 
 1. to grayscale ("L", ITU-R 601-2 luma) when the net wants 1 channel, RGB
    when it wants 3, RGBA when it wants 4 (alpha is dropped for RGB);
-2. resized to the net's H x W with Pillow's bilinear filter (aspect ratio is
-   not kept: nets take a fixed size);
+2. made the net's H x W as the preprocessing's ``resize`` policy says:
+   resized with the Pillow filter it names (bilinear by default; aspect
+   ratio is not kept: nets take a fixed size), centre-cropped ("crop"), or
+   refused ("refuse") with an error naming the file and both sizes;
 3. channels put where the layout says: (C, H, W) for channels_first,
    (H, W, C) for channels_last, (H, W) when the net's input has no channel axis.
 
 Raw values are the pixels 0..255 (uint8), like a uint8 dataset, and the same
-preprocessing applies to both: the net's stored preprocess, which its embedded
-samples used, or identity when the net stores none. Images are never rescaled
-to 0..1 behind the user's back, so a picture and the same picture stored in a
-uint8 dataset always give the same net input.
+arithmetic applies to both, so a picture and the same picture stored in a
+uint8 dataset always give the same net input. Which arithmetic is chosen
+for them (and why) is :mod:`viewer.data.proposal`'s business.
 
 Pillow is needed only here and is imported on first use. Readers decode into
 fresh objects, so several threads may read at once.
@@ -28,7 +29,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from viewer.data.formats import IMAGE_EXTENSIONS
-from viewer.data.preprocess import guess_layout
+from viewer.data.preprocess import RESIZE_POLICIES, Preprocess, guess_layout
 from viewer.data.samples import SampleSet
 from viewer.errors import SampleError
 
@@ -61,6 +62,29 @@ def list_images(folder: str) -> list[str]:
              if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")
              and os.path.isfile(os.path.join(folder, n))]
     return [os.path.join(folder, n) for n in sorted(names, key=_natural_key)]
+
+
+def class_folders(folder: str) -> tuple[list[str], np.ndarray, list[str]] | None:
+    """Images sorted into one subfolder per class (``digits/0/*.png``, ``digits/1/*.png``).
+
+    Returns
+    -------
+    (files, labels, names) or None
+        Every image of every subfolder that holds images, subfolders in
+        natural name order; ``labels[i]`` is the index of file i's subfolder
+        in ``names``. None when no subfolder holds images.
+    """
+    subs = sorted((n for n in os.listdir(folder)
+                   if not n.startswith(".") and os.path.isdir(os.path.join(folder, n))),
+                  key=_natural_key)
+    files, labels, names = [], [], []
+    for name in subs:
+        found = list_images(os.path.join(folder, name))
+        if found:
+            labels += [len(names)] * len(found)
+            names.append(name)
+            files += found
+    return (files, np.array(labels, dtype=np.int64), names) if files else None
 
 
 def _target(input_shape: Sequence[int | None] | None, data_format: str | None,
@@ -112,15 +136,60 @@ class ImageReader:
         1, 3 or 4; 0 for (H, W) samples without a channel axis.
     layout : str
         "channels_first" or "channels_last".
+    first_size : tuple of int
+        (width, height) of the first image, for :attr:`resize_note`.
+    resize : str
+        One of ``viewer.data.preprocess.RESIZE_POLICIES``.
     """
 
+    is_images = True
+
     def __init__(self, path: str, files: list[str], sample_shape: tuple, channels: int,
-                 layout: str) -> None:
+                 layout: str, first_size: tuple[int, int], resize: str = "bilinear") -> None:
+        if resize not in RESIZE_POLICIES:
+            raise SampleError(f"{path}: unknown resize policy {resize!r}; "
+                              f"known: {', '.join(RESIZE_POLICIES)}")
         self.path, self.files = path, files
         self.shape = (len(files),) + sample_shape
         self.dtype = np.dtype(np.uint8)
+        self.resize = resize
+        self._args = (path, files, sample_shape, channels, layout, first_size)
         self._mode = _MODES.get(channels, "L")
         self._channels_first = bool(channels) and layout == "channels_first"
+        self.size = tuple(int(v) for v in (self.shape[3:1:-1] if self._channels_first
+                                           else self.shape[2:0:-1]))  # (width, height)
+        self.first_size = tuple(first_size)
+
+    def with_resize(self, resize: str) -> ImageReader:
+        """The same images made to fit by another policy."""
+        return self if resize == self.resize else ImageReader(*self._args, resize=resize)
+
+    @property
+    def resize_note(self) -> str | None:
+        """How the first image is made to fit the net's input, when its size differs."""
+        if self.first_size == self.size or self.resize == "refuse":
+            return None
+        (w, h), (tw, th) = self.first_size, self.size
+        how = "centre-cropped" if self.resize == "crop" else f"resized ({self.resize})"
+        more = "images" if len(self.files) > 1 else "image"
+        return f"{more} of {w}x{h} {how} to {tw}x{th}"
+
+    def _fit(self, img, file: str, Image):
+        """Make ``img`` the net's size as the resize policy says."""
+        width, height = self.size
+        if img.size == (width, height):
+            return img
+        w, h = img.size
+        if self.resize == "refuse":
+            raise SampleError(f"{file}: the image is {w}x{h} but the net takes {width}x{height}, "
+                              f"and the preprocessing refuses to resize (resize: refuse)")
+        if self.resize == "crop":
+            if w < width or h < height:
+                raise SampleError(f"{file}: the image is {w}x{h}, smaller than the net's "
+                                  f"{width}x{height}: it cannot be centre-cropped; resize it instead")
+            left, top = (w - width) // 2, (h - height) // 2
+            return img.crop((left, top, left + width, top + height))
+        return img.resize((width, height), _filter(Image, self.resize))
 
     def _decode(self, file: str) -> np.ndarray:
         Image = _pil(file)
@@ -134,10 +203,7 @@ class ImageReader:
                     raise SampleError(f"{file}: {img.mode} images (more than 8 bits per "
                                       f"channel) are not supported; save it as 8-bit")
                 img = img.convert(self._mode)  # convert first: resizing a palette image is nearest-only
-                height, width = self.shape[2:4] if self._channels_first else self.shape[1:3]
-                if img.size != (width, height):
-                    img = img.resize((width, height), _bilinear(Image))
-                pixels = np.asarray(img, dtype=np.uint8)
+                pixels = np.asarray(self._fit(img, file, Image), dtype=np.uint8)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise SampleError(f"{file}: not a readable image ({exc})") from None
         if self._channels_first:
@@ -152,9 +218,9 @@ class ImageReader:
         return out
 
 
-def _bilinear(Image):
-    """Pillow >= 9.1 names filters in Image.Resampling; older ones on Image."""
-    return getattr(Image, "Resampling", Image).BILINEAR
+def _filter(Image, method: str):
+    """Pillow's filter for one of RESIZE_METHODS (>= 9.1 names them in Image.Resampling)."""
+    return getattr(getattr(Image, "Resampling", Image), method.upper())
 
 
 def _first_image(file: str) -> tuple[int, int, str]:
@@ -168,13 +234,16 @@ def _first_image(file: str) -> tuple[int, int, str]:
 
 
 def open_images(path: str, *, input_shape: Sequence[int | None] | None = None,
-                data_format: str | None = None, preprocess: Mapping | None = None) -> SampleSet:
+                data_format: str | None = None,
+                preprocess: Mapping | Preprocess | None = None) -> SampleSet:
     """Samples from one image file, or every image directly in a folder.
 
     Parameters
     ----------
     path : str
-        An image file, or a folder (its images in natural name order).
+        An image file, or a folder: its images in natural name order, or,
+        when it holds none itself, the images of its subfolders, labelled
+        by subfolder (see :func:`class_folders`).
     input_shape : sequence of int or None, optional
         The net's input shape without batch axis: (C, H, W), (H, W, C) or
         (H, W); None entries take the first image's size. Without it the
@@ -182,21 +251,31 @@ def open_images(path: str, *, input_shape: Sequence[int | None] | None = None,
     data_format : str, optional
         "channels_first" or "channels_last"; when not given, guessed from
         ``input_shape`` by ``viewer.data.preprocess.guess_layout``.
-    preprocess : mapping, optional
-        The net's preprocessing; none means identity (raw 0..255).
+    preprocess : mapping or Preprocess, optional
+        The preprocessing; its ``resize`` says how images of another size
+        are made to fit. None means identity (raw 0..255), resized bilinear.
 
     Returns
     -------
     SampleSet
         uint8 raw samples; ``batch`` gives float32 (n, *input_shape).
     """
+    labels = names = None
     if os.path.isdir(path):
         files = list_images(path)
+        classes = None if files else class_folders(path)
+        if classes is not None:
+            files, labels, names = classes
         if not files:
             raise SampleError(f"{path}: there are no samples (no "
-                              f"{', '.join(IMAGE_EXTENSIONS)} images in this folder)")
+                              f"{', '.join(IMAGE_EXTENSIONS)} images in this folder "
+                              f"or in its class subfolders)")
     else:
         files = [path]
-    shape, channels, layout = _target(input_shape, data_format, _first_image(files[0]), path)
-    reader = ImageReader(path, files, shape, channels, layout)
-    return SampleSet(reader, source=path, layout=layout, preprocess=preprocess)
+    first = _first_image(files[0])
+    shape, channels, layout = _target(input_shape, data_format, first, path)
+    resize = (preprocess.resize if isinstance(preprocess, Preprocess)
+              else dict(preprocess or {}).get("resize", "bilinear"))
+    reader = ImageReader(path, files, shape, channels, layout, first[:2], resize)
+    return SampleSet(reader, source=path, layout=layout, preprocess=preprocess, labels=labels,
+                     label_names=names)

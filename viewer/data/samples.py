@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from viewer.data.preprocess import apply_preprocess, check_layout, guess_layout, normalize_preprocess
+from viewer.data.preprocess import Preprocess, check_layout, guess_layout
 from viewer.errors import SampleError
 
 
@@ -39,8 +39,11 @@ class SampleSet:
         What to show the user, e.g. ``"data.h5:/test/X"``.
     layout : str or None
         One of ``viewer.data.preprocess.LAYOUTS``; None guesses from the shape.
-    preprocess : mapping or None
-        ``{"scale", "mean", "std"}`` turning raw samples into net input.
+    preprocess : mapping, Preprocess or None
+        Turns raw samples into net input (see :mod:`viewer.data.preprocess`);
+        None is the identity.
+    preprocess_from_file : bool
+        True when ``preprocess`` is what the samples file itself states.
     labels : np.ndarray, shape (N,), optional
         One integer class per sample.
     label_names : list of str, optional
@@ -59,12 +62,18 @@ class SampleSet:
         Shape of one sample in :meth:`batch` output.
     dtype : np.dtype
         The raw dtype.
+    preprocess : Preprocess
+    is_images : bool
+        The samples are decoded image files (raw values 0..255 by definition).
+    resize_note : str or None
+        How images were made to fit the net, when they had to be
+        (``"images of 28x28 resized to 8x8 (bilinear)"``).
     """
 
     def __init__(self, reader: Any, *, source: str, layout: str | None = None,
-                 preprocess: Mapping | None = None, labels: np.ndarray | None = None,
-                 label_names: Sequence[str] | None = None,
-                 input_shape: tuple | None = None) -> None:
+                 preprocess: Mapping | Preprocess | None = None,
+                 labels: np.ndarray | None = None, label_names: Sequence[str] | None = None,
+                 input_shape: tuple | None = None, preprocess_from_file: bool = False) -> None:
         self._reader = reader
         self.path = reader.path
         self.source = source
@@ -75,7 +84,10 @@ class SampleSet:
         if self._n == 0:
             raise SampleError(f"{self.path}: there are no samples ({source} is empty)")
         self.layout = check_layout(layout, self.path) if layout else guess_layout(self.input_shape)
-        self.preprocess = normalize_preprocess(preprocess, self.input_shape, self.layout, self.path)
+        self.preprocess = Preprocess.from_spec(preprocess, self.input_shape, self.layout, self.path)
+        self.preprocess_from_file = bool(preprocess_from_file)
+        self.is_images = bool(getattr(reader, "is_images", False))
+        self.resize_note = getattr(reader, "resize_note", None)
         if labels is not None and len(labels) != self._n:
             raise SampleError(f"{self.path}: there are {len(labels)} labels "
                               f"for {self._n} samples")
@@ -145,15 +157,52 @@ class SampleSet:
         # Readers want sorted unique rows (h5py fancy indexing demands it);
         # `inverse` puts the rows back in the order asked for.
         rows, inverse = np.unique(idx, return_inverse=True)
-        raw = self._reader.read(rows)[inverse.reshape(-1)]
-        raw = raw.reshape((len(idx),) + self.input_shape)
-        return apply_preprocess(raw, self.preprocess, self.layout)
+        return self.prepare(self._reader.read(rows)[inverse.reshape(-1)])
+
+    def prepare(self, raw: np.ndarray) -> np.ndarray:
+        """Net input from raw samples of this set.
+
+        Parameters
+        ----------
+        raw : np.ndarray, shape (n, *sample_shape)
+            From :meth:`raw_batch`.
+
+        Returns
+        -------
+        np.ndarray, float32, shape (n, *input_shape)
+        """
+        raw = raw.reshape((len(raw),) + self.input_shape)
+        return self.preprocess.apply(raw, self.layout)
+
+    def with_preprocess(self, preprocess: Mapping | Preprocess | None) -> SampleSet:
+        """The same samples with another preprocessing (validated against their shape).
+
+        Raises
+        ------
+        SampleError
+            When ``preprocess`` does not fit the samples (per-channel lengths,
+            BGR without 3 channels, unknown keys).
+        """
+        preprocess = Preprocess.from_spec(preprocess, self.input_shape, self.layout, self.path)
+        reader = self._reader
+        if hasattr(reader, "with_resize"):  # images are resized as they are decoded
+            reader = reader.with_resize(preprocess.resize)
+        return self._copy(reader=reader, preprocess=preprocess, preprocess_from_file=False)
+
+    def with_label_names(self, names: Sequence[str] | None) -> SampleSet:
+        """The same samples with other class names (``names[k]`` names class k)."""
+        return self._copy(label_names=names)
 
     def _fitted(self, input_shape: tuple, layout: str) -> SampleSet:
         """A SampleSet over the same reader whose batches have ``input_shape``."""
-        return SampleSet(self._reader, source=self.source, layout=layout,
-                         preprocess=self.preprocess, labels=self.labels,
-                         label_names=self.label_names, input_shape=input_shape)
+        return self._copy(input_shape=input_shape, layout=layout)
+
+    def _copy(self, **changes) -> SampleSet:
+        args = dict(reader=self._reader, source=self.source, layout=self.layout,
+                    preprocess=self.preprocess, labels=self.labels, label_names=self.label_names,
+                    input_shape=self.input_shape, preprocess_from_file=self.preprocess_from_file)
+        args.update(changes)
+        return SampleSet(args.pop("reader"), **args)
 
 
 def labels_array(values: np.ndarray, name: str, path: str) -> np.ndarray:
