@@ -152,6 +152,8 @@ def _run_command(args: argparse.Namespace) -> int:
         names = _class_names(args, net, None)
         print(_info(net, None, None, names))
         return 0
+    if own is None and not args.samples:
+        raise StrataError(f"{args.net}: has no embedded samples; give a samples file with --samples")
     samples, choice = _samples(args, net, own)
     if args.command == "info":
         print(_info(net, samples, choice, samples.label_names))

@@ -7,7 +7,6 @@ Used by ``python -m viewer.convert`` and by ``python main.py convert``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -39,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preprocess", metavar="JSON",
                         help='how raw samples become net input, e.g. \'{"scale": 0.00392}\' or '
                              '\'{"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}\': '
-                             "input = (raw * scale - mean) / std, per channel")
+                             "input = (raw * scale - mean) / std, per channel; also "
+                             '"channel_order": "BGR" and "resize": "crop", "refuse" or a filter '
+                             "name; none for the values as they are")
     parser.add_argument("--architecture", metavar="JSON",
                         help="Keras: the model.to_json() file of a weights-only SOURCE "
                              "(model.save_weights, .weights.h5)")
@@ -148,12 +149,9 @@ def _samples_to_embed(net: "Net", args: argparse.Namespace) -> dict:
 
     from viewer.data import check_fits, open_samples
 
-    try:
-        preprocess = json.loads(args.preprocess) if args.preprocess else None
-    except json.JSONDecodeError as exc:
-        raise StrataError(f"--preprocess is not valid JSON ({exc})") from None
-    if preprocess is not None and not isinstance(preprocess, dict):
-        raise StrataError('--preprocess must be a JSON object, e.g. \'{"scale": 0.00392}\'')
+    from viewer.data.preprocess import preprocess_option
+
+    preprocess = preprocess_option(args.preprocess) if args.preprocess else None
     if args.max_samples < 1:
         raise StrataError(f"--max-samples must be at least 1, not {args.max_samples}")
     samples = open_samples(args.samples, dataset=args.dataset, labels=args.labels,
