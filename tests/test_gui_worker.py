@@ -11,7 +11,8 @@ from viewer.errors import StrataError
 from viewer.gui.app import DEMO_NET
 from viewer.app.compute import Request, Trace, TraceCache, compute
 from viewer.app.messages import error_text
-from viewer.app.opening import hdf5_kind, kind_by_name, open_file, trusted
+from viewer.app.opening import kind_by_name, open_file, trusted
+from viewer.session import hdf5_kind
 from viewer.gui.worker import LatestRunner
 from viewer.net import load
 

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from viewer.analysis.reading import is_softmax_output, picture_layout  # noqa: F401 (re-exported)
+from viewer.convert.formats import MODEL_EXTENSIONS
 from viewer.errors import FileFormatError, LayerError, SampleError, StrataError
 from viewer.net import Net, load
 from viewer.net.layers.base import LayerFailed
@@ -19,9 +20,6 @@ from viewer.net.layers.base import LayerFailed
 BUNDLED_DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "resources", "demo", "digits_cnn.h5")
 
-
-#: Model files converted in memory by their name alone; HDF5 files are told apart by their content.
-MODEL_EXTENSIONS = (".onnx", ".keras")
 OPENS = "Strata opens strata-net .h5 files, Keras .h5/.keras models and ONNX .onnx models"
 
 

@@ -58,43 +58,12 @@ def kind_by_name(path: str) -> str:
     return "net"
 
 
-def hdf5_kind(path: str) -> str:
-    """Whether an HDF5 file holds a strata "net", a Keras "model", or "samples".
-
-    Reads only the root attributes; call it after the net reader's child
-    process has read the file, so that a damaged file cannot hang this one.
-    """
-    import h5py  # here, not at import: h5py must not delay the first paint
-
-    try:
-        if not h5py.is_hdf5(path):
-            return "net"  # the net reader's message says what it is not
-        with h5py.File(path, "r") as f:
-            attrs = f.attrs
-            if "format" in attrs:
-                return "net"
-            if "model_config" in attrs or "keras_version" in attrs:
-                return "model"
-            return "samples"
-    except OSError:
-        return "net"
-
-
 def trusted(path: str) -> bool:
     """True for the nets bundled with Strata, which need no reading in a child process."""
     from viewer.session import BUNDLED_DEMO
 
     folder = os.path.realpath(os.path.dirname(BUNDLED_DEMO))
     return os.path.dirname(os.path.realpath(path)) == folder
-
-
-def convert_model(path: str) -> Any:
-    """A Net converted from a Keras or ONNX model file."""
-    try:
-        from viewer.convert import convert
-    except ImportError:
-        raise StrataError(f"{path}: converting this kind of model is not available") from None
-    return convert(path)
 
 
 def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
@@ -111,24 +80,20 @@ def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
         One line naming the file and the problem.
     """
     from viewer.errors import FileFormatError
-    from viewer.session import open_net, samples_for
+    from viewer.session import hdf5_kind, open_net, samples_for
 
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise StrataError(f"{path}: no such file or folder")
     kind = kind_by_name(path)
     samples = None
-    if kind == "model":
-        new_net = convert_model(path)
-    elif kind == "net":
+    if kind != "samples":  # a net, or a model open_net converts
         try:
             new_net, samples = open_net(path, isolate=not trusted(path))
         except FileFormatError:
-            kind = hdf5_kind(path)
-            if kind == "net":
+            if hdf5_kind(path) != "samples":
                 raise
-            if kind == "model":
-                new_net = convert_model(path)
+            kind = "samples"
     if kind == "samples" and samples_path is None:
         if net is None:
             raise SampleError(f"{path}: these are samples; open a net first")
