@@ -21,30 +21,102 @@ from viewer.net.layers.operator import MAX_CONSTS, Operator
 from viewer.net.operators import OPERATORS, compute
 
 
-def inferred_shapes(onnx: Any, model: Any, batch_one: set[str]) -> dict[str, list | None]:
-    """Every tensor's ONNX shape by ONNX shape inference (None for unknown sizes).
+BATCH_SYMBOL = "strata_batch"
 
-    The inputs named in ``batch_one`` get a batch size of 1, as they have
-    when the net runs one sample at a time.
+
+def inferred_shapes(onnx: Any, model: Any, batch_inputs: set[str]) -> tuple[dict, dict]:
+    """Every tensor's ONNX shape by ONNX shape inference, and where its batch axis is.
+
+    The inputs named in ``batch_inputs`` have a batch axis first; it gets the
+    size 1 it has when the net runs one sample at a time. Returns ({name:
+    dims, None for unknown sizes}, {name: position of the batch axis}), the
+    batch axis being followed through the graph by ONNX's own inference of a
+    symbolic size.
     """
+    return _infer(onnx, model, batch_inputs, None), _batch_positions(onnx, model, batch_inputs)
+
+
+def _infer(onnx: Any, model: Any, batch_inputs: set[str], symbol: str | None) -> dict:
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     for value in copy.graph.input:
         dims = value.type.tensor_type.shape.dim
-        if value.name in batch_one and len(dims):
+        if value.name in batch_inputs and len(dims):
             dims[0].Clear()
-            dims[0].dim_value = 1
+            if symbol is None:
+                dims[0].dim_value = 1
+            else:
+                dims[0].dim_param = symbol
     try:
         inferred = onnx.shape_inference.infer_shapes(copy, strict_mode=False, data_prop=True)
     except Exception:  # inference is a help only; any failure leaves shapes to be computed
         return {}
-    shapes: dict[str, list | None] = {}
+    shapes: dict = {}
     for value in list(inferred.graph.value_info) + list(inferred.graph.output):
         tensor = value.type.tensor_type
         if not tensor.HasField("shape"):
             continue
-        shapes[value.name] = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        if symbol is None:
+            shapes[value.name] = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        else:
+            shapes[value.name] = [d.dim_param == symbol for d in tensor.shape.dim]
     return shapes
+
+
+def _batch_positions(onnx: Any, model: Any, batch_inputs: set[str]) -> dict:
+    if not batch_inputs:
+        return {}
+    marks = _infer(onnx, model, batch_inputs, BATCH_SYMBOL)
+    return {name: flags.index(True) for name, flags in marks.items() if flags.count(True) == 1}
+
+
+def _rank(op: str, inputs: list) -> int | None:
+    """The output rank of ops whose sizes depend on input values, from input shapes alone."""
+    ranks = [len(sample_shape(v)) if isinstance(v, Tensor) else np.ndim(v) if v is not None else None
+             for v in inputs]
+    if op in ("Reshape", "ConstantOfShape") and len(inputs) > 1 or op == "ConstantOfShape":
+        shape_input = inputs[1] if op == "Reshape" else inputs[0]
+        if isinstance(shape_input, Tensor):
+            size = sample_shape(shape_input)
+            return size[0] if len(size) == 1 else None
+        return int(np.size(shape_input))
+    if op in SAME_RANK:
+        return ranks[0]
+    if op in BROADCAST and all(r is not None for r in ranks):
+        return max(ranks)
+    if op in ("MatMul", "MatMulInteger") and all(r is not None for r in ranks):
+        return max(ranks)
+    if op in ("Gemm", "Range"):
+        return 2 if op == "Gemm" else 1
+    return None
+
+
+# Ops whose output sizes depend on the values of their inputs (shapes, axes, counts).
+VALUE_SHAPED = frozenset("""Reshape Expand Tile Slice Pad Resize Upsample Squeeze Unsqueeze Split TopK
+OneHot ConstantOfShape Range NonZero Compress CenterCropPad ReduceSum ReduceMean ReduceMax ReduceMin
+ReduceProd ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare""".split())
+# Ops whose output has their first input's rank, and element-wise ops of several inputs.
+SAME_RANK = frozenset("""Slice Pad Tile Resize Upsample TopK Cast CastLike ScatterND ScatterElements
+GatherElements Transpose Softmax LogSoftmax Hardmax Relu LeakyRelu Elu Selu Celu Sigmoid HardSigmoid
+HardSwish Mish Softplus Softsign Tanh Gelu Swish Erf Exp Log Sqrt Abs Neg Reciprocal Floor Ceil Round
+Sign Sin Cos Identity Dropout Clip Not IsNaN IsInf CumSum LRN InstanceNormalization
+LayerNormalization BatchNormalization Conv ConvTranspose MaxPool AveragePool""".split())
+BROADCAST = frozenset("Add Sub Mul Div Pow Mod Max Min Sum Mean Where Equal Less Greater And Or Xor "
+                      "LessOrEqual GreaterOrEqual PRelu".split())
+
+
+def restore_batch(t: Tensor) -> Tensor:
+    """A graph output kept whole whose first axis has size 1: that is its batch axis.
+
+    Only for an Operator layer nothing else reads; it drops the axis from
+    its samples, so the net's output is batch first like its input.
+    """
+    layer = t.layer
+    if t.batch_axis is not None or not isinstance(layer, Operator) or layer.batch_axis is not None \
+            or not layer.shape or layer.shape[0] != 1:
+        return t
+    layer.batch_axis, layer.shape, layer._shape = 0, layer.shape[1:], None
+    return Tensor(layer, 0)
 
 
 def sample_shape(t: Tensor) -> list:
@@ -56,7 +128,7 @@ def sample_shape(t: Tensor) -> list:
 
 
 def operator_layers(node: Any, inputs: list, attrs: dict, opset: int, name: Any,
-                    shapes: dict, used: set) -> list:
+                    shapes: tuple[dict, dict], used: set) -> list:
     """One Operator layer per used output of ``node``; raises Refused where impossible."""
     op = node.op_type
     if op not in OPERATORS:
@@ -94,38 +166,60 @@ def operator_layers(node: Any, inputs: list, attrs: dict, opset: int, name: Any,
         if not out or out not in used:
             outs.append(None)
             continue
-        shape = shapes.get(out)
-        if shape is not None and any(isinstance(v, Tensor) for v in inputs[1:]):
-            # Inference assumed values for the data inputs (axes, sizes, shapes): only the rank holds.
+        sizes, positions = shapes
+        shape = sizes.get(out)
+        trusted = shape is not None
+        if shape is not None and op in VALUE_SHAPED and any(isinstance(v, Tensor) for v in inputs[1:]) \
+                or op in ("ConstantOfShape", "Range", "NonZero", "Compress") and shape is not None:
+            # Inference assumed values for the data inputs (axes, sizes, shapes): only the rank holds,
+            # and where the batch axis went is not known.
             shape = [None] * len(shape)
+            trusted = False
+        if shape is None and i == 0 and _rank(op, inputs) is not None:
+            shape = [None] * _rank(op, inputs)
         if shape is None:
             if trial is None:
                 trial = _trial(op, inputs, plain, consts, opset)
             if trial is None or i >= len(trial) or trial[i] is None:
                 raise Refused("its output shape cannot be worked out before run time")
-            shape = list(trial[i].shape)
+            shape = trial[i]
+        batch = positions.get(out) if trusted else None
+        if batch is not None and (batch >= len(shape) or shape[batch] != 1):
+            batch = None
+        if batch is not None:
+            shape = shape[:batch] + shape[batch + 1:]
         layer = Operator(tuple(prev), name=name(node, i), op=op, args=args, shape=shape,
-                         attrs=plain, opset=opset, output=i, **consts)
-        outs.append(Tensor(layer, None))
+                         attrs=plain, opset=opset, output=i, batch_axis=batch, **consts)
+        outs.append(Tensor(layer, batch))
     return outs
 
 
 def _trial(op: str, inputs: list, attrs: dict, consts: dict, opset: int) -> list | None:
-    """Run the op on zeros shaped like one sample, to learn its output shapes."""
-    values = []
-    for value in inputs:
-        if isinstance(value, Tensor):
-            dims = sample_shape(value)
-            if any(d is None for d in dims):
-                return None
-            values.append(np.zeros(dims, np.float32))
+    """Output shapes learnt by running the op on zeros shaped like one sample.
+
+    Sizes unknown until run time are tried as 5 and as 7; an output size that
+    differs between the two runs is unknown (None) too.
+    """
+    runs = []
+    for guess in (5, 7):
+        values = []
+        for value in inputs:
+            if isinstance(value, Tensor):
+                values.append(np.zeros([guess if d is None else d for d in sample_shape(value)], np.float32))
+            else:
+                values.append(None if value is None else np.asarray(value))
+        plain = {k: consts[f"const{v['const']}"] if isinstance(v, dict) else v for k, v in attrs.items()}
+        try:
+            runs.append(compute(op, values, plain, opset))
+        except Exception:  # zeros may not be valid data for the op (indices, shapes): no shape then
+            return None
+    shapes = []
+    for a, b in zip(*runs):
+        if a is None or b is None or a.ndim != b.ndim:
+            shapes.append(None)
         else:
-            values.append(None if value is None else np.asarray(value))
-    plain = {k: consts[f"const{v['const']}"] if isinstance(v, dict) else v for k, v in attrs.items()}
-    try:
-        return compute(op, values, plain, opset)
-    except Exception:  # zeros may not be valid data for the op (indices, shapes): no shape then
-        return None
+            shapes.append([x if x == y else None for x, y in zip(a.shape, b.shape)])
+    return shapes
 
 
 def constant_layer(value: np.ndarray, feeder: Layer, name: str, opset: int) -> Tensor:

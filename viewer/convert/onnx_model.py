@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from viewer.convert.onnx_generic import constant_layer, inferred_shapes, operator_layers
+from viewer.convert.onnx_generic import constant_layer, inferred_shapes, operator_layers, restore_batch
 from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_rnn import recurrent
 from viewer.convert.onnx_values import (BATCH, BatchConst, Refused, Tensor, Unknown, fold, foldable,
@@ -184,11 +184,11 @@ class _Converter:
             self.values[init.name] = self._array(init)
         self.used = {i for node in graph.node for i in node.input} | {o.name for o in graph.output}
         static_batch = self._inputs(graph)
-        self.shapes: dict = {}
+        self.shapes: tuple[dict, dict] = ({}, {})
         if per_sample:
             static_batch = 1
-            batch_one = {n for n, (_, axis) in self.layout.inputs.items() if axis is not None}
-            self.shapes = inferred_shapes(onnx, model, batch_one)
+            batch_inputs = {n for n, (_, axis) in self.layout.inputs.items() if axis is not None}
+            self.shapes = inferred_shapes(onnx, model, batch_inputs)
         self.ops = Ops(self._name, self.opset, static_batch)
         self.handlers = self.ops.handlers()
         for op in ("LSTM", "GRU", "RNN"):
@@ -258,6 +258,10 @@ class _Converter:
         if not any(isinstance(v, Tensor) for v in outputs) and not self.per_sample:
             raise ConversionError("no model output depends on the input")
         feeder = next((v.layer for v in self.values.values() if isinstance(v, Tensor)), None)
+        read = {i for node in self.model.graph.node for i in node.input}
+        if self.per_sample and any(axis is not None for _, axis in self.layout.inputs.values()):
+            outputs = [restore_batch(v) if isinstance(v, Tensor) and o.name not in read else v
+                       for o, v in zip(self.model.graph.output, outputs)]
         for i, (out, value) in enumerate(zip(self.model.graph.output, outputs)):
             if is_const(value) and feeder is not None:
                 # A constant output (e.g. the Shape of a fixed-size input) still gets a layer.

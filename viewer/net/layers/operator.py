@@ -53,6 +53,9 @@ class Operator(Layer):
         ``["const", k]`` (stored constant ``const<k>``) or ``["none"]``.
     output : int
         Which of the op's outputs this layer gives.
+    batch_axis : int or None
+        Where the op's output has the sample's ONNX batch axis (of size 1),
+        which is dropped from the sample; None: the sample is the whole output.
     shape : list
         The per-sample output shape (None for sizes known only at run time).
     const0, const1, ... : ndarray
@@ -64,12 +67,14 @@ class Operator(Layer):
     param_names = tuple(f"const{i}" for i in range(MAX_CONSTS))
 
     def __init__(self, prev: Sequence[Layer], *, name: str, op: str, args: list, shape: Sequence,
-                 attrs: dict | None = None, opset: int = 17, output: int = 0, **consts: Any) -> None:
+                 attrs: dict | None = None, opset: int = 17, output: int = 0,
+                 batch_axis: int | None = None, **consts: Any) -> None:
         prev = (prev,) if isinstance(prev, Layer) else tuple(prev)
         super().__init__(prev, name=name)
         if op not in OPERATORS:
             raise LayerError(f"layer {name!r}: unknown ONNX operator {op!r}")
         self.op, self.opset, self.output = op, int(opset), int(output)
+        self.batch_axis = None if batch_axis is None else int(batch_axis)
         self.attrs = dict(attrs or {})
         unknown = set(consts) - set(self.param_names)
         if unknown:
@@ -85,7 +90,7 @@ class Operator(Layer):
 
     def config(self) -> dict:
         return {"op": self.op, "attrs": self.attrs, "opset": self.opset, "args": self.args,
-                "output": self.output, "shape": list(self.shape)}
+                "output": self.output, "batch_axis": self.batch_axis, "shape": list(self.shape)}
 
     def infer_shape(self, in_shape: tuple) -> Shape:
         return self.shape
@@ -109,7 +114,13 @@ class Operator(Layer):
             result = compute(self.op, self._sample(x, i), self._attrs, self.opset)
             if self.output >= len(result) or result[self.output] is None:
                 raise LayerError(f"layer {self.name!r}: {self.op} has no output {self.output}")
-            outs.append(result[self.output])
+            out = result[self.output]
+            if self.batch_axis is not None:
+                if out.ndim <= self.batch_axis or out.shape[self.batch_axis] != 1:
+                    raise LayerError(f"layer {self.name!r} ({self.op}): a sample's output {out.shape} "
+                                     f"has no batch axis of size 1 at {self.batch_axis}")
+                out = np.squeeze(out, self.batch_axis)
+            outs.append(out)
         if len({o.shape for o in outs}) > 1:
             raise LayerError(f"layer {self.name!r} ({self.op}): samples give outputs of different "
                              f"shapes {sorted({o.shape for o in outs})}; run them one at a time")
