@@ -6,8 +6,10 @@ Run from the repository root::
 
 NET_FILE is anything ``viewer.convert.convert`` or ``viewer.net.load`` opens
 (.onnx, .h5, Strata .h5). One thread (the BLAS variables are set before numpy
-loads). Every layer is timed on its real input, the layers in alternation,
-repeated; the median per layer is reported. Layers fall into classes by kind,
+loads). Every evaluation step of the whole-net forward pass (a layer, or a
+layer with the batch norm and element-wise layers fused into it) is timed on
+its real input, the steps in alternation, repeated; the median per step is
+reported. Layers fall into classes by kind,
 shape and layout (``conv 1x1 NCHW``, ``conv 3x3/s1 NHWC``, ``depthwise 3x3
 NCHW``, ``relu``, ``Add``, ...); for each class it prints the share of the
 total time and, for convolution and dense classes, the achieved GFLOP/s
@@ -35,7 +37,6 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from viewer.net import Layer, Net  # noqa: E402
-from viewer.net.layers.base import Plan  # noqa: E402
 
 
 def open_net(path: str | Path) -> Net:
@@ -131,24 +132,28 @@ class Row:
 
 
 def profile(net: Net, X: Any, repeats: int) -> list[Row]:
-    """Every layer of ``net`` timed on its real input for the batch ``X``.
+    """Every evaluation step of ``net[-1](X)`` timed on its real input.
 
-    Layers run on the inputs a full trace gave them, in alternation, and
-    each gets the median of ``repeats`` timings.
+    The steps are those of the fused plan (:mod:`viewer.net.fusion`): a
+    convolution with the batch norm folded into it and the activation done
+    in place counts as one row, under the convolution's class. Steps run on
+    the inputs a full trace gave them, in alternation, and each gets the
+    median of ``repeats`` timings.
     """
     outs = dict(zip(net, net.trace(X)))
+    steps = net._plan_for((len(net) - 1,)).steps
 
-    def inputs_of(layer: Layer) -> Any:
-        if not layer.inputs:
-            return X
-        if isinstance(layer.prev, Layer):
-            return outs[layer.prev]
-        return tuple(outs[p] for p in layer.inputs)
+    def run(step: Any) -> Callable[[], Any]:
+        if not step.inputs:
+            return lambda: step.head.forward(X)
+        args = [outs[p] for p in step.inputs]
+        # In-place steps overwrite their head's output, never their inputs.
+        return lambda: step.run(args)
 
-    fns = {layer.name: (lambda layer=layer, x=inputs_of(layer): layer.forward(x)) for layer in net}
+    fns = {step.output.name: run(step) for step in steps}
     times = interleaved(fns, repeats)
-    return [Row(layer, layer_class(layer), times[layer.name], layer_flops(layer, outs[layer]))
-            for layer in net]
+    return [Row(step.head, layer_class(step.head), times[step.output.name],
+                layer_flops(step.head, outs[step.head])) for step in steps]
 
 
 def by_class(rows: list[Row]) -> dict[str, tuple[float, int, int]]:
@@ -165,15 +170,15 @@ def by_class(rows: list[Row]) -> dict[str, tuple[float, int, int]]:
 def report(title: str, rows: list[Row], whole: float, peak: float, top: int) -> None:
     """Print the per-class table and the slowest layers."""
     layer_sum = sum(r.seconds for r in rows)
-    print(f"\n{title}: whole net {whole * 1e3:.2f} ms, sum of layers {layer_sum * 1e3:.2f} ms, "
-          f"{len(rows)} layers")
-    print(f"  {'class':28s} {'layers':>6s} {'ms':>9s} {'share':>6s} {'GFLOP/s':>8s} {'of peak':>7s}")
+    print(f"\n{title}: whole net {whole * 1e3:.2f} ms, sum of steps {layer_sum * 1e3:.2f} ms, "
+          f"{len(rows)} steps")
+    print(f"  {'class':28s} {'steps':>6s} {'ms':>9s} {'share':>6s} {'GFLOP/s':>8s} {'of peak':>7s}")
     classes = sorted(by_class(rows).items(), key=lambda kv: -kv[1][0])
     for cls, (seconds, flops, count) in classes:
         rate = f"{flops / seconds / 1e9:8.1f} {flops / seconds / 1e9 / peak:7.0%}" if flops else ""
         print(f"  {cls:28s} {count:6d} {seconds * 1e3:9.3f} {seconds / layer_sum:6.1%} {rate}")
     if top:
-        print(f"  slowest {top} layers:")
+        print(f"  slowest {top} steps (named by their first layer):")
         for row in sorted(rows, key=lambda r: -r.seconds)[:top]:
             shape = "x".join(map(str, getattr(row.layer, "output_shape", ()) or ()))
             rate = f"{row.flops / row.seconds / 1e9:6.1f} GFLOP/s" if row.flops else ""

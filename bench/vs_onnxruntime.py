@@ -13,9 +13,10 @@ missing and cannot be made are skipped with a note.
 
 For every net and batch size: Strata converts the file (``viewer.convert``),
 onnxruntime opens the ONNX file (``intra_op_num_threads=1``), both get the
-same input and are timed in alternation; the medians, their ratio
-Strata/onnxruntime, and the largest output difference relative to the largest
-output (must be <= 1e-4) are printed, then the geometric mean of the ratios
+same input and are timed in alternation (several calls per sample for short
+nets); the medians, the ratio Strata/onnxruntime (the median over samples
+taken side by side), and the largest output difference relative to the
+largest output (must be <= 1e-4) are printed, then the geometric mean of the ratios
 and the largest one. The Keras file of mini-Xception is compared with its
 own tf2onnx export, so its Keras route and ONNX route can be set side by side.
 Last, the achieved GFLOP/s of each convolution class over all nets (from the
@@ -32,11 +33,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import math  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -45,8 +48,8 @@ sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
 import onnxruntime as ort  # noqa: E402
-from profile_layers import (by_class, gemm_peak, interleaved, is_compute, open_net,  # noqa: E402
-                            profile)
+from profile_layers import (by_class, gemm_peak, is_compute, open_net, profile,  # noqa: E402
+                            timed)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,34 @@ def _has_files(net: BenchNet, out_dir: Path) -> bool:
     return (out_dir / net.strata_file).exists() and (out_dir / net.onnx_file).exists()
 
 
+#: Seconds one timing sample spans at least (short nets: several calls per sample),
+#: so that a time slice lost to another process weighs little in it.
+MIN_SAMPLE_SECONDS = 0.05
+
+
+def paired(ours: Callable[[], Any], theirs: Callable[[], Any],
+           repeats: int) -> tuple[dict[str, float], float]:
+    """Median seconds per call of each, and the median of the ratios of adjacent samples.
+
+    The two are timed in alternation (which goes first alternates too); each
+    sample is ``calls`` back-to-back calls, enough for MIN_SAMPLE_SECONDS.
+    The ratio of the two samples taken side by side shares their moment's
+    load, so its median is steadier on a busy machine than the ratio of medians.
+    """
+    slowest = max(timed(ours), timed(theirs))
+    calls = max(1, math.ceil(MIN_SAMPLE_SECONDS / max(slowest, 1e-6)))
+    mine, other, ratios = [], [], []
+    for i in range(repeats):
+        order = (ours, theirs) if i % 2 == 0 else (theirs, ours)
+        first, second = timed(order[0], calls), timed(order[1], calls)
+        a, b = (first, second) if i % 2 == 0 else (second, first)
+        mine.append(a)
+        other.append(b)
+        ratios.append(a / b)
+    return ({"strata": statistics.median(mine), "ort": statistics.median(other)},
+            statistics.median(ratios))
+
+
 def session(path: Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
@@ -127,12 +158,10 @@ def main() -> None:
         shape = tuple(net.input.output_shape)
         for batch in bench_net.batches:
             X = np.random.default_rng(batch).standard_normal((batch,) + shape).astype(np.float32)
-            times = interleaved({"strata": lambda: net[-1](X),
-                                 "ort": lambda: sess.run(None, {feed: X})}, args.repeats)
+            times, ratio = paired(lambda: net[-1](X), lambda: sess.run(None, {feed: X}), args.repeats)
             want = sess.run(None, {feed: X})[0]
             got = net[-1](X)
             diff = np.max(np.abs(got - want)) / np.max(np.abs(want)) if got.shape == want.shape else np.inf
-            ratio = times["strata"] / times["ort"]
             ratios[(bench_net.name, batch)] = ratio
             verdict = "ok" if diff <= 1e-4 else "MISMATCH"
             print(f"{bench_net.name:20s} {batch:5d} {times['strata'] * 1e3:10.2f} {times['ort'] * 1e3:9.2f} "

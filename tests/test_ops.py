@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from viewer.net import ops
+from viewer.net import ops, winograd
 
 
 def naive_conv(x, w, b, stride, pads, dilation, groups):
@@ -277,3 +277,67 @@ def test_pool2d_matches_torch(ceil_mode, count_include_pad):
     np.testing.assert_allclose(ops.pool2d(x, "max", 3, 2, pads, ceil_mode), want_max)
     got = ops.pool2d(x, "avg", 3, 2, pads, ceil_mode, count_include_pad)
     np.testing.assert_allclose(got, want_avg, rtol=1e-6, atol=1e-6)
+
+
+WINOGRAD_CASES = [
+    # (N, C, H, W), O, pads: even and odd output sizes, asymmetric and no padding
+    ((2, 3, 8, 8), 4, ((1, 1), (1, 1))),
+    ((1, 2, 7, 9), 3, ((1, 1), (1, 1))),
+    ((2, 3, 6, 5), 5, ((0, 0), (0, 0))),
+    ((1, 4, 5, 6), 2, ((0, 1), (2, 0))),
+    ((3, 2, 3, 3), 3, ((1, 1), (1, 1))),
+]
+
+
+@pytest.mark.parametrize("xshape, o, pads", WINOGRAD_CASES)
+@pytest.mark.parametrize("bias", [False, True])
+def test_winograd_matches_naive_both_layouts(monkeypatch, xshape, o, pads, bias):
+    monkeypatch.setattr(ops, "WINOGRAD_MIN_CHANNELS", 1)
+    calls = []
+    real = winograd.conv3x3
+    monkeypatch.setattr(winograd, "conv3x3", lambda *a: calls.append(1) or real(*a))
+    x, w = rand(*xshape), rand(o, xshape[1], 3, 3, seed=1)
+    b = rand(o, seed=2) if bias else None
+    want = naive_conv(x.astype(np.float64), w, b, (1, 1), pads, (1, 1), 1)
+    prepared = {}
+    for _ in range(2):  # the second call reuses the transformed kernels
+        got = ops.conv2d(x, w, b, padding=pads, prepared=prepared)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    got = ops.conv2d(to_last(x), w, b, padding=pads, channels_last=True)
+    np.testing.assert_allclose(to_first(got), want, rtol=1e-5, atol=1e-5)
+    assert len(calls) == 3 and list(prepared) == ["winograd"]
+
+
+def test_winograd_in_blocks_of_samples_and_its_float32_error(monkeypatch):
+    # 64 channels: the default path. A budget of one sample per block.
+    x, w, b = rand(3, 64, 9, 10), rand(70, 64, 3, 3, seed=1) * 0.1, rand(70, seed=2)
+    monkeypatch.setattr(winograd, "BLOCK_BYTES", 16 * 70 * 5 * 4 * 4)
+    want = naive_conv(x.astype(np.float64), w, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    got = ops.conv2d(x, w, b, padding=1)
+    assert got.dtype == np.float32
+    assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+
+
+def test_prepared_weights_follow_a_new_weight_array():
+    x, prepared = rand(1, 3, 6, 6), {}
+    for seed in (1, 2):
+        w = rand(4, 3, 3, 3, seed=seed)
+        want = naive_conv(x.astype(np.float64), w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+        np.testing.assert_allclose(ops.conv2d(x, w, padding=1, prepared=prepared), want,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_reused_work_buffers_keep_their_zero_border():
+    # Same padded buffer shape, different interiors and paddings, in turn: each
+    # result must still see zeros around its own interior.
+    w = rand(4, 1, 3, 3, seed=1)
+    for _ in range(2):
+        for shape, pads in (((1, 4, 10, 6), ((1, 1), (1, 1))), ((1, 4, 9, 6), ((1, 2), (1, 1))),
+                            ((1, 4, 9, 6), ((2, 1), (1, 1)))):
+            x = rand(*shape, seed=3)
+            want = naive_conv(x.astype(np.float64), w, None, (1, 1), pads, (1, 1), 4)
+            np.testing.assert_allclose(ops.conv2d(x, w, padding=pads, groups=4), want,
+                                       rtol=1e-5, atol=1e-5)
+            wfull = rand(3, 4, 3, 3, seed=2)
+            want = naive_conv(x.astype(np.float64), wfull, None, (1, 1), pads, (1, 1), 1)
+            np.testing.assert_allclose(ops.conv2d(x, wfull, padding=pads), want, rtol=1e-5, atol=1e-5)

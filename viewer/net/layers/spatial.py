@@ -92,6 +92,7 @@ class Conv2D(Layer):
         if self.b is not None and self.b.shape[0] != self.W.shape[0]:
             raise LayerError(f"layer {name!r}: bias has {self.b.shape[0]} values for "
                              f"{self.W.shape[0]} output channels")
+        self._prepared: dict = {}  # the kernels' weights rearranged by ops.conv2d, kept
 
     def config(self) -> dict:
         return {"stride": list(self.stride), "padding": _padding_json(self.padding),
@@ -128,7 +129,8 @@ class Conv2D(Layer):
         if x.dtype.kind != "f":
             x = x.astype(self.W.dtype)
         return ops.conv2d(x, self.W, self.b, stride=self.stride, padding=self._pads(h, w),
-                          dilation=self.dilation, groups=self.groups, channels_last=last)
+                          dilation=self.dilation, groups=self.groups, channels_last=last,
+                          prepared=self._prepared)
 
 
 class _Pool2D(Layer):
