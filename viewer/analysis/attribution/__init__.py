@@ -1,0 +1,68 @@
+"""Forward-only attribution maps: which parts of an input drive a unit.
+
+    from viewer.analysis.attribution import Target, explain
+    result = explain(net, x, "occlusion", Target(), patch=4, stride=2)
+    result.values        # (H, W) for an image: the map over the input's positions
+
+Every method needs forward passes only, so it works on any converted net.
+Altered copies go through the net in bounded batches (see
+:mod:`~viewer.analysis.attribution.batches`), with progress and cancel.
+
+- :func:`occlusion`: score drop when a moving window is hidden.
+- :func:`rise`: random masks weighted by the score they keep.
+- :func:`score_cam`, :func:`ablation_cam`, :func:`eigen_cam`, :func:`cam`:
+  class activation maps on a layer with channels over positions.
+- :func:`receptive_field`: the input region a layer position sees.
+
+Pure numpy, no Qt: meant for worker threads and the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from viewer.analysis.attribution.batches import AttributionCancelled
+from viewer.analysis.attribution.cam import (ablation_cam, cam, cam_head, default_layer,
+                                             eigen_cam, score_cam)
+from viewer.analysis.attribution.grid import Grid, layer_grid, resize_linear
+from viewer.analysis.attribution.occlusion import occlusion
+from viewer.analysis.attribution.receptive import Field, ReceptiveFieldUnknown, receptive_field
+from viewer.analysis.attribution.result import Attribution, input_grid
+from viewer.analysis.attribution.rise import rise
+from viewer.analysis.attribution.target import Target
+from viewer.errors import StrataError
+
+#: Method name -> function(net, x, target, **parameters), in menu order.
+METHODS: dict[str, Callable[..., Attribution]] = {
+    "occlusion": occlusion,
+    "rise": rise,
+    "score-cam": score_cam,
+    "ablation-cam": ablation_cam,
+    "eigen-cam": lambda net, x, target=None, **kw: eigen_cam(net, x, **kw),
+    "cam": cam,
+}
+#: Methods that work on a layer (the ``layer`` parameter) rather than on the input.
+LAYER_METHODS = ("score-cam", "ablation-cam", "eigen-cam", "cam")
+#: Methods slow enough to want progress and Cancel (they run the net once per mask, window or channel).
+BATCHED_METHODS = ("occlusion", "rise", "score-cam", "ablation-cam")
+
+
+def explain(net: Any, x: np.ndarray, method: str, target: Target = Target(),
+            **parameters: Any) -> Attribution:
+    """Run attribution ``method`` (a key of :data:`METHODS`) for one sample."""
+    try:
+        function = METHODS[method]
+    except KeyError:
+        raise StrataError(f"unknown attribution method {method!r}; use one of "
+                          f"{', '.join(METHODS)}") from None
+    return function(net, x, target, **parameters)
+
+
+__all__ = [
+    "METHODS", "LAYER_METHODS", "BATCHED_METHODS", "explain", "Attribution", "Target", "Grid",
+    "AttributionCancelled", "occlusion", "rise", "score_cam", "ablation_cam", "eigen_cam", "cam",
+    "cam_head", "default_layer", "layer_grid", "input_grid", "resize_linear",
+    "Field", "ReceptiveFieldUnknown", "receptive_field",
+]
