@@ -6,6 +6,7 @@
     python main.py export NET --layer L (--sample I | --all) -o OUT.npy
     python main.py convert SRC -o OUT.h5 [--from FORMAT]
     python main.py sweep NET --layer L [--samples FILE] [--k K] -o OUTDIR
+    python main.py explain NET --sample I --method METHOD [--target CLASS] -o OUT.npy|OUT.png
 
 Problems with arguments or files print one line on stderr and exit with 2.
 Heavy modules (Qt, matplotlib, h5py) are imported only by the command that needs them.
@@ -22,7 +23,7 @@ from viewer import __version__
 from viewer.errors import StrataError
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("info", "render", "export", "convert", "sweep")
+COMMANDS = ("info", "render", "export", "convert", "sweep", "explain")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,6 +108,12 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     _layer_args(sweep, sample_required=False)
     from viewer.sweep_command import add_arguments as add_sweep_arguments
     add_sweep_arguments(sweep)
+
+    explain = sub.add_parser("explain", help="an attribution map (occlusion, RISE, Score-CAM, "
+                             "Ablation-CAM, EigenCAM, CAM) for one sample, as .npy or a picture")
+    _samples_args(explain)
+    from viewer.explain_command import add_arguments as add_explain_arguments
+    add_explain_arguments(explain)
     return window, commands
 
 
@@ -158,6 +165,9 @@ def _run_command(args: argparse.Namespace) -> int:
     if args.command == "info":
         print(_info(net, samples, choice, samples.label_names))
         return 0
+    if args.command == "explain":
+        from viewer.explain_command import run as run_explain
+        return run_explain(args, net, samples)
     try:
         layer = net.resolve(args.layer)
     except StrataError as exc:

@@ -62,6 +62,22 @@ class Grid:
         return np.repeat(np.expand_dims(values, self.channel_axis), self.channels,
                          axis=self.channel_axis)
 
+    def picture(self, sample: np.ndarray) -> np.ndarray:
+        """One sample as a picture in [0, 1] to draw a map over: (H, W) grey or (H, W, 3) colour
+        for images (three channels are colour, others are averaged), (T, F) for a sequence,
+        (1, F) for a vector. Scaled by the sample's own range."""
+        canonical = self.canonical(np.asarray(sample, dtype=np.float64)[None])[0]  # (C, *positions)
+        if self.layout == "vector":
+            image = canonical.reshape(1, -1)
+        elif self.layout == "sequence":
+            image = canonical.T  # rows are steps, as the heatmap draws sequences
+        elif self.channels == 3:
+            image = np.moveaxis(canonical, 0, -1)
+        else:
+            image = canonical.mean(axis=0)
+        low, high = np.nanmin(image), np.nanmax(image)
+        return (image - low) / (high - low) if high > low else np.zeros_like(image)
+
     def mask(self, masks: np.ndarray) -> np.ndarray:
         """Masks (B, *positions) shaped to broadcast against a batch (B, *shape)."""
         if self.channel_axis is None:

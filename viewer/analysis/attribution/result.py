@@ -50,6 +50,17 @@ class Attribution:
     layer_values: Optional[np.ndarray] = None
     params: dict = field(default_factory=dict)
 
+    def limits(self) -> tuple[float, float]:
+        """Colour limits: symmetric around zero for signed maps, else the map's range (NaN ignored)."""
+        finite = self.values[np.isfinite(self.values)]
+        if not finite.size:
+            return (-1.0, 1.0) if self.signed else (0.0, 1.0)
+        if self.signed:
+            m = float(np.abs(finite).max()) or 1.0
+            return -m, m
+        low, high = float(finite.min()), float(finite.max())
+        return (low, high) if high > low else (low - 0.5, high + 0.5)
+
     def per_sample(self) -> np.ndarray:
         """The map with the input's per-sample shape, channels sharing each position's value."""
         return self.grid.expand(self.values)

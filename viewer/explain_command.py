@@ -1,0 +1,164 @@
+"""``python main.py explain``: an attribution map for one sample, as .npy or as a picture.
+
+    python main.py explain NET --sample I [--samples FILE] --method METHOD
+        [--target CLASS | --layer L --unit U [--position P]]
+        [--patch P --stride S --baseline B] [--masks N --cells C --keep F --seed S]
+        [--layer L  (CAM methods: the layer to work on)] -o OUT.npy|OUT.png
+
+``.npy``: occlusion and RISE write the map with the input's per-sample shape
+(channels share each position's value: (C, H, W) or (H, W, C) as the net's
+input, (T, F) for sequences); the CAM methods write it over the input's
+positions ((H, W) or (T,)). ``.png`` / ``.svg`` / ``.pdf``: the map over the
+input. The definitions are in :mod:`viewer.analysis.attribution`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from viewer.errors import StrataError
+
+#: Names on the command line, as in viewer.analysis.attribution.METHODS (kept here so that
+#: building the parser does not import numpy).
+METHOD_NAMES = ("occlusion", "rise", "score-cam", "ablation-cam", "eigen-cam", "cam")
+CAM_NAMES = ("score-cam", "ablation-cam", "eigen-cam", "cam")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The explain options besides NET and the samples options."""
+    p.add_argument("--sample", "-i", type=int, default=0, help="sample index (default 0)")
+    p.add_argument("--method", "-m", required=True, choices=METHOD_NAMES)
+    p.add_argument("--target", "-t", type=int, metavar="CLASS",
+                   help="class of the last layer to explain (default: the predicted one)")
+    p.add_argument("--layer", "-l",
+                   help="occlusion/RISE: the layer of --unit; CAM methods: the layer to work on "
+                        "(default: the last layer with positions)")
+    p.add_argument("--unit", "-u", type=int,
+                   help="occlusion/RISE: explain this unit (channel, feature) of --layer, its "
+                        "mean over positions")
+    p.add_argument("--position", metavar="P[,Q]",
+                   help="with --unit: one position of the unit instead of its mean (row,column)")
+    p.add_argument("--patch", type=int, default=8, help="occlusion window size (default 8)")
+    p.add_argument("--stride", type=int, help="occlusion window step (default: half the patch)")
+    p.add_argument("--baseline", default="0",
+                   help="what hides the input: a number, or 'mean' for the samples' mean input "
+                        "(default 0)")
+    p.add_argument("--masks", type=int, default=2000, help="RISE masks (default 2000)")
+    p.add_argument("--cells", type=int, default=7, help="RISE grid cells per axis (default 7)")
+    p.add_argument("--keep", type=float, default=0.5, help="RISE cell keep probability (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="RISE seed (default 0)")
+    p.add_argument("--batch-size", type=int, help="most altered copies per forward pass")
+    p.add_argument("--cmap", default="auto", help="picture colour map (default auto: diverging "
+                   "for signed maps)")
+    p.add_argument("-o", "--output", required=True, help=".npy, .png, .svg or .pdf file")
+
+
+def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
+    """Compute the map and write it; returns the exit code."""
+    import numpy as np
+
+    from viewer.analysis.attribution import Target, explain
+
+    ext = os.path.splitext(args.output)[1].lower()
+    if ext not in (".npy", ".png", ".svg", ".pdf"):
+        raise StrataError(f"{args.output}: cannot write {ext or 'a file without extension'}; "
+                          f"use .npy, .png, .svg or .pdf")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise StrataError(f"{args.output}: the folder {folder} does not exist")
+    if not 0 <= args.sample < len(samples):
+        raise StrataError(f"sample {args.sample} is out of range: there are {len(samples)} samples")
+    cam_method = args.method in CAM_NAMES
+    if cam_method and (args.unit is not None or args.position):
+        raise StrataError("--unit and --position choose a unit for occlusion and RISE; the CAM "
+                          "methods explain a class (--target) on --layer")
+    if args.unit is not None and args.target is not None:
+        raise StrataError("give either --target CLASS or --layer L --unit U, not both")
+    if args.position and args.unit is None:
+        raise StrataError("--position needs --unit")
+    x = samples.batch([args.sample])[0]
+    params: dict[str, Any] = {}
+    if args.method in ("occlusion", "rise", "score-cam"):
+        params["baseline"] = _baseline(args.baseline, samples)
+    if args.method == "occlusion":
+        params.update(patch=args.patch, stride=args.stride)
+    elif args.method == "rise":
+        params.update(masks=args.masks, cells=args.cells, keep=args.keep, seed=args.seed)
+    if cam_method:
+        params["layer"] = args.layer
+        target = Target(unit=args.target)
+    elif args.unit is not None:
+        target = Target(layer=args.layer if args.layer is not None else -1, unit=args.unit,
+                        position=_position(args.position))
+    else:
+        if args.layer is not None:
+            raise StrataError("--layer for occlusion and RISE needs --unit")
+        target = Target(unit=args.target)
+    if args.method != "eigen-cam":
+        params["class_names"] = samples.label_names
+    if args.batch_size is not None and args.method not in ("eigen-cam", "cam"):
+        params["rows"] = args.batch_size
+    if args.method not in ("eigen-cam", "cam") and sys.stderr.isatty():
+        params["progress"] = _progress
+    result = explain(net, x, args.method, target, **params)
+    if ext == ".npy":
+        values = result.values if cam_method else result.per_sample()
+        try:
+            np.save(args.output, values)
+        except OSError as exc:
+            raise StrataError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+        shape = values.shape
+    else:
+        from viewer.gui.attribution_render import render_attribution
+        render_attribution(result, x, args.output, title=_title(net, samples, args, result),
+                           cmap=args.cmap)
+        shape = result.values.shape
+    what = f" of {result.target}" if result.target else ""
+    on = f" on layer {result.layer}" if result.layer else ""
+    print(f"wrote {args.output}: {result.method} map{what}{on}, sample {args.sample}, shape {shape}")
+    return 0
+
+
+def _baseline(text: str, samples: Any) -> Any:
+    """A number, or "mean": the mean net input over every sample (read in batches)."""
+    import numpy as np
+
+    if text == "mean":
+        total = None
+        for start in range(0, len(samples), 256):
+            batch = samples.batch(np.arange(start, min(start + 256, len(samples))))
+            part = batch.sum(axis=0, dtype=np.float64)
+            total = part if total is None else total + part
+        return (total / len(samples)).astype(np.float32)
+    try:
+        return float(text)
+    except ValueError:
+        raise StrataError(f"--baseline must be a number or 'mean', not {text!r}") from None
+
+
+def _position(text: str | None) -> tuple | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise StrataError(f"--position must be whole numbers separated by commas, not {text!r}") from None
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\rexplain: {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
+
+
+def _title(net: Any, samples: Any, args: argparse.Namespace, result: Any) -> str:
+    label = ""
+    if samples.labels is not None:
+        value = int(samples.labels[args.sample])
+        names = samples.label_names
+        label = f" (label {names[value] if names and 0 <= value < len(names) else value})"
+    what = f" · {result.target}" if result.target else ""
+    on = f" on {result.layer}" if result.layer else ""
+    score = "" if result.score != result.score else f" · score {result.score:.3g}"
+    return f"{net.name} · sample {args.sample}{label}\n{result.method}{on}{what}{score}"
