@@ -65,12 +65,14 @@ def test_picture_is_written_with_a_title(tmp_path, method):
     out = str(tmp_path / "map.svg")
     assert main(["explain", MNIST, "--sample", "0", "--method", method, "--patch", "7",
                  "-o", out]) == 0
-    svg = open(out).read()
+    with open(out) as f:
+        svg = f.read()
     assert svg.startswith("<?xml")
     assert f"mnist_cnn · sample 0 (label {embedded_samples(MNIST).labels[0]})" in svg
     png = str(tmp_path / "map.png")
     assert main(["explain", MLP, "--method", "occlusion", "--patch", "4", "-o", png]) == 0
-    assert open(png, "rb").read(8).startswith(b"\x89PNG")
+    with open(png, "rb") as f:
+        assert f.read(8).startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("args,message", [

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from viewer.errors import StrataError
-from viewer.gui.options import AUTO_CMAP, AUTO_DIVERGING, AUTO_SEQUENTIAL, CMAPS
+from viewer.app.options import AUTO_CMAP, AUTO_DIVERGING, AUTO_SEQUENTIAL, CMAPS
 
 FORMATS = (".png", ".svg", ".pdf")
 
