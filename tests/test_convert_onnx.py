@@ -252,3 +252,57 @@ def test_integer_division_truncates_toward_zero(tmp_path: Path) -> None:
     out = net[-1](np.array([[7, 7, -7, -9]], np.int32))
     np.testing.assert_array_equal(out, [[3, -3, -2, -2]])
     assert out.dtype.kind == "i"
+
+
+def _side_input_model(tmp_path: Path) -> Path:
+    """y = x * 2 if rate == 16000 else x * 3, with rate a scalar side input."""
+    h, nh = onnx.helper, onnx.numpy_helper
+    then = h.make_graph([h.make_node("Mul", ["x", "two"], ["t"], name="double")], "then", [],
+                        [h.make_tensor_value_info("t", onnx.TensorProto.FLOAT, None)],
+                        [nh.from_array(np.array(2, np.float32), "two")])
+    other = h.make_graph([h.make_node("Mul", ["x", "three"], ["e"], name="triple")], "else", [],
+                         [h.make_tensor_value_info("e", onnx.TensorProto.FLOAT, None)],
+                         [nh.from_array(np.array(3, np.float32), "three")])
+    nodes = [h.make_node("Equal", ["rate", "k16"], ["is16"], name="check"),
+             h.make_node("If", ["is16"], ["y"], name="branch", then_branch=then, else_branch=other)]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 4]),
+                                      h.make_tensor_value_info("rate", onnx.TensorProto.INT64, [])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                         [nh.from_array(np.array(16000, np.int64), "k16")])
+    path = tmp_path / "side.onnx"
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_side_input_values_fold_an_if_into_its_taken_branch(tmp_path: Path) -> None:
+    path = _side_input_model(tmp_path)
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    net = convert(path, inputs={"rate": 16000})
+    assert [layer.name for layer in net] == ["x", "double"]
+    assert "rate=16000" in net.source
+    np.testing.assert_array_equal(net[-1](x), 2 * x)
+    np.testing.assert_array_equal(convert(path, inputs={"rate": 8000})[-1](x), 3 * x)
+
+
+def test_side_inputs_wrong_or_missing_give_one_clear_line(tmp_path: Path) -> None:
+    path = _side_input_model(tmp_path)
+    with pytest.raises(ConversionError, match=r"If 'branch' \(an If whose condition depends on the data"):
+        convert(path)
+    with pytest.raises(ConversionError, match=r"--input names \['sr'\], which the graph does not have"):
+        convert(path, inputs={"sr": 1})
+    with pytest.raises(ConversionError, match=r"--input rate: shape \(2,\) does not fit"):
+        convert(path, inputs={"rate": [1, 2]})
+
+
+def test_convert_command_takes_input_values(tmp_path: Path, capsys) -> None:
+    from viewer.convert.command import parse_inputs
+    assert parse_inputs(["sr=16000", "state=[[0, 1]]"]) == {"sr": 16000, "state": [[0, 1]]}
+    from viewer.errors import StrataError
+    with pytest.raises(StrataError, match="not JSON"):
+        parse_inputs(["sr=abc"])
+    from viewer.cli import main
+    out = tmp_path / "net.h5"
+    assert main(["convert", str(_side_input_model(tmp_path)), "-o", str(out), "--input", "rate=8000"]) == 0
+    from viewer.net import load
+    x = np.ones((1, 4), np.float32)
+    np.testing.assert_array_equal(load(out)[-1](x), 3 * x)

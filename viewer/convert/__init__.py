@@ -80,7 +80,7 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
                           "an onnx.ModelProto, a Lasagne layer or Theano variables")
 
 
-_OPTIONS = {"keras": {"keras_backend", "architecture"}, "onnx": set(), "tflite": set(),
+_OPTIONS = {"keras": {"keras_backend", "architecture"}, "onnx": {"inputs"}, "tflite": set(),
             "pt2": set(), "lasagne": {"trust_pickle", "input_shape"}, "theano": {"trust_pickle", "input_shape"}}
 
 

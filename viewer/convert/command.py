@@ -48,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Theano: the per-sample shape of the graph's input, without the "
                              "batch, e.g. 1,8,8; for several inputs one NAME=1,8,8 each. "
                              "Taken from --samples when absent")
+    parser.add_argument("--input", dest="inputs", metavar="NAME=VALUE", action="append",
+                        help="ONNX: fix a side input (one without a batch axis, e.g. a sample "
+                             "rate or a recurrent state) to a JSON value, e.g. sr=16000 or "
+                             "state=[[0,0]]; the value is built into the net file")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow loading a pickle: a pickle is a program, it runs code of "
                              "the file's author when loaded. Only for files you made or trust.")
@@ -68,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         options["trust_pickle"] = True
     try:
         _check_arguments(args)
+        if getattr(args, "inputs", None):
+            options["inputs"] = parse_inputs(args.inputs)
         input_shape = _input_shape(args)
         if input_shape is not None:
             options["input_shape"] = input_shape
@@ -94,6 +100,24 @@ def _check_arguments(args: argparse.Namespace) -> None:
                                           ("--preprocess", args.preprocess)) if value]
         if given:
             raise StrataError(f"{', '.join(given)} only apply with --samples FILE")
+
+
+def parse_inputs(values: list[str]) -> dict:
+    """``--input NAME=VALUE`` values (VALUE is JSON: a number or nested lists) as a dict."""
+    import json
+    out: dict = {}
+    for value in values:
+        name, sep, text = value.partition("=")
+        if not sep or not name:
+            raise StrataError(f"--input {value!r}: write NAME=VALUE, e.g. sr=16000")
+        try:
+            out[name] = json.loads(text)
+        except ValueError:
+            raise StrataError(f"--input {value!r}: the value is not JSON (a number or nested "
+                              "lists of numbers)") from None
+        if isinstance(out[name], (dict, str)) or out[name] is None:
+            raise StrataError(f"--input {value!r}: the value must be a number or nested lists")
+    return out
 
 
 def parse_input_shape(values: list[str]) -> tuple | list | dict:

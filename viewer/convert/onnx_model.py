@@ -122,7 +122,7 @@ class OnnxLayout:
         return value[0] if axis is None else np.moveaxis(value, 0, axis)
 
 
-def convert_onnx(source: Any) -> Net:
+def convert_onnx(source: Any, inputs: dict | None = None) -> Net:
     """Convert an ONNX model.
 
     Parameters
@@ -138,10 +138,10 @@ def convert_onnx(source: Any) -> Net:
     ConversionError
         Nodes that cannot be converted; the message lists every one.
     """
-    return convert_onnx_layout(source)[0]
+    return convert_onnx_layout(source, inputs)[0]
 
 
-def convert_onnx_layout(source: Any) -> tuple[Net, OnnxLayout]:
+def convert_onnx_layout(source: Any, inputs: dict | None = None) -> tuple[Net, OnnxLayout]:
     """:func:`convert_onnx`, plus where the graph's inputs and outputs are in the net."""
     onnx = _onnx()
     if isinstance(source, (str, os.PathLike)):
@@ -153,11 +153,11 @@ def convert_onnx_layout(source: Any) -> tuple[Net, OnnxLayout]:
         name = model.graph.name or "onnx"
     try:
         try:
-            converter = _Converter(onnx, model, path, per_sample=False)
+            converter = _Converter(onnx, model, path, per_sample=False, given=inputs)
             net = converter.run(name)
         except (ConversionError, LayerError) as exc:
             # The batch axis cannot be followed everywhere: run one sample at a time.
-            converter = _Converter(onnx, model, path, per_sample=True)
+            converter = _Converter(onnx, model, path, per_sample=True, given=inputs)
             net = converter.run(name)
             why = str(exc).split(": ", 1)[-1]
             net.source += f"; runs one sample at a time, because batch first {why}"
@@ -167,12 +167,33 @@ def convert_onnx_layout(source: Any) -> tuple[Net, OnnxLayout]:
         raise ConversionError(text if text.startswith(path) else f"{path}: {text}") from None
 
 
+# Ops that compute every sample on its own wherever its batch axis is: one element at a time,
+# or only moving axes around it. Batch first, those without a handler for a case are kept as ONNX
+# ops when ONNX's shape inference follows the batch axis through them.
+BATCH_LOCAL = frozenset("""Relu LeakyRelu Elu Selu Celu Sigmoid HardSigmoid HardSwish Mish Softplus
+Softsign Tanh Gelu Swish Erf Exp Log Sqrt Abs Neg Reciprocal Floor Ceil Round Sign Sin Cos Tan Identity
+Not IsNaN IsInf Cast Shrink ThresholdedRelu Squeeze Unsqueeze""".split())
+
+
+def _reads(graph: Any) -> set[str]:
+    """Every tensor name read by a node of ``graph`` or of its sub-graphs."""
+    names = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                names |= _reads(attr.g) | {o.name for o in attr.g.output}
+    return names
+
+
 class _Converter:
     """One conversion: the values of the graph's tensors and the layers made so far."""
 
-    def __init__(self, onnx: Any, model: Any, path: str, per_sample: bool) -> None:
+    def __init__(self, onnx: Any, model: Any, path: str, per_sample: bool,
+                 given: dict | None = None) -> None:
         self.onnx, self.model, self.path = onnx, model, path
         self.per_sample = per_sample
+        self.given = dict(given or {})
         graph = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.values: dict[str, Any] = {}
@@ -182,13 +203,11 @@ class _Converter:
         self.layout = OnnxLayout()
         for init in graph.initializer:
             self.values[init.name] = self._array(init)
-        self.used = {i for node in graph.node for i in node.input} | {o.name for o in graph.output}
+        self.used = _reads(graph) | {o.name for o in graph.output}
         static_batch = self._inputs(graph)
-        self.shapes: tuple[dict, dict] = ({}, {})
+        self._shapes: tuple[dict, dict] | None = None
         if per_sample:
             static_batch = 1
-            batch_inputs = {n for n, (_, axis) in self.layout.inputs.items() if axis is not None}
-            self.shapes = inferred_shapes(onnx, model, batch_inputs)
         self.ops = Ops(self._name, self.opset, static_batch)
         self.handlers = self.ops.handlers()
         for op in ("LSTM", "GRU", "RNN"):
@@ -203,9 +222,17 @@ class _Converter:
     def _inputs(self, graph: Any) -> int | None:
         """Make the Input layers; return the batch size if the model fixes it."""
         static = None
+        names = [v.name for v in graph.input]
+        unknown = sorted(set(self.given) - set(names))
+        if unknown:
+            raise ConversionError(f"--input names {unknown}, which the graph does not have "
+                                  f"(its inputs: {names})")
         for value in graph.input:
+            if value.name in self.given:
+                self.values[value.name] = self._given(value)
+                continue
             if value.name in self.values:
-                continue  # an initializer listed as an input (older exporters)
+                continue  # an initializer listed as an input: its value is the default
             dims = [d.dim_value if d.HasField("dim_value") else None
                     for d in value.type.tensor_type.shape.dim]
             whole = not dims or (self.per_sample and dims[0] not in (None, 1))
@@ -220,6 +247,21 @@ class _Converter:
             self.values[value.name] = Tensor(layer, axis)
             self.layout.inputs[value.name] = (layer.name, axis)
         return static
+
+    def _given(self, value: Any) -> np.ndarray:
+        """A side input's value from ``--input NAME=VALUE``, in the input's type and shape."""
+        tensor = value.type.tensor_type
+        try:
+            dtype = self.onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)
+            array = np.asarray(self.given[value.name], dtype=dtype)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ConversionError(f"--input {value.name}: not a value of the input's type ({exc})") from None
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        if tensor.HasField("shape") and (array.ndim != len(dims) or
+                                         any(d is not None and d != n for d, n in zip(dims, array.shape))):
+            raise ConversionError(f"--input {value.name}: shape {array.shape} does not fit the "
+                                  f"input's {tuple('?' if d is None else d for d in dims)}")
+        return array
 
     def _unique(self, wanted: str) -> str:
         name, i = wanted or "node", 2
@@ -269,6 +311,9 @@ class _Converter:
                 self.layers.append(outputs[i].layer)
         producer = " ".join(p for p in (self.model.producer_name, self.model.producer_version) if p)
         source = f"ONNX opset {self.opset}{f' ({producer})' if producer else ''}: {self.path}"
+        if self.given:
+            fixed = ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in self.given.items())
+            source += f"; inputs fixed when converting: {fixed}"
         net = Net(self.layers, name=name, source=source)
         for out, value in zip(self.model.graph.output, outputs):
             if isinstance(value, Tensor):
@@ -294,6 +339,8 @@ class _Converter:
             return self._refuse(node, f"an op of domain {node.domain!r}")
         known = (node.op_type in self.handlers or foldable(node.op_type) or node.op_type == "Constant"
                  or node.op_type in OPERATORS)
+        if node.op_type == "If" and not unknown:
+            return self._if(node, inputs[0])
         try:
             attrs = self._attrs(node)
             if not known:
@@ -321,7 +368,7 @@ class _Converter:
             elif self.per_sample:
                 outs = self._generic(node, inputs, attrs, "")
             else:
-                raise Refused("not supported on data batch first")
+                outs = self._batch_local(node, inputs, attrs, "not supported on data batch first")
         except Refused as exc:
             return self._refuse(node, str(exc))
         except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, LayerError) as exc:
@@ -332,10 +379,59 @@ class _Converter:
                 if isinstance(value, Tensor) and value.layer not in self.layers:
                     self.layers.append(value.layer)
 
+    def _if(self, node: Any, cond: Any) -> None:
+        """An If whose condition is a constant: its taken branch, inlined."""
+        if not is_const(cond):
+            return self._refuse(node, "an If whose condition depends on the data (give the side "
+                                      "inputs it reads their values: convert --input NAME=VALUE)")
+        key = "then_branch" if bool(np.asarray(cond).reshape(-1)[0]) else "else_branch"
+        branch = next(a.g for a in node.attribute if a.name == key)
+        for init in branch.initializer:
+            self.values[init.name] = self._array(init)
+        for inner in branch.node:
+            self._node(inner)
+        for out, value in zip(node.output, branch.output):
+            if out:
+                self.values[out] = self.values.get(value.name, Unknown("refused"))
+
+    @property
+    def shapes(self) -> tuple[dict, dict]:
+        """ONNX's inferred shapes and batch positions, worked out when first needed."""
+        if self._shapes is None:
+            batch_inputs = {n for n, (_, axis) in self.layout.inputs.items() if axis is not None}
+            self._shapes = inferred_shapes(self.onnx, self.model, batch_inputs)
+        return self._shapes
+
+    def _batch_local(self, node: Any, inputs: list, attrs: dict, why: str) -> list:
+        """Batch first, an op without a handler for this case kept as the ONNX op, if ONNX's
+        inference follows the batch through it (each sample then computes alone, as the
+        batch would)."""
+        data = [v for v in inputs if isinstance(v, Tensor)]
+        if node.op_type not in BATCH_LOCAL or len(data) != 1 or not isinstance(inputs[0], Tensor) or \
+                any(isinstance(v, (BatchConst, Unknown)) or isinstance(v, Tensor) and v.batch_axis is None
+                    or is_const(v) and v.dtype.kind in "iu" and v.size and np.abs(v).max() >= BATCH // 2
+                    for v in inputs):
+            raise Refused(why)
+        try:
+            outs = operator_layers(node, inputs, self._plain(attrs, node), self.opset, self._name,
+                                   self.shapes, self.used)
+        except Refused:
+            raise Refused(why) from None
+        same = node.op_type not in ("Squeeze", "Unsqueeze")
+        if any(isinstance(v, Tensor) and (v.batch_axis is None or same and v.batch_axis != data[0].batch_axis)
+               for v in outs):
+            raise Refused(why)
+        return outs
+
     def _handled(self, node: Any, inputs: list, attrs: dict) -> list:
         """The op's own handler; one sample at a time, the ONNX op itself where that refuses."""
         if not self.per_sample:
-            return self.handlers[node.op_type](node, inputs, attrs)
+            try:
+                return self.handlers[node.op_type](node, inputs, attrs)
+            except Refused as exc:
+                if node.op_type not in OPERATORS:
+                    raise
+                return self._batch_local(node, inputs, attrs, str(exc))
         try:
             outs = self.handlers[node.op_type](node, inputs, attrs)
             for value in outs:
