@@ -3,7 +3,8 @@
 Drives the real window (state object -> worker thread -> heatmap -> Qt paint)
 and times each change until the canvas has painted its result, for
 
-- the demo CNN (sample steps, and layer steps through its image-like layers);
+- the small 8x8 demo CNN and the default 28x28 demo CNN (sample steps, and
+  layer steps through their image-like layers);
 - a 64-channel 56x56 conv activation shown as one mosaic (sample steps, and
   steps between the conv layer and its ReLU).
 
@@ -39,8 +40,9 @@ limit_blas_threads()  # as viewer.gui.app.run() does, before numpy loads
 import numpy as np  # noqa: E402
 from PyQt5.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 
+from viewer.app.demo import DEMO_NET, SMALL_CNN  # noqa: E402
 from viewer.data import open_samples  # noqa: E402
-from viewer.gui.app import DEMO_NET, create_application  # noqa: E402
+from viewer.gui.app import create_application  # noqa: E402
 from viewer.net import Net  # noqa: E402
 from viewer.net.layers import layer_class  # noqa: E402
 
@@ -141,26 +143,29 @@ def main() -> None:
 
     window = MainWindow()
     window.show()
-    window.start(str(DEMO_NET))
-    deadline = time.monotonic() + 30
-    while window.heatmap is None or window.state.result is None or window.state.busy:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the window did not show the demo")
-        app.processEvents(QEventLoop.AllEvents, 50)
-    app.processEvents()
-    s = window.state
-    size = (window.heatmap.canvas.width(), window.heatmap.canvas.height())
-
-    naive = Naive(app, size, s.result.image)
-    image_layers = [i for i, row in enumerate(s.net.summary())
-                    if row.output_shape is not None and len(row.output_shape) == 3 and i]
-    results = [
-        ("demo CNN, next sample",
-         time_changes(window, naive, [lambda: s.step_sample(1)] * n)),
-        ("demo CNN, next layer (image-like)",
-         time_changes(window, naive, [lambda k=k: s.set_layer(image_layers[k % len(image_layers)])
-                                      for k in range(1, n + 1)])),
-    ]
+    results = []
+    naive = None
+    for label, path in (("8x8 demo CNN", SMALL_CNN), ("28x28 demo CNN", DEMO_NET)):
+        window.start(str(path))
+        deadline = time.monotonic() + 30
+        while (window.heatmap is None or window.state.result is None or window.state.busy
+               or window.state.net.path != str(path)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the window did not show {path}")
+            app.processEvents(QEventLoop.AllEvents, 50)
+        app.processEvents()
+        s = window.state
+        size = (window.heatmap.canvas.width(), window.heatmap.canvas.height())
+        if naive is None:
+            naive = Naive(app, size, s.result.image)
+        image_layers = [i for i, row in enumerate(s.net.summary())
+                        if row.output_shape is not None and len(row.output_shape) == 3 and i]
+        results.append((f"{label}, next sample",
+                        time_changes(window, naive, [lambda: s.step_sample(1)] * n)))
+        results.append((f"{label}, next layer",
+                        time_changes(window, naive,
+                                     [lambda k=k: s.set_layer(image_layers[k % len(image_layers)])
+                                      for k in range(1, n + 1)])))
     net, samples = wide_conv(folder, n + 1)
     s.set_net(net, samples)
     s.set_layer(2)

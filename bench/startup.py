@@ -16,7 +16,7 @@ and prints the medians and the ratios the issue sets targets for:
 programs report the moment they painted on stdout; Strata does so only with
 STRATA_BENCH_MARKERS=1.
 
-Usage: python bench/startup.py [--runs N]
+Usage: python bench/startup.py [--runs N] [--net NET]
 Runs on $DISPLAY if set, else on a private Xvfb screen if Xvfb is installed
 (pyplot needs a real display), else on Qt's offscreen platform (no pyplot).
 """
@@ -93,10 +93,10 @@ w = QMainWindow(); w.setCentralWidget(Canvas(fig)); w.resize(1280, 800); w.show(
 app.exec_()
 """
 
-# As a user starts it: main.py with no arguments (its parser and all).
+# As a user starts it: main.py with no arguments (its parser and all), or with one net.
 STRATA = r"""
 import runpy, sys
-sys.argv[:] = ["main.py"]
+sys.argv[:] = ["main.py"] + {args!r}
 runpy.run_path("main.py", run_name="__main__")
 """
 
@@ -140,7 +140,7 @@ def private_display() -> tuple[subprocess.Popen | None, str | None]:
         n += 1
     server = subprocess.Popen(["Xvfb", f":{n}", "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(50):
+    for _ in range(200):  # a loaded machine may take seconds
         if os.path.exists(f"/tmp/.X11-unix/X{n}"):
             break
         time.sleep(0.1)
@@ -150,7 +150,9 @@ def private_display() -> tuple[subprocess.Popen | None, str | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=9, help="measured runs of each program")
+    parser.add_argument("--net", help="open this net (default: none, so the bundled demo)")
     args = parser.parse_args()
+    strata = STRATA.format(args=[args.net] if args.net else [])
 
     # MPLBACKEND: pyplot in the reference script must draw with Qt, never fall back to Agg.
     env = dict(os.environ, STRATA_BENCH_MARKERS="1", PYTHONPATH=str(ROOT), MPLBACKEND="QtAgg")
@@ -169,11 +171,11 @@ def main() -> None:
         times: dict[str, list[float]] = {k: [] for k in (*programs, "a", "b")}
         for code in programs.values():  # warm the disk cache, not measured
             launch(code, ("painted",), env)
-        launch(STRATA, ("layer_list", "heatmap"), env)
+        launch(strata, ("layer_list", "heatmap"), env)
         for _ in range(args.runs):
             for name, code in programs.items():
                 times[name].append(launch(code, ("painted",), env)["painted"])
-            got = launch(STRATA, ("layer_list", "heatmap"), env)
+            got = launch(strata, ("layer_list", "heatmap"), env)
             times["a"].append(got["layer_list"])
             times["b"].append(got["heatmap"])
     finally:
@@ -183,7 +185,8 @@ def main() -> None:
 
     med = {k: statistics.median(v) for k, v in times.items() if v}
     platform = env.get("QT_QPA_PLATFORM", f"xcb on {env['DISPLAY']}")
-    print(f"start-up, median of {args.runs} runs ({platform}), seconds from launch:")
+    print(f"start-up, median of {args.runs} runs ({platform}), seconds from launch, "
+          f"net: {args.net or 'the bundled demo'}:")
     print(f"  bare PyQt5 window painted             {med['bare']:.3f}")
     print(f"  python -c 'import numpy'              {med['numpy']:.3f}")
     if "pyplot" in med:

@@ -44,9 +44,9 @@ from PyQt5.QtCore import QSize, QStringListModel  # noqa: E402
 from PyQt5.QtWidgets import QApplication, QListView  # noqa: E402
 
 from viewer.analysis.sweep import Sweep  # noqa: E402
+from viewer.app.sweeps import Subset  # noqa: E402
 from viewer.data import open_samples  # noqa: E402
 from viewer.gui.explore.sample_strip import CELL, SampleStrip  # noqa: E402
-from viewer.app.sweeps import Subset  # noqa: E402
 from viewer.gui.explore.sweep_worker import SweepController  # noqa: E402
 from viewer.gui.state import AppState  # noqa: E402
 from viewer.net import Net  # noqa: E402

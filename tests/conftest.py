@@ -45,14 +45,14 @@ def window(qtbot, isolated_settings):
     """The window on the demo net, with its first heatmap drawn."""
     from PyQt5.QtWidgets import QApplication
 
-    from viewer.gui.app import DEMO_NET
+    from viewer.app.demo import SMALL_CNN
     from viewer.gui.main_window import MainWindow
 
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
     qtbot.waitExposed(w)
-    w.start(str(DEMO_NET))
+    w.start(str(SMALL_CNN))
     qtbot.waitUntil(lambda: w.heatmap is not None and w.state.result is not None)
     QApplication.setActiveWindow(w)  # the offscreen platform does not activate by itself
     w.layers.tree.setFocus()

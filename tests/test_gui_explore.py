@@ -13,7 +13,7 @@ from PyQt5.QtCore import Qt
 
 from viewer.analysis import histogram, to_picture
 from viewer.analysis.sweep import Sweep
-from viewer.gui.app import DEMO_NET
+from viewer.app.demo import SMALL_CNN, SMALL_MLP
 from viewer.gui.explore.compare_view import CompareView
 from viewer.gui.explore.dataset_panel import DatasetPanel
 from viewer.gui.explore.sample_strip import SampleStrip
@@ -23,14 +23,14 @@ from viewer.gui.explore.weights_view import WeightsView
 from viewer.gui.state import AppState
 from viewer.session import open_net, picture_layout, samples_for
 
-pytestmark = pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
+pytestmark = pytest.mark.skipif(not SMALL_CNN.exists(), reason="the demo net is not built")
 
 RELU1, BN1, CONV2, RELU2, FC1, RELU3 = 3, 2, 5, 7, 10, 11
 
 
 @pytest.fixture(scope="module")
 def demo():
-    return open_net(str(DEMO_NET), isolate=False)
+    return open_net(str(SMALL_CNN), isolate=False)
 
 
 @pytest.fixture
@@ -341,7 +341,7 @@ def test_window_sweep_matches_the_sweep_command(qtbot, state, panel, tmp_path):
 
     from viewer.cli import main
 
-    assert main(["sweep", str(DEMO_NET), "--layer", "relu2", "-o", str(tmp_path)]) == 0
+    assert main(["sweep", str(SMALL_CNN), "--layer", "relu2", "-o", str(tmp_path)]) == 0
     with open(tmp_path / "units.csv") as fh:
         rows = list(csv.DictReader(fh))
     result = panel.sweeps.result
@@ -367,7 +367,7 @@ def test_sweep_of_a_random_subset(qtbot, state, panel):
 
 
 def test_views_follow_a_new_net(qtbot, state, panel):
-    mlp = DEMO_NET.parent / "digits_mlp.h5"
+    mlp = SMALL_MLP
     net, samples = open_net(str(mlp), isolate=False)
     with qtbot.waitSignal(panel.sweeps.resultChanged, check_params_cb=lambda r: r is not None):
         state.set_net(net, samples)

@@ -3,10 +3,10 @@
 import pytest
 from PyQt5.QtCore import Qt
 
-from viewer.gui.app import DEMO_NET
+from viewer.app.demo import SMALL_CNN
 from viewer.gui.main_window import MainWindow
 
-pytestmark = [pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built"),
+pytestmark = [pytest.mark.skipif(not SMALL_CNN.exists(), reason="the demo net is not built"),
               pytest.mark.usefixtures("isolated_settings")]
 
 
@@ -78,14 +78,14 @@ def test_the_dataset_panel_comes_back_after_the_first_heatmap(qtbot):
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()
-    first.start(str(DEMO_NET))
+    first.start(str(SMALL_CNN))
     qtbot.waitUntil(lambda: first.heatmap is not None)
     first.show_view("dataset")
     first.close()
     again = MainWindow()
     qtbot.addWidget(again)
     again.show()
-    again.start(str(DEMO_NET))
+    again.start(str(SMALL_CNN))
     qtbot.waitUntil(lambda: again.heatmap is not None and again.views.panel_visible("dataset"))
     assert again.views.widget("dataset") is not None
     again.close()

@@ -5,7 +5,6 @@ import hashlib
 import os
 from pathlib import Path
 
-
 import numpy as np
 import pytest
 from PyQt5.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
@@ -13,20 +12,19 @@ from PyQt5.QtGui import QDropEvent, QImage
 from PyQt5.QtWidgets import QApplication, QTableWidget
 
 import viewer
-
+from viewer.app.demo import SMALL_CNN
+from viewer.export import read_activation_csv
 from viewer.gui import app as gui_app
 from viewer.gui import desktop_entry, settings
-from viewer.gui.app import DEMO_NET
-from viewer.gui.dialogs import MOUSE_HINTS, ShortcutsDialog, about_html
-from viewer.export import read_activation_csv
+from viewer.gui.dialogs import MOUSE_HINTS, about_html
 from viewer.gui.main_window import MainWindow
 
-needs_demo = pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
+needs_demo = pytest.mark.skipif(not SMALL_CNN.exists(), reason="the demo net is not built")
 
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
 
-def open_window(qtbot, net=DEMO_NET):
+def open_window(qtbot, net=SMALL_CNN):
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
@@ -65,7 +63,7 @@ def test_export_picture_and_activation_read_back(qtbot, tmp_path):
 def test_nothing_opened_is_ever_written(qtbot, tmp_path, h5py_modes):
     samples = tmp_path / "mine.npy"
     np.save(samples, np.zeros((5, 1, 8, 8), np.uint8))
-    files = (DEMO_NET, samples)
+    files = (SMALL_CNN, samples)
     before = [(digest(p), os.stat(p).st_mtime_ns) for p in files]
     w = open_window(qtbot)
     with qtbot.waitSignal(w.state.samplesChanged):
@@ -73,7 +71,7 @@ def test_nothing_opened_is_ever_written(qtbot, tmp_path, h5py_modes):
     for i in range(5):
         w.state.set_sample(i)
     qtbot.waitUntil(lambda: w.state.result.request.sample == 4 and not w.state.busy)
-    assert not w.export_picture(str(DEMO_NET))  # refused: it is the opened net
+    assert not w.export_picture(str(SMALL_CNN))  # refused: it is the opened net
     assert "never writes" in w.banner.text.text()
     assert not w.export_activation(str(samples))  # refused: the opened samples
     w.close()
@@ -103,7 +101,7 @@ def test_recent_files_and_options_persist(qtbot, tmp_path):
 
     again = MainWindow()
     qtbot.addWidget(again)
-    assert settings.recent_files(again.settings)[:2] == [str(samples), str(DEMO_NET)]
+    assert settings.recent_files(again.settings)[:2] == [str(samples), str(SMALL_CNN)]
     again.fill_recent()
     texts = [a.text() for a in again.recent_menu.actions()]
     assert any("more.npy" in t for t in texts) and any("digits_cnn.h5" in t for t in texts)
@@ -210,8 +208,8 @@ def test_missing_net_leaves_a_usable_empty_window(qtbot, tmp_path):
     qtbot.waitUntil(lambda: w.heatmap is not None)
     assert "No net is open" in w.heatmap.message.text()
     assert w.layers.title.text() == "No net open"
-    if DEMO_NET.exists():
+    if SMALL_CNN.exists():
         with qtbot.waitSignal(w.state.netChanged):
-            w.state.open(str(DEMO_NET))
+            w.state.open(str(SMALL_CNN))
         qtbot.waitUntil(lambda: w.state.result is not None)
         assert not w.banner.isVisible()

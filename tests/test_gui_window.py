@@ -10,17 +10,17 @@ from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt
 
 from viewer.analysis import activation_stats, color_limits, histogram, to_picture
-from viewer.data import open_samples
-from viewer.gui.app import DEMO_NET
 from viewer.app.colouring import to_rgba
-from viewer.gui.colour import colour_table
+from viewer.app.demo import SMALL_CNN, SMALL_MLP
 from viewer.app.options import colormap_for
 from viewer.app.selection import default_layer
+from viewer.data import open_samples
+from viewer.gui.colour import colour_table
 from viewer.net import Net, load
-from viewer.session import picture_layout
 from viewer.net.layers import layer_class
+from viewer.session import picture_layout
 
-pytestmark = [pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built"),
+pytestmark = [pytest.mark.skipif(not SMALL_CNN.exists(), reason="the demo net is not built"),
               pytest.mark.usefixtures("isolated_settings")]
 
 
@@ -63,7 +63,7 @@ def shown_image(w):
 # -- opening on the demo -------------------------------------------------------------
 
 def test_opens_on_the_demo_with_a_layer_and_heatmap(qtbot, window):
-    net = load(str(DEMO_NET))
+    net = load(str(SMALL_CNN))
     assert window.layers.tree.topLevelItemCount() == len(net)
     assert window.layers.title.text() == net.name
     assert f"{len(net)} layers" in window.layers.totals.text()
@@ -264,7 +264,7 @@ def test_bad_file_shows_message_and_keeps_the_net(qtbot, window, tmp_path, capfd
     assert window.banner.isVisible()
     assert str(bad) in window.banner.text.text()
     assert window.layers.tree.topLevelItemCount() == before
-    assert window.state.net.path == str(DEMO_NET)
+    assert window.state.net.path == str(SMALL_CNN)
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0]
     press(qtbot, window, Qt.Key_Right)  # still usable
@@ -391,7 +391,7 @@ def test_thumbnail_shows_images_as_images_and_vectors_as_plots():
     assert to_image(np.zeros((20, 40)), "sequence").shape == (20, 40)  # many: an image
 
 
-MLP = DEMO_NET.parent / "digits_mlp.h5"
+MLP = SMALL_MLP
 
 
 @pytest.mark.skipif(not MLP.exists(), reason="the demo MLP is not built")

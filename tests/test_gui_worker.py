@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from viewer.analysis import histogram, to_picture
-from viewer.data import embedded_samples
-from viewer.errors import StrataError
-from viewer.gui.app import DEMO_NET
 from viewer.app.compute import Request, Trace, TraceCache, compute
+from viewer.app.demo import SMALL_CNN
 from viewer.app.messages import error_text
 from viewer.app.opening import kind_by_name, open_file, trusted
-from viewer.session import hdf5_kind
+from viewer.data import embedded_samples
+from viewer.errors import StrataError
 from viewer.gui.worker import LatestRunner
 from viewer.net import load
+from viewer.session import hdf5_kind
 
 
 @pytest.fixture
@@ -63,11 +63,11 @@ def test_forget_makes_the_running_job_stale(qtbot, runner):
     assert delivered == []
 
 
-@pytest.mark.skipif(not DEMO_NET.exists(), reason="the demo net is not built")
+@pytest.mark.skipif(not SMALL_CNN.exists(), reason="the demo net is not built")
 class TestJobs:
     def setup_method(self):
-        self.net = load(str(DEMO_NET))
-        self.samples = embedded_samples(str(DEMO_NET))
+        self.net = load(str(SMALL_CNN))
+        self.samples = embedded_samples(str(SMALL_CNN))
 
     def test_compute_matches_the_runtime(self):
         cache = TraceCache()
@@ -93,9 +93,9 @@ class TestJobs:
         assert r.stats.size == act[2].size
 
     def test_only_bundled_nets_skip_the_child_process_check(self, tmp_path):
-        assert trusted(str(DEMO_NET))
+        assert trusted(str(SMALL_CNN))
         copy = tmp_path / "digits_cnn.h5"
-        copy.write_bytes(DEMO_NET.read_bytes())
+        copy.write_bytes(SMALL_CNN.read_bytes())
         assert not trusted(str(copy))
         opened = open_file(str(copy), None)  # read in a child process first, then here
         assert len(opened.net) == len(self.net)
@@ -103,7 +103,7 @@ class TestJobs:
     def test_open_file_kinds(self, tmp_path):
         import h5py
 
-        assert kind_by_name(str(DEMO_NET)) == "net" and hdf5_kind(str(DEMO_NET)) == "net"
+        assert kind_by_name(str(SMALL_CNN)) == "net" and hdf5_kind(str(SMALL_CNN)) == "net"
         npy = tmp_path / "x.npy"
         np.save(npy, np.zeros((2, 1, 8, 8), np.float32))
         assert kind_by_name(str(npy)) == "samples"
@@ -115,7 +115,7 @@ class TestJobs:
         assert hdf5_kind(str(h5)) == "samples"
         opened = open_file(str(h5), self.net)  # not a net: opened as samples for this one
         assert opened.net is None and len(opened.samples) == 3
-        opened = open_file(str(DEMO_NET), None)
+        opened = open_file(str(SMALL_CNN), None)
         assert opened.net.name == self.net.name and len(opened.samples) == len(self.samples)
         with pytest.raises(StrataError, match="open a net first"):
             open_file(str(npy), None)

@@ -14,9 +14,9 @@ import numpy as np
 
 from viewer.analysis import Histogram, Picture, color_limits, histogram, to_picture
 from viewer.analysis.reading import picture_layout
-from viewer.errors import LayerError
 from viewer.app.compute import MOSAIC_ASPECT, TraceCache, forward
 from viewer.app.options import colormap_for
+from viewer.errors import LayerError
 
 BINS = 60
 

@@ -20,9 +20,9 @@ import numpy as np
 from viewer.analysis import (ActivationStats, Histogram, Picture, activation_stats,
                              color_limits, histogram, to_picture)
 from viewer.analysis.reading import is_softmax_output, picture_layout
-from viewer.errors import LayerError, SampleError, StrataError
 from viewer.app.colouring import Colouring, to_rgba
-from viewer.app.options import AUTO_CMAP, colormap_for
+from viewer.app.options import AUTO_CMAP, DATASET_SCALE_SAMPLES, colormap_for
+from viewer.errors import LayerError, SampleError, StrataError
 
 # Traces kept for quick layer switching and stepping back, within this many bytes.
 TRACE_CACHE_BYTES = 256 * 2**20
@@ -40,7 +40,9 @@ class Request:
     layer, sample : int
         Indices into the net and the samples.
     scale : str
-        "shared" or "channel", passed to :func:`viewer.analysis.to_picture`.
+        One of :data:`viewer.app.options.SCALES`: "shared" and "channel" as
+        :func:`viewer.analysis.to_picture` has them; "dataset" lays out as
+        "shared" and colours by the layer's range over the first samples.
     bins : int
         Histogram bins.
     channel : int or None
@@ -76,7 +78,12 @@ class Result:
     image : np.ndarray, shape (H, W)
         What the heatmap draws: ``picture.image``, or the chosen channel.
     vmin, vmax : float
-        Finite range of ``image`` (``vmin < vmax``).
+        The range the colours span (``vmin < vmax``): of the whole layer's
+        picture (a channel shown large keeps it), of the channel itself with
+        the per-channel scale, or of the layer over the dataset.
+    both_signs : bool
+        Whether the whole layer has values of both signs (which picks the
+        "auto" colour map, the same for a channel shown large).
     cmap : str
         The colour map the picture is drawn with ("auto" resolved).
     clim : (float, float)
@@ -104,6 +111,7 @@ class Result:
     image: np.ndarray
     vmin: float
     vmax: float
+    both_signs: bool
     cmap: str
     clim: tuple[float, float]
     rgba: np.ndarray | None
@@ -222,6 +230,51 @@ class TraceCache:
             self._bytes = 0
 
 
+class LayerRanges:
+    """Each layer's colour range over the first samples, for the "dataset" scale.
+
+    Thread-safe; keyed by the net and samples objects themselves, like
+    :class:`TraceCache`.
+    """
+
+    def __init__(self, n_samples: int = DATASET_SCALE_SAMPLES) -> None:
+        self._n = n_samples
+        self._items: dict[tuple[int, int, int], tuple[Any, Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    def limits(self, net: Any, samples: Any, layer: int) -> Any:
+        """The ColorLimits of layer ``layer`` over the first samples (computed once).
+
+        Raises
+        ------
+        StrataError
+            When the layer fails on those samples.
+        """
+        key = (id(net), id(samples), layer)
+        with self._lock:
+            hit = self._items.get(key)
+        if hit is not None and hit[0] is net and hit[1] is samples:
+            return hit[2]
+        from viewer.data.batches import sample_batches
+
+        lo, hi = np.inf, -np.inf
+        for batch in sample_batches(samples, np.arange(min(self._n, len(samples))),
+                                    batch_size=16, adaptive=False):
+            out = np.asarray(net.outputs(batch.x, [layer])[layer])
+            finite = out[np.isfinite(out)]
+            if finite.size:
+                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+        found = color_limits(np.array([lo, hi]) if lo <= hi else np.array([]))
+        with self._lock:
+            self._items[key] = (net, samples, found)
+        return found
+
+    def clear(self) -> None:
+        """Forget every range."""
+        with self._lock:
+            self._items.clear()
+
+
 def forward(net: Any, samples: Any, i: int) -> Trace:
     """Read sample ``i`` and compute every layer's output for it once.
 
@@ -256,8 +309,11 @@ def prefetch(net: Any, samples: Any, i: int, cache: TraceCache) -> None:
         pass
 
 
-def compute(request: Request, cache: TraceCache) -> Result:
+def compute(request: Request, cache: TraceCache, ranges: "LayerRanges | None" = None) -> Result:
     """Compute what the window shows for ``request``.
+
+    ``ranges`` keeps the layers' dataset-wide colour ranges between calls
+    (for the "dataset" scale; a fresh one is used when None).
 
     Raises
     ------
@@ -267,23 +323,32 @@ def compute(request: Request, cache: TraceCache) -> Result:
     """
     start = time.perf_counter()
     net = request.net
+    ranges = ranges if ranges is not None else LayerRanges()
     trace, cached = cache.trace(net, request.samples, request.sample, forward)
     if request.layer >= len(trace.outputs):
         raise LayerError(trace.failure)
     outputs, x = trace.outputs, trace.net_input
     act = np.asarray(outputs[request.layer][0])
     picture = to_picture(act, layout=picture_layout(net, request.layer, act.ndim),
-                         scale=request.scale, aspect=MOSAIC_ASPECT)
+                         scale="shared" if request.scale == "dataset" else request.scale,
+                         aspect=MOSAIC_ASPECT)
     channel = request.channel
     if channel is not None and not 0 <= channel < len(picture.channel_boxes):
         channel = None
         request = replace(request, channel=None)
     values = act if channel is None else picture.channel_map(channel)
     image = picture.image if channel is None else values.astype(picture.image.dtype)
-    limits = color_limits(image)
+    whole = color_limits(picture.image)
+    if request.scale == "dataset":
+        limits = ranges.limits(net, request.samples, request.layer)
+    elif channel is not None and request.scale == "channel":
+        limits = color_limits(image)  # the channel on its own scale, as in the mosaic
+    else:
+        limits = whole
+    both_signs = whole.vmin < 0 < whole.vmax or limits.vmin < 0 < limits.vmax
     colouring = request.colouring
     cmap, lo, hi = colormap_for(colouring.cmap if colouring else AUTO_CMAP,
-                                limits.vmin, limits.vmax)
+                                limits.vmin, limits.vmax, both_signs)
     table = colouring.tables.get(cmap) if colouring else None
     prediction = None
     if is_softmax_output(net) and trace.failure is None:
@@ -293,7 +358,7 @@ def compute(request: Request, cache: TraceCache) -> Result:
             prediction = (k, float(probs[k]))
     return Result(
         request=request, activation=act, picture=picture, image=image,
-        vmin=limits.vmin, vmax=limits.vmax, cmap=cmap, clim=(lo, hi),
+        vmin=limits.vmin, vmax=limits.vmax, both_signs=both_signs, cmap=cmap, clim=(lo, hi),
         rgba=None if table is None else to_rgba(image, table, lo, hi, colouring.gap),
         stats=activation_stats(values),
         hist=histogram(values, bins=request.bins) if request.with_hist else None,

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from viewer.app.demo import DEMO_FOLDER
 from viewer.convert.formats import MODEL_EXTENSIONS
 from viewer.data.formats import HDF5_EXTENSIONS, SAMPLE_EXTENSIONS, SAMPLE_FORMATS, file_filter
 from viewer.errors import SampleError, StrataError
@@ -60,9 +61,7 @@ def kind_by_name(path: str) -> str:
 
 def trusted(path: str) -> bool:
     """True for the nets bundled with Strata, which need no reading in a child process."""
-    from viewer.session import BUNDLED_DEMO
-
-    folder = os.path.realpath(os.path.dirname(BUNDLED_DEMO))
+    folder = os.path.realpath(DEMO_FOLDER)
     return os.path.dirname(os.path.realpath(path)) == folder
 
 

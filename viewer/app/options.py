@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VIEWS = ("heatmap", "histogram")
-SCALES = ("shared", "channel")
+#: Colour scales: one for the sample's whole layer, one per channel, one for the dataset.
+SCALES = ("shared", "channel", "dataset")
+#: The "dataset" scale spans the layer's values over this many samples (the first ones).
+DATASET_SCALE_SAMPLES = 64
 AUTO_CMAP = "auto"
 SEQUENTIAL_CMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "gray")
 DIVERGING_CMAPS = ("RdBu_r", "coolwarm", "PuOr_r", "seismic")
@@ -32,8 +35,10 @@ class DisplayOptions:
     cmap : str
         A name from :data:`CMAPS`; "auto" picks by the sign of the values.
     scale : str
-        "shared": one colour scale for the whole picture; "channel": each
-        channel normalised on its own.
+        "shared": one colour scale for the whole picture of this sample;
+        "channel": each channel normalised on its own; "dataset": one colour
+        scale for the layer over the first :data:`DATASET_SCALE_SAMPLES`
+        samples, so stepping through samples keeps the colours' meaning.
     bins : int
         Histogram bins.
     log_counts : bool
@@ -62,18 +67,21 @@ def candidate_cmaps(cmap: str) -> tuple[str, ...]:
     return (AUTO_SEQUENTIAL, AUTO_DIVERGING) if cmap == AUTO_CMAP else (cmap,)
 
 
-def colormap_for(cmap: str, vmin: float, vmax: float) -> tuple[str, float, float]:
+def colormap_for(cmap: str, vmin: float, vmax: float,
+                 both_signs: bool | None = None) -> tuple[str, float, float]:
     """The colour map and limits to draw values in ``[vmin, vmax]`` with.
 
     Diverging maps are centred on zero: with "auto" whenever the values have
-    both signs, and always for an explicitly chosen diverging map.
+    both signs (or ``both_signs`` says so: a channel shown large keeps the
+    map of its whole layer), and always for an explicitly chosen diverging map.
 
     Returns
     -------
     (name, lo, hi)
         A matplotlib colour map name and the colour limits, ``lo < hi``.
     """
-    both_signs = vmin < 0 < vmax
+    if both_signs is None:
+        both_signs = vmin < 0 < vmax
     if cmap == AUTO_CMAP:
         cmap = AUTO_DIVERGING if both_signs else AUTO_SEQUENTIAL
     if cmap in DIVERGING_CMAPS:

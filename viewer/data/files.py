@@ -6,8 +6,8 @@ import os
 from typing import Mapping, Sequence
 
 from viewer.data.arrays import open_npy, open_npz
-from viewer.data.hdf5 import open_hdf5
 from viewer.data.formats import describe, sample_format
+from viewer.data.hdf5 import open_hdf5
 from viewer.data.images import open_images
 from viewer.data.samples import SampleSet, check_fits
 from viewer.errors import SampleError

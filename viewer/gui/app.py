@@ -13,8 +13,9 @@ import os
 import sys
 from pathlib import Path
 
+from viewer.app.demo import DEMO_NET
+
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_NET = ROOT / "resources" / "demo" / "digits_cnn.h5"
 ICON = ROOT / "resources" / "icons" / "strata.svg"
 
 # Libraries Qt's xcb platform plugin loads, and the Debian/Ubuntu package of each.
@@ -162,18 +163,22 @@ def run(net_path: str | None = None, samples_path: str | None = None) -> int:
     """
     problem = check_platform()
     if problem:
-        print(problem, file=sys.stderr)
+        print(problem, file=sys.stderr)  # several lines: what to install
         return 1
     limit_blas_threads()
     try:
         app = create_application()
     except ImportError as exc:
-        print(f"strata: the window cannot start: PyQt5 cannot be loaded ({exc}).",
-              file=sys.stderr)
+        from viewer.app.messages import report, setup_logging
+
+        setup_logging()
+        report(f"the window cannot start: PyQt5 cannot be loaded ({exc}).")
         return 1
+    from viewer.gui import safety
     from viewer.gui.main_window import MainWindow
 
     window = MainWindow()
+    safety.install(window)
     window.show()
     window.start(net_path or str(DEMO_NET), samples_path)
     return app.exec_()

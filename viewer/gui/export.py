@@ -15,11 +15,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from viewer.analysis import histogram
+from viewer.app.compute import Result
+from viewer.app.options import DisplayOptions, colormap_for
 from viewer.errors import StrataError
 from viewer.export import save_activation
 from viewer.gui.render import PICTURE_FORMATS
-from viewer.app.compute import Result
-from viewer.app.options import DisplayOptions, colormap_for
 
 DPI = 150
 
@@ -77,7 +77,7 @@ def picture_figure(result: Result, opts: DisplayOptions, view: str) -> Any:
                      f"std {st.std:.4g} · zero {100 * st.frac_zero:.1f} %", fontsize=8)
         return fig
     ax = fig.add_subplot()
-    name, lo, hi = colormap_for(opts.cmap, result.vmin, result.vmax)
+    name, lo, hi = colormap_for(opts.cmap, result.vmin, result.vmax, result.both_signs)
     cmap = matplotlib.colormaps[name].with_extremes(bad="white")
     im = ax.imshow(result.image, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
     ax.set_axis_off()

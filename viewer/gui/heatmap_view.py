@@ -16,26 +16,36 @@ from typing import Any
 
 import numpy as np
 from matplotlib.backend_bases import MouseEvent
+from matplotlib.ticker import MaxNLocator
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QColor
-from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import QComboBox, QWidget
 
+from viewer.app.colouring import Colouring, to_rgba
+from viewer.app.compute import Result
+from viewer.app.options import (CMAPS, DATASET_SCALE_SAMPLES, DisplayOptions, candidate_cmaps,
+                                colormap_for)
 from viewer.gui import colour_bar
-from viewer.app.colouring import to_rgba
 from viewer.gui.colour import colour_table
 from viewer.gui.colour_bar import ColourBar
-from viewer.app.colouring import Colouring
-from viewer.app.compute import Result
-from viewer.app.options import CMAPS, DisplayOptions, candidate_cmaps, colormap_for
-from viewer.gui.plotting import (Canvas, NavToolbar, PixelImage, canvas_or_message, new_figure,
-                                 window_colour)
+from viewer.gui.plot_panel import PlotPanel
+from viewer.gui.plotting import PixelImage, text_colour, window_colour
 from viewer.gui.state import AppState
 
 # Logical pixels around the image and between it and the colour bar.
 MARGIN, BAR_GAP = 14, 12
+# Room for tick labels and axis names when the image has axes (sequences, one channel).
+AXIS_LEFT, AXIS_BOTTOM = 46, 34
+# Mosaic tiles get their channel number when there are at most this many, drawn this big.
+MAX_TILE_LABELS, MIN_LABELLED_TILE = 256, 22
 MIN_BAR_HEIGHT = 160
-SCALE_CHOICES = (("shared", "Shared scale"), ("channel", "Per-channel scale"))
+SCALE_CHOICES = (("shared", "Scale: this sample"), ("channel", "Scale: each channel"),
+                 ("dataset", f"Scale: first {DATASET_SCALE_SAMPLES} samples"))
+
+
+def plural(n: int, word: str) -> str:
+    """"1 channel", "16 channels"."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def value_text(v: float) -> str:
@@ -43,7 +53,7 @@ def value_text(v: float) -> str:
     return "NaN" if math.isnan(v) else f"{v:.4g}"
 
 
-class HeatmapView(QWidget):
+class HeatmapView(PlotPanel):
     """Heatmap of the current result, with its options, toolbar and hover text.
 
     Attributes
@@ -68,26 +78,18 @@ class HeatmapView(QWidget):
     drawn = pyqtSignal(object)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._state = state
+        super().__init__(state, parent)
         self._result: Result | None = None
+        self._pointer: tuple[float, float] | None = None  # image (row, col) under the mouse
+        self._labels_for: Any = None  # what the axis labels and tile numbers were made for
+        self._tile_labels: list = []
+        self._with_axes = False
         self._unpainted: Result | None = None
         self._shape: tuple[int, int] | None = None
         self.values = np.full((1, 1), np.nan)
         self.cmap_name = ""
         self.clim = (0.0, 1.0)
         self._cmap_option = ""
-
-        self.title = QLabel("")
-        self.title.setObjectName("plotTitle")
-        self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.hover = QLabel("")
-        self.hover.setObjectName("hoverText")
-        self.hover.setAlignment(Qt.AlignLeft | Qt.AlignVCenter)
-        self.hover.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.hover.setToolTip("What is under the mouse pointer")
-        # Keep its line when empty, so the canvas does not resize as the mouse moves.
-        self.hover.setMinimumHeight(self.hover.fontMetrics().height() + 4)
 
         self.cmap_box = QComboBox()
         self.cmap_box.addItems(CMAPS)
@@ -96,13 +98,13 @@ class HeatmapView(QWidget):
         self.scale_box = QComboBox()
         for key, text in SCALE_CHOICES:
             self.scale_box.addItem(text, key)
-        self.scale_box.setToolTip("Shared: one colour scale for the whole layer. "
-                                  "Per-channel: each channel scaled by its own largest |value|")
+        self.scale_box.setToolTip(
+            "This sample: one colour scale for the layer's output on this sample. "
+            "Each channel: every channel scaled by its own largest |value|. "
+            f"First {DATASET_SCALE_SAMPLES} samples: one scale for the layer over the first "
+            "samples, so colours keep their meaning while stepping through samples")
 
-        self.figure = new_figure(self)
-        self.canvas = Canvas(self.figure)
         self.canvas.setFocusPolicy(Qt.ClickFocus)
-        self.toolbar = NavToolbar(self.canvas, self)
         self.axes = self.figure.add_axes((0.05, 0.05, 0.8, 0.9))
         self.axes.set_axis_off()
         self.image = PixelImage(self.axes, origin="upper", interpolation="nearest")
@@ -114,24 +116,7 @@ class HeatmapView(QWidget):
         self._gap = np.array(QColor(window_colour(self)).getRgb(), dtype=np.uint8)
         state.colouring = self.colouring  # the worker colours pictures from now on
 
-        self._pages, self.message = canvas_or_message(self.canvas)
-
-        bar = QHBoxLayout()
-        bar.setSpacing(8)
-        bar.addWidget(QLabel("Colours"))
-        bar.addWidget(self.cmap_box)
-        bar.addWidget(self.scale_box)
-        bar.addSpacing(12)
-        bar.addWidget(self.toolbar)
-        bar.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 4)
-        layout.setSpacing(4)
-        layout.addLayout(bar)
-        layout.addWidget(self.title)
-        layout.addLayout(self._pages, 1)
-        # Below the plot, with the full width: a readout beside the toolbar was clipped.
-        layout.addWidget(self.hover)
+        self.add_controls("Colours", self.cmap_box, self.scale_box)
 
         self.show_options(state.options)
         self.cmap_box.currentTextChanged.connect(lambda name: state.set_options(cmap=name))
@@ -139,7 +124,7 @@ class HeatmapView(QWidget):
             lambda i: state.set_options(scale=self.scale_box.itemData(i)))
         state.optionsChanged.connect(self.show_options)
         self.canvas.mpl_connect("motion_notify_event", self._on_motion)
-        self.canvas.mpl_connect("axes_leave_event", lambda _e: self.hover.setText(""))
+        self.canvas.mpl_connect("axes_leave_event", lambda _e: self._leave())
         self.canvas.mpl_connect("button_press_event", self._on_click)
         self.canvas.mpl_connect("resize_event", lambda _e: self._layout())
         self.canvas.painted.connect(self._on_painted)
@@ -150,10 +135,7 @@ class HeatmapView(QWidget):
     def show_message(self, text: str) -> None:
         """Show ``text`` instead of the plot (no result, or an error)."""
         self._result = None
-        self.title.setText("")
-        self.hover.setText("")
-        self.message.setText(text)
-        self._pages.setCurrentWidget(self.message)
+        super().show_message(text)
 
     def show_options(self, opts: DisplayOptions) -> None:
         """Mirror the options in the combo boxes, and recolour the image."""
@@ -170,8 +152,8 @@ class HeatmapView(QWidget):
         """Draw ``result``'s image in place of the previous one."""
         self._result = result
         self._unpainted = result
-        self._pages.setCurrentWidget(self.canvas)
-        self.title.setText(self._title(result))
+        self.show_plot()
+        self.set_title(self._title(result))
         shape = result.image.shape
         if shape != self._shape:
             self._shape = shape
@@ -180,14 +162,17 @@ class HeatmapView(QWidget):
             self.axes.set_xlim(-0.5, w - 0.5)
             self.axes.set_ylim(h - 0.5, -0.5)
             self.toolbar.reset_history()
-            self._layout()
+        self._label(result)
+        self._layout()
         self._apply_colours(result)
+        # The readout describes the new result under the pointer, never the last one.
+        self.hover.setText(self.describe(*self._pointer) if self._pointer else "")
         self.canvas.draw_idle()
 
     def _apply_colours(self, result: Result) -> None:
         """Show ``result`` coloured by the current colour option."""
         self._cmap_option = self._state.options.cmap
-        name, lo, hi = colormap_for(self._cmap_option, result.vmin, result.vmax)
+        name, lo, hi = colormap_for(self._cmap_option, result.vmin, result.vmax, result.both_signs)
         rgba = result.rgba
         if rgba is None or (result.cmap, result.clim) != (name, (lo, hi)):
             # Computed before matplotlib was loaded, or the colour map changed since.
@@ -211,10 +196,46 @@ class HeatmapView(QWidget):
             n = len(result.picture.channel_boxes)
             what += f" · channel {req.channel} of {n} <i>(click or Esc: all {n})</i>"
         elif result.picture.kind == "mosaic":
-            what += f" · {len(result.picture.channel_boxes)} channels <i>(click one to enlarge)</i>"
+            n = len(result.picture.channel_boxes)
+            what += f" · {plural(n, 'channel')} <i>(click one to enlarge)</i>"
             if req.scale == "channel":
                 what += " · each channel scaled to its largest |value|"
         return what + f" · sample {req.sample}"
+
+    def _label(self, result: Result) -> None:
+        """Axis names for sequences and single channels, channel numbers on mosaic tiles."""
+        pic, channel = result.picture, result.request.channel
+        key = (pic.kind, pic.axes, pic.image.shape, channel, len(pic.channel_boxes))
+        if key == self._labels_for:
+            return
+        self._labels_for = key
+        for text in self._tile_labels:
+            text.remove()
+        self._tile_labels = []
+        ink = text_colour(self)
+        if channel is not None:
+            names = ("y", "x")
+        elif pic.kind == "matrix":
+            names = pic.axes  # ("step", "feature"), ("channel", "x") ...
+        else:
+            names = None
+        self._with_axes = names is not None
+        if names is not None:
+            self.axes.set_axis_on()
+            self.axes.set_ylabel(names[0], color=ink)
+            self.axes.set_xlabel(names[1], color=ink)
+            self.axes.tick_params(colors=ink, labelcolor=ink, length=2)
+            for axis in (self.axes.xaxis, self.axes.yaxis):
+                axis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+        else:
+            self.axes.set_axis_off()
+        if pic.kind == "mosaic" and channel is None and len(pic.channel_boxes) <= MAX_TILE_LABELS:
+            for k, (top, left, _h, _w) in enumerate(pic.channel_boxes.tolist()):
+                self._tile_labels.append(self.axes.text(
+                    left - 0.5, top - 0.5, f" {k}", fontsize=7, color="white",
+                    ha="left", va="top", clip_on=True,
+                    bbox={"boxstyle": "square,pad=0.1", "facecolor": (0, 0, 0, 0.45),
+                          "linewidth": 0}))
 
     def _layout(self) -> None:
         """Place the image for its aspect and the canvas size, the colour bar beside it."""
@@ -225,22 +246,29 @@ class HeatmapView(QWidget):
             return
         h, w = self._shape
         bar_w, pad = colour_bar.WIDTH, colour_bar.PAD
-        avail_w = w_px - 2 * MARGIN - BAR_GAP - bar_w
-        avail_h = h_px - 2 * MARGIN
+        left, bottom = (AXIS_LEFT, AXIS_BOTTOM) if self._with_axes else (0, 0)
+        avail_w = w_px - 2 * MARGIN - BAR_GAP - bar_w - left
+        avail_h = h_px - 2 * MARGIN - bottom
         zoom = max(min(avail_w / w, avail_h / h), 1e-3)
         box_w, box_h = w * zoom, h * zoom
-        x0 = (w_px - (box_w + BAR_GAP + bar_w)) / 2
-        y0 = (h_px - box_h) / 2  # from the top, as Qt counts
+        x0 = left + (w_px - left - (box_w + BAR_GAP + bar_w)) / 2
+        y0 = bottom + (h_px - bottom - box_h) / 2  # from the bottom, as matplotlib counts
         self.axes.set_position((x0 / w_px, y0 / h_px, box_w / w_px, box_h / h_px))
         bar_h = min(max(box_h, MIN_BAR_HEIGHT), avail_h)
-        self.colorbar.setGeometry(round(x0 + box_w + BAR_GAP), round((h_px - bar_h) / 2) - pad,
+        middle = h_px - y0 - box_h / 2  # the image's centre, from the top as Qt counts
+        self.colorbar.setGeometry(round(x0 + box_w + BAR_GAP), round(middle - bar_h / 2) - pad,
                                   bar_w, round(bar_h) + 2 * pad)
+        if self._tile_labels:
+            tile_h, tile_w = self._result.picture.tile if self._result is not None else (0, 0)
+            big = min(tile_h, tile_w) * zoom >= MIN_LABELLED_TILE
+            for text in self._tile_labels:
+                text.set_visible(big)
         # Crisp pixels when enlarging; smoothing only when shrinking many units.
         ratio = self.canvas.device_pixel_ratio
         self.image.set_interpolation("nearest" if zoom * ratio >= 1 else "antialiased")
 
     def _on_painted(self) -> None:
-        if self._unpainted is not None and self._pages.currentWidget() is self.canvas:
+        if self._unpainted is not None and self.showing_plot():
             result, self._unpainted = self._unpainted, None
             self.drawn.emit(result)
 
@@ -272,9 +300,14 @@ class HeatmapView(QWidget):
 
     def _on_motion(self, event: MouseEvent) -> None:
         if event.inaxes is not self.axes or event.xdata is None:
-            self.hover.setText("")
+            self._leave()
             return
+        self._pointer = (event.ydata, event.xdata)
         self.hover.setText(self.describe(event.ydata, event.xdata))
+
+    def _leave(self) -> None:
+        self._pointer = None
+        self.hover.setText("")
 
     def _on_click(self, event: MouseEvent) -> None:
         result = self._result

@@ -8,13 +8,13 @@ window's side panel.
 from __future__ import annotations
 
 import numpy as np
-from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtWidgets import QCheckBox, QSpinBox, QWidget
 
 from viewer.app.compute import Result
 from viewer.app.options import MAX_BINS, MIN_BINS, DisplayOptions
-from viewer.gui.plotting import Canvas, NavToolbar, canvas_or_message, new_figure, text_colour
+from viewer.gui.plot_panel import PlotPanel
+from viewer.gui.plotting import text_colour
 from viewer.gui.state import AppState
 
 # Margins around the axes in pixels: room for tick labels and axis labels.
@@ -24,7 +24,7 @@ BAR_COLOUR = "#3b75af"
 ZERO_COLOUR = "#d62728"
 
 
-class HistogramView(QWidget):
+class HistogramView(PlotPanel):
     """Histogram of the current result's values, with bins and log options.
 
     Attributes
@@ -42,28 +42,18 @@ class HistogramView(QWidget):
     drawn = pyqtSignal(object)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._state = state
+        super().__init__(state, parent)
         self._result: Result | None = None
         self._unpainted: Result | None = None
         self._log: bool | None = None
 
-        self.title = QLabel("")
-        self.title.setObjectName("plotTitle")
-        self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.note = QLabel("")
-        self.note.setObjectName("hoverText")
-        self.note.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self.note.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.bins_box = QSpinBox()
         self.bins_box.setRange(MIN_BINS, MAX_BINS)
         self.bins_box.setKeyboardTracking(False)
         self.bins_box.setToolTip("Number of equal-width bins between the smallest and largest value")
         self.log_box = QCheckBox("Log counts")
 
-        self.figure = new_figure(self)
-        self.canvas = Canvas(self.figure)
-        self.toolbar = NavToolbar(self.canvas, self)
+        self.hover.setToolTip("How many values the histogram counts")
         self.axes = self.figure.add_axes((0.1, 0.1, 0.85, 0.85))
         ink = text_colour(self)
         self.axes.set_facecolor("white")
@@ -77,22 +67,7 @@ class HistogramView(QWidget):
         self.zero_line = self.axes.axvline(0.0, color=ZERO_COLOUR, linewidth=1.2,
                                            linestyle="--", label="zero")
 
-        self._pages, self.message = canvas_or_message(self.canvas)
-
-        bar = QHBoxLayout()
-        bar.setSpacing(8)
-        bar.addWidget(QLabel("Bins"))
-        bar.addWidget(self.bins_box)
-        bar.addWidget(self.log_box)
-        bar.addSpacing(12)
-        bar.addWidget(self.toolbar)
-        bar.addWidget(self.note, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 4)
-        layout.setSpacing(4)
-        layout.addLayout(bar)
-        layout.addWidget(self.title)
-        layout.addLayout(self._pages, 1)
+        self.add_controls("Bins", self.bins_box, self.log_box)
 
         self.show_options(state.options)
         self.bins_box.valueChanged.connect(lambda n: state.set_options(bins=n))
@@ -106,10 +81,7 @@ class HistogramView(QWidget):
     def show_message(self, text: str) -> None:
         """Show ``text`` instead of the plot."""
         self._result = None
-        self.title.setText("")
-        self.note.setText("")
-        self.message.setText(text)
-        self._pages.setCurrentWidget(self.message)
+        super().show_message(text)
 
     def show_options(self, opts: DisplayOptions) -> None:
         """Mirror the options in the widgets; redraw for a change of log counts."""
@@ -131,18 +103,18 @@ class HistogramView(QWidget):
         req = result.request
         layer = req.net[req.layer]
         where = f" · channel {req.channel}" if req.channel is not None else ""
-        self.title.setText(f"<b>{layer.name}</b> · {layer.kind}{where} · sample {req.sample}")
+        self.set_title(f"<b>{layer.name}</b> · {layer.kind}{where} · sample {req.sample}")
         note = f"{hist.n_used:,} values"
         if hist.sampled:
             note = f"a random {hist.n_used:,} of {hist.size:,} values"
         if hist.n_ignored:
             note += f" · {hist.n_ignored:,} NaN/Inf left out"
-        self.note.setText(note)
+        self.hover.setText(note)
         if hist.counts.size == 0:
             self.message.setText("No finite values to count.")
             self._pages.setCurrentWidget(self.message)
             return
-        self._pages.setCurrentWidget(self.canvas)
+        self.show_plot()
         self._unpainted = result
         log = self._state.options.log_counts
         counts = hist.counts.astype(np.float64)
@@ -176,6 +148,6 @@ class HistogramView(QWidget):
                                 1 - (LEFT + RIGHT) * r / w_px, 1 - (TOP + BOTTOM) * r / h_px))
 
     def _on_painted(self) -> None:
-        if self._unpainted is not None and self._pages.currentWidget() is self.canvas:
+        if self._unpainted is not None and self.showing_plot():
             result, self._unpainted = self._unpainted, None
             self.drawn.emit(result)

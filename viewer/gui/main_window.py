@@ -206,10 +206,17 @@ class MainWindow(QMainWindow):
         if self.views.entries[key].follows_result:
             self.state.set_options(view=key)
             self._show_current()
+        # A view with statistics of its own (Weights) shows them while it is current.
+        view = self.views.widget(key)
+        self.stats.show_view_stats(getattr(view, "stats_shown", lambda: None)())
 
     def _on_view_built(self, key: str, view: Any) -> None:
         if key == "heatmap":
             view.drawn.connect(lambda _r: mark("heatmap"))
+        changed = getattr(view, "statsChanged", None)
+        if changed is not None:
+            changed.connect(lambda own, key=key: self.views.current_key() == key
+                            and self.stats.show_view_stats(own))
 
     def _restore(self) -> None:
         geometry = self.settings.value("window/geometry")

@@ -11,8 +11,8 @@ import os
 import numpy as np
 
 from viewer.analysis import activation_stats, color_limits, histogram, to_picture
-from viewer.errors import StrataError
 from viewer.app.options import AUTO_CMAP, CMAPS, VIEWS, colormap_for
+from viewer.errors import StrataError
 
 #: Picture file formats: extension -> what it is.
 PICTURE_FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from PyQt5.QtCore import QObject, pyqtSignal
 
 from viewer.app.colouring import Colouring
-from viewer.app.compute import Request, Result, TraceCache, compute, prefetch
+from viewer.app.compute import LayerRanges, Request, Result, TraceCache, compute, prefetch
 from viewer.app.messages import error_text, report
 from viewer.app.opening import Opened, open_file, open_paths
 from viewer.app.options import DisplayOptions
@@ -68,6 +68,7 @@ class AppState(QObject):
         self.computer = LatestRunner(self, "strata-compute")
         self.prefetcher = LatestRunner(self, "strata-prefetch")
         self.cache = TraceCache()
+        self.ranges = LayerRanges()  # the layers' colour ranges for the "dataset" scale
         # Set by the heatmap once matplotlib is loaded: colour option -> Colouring,
         # so the worker can colour pictures off the main thread.
         self.colouring: Callable[[str], Colouring] | None = None
@@ -122,6 +123,7 @@ class AppState(QObject):
         self.loader.forget()  # an older open still running must not replace this
         if opened.net is not None:
             self.cache.clear()
+            self.ranges.clear()
             self.net = opened.net
             self.samples = opened.samples
             self.samples_path = opened.samples_path
@@ -217,7 +219,7 @@ class AppState(QObject):
         req = Request(self.net, self.samples, self.layer, self.sample, scale=opts.scale,
                       bins=opts.bins, channel=self.channel, colouring=colouring,
                       with_hist=opts.view == "histogram")
-        return self.computer.submit(partial(compute, req, self.cache))
+        return self.computer.submit(partial(compute, req, self.cache, self.ranges))
 
     def _on_result(self, _job: int, result: Result) -> None:
         self.result = result

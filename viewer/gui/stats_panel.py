@@ -7,6 +7,7 @@ tests can read them as text.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (QFormLayout, QFrame, QGroupBox, QLabel, QSizePolicy, QVBoxLayout,
@@ -33,6 +34,13 @@ def number(v: float) -> str:
 def percent(f: float) -> str:
     """A fraction as a percentage with one decimal."""
     return "–" if math.isnan(f) else f"{100 * f:.1f} %"
+
+
+def breakable(name: str) -> str:
+    """``name`` with a zero-width space after each ``_ / . -``, so a long name wraps there."""
+    for c in "_/.-":
+        name = name.replace(c, c + "\u200b")
+    return name
 
 
 def duration(seconds: float, cached: bool) -> str:
@@ -70,6 +78,8 @@ class StatsPanel(QWidget):
             # Text width must not resize the panel (and so the plot) on every step.
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
             label.setObjectName(f"stat_{key}")
+            if key in ("layer", "kind", "shape"):  # long names wrap instead of being cut
+                label.setWordWrap(True)
             self.values[key] = label
             form.addRow(text, label)
         self.scope = QLabel("")
@@ -82,7 +92,34 @@ class StatsPanel(QWidget):
         layout.addWidget(box)
         layout.addWidget(self.scope)
         layout.addStretch(1)
-        state.resultReady.connect(self.show_result)
+        self.own_stats: Any = None  # (title, shape, stats) a view shows instead of the result's
+        self._result: Result | None = None
+        state.resultReady.connect(self._on_result)
+
+    def _on_result(self, result: Result | None) -> None:
+        self._result = result
+        if self.own_stats is None:
+            self.show_result(result)
+
+    def show_view_stats(self, own: Any) -> None:
+        """Show a view's own statistics, ``(title, shape, ActivationStats)``; None: the result's."""
+        self.own_stats = own
+        if own is None:
+            self.show_result(self._result)
+            return
+        title, shape, st = own
+        texts = {
+            "layer": breakable(title), "kind": "parameter", "shape": shape_text(shape),
+            "size": f"{st.size:,}",
+            "min": number(st.min), "max": number(st.max),
+            "mean": number(st.mean), "std": number(st.std),
+            "zero": percent(st.frac_zero), "negative": percent(st.frac_negative),
+            "nan": f"{st.n_nan:,}", "inf": f"{st.n_inf:,}", "time": "–",
+        }
+        for key, text in texts.items():
+            self.values[key].setText(text)
+        self.values["layer"].setToolTip(title)
+        self.scope.setText(f"Over the parameter {title}, not an activation.")
 
     def clear(self) -> None:
         """Show no values."""
@@ -99,7 +136,7 @@ class StatsPanel(QWidget):
         layer = req.net[req.layer]
         st = result.stats
         texts = {
-            "layer": layer.name, "kind": layer.kind,
+            "layer": breakable(layer.name), "kind": layer.kind,
             "shape": shape_text(result.values.shape), "size": f"{st.size:,}",
             "min": number(st.min), "max": number(st.max),
             "mean": number(st.mean), "std": number(st.std),

@@ -16,8 +16,8 @@ from matplotlib.patches import Rectangle
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy,
                              QVBoxLayout, QWidget)
 
-from viewer.gui.explore.sweep_worker import SweepController
 from viewer.app.options import AUTO_DIVERGING, AUTO_SEQUENTIAL
+from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.plotting import Canvas, new_figure, text_colour, window_colour
 from viewer.gui.state import AppState
 
@@ -102,8 +102,15 @@ class ClassView(QWidget):
                                              else result.by_prediction)
         self.means = means
         if means is None:
+            # Nothing of the previous net or layer stays: data, ticks, names, colour bar.
             self.values = np.zeros((0, 0))
             self.image.set_data(np.full((1, 1), np.nan))
+            self.image.set_extent((-0.5, 0.5, 0.5, -0.5))
+            self.axes.set_xticks([])
+            self.axes.set_yticks([])
+            self.axes.set_xlabel("")
+            self.axes.set_ylabel("")
+            self.colorbar.ax.set_visible(False)
             self.frame.set_visible(False)
             self.hover.setText("Sweep a layer of a net whose samples have labels (or that "
                                "predicts classes) to see class means." if result is None
@@ -124,6 +131,7 @@ class ClassView(QWidget):
             lo, hi = -m, m
         else:
             self.image.set_cmap(self._cmaps[AUTO_SEQUENTIAL])
+        self.colorbar.ax.set_visible(True)
         self.image.set_data(values)
         self.image.set_extent((-0.5, u - 0.5, k - 0.5, -0.5))
         self.image.set_clim(lo, hi if hi > lo else lo + 1.0)

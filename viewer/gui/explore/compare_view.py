@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 from matplotlib.backend_bases import MouseEvent
-from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtWidgets import QCheckBox, QComboBox, QPushButton, QWidget
 
 from viewer.app.compare import Comparison, Pair, compare, partner_layer
 from viewer.app.messages import error_text
 from viewer.app.options import AUTO_DIVERGING
-from viewer.gui.plotting import Canvas, canvas_or_message, new_figure, text_colour, window_colour
+from viewer.gui.plot_panel import PlotPanel
+from viewer.gui.plotting import text_colour, window_colour
 from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
@@ -39,7 +39,7 @@ LOG_FLOOR = 0.8  # where bars start on a log axis (a count of 1 stays visible)
 A_COLOUR, B_COLOUR = "#3b75af", "#e1812c"
 
 
-class CompareView(QWidget):
+class CompareView(PlotPanel):
     """A and B side by side, B - A, and both histograms, for the state's selection.
 
     Attributes
@@ -63,8 +63,7 @@ class CompareView(QWidget):
     drawn = pyqtSignal(object)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._state = state
+        super().__init__(state, parent, toolbar=False)
         self.runner = LatestRunner(self, "strata-compare")
         self.mode = "samples"
         self.pinned_sample: int | None = None
@@ -84,36 +83,8 @@ class CompareView(QWidget):
         self.pin_button = QPushButton("Pin as A")
         self.pin_button.setToolTip("Make the current sample (or layer) A; "
                                    "then browse: B follows the selection")
-        self.info = QLabel("")
-        self.info.setObjectName("plotTitle")
-        self.info.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.hover = QLabel("")
-        self.hover.setObjectName("hoverText")
-        self.hover.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self.hover.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-
-        self.figure = new_figure(self)
-        self.canvas = Canvas(self.figure)
         self._make_axes()
-        self._pages, self.message = canvas_or_message(self.canvas)
-
-        bar = QHBoxLayout()
-        bar.setSpacing(8)
-        bar.addWidget(QLabel("Compare"))
-        bar.addWidget(self.mode_box)
-        bar.addWidget(self.pin_button)
-        bar.addSpacing(8)
-        bar.addWidget(self.log_box)
-        bar.addStretch(1)
-        head = QHBoxLayout()
-        head.addWidget(self.info, 3)
-        head.addWidget(self.hover, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 4)
-        layout.setSpacing(4)
-        layout.addLayout(bar)
-        layout.addLayout(head)
-        layout.addLayout(self._pages, 1)
+        self.add_controls("Compare", self.mode_box, self.pin_button, 8, self.log_box)
 
         self.mode_box.currentIndexChanged.connect(
             lambda i: self.set_mode(self.mode_box.itemData(i)))
@@ -257,14 +228,12 @@ class CompareView(QWidget):
     def show_message(self, text: str) -> None:
         """Show ``text`` instead of the plots."""
         self.comparison = None
-        self.hover.setText("")
-        self.message.setText(text)
-        self._pages.setCurrentWidget(self.message)
+        super().show_message(text)
         self._update_info()
 
     def _show(self, c: Comparison) -> None:
         self.comparison = c
-        self._pages.setCurrentWidget(self.canvas)
+        self.show_plot()
         for key, picture in (("a", c.a), ("b", c.b), ("diff", c.diff)):
             image = self.images[key]
             h, w = picture.image.shape
@@ -316,7 +285,7 @@ class CompareView(QWidget):
     def _update_info(self) -> None:
         s = self._state
         if s.net is None:
-            self.info.setText("")
+            self.set_title("")
             return
         if self.mode == "samples":
             a = "–" if self.pinned_sample is None else str(self.pinned_sample)
@@ -326,7 +295,7 @@ class CompareView(QWidget):
             a = "–" if self.pinned_layer is None else s.net[self.pinned_layer].name
             text = (f"sample {s.sample} · A: <b>{a}</b> (pinned) · "
                     f"B: <b>{s.net[s.layer].name}</b> (current)")
-        self.info.setText(text)
+        self.set_title(text)
 
     def _layout(self) -> None:
         """Three pictures in a row over their colour bars, the histogram below them all."""

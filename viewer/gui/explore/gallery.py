@@ -13,8 +13,7 @@ from typing import Any
 
 from PyQt5.QtCore import QRect, QRectF, QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QFont, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
-from PyQt5.QtWidgets import (QGridLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout,
-                             QWidget)
+from PyQt5.QtWidgets import QGridLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from viewer.app.classes import class_text
 from viewer.gui.explore.sweep_worker import SweepController

@@ -17,7 +17,7 @@ from matplotlib.backend_bases import MouseEvent
 from matplotlib.lines import Line2D
 from PyQt5.QtCore import Qt
 from PyQt5.QtGui import QPixmap
-from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from viewer.app.classes import class_colour, class_text, n_classes
 from viewer.gui.explore.sweep_worker import SweepController

@@ -28,6 +28,7 @@ from viewer.app.sweeps import AUTO_SWEEP_LIMIT, TOP_K, Subset
 from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
+
 @dataclass
 class _Job:
     """The sweep running now: its id, what it covers, when it began."""

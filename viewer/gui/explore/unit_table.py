@@ -22,8 +22,8 @@ from PyQt5.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderV
 
 from viewer.analysis import Picture, to_picture
 from viewer.app.classes import BAD
-from viewer.gui.explore.sweep_worker import SweepController
 from viewer.app.compute import MOSAIC_ASPECT
+from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.plotting import Canvas, new_figure, text_colour, window_colour
 
 COLUMNS = ("Unit", "Mean", "Std", "Active %", "Dead")

@@ -15,15 +15,14 @@ import numpy as np
 from matplotlib.backend_bases import MouseEvent
 from matplotlib.collections import PolyCollection
 from matplotlib.ticker import MaxNLocator
-from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QSizePolicy,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtWidgets import QComboBox, QWidget
 
-from viewer.analysis import color_limits, histogram
-from viewer.app.weights import WeightPicture, weight_picture
+from viewer.analysis import activation_stats, color_limits, histogram
 from viewer.app.options import AUTO_DIVERGING
-from viewer.gui.plotting import (Canvas, NavToolbar, canvas_or_message, new_figure, text_colour,
-                                 window_colour)
+from viewer.app.weights import WeightPicture, weight_picture
+from viewer.gui.plot_panel import PlotPanel
+from viewer.gui.plotting import text_colour, window_colour
 from viewer.gui.state import AppState
 
 BINS = 60
@@ -36,7 +35,7 @@ KIND_TEXT = {"rgb": "filters as colour images", "filters": "filters as images",
              "vector": "value per unit"}
 
 
-class WeightsView(QWidget):
+class WeightsView(PlotPanel):
     """The selected layer's parameters.
 
     Attributes
@@ -52,35 +51,31 @@ class WeightsView(QWidget):
     bars : StepPatch
         The histogram.
 
+    stats : ActivationStats or None
+        The statistics of the parameter on show (the window's Statistics
+        panel shows them while this view is current).
+
     Signals
     -------
     drawn(str)
         A parameter was drawn (its name).
+    statsChanged(object)
+        ``(title, shape, ActivationStats)`` of the parameter on show, or None.
     """
 
     drawn = pyqtSignal(str)
+    statsChanged = pyqtSignal(object)
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._state = state
+        super().__init__(state, parent)
         self.param: str | None = None
+        self.stats: Any = None
         self.picture: WeightPicture | None = None
         self._layer: Any = None
         self._dirty = True
 
         self.param_box = QComboBox()
         self.param_box.setToolTip("Which of the layer's parameter arrays to show")
-        self.title = QLabel("")
-        self.title.setObjectName("plotTitle")
-        self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-        self.hover = QLabel("")
-        self.hover.setObjectName("hoverText")
-        self.hover.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self.hover.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
-
-        self.figure = new_figure(self)
-        self.canvas = Canvas(self.figure)
-        self.toolbar = NavToolbar(self.canvas, self)
         ink = text_colour(self)
         import matplotlib
 
@@ -107,24 +102,7 @@ class WeightsView(QWidget):
                                           color=BAR_COLOUR, alpha=0.9)
         self.hist_axes.axvline(0.0, color="#d62728", linewidth=1.0, linestyle="--")
 
-        self._pages, self.message = canvas_or_message(self.canvas)
-
-        bar = QHBoxLayout()
-        bar.setSpacing(8)
-        bar.addWidget(QLabel("Parameter"))
-        bar.addWidget(self.param_box)
-        bar.addSpacing(12)
-        bar.addWidget(self.toolbar)
-        bar.addStretch(1)
-        head = QHBoxLayout()
-        head.addWidget(self.title, 3)
-        head.addWidget(self.hover, 2)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 4)
-        layout.setSpacing(4)
-        layout.addLayout(bar)
-        layout.addLayout(head)
-        layout.addLayout(self._pages, 1)
+        self.add_controls("Parameter", self.param_box)
 
         self.param_box.currentTextChanged.connect(self._on_param)
         state.layerChanged.connect(lambda _i: self.refresh())
@@ -166,10 +144,9 @@ class WeightsView(QWidget):
         """Show ``text`` instead of the plots."""
         self.param = None
         self.picture = None
-        self.title.setText("")
-        self.hover.setText("")
-        self.message.setText(text)
-        self._pages.setCurrentWidget(self.message)
+        self.stats = None
+        self.statsChanged.emit(None)
+        super().show_message(text)
 
     def show_param(self, name: str) -> None:
         """Draw the current layer's parameter ``name``."""
@@ -182,7 +159,7 @@ class WeightsView(QWidget):
             self.param_box.blockSignals(True)
             self.param_box.setCurrentText(name)
             self.param_box.blockSignals(False)
-        self._pages.setCurrentWidget(self.canvas)
+        self.show_plot()
         finite = W[np.isfinite(W)] if W.dtype.kind == "f" else W
         limits = color_limits(W.astype(np.float64))
         m = max(abs(limits.vmin), abs(limits.vmax)) or 1.0
@@ -190,7 +167,8 @@ class WeightsView(QWidget):
         self.image.set_visible(not vector)
         self.colorbar.ax.set_visible(not vector and pic.kind != "rgb")
         self.values.set_visible(vector)
-        if vector:
+        ink = text_colour(self)
+        if vector or pic.kind == "matrix":
             self.axes.set_axis_on()
         else:
             self.axes.set_axis_off()
@@ -202,8 +180,8 @@ class WeightsView(QWidget):
             pad = (max(hi, 0) - min(lo, 0)) * 0.05 or 0.5
             self.axes.set_ylim(min(lo, 0) - pad, max(hi, 0) + pad)
             self.axes.set_aspect("auto")
-            self.axes.set_xlabel("unit", color=text_colour(self))
-            self.axes.set_ylabel(name, color=text_colour(self))
+            self.axes.set_xlabel("unit", color=ink)
+            self.axes.set_ylabel(name, color=ink)
         else:
             h, w = pic.image.shape[:2]
             self.image.set_data(pic.image)
@@ -212,6 +190,9 @@ class WeightsView(QWidget):
             self.axes.set_xlim(-0.5, w - 0.5)
             self.axes.set_ylim(h - 0.5, -0.5)
             self.axes.set_aspect("equal" if pic.kind != "matrix" else "auto")
+            if pic.kind == "matrix":  # a dense layer's W is (inputs, outputs)
+                self.axes.set_xlabel(f"output unit (0–{w - 1})", color=ink)
+                self.axes.set_ylabel(f"input unit (0–{h - 1})", color=ink)
         # About 1.5 sqrt(n) bins: spiky for few values otherwise.
         hist = histogram(W, bins=int(np.clip(1.5 * np.sqrt(W.size), MIN_BINS, BINS)))
         if len(hist.counts):
@@ -219,13 +200,22 @@ class WeightsView(QWidget):
             pad = (hist.edges[-1] - hist.edges[0]) * 0.02
             self.hist_axes.set_xlim(hist.edges[0] - pad, hist.edges[-1] + pad)
             self.hist_axes.set_ylim(0, max(float(hist.counts.max()), 1.0) * 1.08)
-        self.title.setText(f"<b>{layer.name}</b> · {layer.kind} · <b>{name}</b> "
-                           f"{tuple(W.shape)} · {W.size:,} values")
+        self.set_title(f"<b>{layer.name}</b> · {layer.kind} · <b>{name}</b> "
+                       f"{tuple(W.shape)} · {W.size:,} values")
+        self.stats = activation_stats(W)
+        self.statsChanged.emit((f"{layer.name} · {name}", W.shape, self.stats))
         self.hover.setText(KIND_TEXT[pic.kind])
         self.toolbar.reset_history()
         self._layout()
         self.canvas.draw_idle()
         self.drawn.emit(name)
+
+    def stats_shown(self) -> Any:
+        """``(title, shape, ActivationStats)`` of the parameter on show, or None."""
+        if self.stats is None or self.param is None:
+            return None
+        return (f"{self._layer.name} · {self.param}",
+                np.shape(self._layer.params()[self.param]), self.stats)
 
     def _on_param(self, name: str) -> None:
         if name and self._layer is not None:
@@ -249,7 +239,8 @@ class WeightsView(QWidget):
         bar_w, bar_gap, bar_text = 12 * r, 10 * r, 44 * r
         pic = self.picture
         vector = pic is None or pic.kind == "vector"
-        left = 64 * r if vector else 16 * r
+        labelled = vector or pic.kind == "matrix"  # axes with tick labels and names
+        left = 64 * r if labelled else 16 * r
         beside = 0 if vector else bar_w + bar_gap + bar_text  # the colour bar and its labels
         avail_w = w_px - left - hist_w - right - 40 * r - beside
         avail_h = h_px - bottom - top

@@ -1,0 +1,143 @@
+"""Screenshots of every view of the window, at the sizes people use.
+
+    python resources/screenshots/take.py [--sizes 1280x800,1920x1080] [--out DIR]
+
+Drives the real window (offscreen, so no display is needed) on the bundled
+28x28 demo net and saves one PNG per view and size into ``DIR`` (default:
+this folder), named ``<view>-<width>x<height>.png``; ``<view>.png`` (at the
+first size) is what the README shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PyQt5.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PyQt5.QtWidgets import QApplication  # noqa: E402
+
+from viewer.app.demo import DEMO_NET  # noqa: E402
+from viewer.gui.app import create_application  # noqa: E402
+
+RNN_MODEL = ROOT / "tests" / "fixtures" / "keras3_rnn.h5"
+
+
+def settle(app: QApplication, until: Callable[[], bool] = lambda: True,
+           seconds: float = 30.0) -> None:
+    """Run the event loop until ``until()`` holds and nothing is busy, then a little more."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not until():
+        app.processEvents(QEventLoop.AllEvents, 50)
+    for _ in range(20):  # let queued paints and layouts finish
+        app.processEvents(QEventLoop.AllEvents, 20)
+        time.sleep(0.02)
+
+
+def save(window: Any, app: QApplication, folder: Path, name: str, size: tuple[int, int],
+         primary: bool) -> None:
+    settle(app, lambda: not window.state.busy)
+    for path in [folder / f"{name}-{size[0]}x{size[1]}.png"] + ([folder / f"{name}.png"]
+                                                               if primary else []):
+        window.grab().save(str(path))
+        print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def shoot(app: QApplication, size: tuple[int, int], folder: Path, primary: bool) -> None:
+    from viewer.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    window.resize(*size)
+    window.start(str(DEMO_NET))
+    settle(app, lambda: window.heatmap is not None and window.state.result is not None)
+    s = window.state
+    net = s.net
+    s.set_layer(net.index("relu1"))
+    s.set_sample(3)
+    settle(app, lambda: s.result is not None and s.result.request.sample == 3)
+    save(window, app, folder, "heatmap", size, primary)
+
+    s.set_channel(5)
+    settle(app, lambda: s.result is not None and s.result.request.channel == 5)
+    save(window, app, folder, "channel", size, primary)
+    s.set_channel(None)
+
+    s.set_layer(net.index("fc"))
+    settle(app, lambda: s.result is not None and s.result.request.layer == net.index("fc"))
+    save(window, app, folder, "dense", size, primary)
+
+    s.set_layer(net.index("relu2"))
+    window.show_view("histogram")
+    settle(app, lambda: window.histogram is not None and window.histogram.current() is s.result)
+    save(window, app, folder, "histogram", size, primary)
+
+    s.set_layer(net.index("relu2"))
+    compare = window.show_view("compare")
+    s.set_sample(7)
+    settle(app, lambda: compare.comparison is not None
+           and compare.comparison.pair.b_sample == 7)
+    save(window, app, folder, "compare", size, primary)
+
+    s.set_layer(net.index("conv2"))
+    weights = window.show_view("weights")
+    settle(app, lambda: weights.param is not None)
+    save(window, app, folder, "weights", size, primary)
+    s.set_layer(net.index("fc"))
+    settle(app, lambda: weights.param is not None and weights.picture.kind == "matrix")
+    save(window, app, folder, "weights-dense", size, primary)
+
+    window.show_view("heatmap")
+    s.set_layer(net.index("relu3"))
+    panel = window.show_view("dataset")
+    settle(app, lambda: panel.sweeps.result is not None)
+    for tab in ("units", "pca", "classes", "browse"):
+        panel.show_tab(tab)
+        if tab == "browse":
+            settle(app, lambda: panel.predictions.complete)
+        save(window, app, folder, f"dataset-{tab}", size, primary)
+    window.show_view("dataset")  # the toggle: hide it again
+    window.views.entries["dataset"].action.setChecked(False)
+
+    if RNN_MODEL.exists():
+        s.open(str(RNN_MODEL))
+        settle(app, lambda: s.net is not None and s.net.path != net.path and not s.busy)
+        inputs = RNN_MODEL.with_suffix(".npz")
+        if s.samples is None and inputs.exists():
+            s.open(str(inputs))
+            settle(app, lambda: s.samples is not None)
+        sequence = next((i for i, row in enumerate(s.net.summary())
+                         if row.output_shape is not None and len(row.output_shape) == 2), None)
+        if sequence is not None and s.samples is not None:
+            s.set_layer(sequence)
+            settle(app, lambda: s.result is not None and s.result.request.layer == sequence)
+            save(window, app, folder, "sequence", size, primary)
+    window.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1280x800,1920x1080")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
+    args = parser.parse_args()
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope,
+                      tempfile.mkdtemp(prefix="strata-shots-"))  # default options
+    app = create_application()
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, text in enumerate(args.sizes.split(",")):
+        width, height = (int(v) for v in text.lower().split("x"))
+        shoot(app, (width, height), folder, primary=i == 0)
+    QTimer.singleShot(0, app.quit)
+
+
+if __name__ == "__main__":
+    main()
