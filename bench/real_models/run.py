@@ -1,6 +1,6 @@
 """Convert every real model as shipped and compare it with its stored reference.
 
-    python bench/real_models/run.py [NAME ...] [--no-fetch] [--markdown]
+    python bench/real_models/run.py [NAME ...] [--no-fetch] [--markdown] [--trust-pickle]
 
 For each model of the recipe: fetch it (unless ``--no-fetch``; missing ones
 are then skipped), convert it with Strata exactly as a user would
@@ -48,7 +48,7 @@ class Outcome:
     seconds: float = 0.0
 
 
-def convert_model(model: RealModel, path: str):
+def convert_model(model: RealModel, path: str, trust_pickle: bool = False):
     """(net, ONNX layout or None): ``model`` converted as a user would convert it.
 
     ONNX models go through ``convert_onnx_layout``, the same conversion as
@@ -59,6 +59,8 @@ def convert_model(model: RealModel, path: str):
         return convert_onnx_layout(path)
     from viewer.convert import convert
     options = {}
+    if model.framework == "pickle" and trust_pickle:
+        options["trust_pickle"] = True
     if model.architecture:
         options["architecture"] = os.path.join(REFERENCES, model.architecture)
     return convert(path, **options), None
@@ -156,21 +158,21 @@ def compare(model: RealModel, net, layout, ref: dict) -> float:
     return worst
 
 
-def check(model: RealModel, fetch: bool) -> Outcome:
+def check(model: RealModel, fetch: bool, trust_pickle: bool = False) -> Outcome:
     """Fetch (or find) ``model`` in the cache and check it."""
     path = model_path(model)
     if fetch:
         path = fetch_one(model)
     elif not os.path.isfile(path):
         return Outcome(model, "missing", detail="not fetched (run fetch.py)")
-    return check_file(model, path)
+    return check_file(model, path, trust_pickle)
 
 
-def check_file(model: RealModel, path: str) -> Outcome:
+def check_file(model: RealModel, path: str, trust_pickle: bool = False) -> Outcome:
     """Convert the model file at ``path`` and compare it with ``model``'s reference."""
     start = time.perf_counter()
     try:
-        net, layout = convert_model(model, path)
+        net, layout = convert_model(model, path, trust_pickle)
     except StrataError as exc:
         return Outcome(model, "refused", detail=_one_line(str(exc)), seconds=time.perf_counter() - start)
     except Exception as exc:  # a converter bug: report it, go on with the next model
@@ -246,11 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="models to check (default: all)")
     parser.add_argument("--no-fetch", action="store_true", help="only the models already fetched")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="load the pickles (in a Theano environment): they then show what the "
+                             "Theano converter says of them")
     args = parser.parse_args(argv)
     chosen = [by_name(n) for n in args.names] if args.names else list(MODELS)
     outcomes = []
     for model in chosen:
-        outcomes.append(check(model, fetch=not args.no_fetch))
+        outcomes.append(check(model, fetch=not args.no_fetch, trust_pickle=args.trust_pickle))
         print(f"  {model.name}: {outcomes[-1].status} ({outcomes[-1].seconds:.1f} s)", file=sys.stderr)
     print(table(outcomes, args.markdown))
     graphs = [o for o in outcomes if o.model.framework != "pickle"]
