@@ -155,7 +155,7 @@ def test_info_opens_models_converted_in_memory(model):
 
 
 def test_render_and_export_convert_in_memory(tmp_path, digits_npz):
-    assert main(["render", LOGITS, "--layer", "/conv1/Conv", "--samples", digits_npz,
+    assert main(["render", LOGITS, "--layer", "conv1", "--samples", digits_npz,
                  "-o", str(tmp_path / "r.png")]) == 0
     assert main(["export", LOGITS, "--layer", "-1", "--samples", digits_npz, "--all",
                  "--preprocess", '{"scale": 0.0625}', "-o", str(tmp_path / "logits.npy")]) == 0

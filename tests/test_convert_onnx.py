@@ -46,7 +46,7 @@ def test_shape_arithmetic_is_folded_not_shown() -> None:
     net = convert(FIXTURES / "onnx_cnn_op17.onnx")
     names = {layer.name for layer in net}
     assert not names & set(shape_nodes)
-    assert net["/Reshape_3"].kind == "Reshape"  # the reshape(size(0), -1) the shapes fed
+    assert net["Reshape_3"].kind == "Reshape"  # the reshape(size(0), -1) the shapes fed
 
 
 @pytest.mark.parametrize("model", ["onnx_cnn_op17.onnx", "onnx_rnn_op20.onnx", "onnx_cnn_static_op17.onnx"])
@@ -64,7 +64,7 @@ def test_recurrent_ops_become_recurrent_layers() -> None:
     net = convert(FIXTURES / "onnx_rnn_op17.onnx")
     kinds = {layer.kind for layer in net}
     assert {"LSTM", "GRU", "SimpleRNN"} <= kinds
-    lstm = net["/lstm/LSTM"]
+    lstm = net["lstm"]
     assert lstm.bidirectional and lstm.config()["merge_mode"] == "stack"
 
 
@@ -306,3 +306,31 @@ def test_convert_command_takes_input_values(tmp_path: Path, capsys) -> None:
     from viewer.net import load
     x = np.ones((1, 4), np.float32)
     np.testing.assert_array_equal(load(out)[-1](x), 3 * x)
+
+
+@pytest.mark.parametrize("model", ["onnx_cnn_op17.onnx", "onnx_cnn_op20.onnx"])
+def test_layers_are_named_after_the_modules_the_exporter_recorded(model: str) -> None:
+    """TorchScript's /conv2/Conv and torch.export's name_scopes both give the module name."""
+    net = convert(FIXTURES / model)
+    names = [layer.name for layer in net]
+    assert len(set(names)) == len(names)
+    assert {"bn0", "conv2", "prelu", "deconv", "ln", "fc1", "fc3"} <= set(names), names
+    assert not any(n.startswith(("/", "node_")) for n in names), names
+    assert net["conv2"].kind == "Conv2D" and net["prelu"].kind == "PReLU"
+
+
+def test_names_of_nodes_sharing_a_module() -> None:
+    from viewer.convert.onnx_names import layer_names
+    h = onnx.helper
+    scopes = "pkg.torch.onnx.name_scopes"
+    nodes = [h.make_node("Relu", ["x"], ["a"], name="/layer1/0/Relu"),
+             h.make_node("Conv", ["a", "w"], ["b"], name="/layer1/0/conv1/Conv"),
+             h.make_node("Relu", ["b"], ["c"], name="/layer1/0/Relu_1"),
+             h.make_node("Relu", ["c"], ["d"], name="/Relu"),
+             h.make_node("Relu", ["d"], ["e"], name="node_relu_3"),
+             h.make_node("Relu", ["e"], ["f"])]
+    nodes[4].metadata_props.add(key=scopes, value="['', 'layer2', 'relu_3']")
+    graph = h.make_graph(nodes, "g", [], [])
+    names = layer_names(graph, {"x"})
+    assert [names[(n, 0)] for n in range(6)] == ["layer1.0", "layer1.0.conv1", "layer1.0.Relu_1", "Relu",
+                                                 "layer2", "f"]

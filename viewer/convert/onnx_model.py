@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from viewer.convert.onnx_generic import constant_layer, inferred_shapes, operator_layers, restore_batch
+from viewer.convert.onnx_names import layer_names
 from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_rnn import recurrent
 from viewer.convert.onnx_values import (BATCH, BatchConst, Refused, Tensor, Unknown, fold, foldable,
@@ -205,6 +206,10 @@ class _Converter:
             self.values[init.name] = self._array(init)
         self.used = _reads(graph) | {o.name for o in graph.output}
         static_batch = self._inputs(graph)
+        # Names from the exporter's module scopes, for every node in graph order.
+        by_index = layer_names(graph, set(self.names))
+        self.node_names = {(tuple(node.output), i): by_index[(n, i)]
+                           for n, node in enumerate(graph.node) for i in range(len(node.output))}
         self._shapes: tuple[dict, dict] | None = None
         if per_sample:
             static_batch = 1
@@ -271,7 +276,10 @@ class _Converter:
         return name
 
     def _name(self, node: Any, index: int) -> str:
-        if index == 0 and node.name:
+        wanted = self.node_names.get((tuple(node.output), index))
+        if wanted is not None:
+            return self._unique(wanted)
+        if index == 0 and node.name:  # a node of a sub-graph
             return self._unique(node.name)
         return self._unique(node.output[index] or f"{node.op_type}_{index}")
 
