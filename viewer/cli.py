@@ -33,7 +33,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
-NET_HELP = "a strata-net file (.h5), or a Keras (.h5, .keras) or ONNX (.onnx) model, converted in memory"
+NET_HELP = ("a strata-net file (.h5), or a Keras (.h5, .keras), ONNX (.onnx), TFLite (.tflite) or "
+            "torch.export (.pt2) model, converted in memory")
 
 
 def _samples_args(p: argparse.ArgumentParser, class_names: bool = True) -> None:

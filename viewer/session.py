@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from viewer.analysis.reading import is_softmax_output, picture_layout  # noqa: F401 (re-exported)
-from viewer.convert.formats import MODEL_EXTENSIONS
+from viewer.convert.formats import MODEL_EXTENSIONS, model_by_content
 from viewer.errors import FileFormatError, LayerError, SampleError, StrataError
 from viewer.net import Net, load
 from viewer.net.layers.base import LayerFailed
@@ -20,7 +20,8 @@ from viewer.net.layers.base import LayerFailed
 BUNDLED_DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "resources", "demo", "digits_cnn.h5")
 
-OPENS = "Strata opens strata-net .h5 files, Keras .h5/.keras models and ONNX .onnx models"
+OPENS = ("Strata opens strata-net .h5 files, Keras .h5/.keras models, ONNX .onnx models, "
+         "TFLite .tflite and torch.export .pt2 models")
 
 
 def hdf5_kind(path: str) -> str:
@@ -48,7 +49,7 @@ def hdf5_kind(path: str) -> str:
 
 
 def convert_model(path: str) -> Net:
-    """A Net converted in memory from a Keras or ONNX model file."""
+    """A Net converted in memory from a model file (Keras, ONNX, TFLite, torch.export)."""
     try:
         from viewer.convert import convert
     except ImportError:
@@ -60,8 +61,9 @@ def open_net(path: str, *, isolate: bool = True) -> tuple[Net, Any]:
     """Open any net file the window opens, and the samples embedded in it.
 
     A strata-net file is read (in a child process first, see
-    viewer.net.probe); a Keras (.h5, .keras) or ONNX (.onnx) model is
-    converted in memory, and has no samples.
+    viewer.net.probe); a Keras (.h5, .keras), ONNX (.onnx), TFLite
+    (.tflite, or any name with TFLite's identifier) or torch.export (.pt2)
+    model is converted in memory, and has no samples.
 
     Parameters
     ----------
@@ -94,6 +96,8 @@ def open_net(path: str, *, isolate: bool = True) -> tuple[Net, Any]:
             raise FileFormatError(f"{path}: holds samples, not a net; open a net and give "
                                   f"these with --samples (or Open samples... in the window)") from None
         if kind == "net" and "not an HDF5 file" in str(exc):
+            if model_by_content(path):  # a TFLite file or model zip, whatever its name
+                return convert_model(path), None
             raise FileFormatError(f"{exc} ({OPENS})") from None
         raise
     samples = embedded_samples(path)

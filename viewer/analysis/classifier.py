@@ -82,7 +82,10 @@ class Classifier:
 
 
 def _output_kind(layer: Any) -> str:
-    if layer.kind == "Activation" and getattr(layer, "function", None) == "softmax":
+    from viewer.net.layers.quantized import dequantized_source
+
+    layer = dequantized_source(layer)
+    if layer.kind in ("Activation", "QSoftmax") and getattr(layer, "function", None) == "softmax":
         return "probabilities"
     if layer.kind == "Activation" and getattr(layer, "function", None) == "log_softmax":
         return "log-probabilities"

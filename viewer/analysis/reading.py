@@ -38,8 +38,10 @@ def picture_layout(net: Any, index: int, ndim: int) -> str:
 
 def is_softmax_output(net: Any) -> bool:
     """True when the net's last layer is a softmax, so its output reads as probabilities."""
-    last = net[-1]
-    return last.kind == "Activation" and getattr(last, "function", None) == "softmax"
+    from viewer.net.layers.quantized import dequantized_source
+
+    last = dequantized_source(net[-1])
+    return last.kind in ("Activation", "QSoftmax") and getattr(last, "function", None) == "softmax"
 
 
 def predicts_classes(net: Any) -> bool:

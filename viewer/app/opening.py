@@ -127,7 +127,7 @@ def open_filters() -> str:
     everything = tuple(dict.fromkeys(NET_EXTENSIONS + models + SAMPLE_EXTENSIONS))
     return ";;".join([file_filter("Nets, models and samples", everything),
                       file_filter("Strata nets", NET_EXTENSIONS),
-                      file_filter("Keras and ONNX models", (".h5",) + models),
+                      file_filter("Models (Keras, ONNX, TFLite, torch.export)", (".h5",) + models),
                       samples_filters(), "All files (*)"])
 
 

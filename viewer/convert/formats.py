@@ -71,6 +71,24 @@ def guess_format(path: str | os.PathLike) -> str:
                            "explicitly if it is one")
 
 
+def model_by_content(path: str | os.PathLike) -> str | None:
+    """The converter a non-HDF5 file's bytes name (TFLite's identifier, a model zip), else None.
+
+    For opening a model whatever its name; reads the first bytes and, for a
+    zip, its member names only.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    if head[4:8] == TFLITE_IDENTIFIER:
+        return "tflite"
+    if head.startswith(b"PK"):
+        return _zip_kind(os.fspath(path))
+    return None
+
+
 def _hdf5_at_offset(path: str) -> bool:
     size = os.path.getsize(path)
     with open(path, "rb") as fh:

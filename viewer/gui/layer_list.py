@@ -102,6 +102,9 @@ class LayerList(QWidget):
             item.setTextAlignment(4, Qt.AlignRight | Qt.AlignVCenter)
             if row.inputs and len(row.inputs) > 1:
                 item.setToolTip(1, "inputs: " + ", ".join(row.inputs))
+            if row.quantization:  # the values shown are real: scale * (q - zero point)
+                item.setText(2, f"{row.kind} · {row.quantization.split(',')[0]}")
+                item.setToolTip(2, f"quantized output: {row.quantization}; shown as real values")
             items.append(item)
         self.tree.addTopLevelItems(items)
         self.tree.blockSignals(False)

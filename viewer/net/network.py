@@ -9,6 +9,7 @@ import numpy as np
 
 from viewer.errors import LayerError
 from viewer.net.layers.base import Layer, LayerFailed, Plan, Shape, ancestors, evaluate
+from viewer.net.layers.quantized import describe_quantization, quantization_of
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class LayerRow:
     output_shape: Shape | None
     n_params: int
     inputs: tuple[str, ...]
+    quantization: str = ""  # e.g. "int8, scale 0.0176, zero point -128"; empty for float outputs
 
 
 class Net(Sequence[Layer]):
@@ -179,8 +181,10 @@ class Net(Sequence[Layer]):
                 shape: Shape | None = layer.output_shape
             except LayerError:
                 shape = None
+            quant = quantization_of(layer)
             rows.append(LayerRow(i, layer.name, layer.kind, shape, layer.n_params,
-                                 tuple(p.name for p in layer.inputs)))
+                                 tuple(p.name for p in layer.inputs),
+                                 describe_quantization(quant) if quant else ""))
         return rows
 
     def check(self) -> None:
@@ -218,17 +222,7 @@ def format_summary(net: Net) -> str:
         out.append(f"source: {net.source}")
     out += [line(header), line(["-" * w for w in widths])]
     out += [line(c) for c in cells]
-    out += _quantization_lines(net)
+    quantized = [f"  {r.index:>3}  {r.name}: {r.quantization}" for r in rows if r.quantization]
+    if quantized:
+        out += ["quantisation (outputs shown as real values, scale * (q - zero point)):"] + quantized
     return "\n".join(out)
-
-
-def _quantization_lines(net: Net) -> list[str]:
-    """One line per layer whose output is quantized: its integer type, scale and zero point."""
-    from viewer.net.layers.quantized import describe_quantization, quantization_of
-
-    lines = []
-    for i, layer in enumerate(net):
-        info = quantization_of(layer)
-        if info is not None:
-            lines.append(f"  {i:>3}  {layer.name}: {describe_quantization(info)}")
-    return ["quantisation (outputs shown as real values, scale * (q - zero point)):"] + lines if lines else []

@@ -456,6 +456,12 @@ def quantization_of(layer: Layer) -> dict | None:
     return None
 
 
+def dequantized_source(layer: Layer) -> Layer:
+    """The layer whose values a final DEQUANTIZE passes on (so a net ending in an int8
+    softmax reads as one), or ``layer`` itself."""
+    return layer.inputs[0] if layer.kind == "Dequantize" and layer.inputs else layer
+
+
 def describe_quantization(info: dict) -> str:
     """One line for a quantisation: ``int8, scale 0.0176, zero point -128``."""
     text = f"{info['dtype']}, scale {info['scale']:.6g}, zero point {info['zero_point']}"
@@ -526,6 +532,7 @@ class QSoftmax(Quantized):
     """
 
     kind = "QSoftmax"
+    function = "softmax"  # what it computes, for readers of the net's output (as Activation's)
 
     def __init__(self, prev: Layer, *, name: str, beta: float = 1.0, **quant: Any) -> None:
         super().__init__(prev, name=name, **quant)
