@@ -173,8 +173,8 @@ def test_files_that_are_no_net_say_what_they_are(tmp_path):
                            f"and give these with --samples (or Open samples... in the window)\n")
     done = _run("info", os.path.join(ROOT, "README.md"))
     assert done.stderr == (f"error: {os.path.join(ROOT, 'README.md')}: not an HDF5 file (Strata "
-                           f"opens strata-net .h5 files, Keras .h5/.keras models and ONNX .onnx "
-                           f"models)\n")
+                           f"opens strata-net .h5 files, Keras .h5/.keras models, ONNX .onnx models, "
+                           f"TFLite .tflite and torch.export .pt2 models)\n")
     done = _run("render", LOGITS, "--layer", "1", "-o", str(tmp_path / "x.png"))
     assert done.returncode == 2
     assert done.stderr == f"error: {LOGITS}: has no embedded samples; give a samples file with --samples\n"
