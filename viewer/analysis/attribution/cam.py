@@ -96,14 +96,9 @@ def cam_head(net: Any) -> tuple[int, Any]:
     return net.index(layer.prev.name), dense
 
 
-def _activations(net: Any, x: np.ndarray, index: int) -> tuple[np.ndarray, Grid]:
-    """Layer ``index``'s channels for sample x: (K, *positions) float64, and its grid."""
-    grid = spatial_grid(net, index)
-    try:
-        out = net[index](x)
-    except LayerFailed as exc:
-        raise LayerError(str(exc)) from None
-    return grid.canonical(out)[0].astype(np.float64), grid
+def _channels(net: Any, index: int, out: np.ndarray) -> np.ndarray:
+    """Layer ``index``'s output for one sample, (1, ...), as channels over positions (K, *positions)."""
+    return spatial_grid(net, index).canonical(out)[0].astype(np.float64)
 
 
 def _finish(method: str, net: Any, index: int, layer_map: np.ndarray, target: str, score: float,
@@ -128,19 +123,22 @@ def cam(net: Any, x: np.ndarray, target: Target = Target(), *, layer: Any = None
     if target.layer is not None and net.resolve(target.layer) != len(net) - 1 or target.position:
         raise StrataError("CAM explains a class of the last layer; use Score-CAM or Ablation-CAM "
                           "for other units")
-    resolved = resolve_target(net, target, x, class_names)
-    A, _ = _activations(net, x, index)
+    resolved = resolve_target(net, target, x, class_names, also=(index,))
+    A = _channels(net, index, resolved.outputs[index])
     weights = np.asarray(dense.W, dtype=np.float64)[:, resolved.unit]  # (K,)
     layer_map = np.tensordot(weights, A, axes=(0, 0))
-    return _finish("cam", net, index, layer_map, resolved.label,
-                   float(scores(net, resolved, x)[0]), True, {})
+    return _finish("cam", net, index, layer_map, resolved.label, resolved.original, True, {})
 
 
 def eigen_cam(net: Any, x: np.ndarray, *, layer: Any = None) -> Attribution:
     """EigenCAM: the layer's activations projected on their first principal direction."""
     x = one_sample(net, x)
     index = default_layer(net) if layer is None else net.resolve(layer)
-    A, _ = _activations(net, x, index)
+    try:
+        out = net[index](x)
+    except LayerFailed as exc:
+        raise LayerError(str(exc)) from None
+    A = _channels(net, index, out)
     matrix = A.reshape(len(A), -1).T  # (positions, K)
     _, _, vt = np.linalg.svd(matrix, full_matrices=False)
     projection = matrix @ vt[0]
@@ -157,27 +155,29 @@ def score_cam(net: Any, x: np.ndarray, target: Target = Target(), *, layer: Any 
     """Score-CAM: each channel, as a mask on the input, weighted by the score it keeps."""
     x = one_sample(net, x)
     index = default_layer(net) if layer is None else net.resolve(layer)
-    A, _ = _activations(net, x, index)
+    spatial_grid(net, index)
     grid = input_grid(net)
-    resolved = resolve_target(net, target, x, class_names)
+    resolved = resolve_target(net, target, x, class_names, also=(index,))
+    A = _channels(net, index, resolved.outputs[index])
     up = resize_linear(A, grid.positions)  # (K, *input positions)
     flat = up.reshape(len(up), -1)
     low, high = flat.min(axis=1), flat.max(axis=1)
     span = np.where(high > low, high - low, 1.0)
     masks = ((flat - low[:, None]) / span[:, None] * (high > low)[:, None]).reshape(up.shape)
+    # Row 0 is the baseline itself (an all-zero mask), so f(b) rides in the first batch.
+    masks = np.concatenate([np.zeros((1,) + masks.shape[1:]), masks]).astype(np.float32)
     fill = baseline_array(baseline, x)[None]
-    base_score = float(scores(net, resolved, fill)[0])
-    alpha = np.empty(len(A))
+    score = np.empty(len(masks))
 
     def work(start: int, stop: int) -> None:
-        shaped = grid.mask(masks[start:stop].astype(np.float32))
+        shaped = grid.mask(masks[start:stop])
         batch = (x * shaped + fill * (1.0 - shaped)).astype(np.float32, copy=False)
-        alpha[start:stop] = scores(net, resolved, batch) - base_score
+        score[start:stop] = scores(net, resolved, batch)
 
-    run_batches(len(A), batch_rows([net[resolved.layer]], rows), work, progress, cancel)
+    run_batches(len(masks), batch_rows([net[resolved.layer]], rows), work, progress, cancel)
+    alpha = score[1:] - score[0]
     layer_map = np.maximum(np.tensordot(alpha, A, axes=(0, 0)), 0.0)
-    return _finish("score-cam", net, index, layer_map, resolved.label,
-                   float(scores(net, resolved, x)[0]), False,
+    return _finish("score-cam", net, index, layer_map, resolved.label, resolved.original, False,
                    {"baseline": "array" if np.ndim(baseline) else float(baseline)})
 
 
@@ -188,10 +188,11 @@ def ablation_cam(net: Any, x: np.ndarray, target: Target = Target(), *, layer: A
     """Ablation-CAM: each channel weighted by the relative drop of the score when it is zeroed."""
     x = one_sample(net, x)
     index = default_layer(net) if layer is None else net.resolve(layer)
-    A, grid = _activations(net, x, index)
+    grid = spatial_grid(net, index)
     resolved = resolve_target(net, target, x, class_names)
     tail = Tail(net, index, resolved.layer, x)
-    y = float(resolved.score(tail.run(tail.original))[0])
+    A = _channels(net, index, tail.original)
+    y = resolved.original
     if y == 0.0:
         raise StrataError(f"the score of {resolved.label} is 0 for this sample; Ablation-CAM "
                           f"divides by it")

@@ -72,7 +72,7 @@ def occlusion(net: Any, x: np.ndarray, target: Target = Target(), *, patch: int 
                                        for n, p, s in zip(sizes, patches, strides))))
     resolved = resolve_target(net, target, x, class_names)
     fill = grid.canonical(baseline_array(baseline, x)[None])[0]  # (C, *positions)
-    original = float(scores(net, resolved, x)[0])
+    original = resolved.original
     total = np.zeros(sizes)
     count = np.zeros(sizes, dtype=np.int64)
 

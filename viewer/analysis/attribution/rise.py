@@ -98,7 +98,7 @@ def rise(net: Any, x: np.ndarray, target: Target = Target(), *, masks: int = 200
 
     run_batches(int(masks), batch_rows([net[resolved.layer]], rows), work, progress, cancel)
     return Attribution("rise", total / (masks * keep), grid, resolved.label,
-                       float(scores(net, resolved, x)[0]), signed=False,
+                       resolved.original, signed=False,
                        params={"masks": int(masks), "cells": int(cells), "keep": float(keep),
                                "seed": int(seed),
                                "baseline": "array" if np.ndim(baseline) else float(baseline)})

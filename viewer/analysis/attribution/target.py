@@ -19,7 +19,8 @@ from typing import Any, Optional
 import numpy as np
 
 from viewer.analysis.attribution.grid import Grid, layer_grid
-from viewer.errors import StrataError
+from viewer.errors import LayerError, StrataError
+from viewer.net.layers.base import LayerFailed
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class ResolvedTarget:
         The layer's per-sample output grid.
     label : str
         Says what is explained, e.g. ``"class 3 of softmax"``.
+    original : float
+        The target's score on the unaltered sample.
+    outputs : dict
+        Layer index -> output for the sample (batch of one) of the layers
+        asked for with ``also``, computed in the same pass.
     """
 
     layer: int
@@ -64,6 +70,8 @@ class ResolvedTarget:
     position: Optional[tuple]
     grid: Grid
     label: str
+    original: float = float("nan")
+    outputs: Optional[dict] = None
 
     def score(self, out: np.ndarray) -> np.ndarray:
         """The target's value in each sample of a batch of the layer's outputs: (B, ...) -> (B,)."""
@@ -74,7 +82,7 @@ class ResolvedTarget:
 
 
 def resolve_target(net: Any, target: Target, x: np.ndarray,
-                   class_names: Optional[list] = None) -> ResolvedTarget:
+                   class_names: Optional[list] = None, also: tuple = ()) -> ResolvedTarget:
     """Check ``target`` against ``net``; fill in the predicted class for sample ``x``.
 
     Parameters
@@ -85,6 +93,8 @@ def resolve_target(net: Any, target: Target, x: np.ndarray,
         The sample, as net input.
     class_names : list of str, optional
         Names of the last layer's classes, for the label.
+    also : tuple of int
+        Other layers whose outputs for ``x`` to compute in the same pass.
 
     Raises
     ------
@@ -97,11 +107,14 @@ def resolve_target(net: Any, target: Target, x: np.ndarray,
     name = net[index].name
     grid = _unit_grid(net, index)
     unit = target.unit
+    if unit is None and index != last:
+        raise StrataError(f"say which unit of layer {name!r} to explain (it has {grid.channels})")
+    try:
+        outputs = net.outputs(x, (index,) + tuple(also))
+    except LayerFailed as exc:
+        raise LayerError(str(exc)) from None
     if unit is None:
-        if index != last:
-            raise StrataError(f"say which unit of layer {name!r} to explain "
-                              f"(it has {grid.channels})")
-        unit = int(np.argmax(grid.canonical(net[index](x))[0].reshape(grid.channels, -1)
+        unit = int(np.argmax(grid.canonical(outputs[index])[0].reshape(grid.channels, -1)
                              .mean(axis=1)))
     unit = int(unit)
     if not 0 <= unit < grid.channels:
@@ -118,7 +131,9 @@ def resolve_target(net: Any, target: Target, x: np.ndarray,
     if index == last and class_names and unit < len(class_names) and class_names[unit] != str(unit):
         label += f" ({class_names[unit]})"
     label += f" of {name}" + ("" if position is None else f" at {position}")
-    return ResolvedTarget(index, unit, position, grid, label)
+    resolved = ResolvedTarget(index, unit, position, grid, label)
+    return ResolvedTarget(index, unit, position, grid, label,
+                          float(resolved.score(outputs[index])[0]), outputs)
 
 
 def _unit_grid(net: Any, index: int) -> Grid:
