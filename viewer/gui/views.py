@@ -23,6 +23,8 @@ def register_views(window: Any) -> None:
     window.add_view("weights", "&Weights", "viewer.gui.explore.weights_view:WeightsView",
                     shortcut="Ctrl+4",
                     tip="The selected layer's parameters as pictures and histograms")
+    window.add_view("explain", "E&xplain", "viewer.gui.explain_view:ExplainView", shortcut="Ctrl+5",
+                    tip="Which parts of the sample drive a class or a unit: attribution maps")
     window.add_dock("dataset", "&Dataset panel", "viewer.gui.explore.dataset_panel:DatasetPanel",
                     shortcut="Ctrl+D",
                     tip="Sweep the selected layer over the samples: unit statistics, the samples "

@@ -61,6 +61,26 @@ class Attribution:
         low, high = float(finite.min()), float(finite.max())
         return (low, high) if high > low else (low - 0.5, high + 0.5)
 
+    def overlay(self, sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sample's picture and the map laid over it, pixel for pixel.
+
+        Returns
+        -------
+        picture : np.ndarray
+            (H, W) or (H, W, 3) in [0, 1] for images; (F, T) for a sequence
+            (features as rows, steps as columns); (1, F) for a vector.
+        over : np.ndarray, shape picture.shape[:2]
+            The map: itself for images, repeated down the features of a
+            sequence, one row for a vector.
+        """
+        picture = self.grid.picture(sample)
+        if self.grid.layout == "sequence":
+            picture = picture.T
+            return picture, np.repeat(self.values[None, :], picture.shape[0], axis=0)
+        if self.grid.layout == "vector":
+            return picture, self.values[None, :]
+        return picture, self.values
+
     def per_sample(self) -> np.ndarray:
         """The map with the input's per-sample shape, channels sharing each position's value."""
         return self.grid.expand(self.values)

@@ -1,0 +1,129 @@
+"""The Explain view on the 28x28 demo: the maps it draws against the library's, its targets,
+following the sample, compare, progress and cancel."""
+
+import os
+
+import numpy as np
+import pytest
+from matplotlib.backend_bases import MouseEvent
+
+from viewer.analysis.attribution import Target, cam, occlusion
+from viewer.gui.explain_view import ExplainView
+from viewer.gui.state import AppState
+from viewer.session import open_net
+
+MNIST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
+                     "demo", "mnist_cnn.h5")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return open_net(MNIST, isolate=False)
+
+
+@pytest.fixture
+def view(qtbot, demo):
+    state = AppState()
+    state.set_net(*demo)
+    v = ExplainView(state)
+    qtbot.addWidget(v)
+    v.patch.setValue(7)
+    v.stride.setValue(7)
+    v.resize(900, 600)
+    v.show()
+    qtbot.waitExposed(v)
+    yield v
+    v.runner.shutdown()
+    state.shutdown()
+
+
+def settle(qtbot, v, sample=None):
+    """Wait until the newest job is drawn (for ``sample`` when given)."""
+    qtbot.waitUntil(lambda: not v.runner.busy and v.outcome is not None
+                    and (sample is None or v.outcome.sample == sample), timeout=30000)
+
+
+def drawn(v, k=0):
+    """The map the k-th axes shows (the overlay image's data, NaN where masked)."""
+    over = v.maps[k][2]
+    return np.ma.filled(over.get_array().astype(np.float64), np.nan)
+
+
+def test_draws_the_occlusion_map_of_the_predicted_class_and_follows_the_sample(qtbot, view):
+    settle(qtbot, view)
+    net, samples = view._state.net, view._state.samples
+    want = occlusion(net, samples.batch([0]), patch=7, stride=7)
+    np.testing.assert_allclose(drawn(view), want.values)
+    assert view.maps[0][0].get_title() == f"Occlusion · {want.target}\nscore {want.score:.3g}"
+    lo, hi = view.maps[0][2].get_clim()
+    assert lo == -hi and view.maps[0][2].get_cmap().name.startswith("RdBu_r")
+    view._state.set_sample(5)
+    settle(qtbot, view, sample=5)
+    np.testing.assert_allclose(drawn(view), occlusion(net, samples.batch([5]), patch=7,
+                                                      stride=7).values)
+
+
+def test_clicking_a_class_bar_explains_that_class(qtbot, view):
+    settle(qtbot, view)
+    ax = view.bars_axes
+    px, py = ax.transData.transform((0.5, 3))
+    MouseEvent("button_press_event", view.canvas, px, py, button=1)._process()
+    assert view.target_box.currentText() == "class 3"
+    qtbot.waitUntil(lambda: not view.runner.busy and "class 3" in view.outcome.results[0].target,
+                    timeout=30000)
+    net, samples = view._state.net, view._state.samples
+    want = occlusion(net, samples.batch([0]), Target(unit=3), patch=7, stride=7)
+    np.testing.assert_allclose(drawn(view), want.values)
+    colours = [tuple(bar.get_facecolor()) for bar in ax.patches]
+    assert colours[3] != colours[2]  # the explained class stands out
+
+
+def test_a_mosaic_channel_becomes_the_target(qtbot, view):
+    settle(qtbot, view)
+    state = view._state
+    state.set_layer(state.net.index("relu2"))
+    state.set_channel(4)
+    assert view.target_box.currentText() == "channel 4 of relu2"
+    qtbot.waitUntil(lambda: not view.runner.busy and view.outcome.results[0].target
+                    == "unit 4 of relu2", timeout=30000)
+    want = occlusion(state.net, state.samples.batch([0]),
+                     Target(layer=state.net.index("relu2"), unit=4), patch=7, stride=7)
+    np.testing.assert_allclose(drawn(view), want.values)
+
+
+def test_compare_draws_two_methods_side_by_side(qtbot, view):
+    settle(qtbot, view)
+    view.compare_box.setChecked(True)
+    view.method2_box.setCurrentIndex(view.method2_box.findData("cam"))
+    qtbot.waitUntil(lambda: not view.runner.busy and len(view.outcome.results) == 2
+                    and view.outcome.results[1].method == "cam", timeout=30000)
+    assert len(view.maps) == 2
+    net, samples = view._state.net, view._state.samples
+    np.testing.assert_allclose(drawn(view, 1), cam(net, samples.batch([0])).values)
+    assert view.maps[1][0].get_title().startswith("CAM · on relu3 · class")
+
+
+def test_slow_methods_show_progress_and_cancel(qtbot, view):
+    settle(qtbot, view)
+    view.masks.setValue(100000)
+    view.method_box.setCurrentIndex(view.method_box.findData("rise"))
+    qtbot.waitUntil(lambda: view.cancel_button.isVisible(), timeout=30000)
+    assert view.progress.isVisible() and view.progress.maximum() == 100000
+    view.cancel_button.click()
+    assert view.status.text() == "cancelled" and not view.progress.isVisible()
+    qtbot.waitUntil(lambda: view.runner.idle, timeout=30000)
+    assert view.outcome.results[0].method == "occlusion"  # the last finished map stays
+
+
+def test_errors_show_one_line(qtbot, view):
+    settle(qtbot, view)
+    view.patch.setValue(40)
+    qtbot.waitUntil(lambda: "larger than the input" in view.status.text(), timeout=30000)
+    assert view.message.text() == "the patch (40) is larger than the input (28 positions)"
+
+
+def test_the_window_registers_the_view(qtbot, window):
+    v = window.show_view("explain")
+    assert isinstance(v, ExplainView)
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert "Explain" in titles
