@@ -15,7 +15,7 @@ def tab_titles(w):
 
 
 def test_tabs_and_menu_entries(qtbot, window):
-    assert tab_titles(window) == ["Heatmap", "Histogram", "Compare", "Weights"]
+    assert tab_titles(window) == ["Heatmap", "Histogram", "Compare", "Weights", "Explain"]
     texts = [a.text() for a in window.view_menu.actions()]
     for text in ("&Heatmap", "H&istogram", "&Compare", "&Weights", "&Dataset panel",
                  "&Sweep the layer", "&Browse samples", "&Pin as A"):
