@@ -52,11 +52,14 @@ def convert_model(model: RealModel, path: str, trust_pickle: bool = False):
     """(net, ONNX layout or None): ``model`` converted as a user would convert it.
 
     ONNX models go through ``convert_onnx_layout``, the same conversion as
-    ``convert(path)`` plus where each graph input and output sits in the net.
+    ``convert(path)`` plus where each graph input and output sits in the net;
+    side inputs the recipe fixes to one value (a sample rate) are given at
+    conversion, as ``--input NAME=VALUE`` gives them.
     """
     if model.framework == "onnx":
         from viewer.convert.onnx_model import convert_onnx_layout
-        return convert_onnx_layout(path)
+        fixed = {f.name: f.value for f in model.feeds if f.fill == "value"}  # as --input sr=16000
+        return convert_onnx_layout(path, fixed or None)
     from viewer.convert import convert
     options = {}
     if model.framework == "pickle" and trust_pickle:
@@ -102,7 +105,7 @@ def run_onnx(model: RealModel, net, layout, ref: dict) -> list[np.ndarray]:
         for name, value in arrays.items():
             axis = feeds[name].batch_axis if whole else None
             sample[name] = value if axis is None else np.take(value, [k], axis=axis)
-        values = evaluate(list(net), layout.feed({n: sample[n] for n in layout.inputs}))
+        values = evaluate(list(net), layout.feed({n: sample[n] for n in layout.inputs if n in sample}))
         for i, name in enumerate(names):
             parts[i].append(layout.fetch(name, values[layers[layout.outputs[name][0]]]))
     axes = [int(a) for a in ref["batch_axes"]]

@@ -154,7 +154,8 @@ def parse_input_shape(values: list[str]) -> tuple | list | dict:
 
 
 def _input_shape(args: argparse.Namespace) -> tuple | list | dict | None:
-    """The ``input_shape`` option: ``--input-shape``, else the samples' shape for a Theano graph."""
+    """The ``input_shape`` option: ``--input-shape``, else the samples' shape for a Theano graph
+    (images, which are stored channels last, as Theano's channels first)."""
     if args.input_shape:
         return parse_input_shape(args.input_shape)
     if not args.samples:
@@ -164,7 +165,11 @@ def _input_shape(args: argparse.Namespace) -> tuple | list | dict | None:
     if fmt != "theano":
         return None
     from viewer.data import open_samples
-    return tuple(open_samples(args.samples, dataset=args.dataset, labels=args.labels).input_shape)
+    samples = open_samples(args.samples, dataset=args.dataset, labels=args.labels)
+    shape = tuple(samples.input_shape)
+    if samples.is_images:  # height x width [x channels] -> Theano's channels first
+        return (shape[2], shape[0], shape[1]) if len(shape) == 3 else (1,) + shape
+    return shape
 
 
 def _samples_to_embed(net: "Net", args: argparse.Namespace) -> dict:
