@@ -70,18 +70,25 @@ def _batch_positions(onnx: Any, model: Any, batch_inputs: set[str]) -> dict:
     return {name: flags.index(True) for name, flags in marks.items() if flags.count(True) == 1}
 
 
-def _rank(op: str, inputs: list) -> int | None:
+def _rank(op: str, inputs: list, attrs: dict) -> int | None:
     """The output rank of ops whose sizes depend on input values, from input shapes alone."""
     ranks = [len(sample_shape(v)) if isinstance(v, Tensor) else np.ndim(v) if v is not None else None
              for v in inputs]
+    if op in ("Squeeze", "Unsqueeze"):
+        axes = inputs[1] if len(inputs) > 1 and inputs[1] is not None else attrs.get("axes")
+        if axes is None or isinstance(axes, Tensor):
+            return None
+        return ranks[0] + (1 if op == "Unsqueeze" else -1) * int(np.size(axes))
     if op in ("Reshape", "ConstantOfShape") and len(inputs) > 1 or op == "ConstantOfShape":
         shape_input = inputs[1] if op == "Reshape" else inputs[0]
         if isinstance(shape_input, Tensor):
             size = sample_shape(shape_input)
             return size[0] if len(size) == 1 else None
         return int(np.size(shape_input))
-    if op in SAME_RANK:
+    if op in SAME_RANK or op in ("Concat", "Split"):
         return ranks[0]
+    if op == "Gather" and None not in ranks[:2]:
+        return ranks[0] - 1 + ranks[1]
     if op in BROADCAST and all(r is not None for r in ranks):
         return max(ranks)
     if op in ("MatMul", "MatMulInteger") and all(r is not None for r in ranks):
@@ -175,14 +182,19 @@ def operator_layers(node: Any, inputs: list, attrs: dict, opset: int, name: Any,
             # and where the batch axis went is not known.
             shape = [None] * len(shape)
             trusted = False
-        if shape is None and i == 0 and _rank(op, inputs) is not None:
-            shape = [None] * _rank(op, inputs)
-        if shape is None:
+        if shape is None and i == 0 and _rank(op, inputs, plain) is not None:
+            shape = [None] * _rank(op, inputs, plain)
+        if shape is None or None in shape:
+            # Sizes inference left open may follow from running the op on zeros of the sample's shape.
             if trial is None:
-                trial = _trial(op, inputs, plain, consts, opset)
-            if trial is None or i >= len(trial) or trial[i] is None:
-                raise Refused("its output shape cannot be worked out before run time")
-            shape = trial[i]
+                trial = _trial(op, inputs, plain, consts, opset) or []
+            guess = trial[i] if i < len(trial) else None
+            if shape is None:
+                if guess is None:
+                    raise Refused("its output shape cannot be worked out before run time")
+                shape = guess
+            elif guess is not None and len(guess) == len(shape) and (trusted or op not in VALUE_SHAPED):
+                shape = [d if d is not None else g for d, g in zip(shape, guess)]
         batch = positions.get(out) if trusted else None
         if batch is not None and (batch >= len(shape) or shape[batch] != 1):
             batch = None

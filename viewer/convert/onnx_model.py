@@ -15,6 +15,7 @@ Weights kept beside the model (``external_data``, e.g. PyTorch's
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,7 +241,10 @@ class _Converter:
                 continue  # an initializer listed as an input: its value is the default
             dims = [d.dim_value if d.HasField("dim_value") else None
                     for d in value.type.tensor_type.shape.dim]
-            whole = not dims or (self.per_sample and dims[0] not in (None, 1))
+            first = value.type.tensor_type.shape.dim[0].dim_param if dims else ""
+            # A first axis the exporter named as time or length is no batch.
+            timed = bool(re.search(r"seq|len|time|step|frame", first, re.IGNORECASE))
+            whole = not dims or (self.per_sample and (dims[0] not in (None, 1) or timed))
             if not dims and not self.per_sample:
                 raise ConversionError(f"input {value.name!r} has no batch axis")
             if not whole:
