@@ -58,10 +58,12 @@ def saturating_rounding_doubling_high_mul(a: np.ndarray, b: np.ndarray) -> np.nd
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
     ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    total = ab + nudge
-    high = np.where(total >= 0, total >> 31, -((-total) >> 31))  # C division truncates
-    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+    sign = ab >> 63  # -1 where negative, else 0
+    total = ab + ((1 << 30) + sign * ((1 << 31) - 1))  # the nudge: 2**30, or 1 - 2**30 below zero
+    high = (total + (sign & ((1 << 31) - 1))) >> 31  # divides by 2**31 truncating, as C does
+    if np.any(b == INT32_MIN):  # the one product that overflows: only with a negative multiplier
+        high = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+    return high
 
 
 def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray | int) -> np.ndarray:
