@@ -485,14 +485,15 @@ class _Converter:
         along their batch axis; the one output axis whose size follows is the
         batch axis of the result, which must not vary along it.
         """
-        if not foldable(node.op_type):
+        if not foldable(node.op_type) and node.op_type not in OPERATORS:
             raise Refused("not supported")
         runs = []
         for copies in (2, 3):
             plain = [np.repeat(v.value, copies, axis=v.batch_axis) if isinstance(v, BatchConst) else v
                      for v in inputs]
             try:
-                runs.append(fold(node.op_type, attrs, plain))
+                runs.append(fold(node.op_type, attrs, plain) if foldable(node.op_type) else
+                            compute(node.op_type, plain, self._plain(attrs, node), self.opset))
             except (ValueError, IndexError, TypeError, ConversionError):
                 return [Unknown(f"{node.op_type} of a batch-sized constant")] * len(node.output)
         outs = []
