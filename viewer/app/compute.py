@@ -19,7 +19,8 @@ import numpy as np
 
 from viewer.analysis import (ActivationStats, Histogram, Picture, activation_stats,
                              color_limits, histogram, to_picture)
-from viewer.analysis.reading import is_softmax_output, picture_layout
+from viewer.analysis.classifier import classifier_of
+from viewer.analysis.reading import picture_layout
 from viewer.app.colouring import Colouring, to_rgba
 from viewer.app.options import AUTO_CMAP, DATASET_SCALE_SAMPLES, colormap_for
 from viewer.errors import LayerError, SampleError, StrataError
@@ -97,7 +98,8 @@ class Result:
     net_input : np.ndarray
         The sample as the net sees it, no batch axis.
     prediction : (int, float) or None
-        Class and probability, where the net ends in a softmax.
+        Class and probability, where the net is a classifier (its softmax
+        output, or the softmax of its logits; see viewer.analysis.classifier).
     seconds : float
         Time spent computing (forward pass where not cached, picture,
         statistics, histogram).
@@ -351,11 +353,9 @@ def compute(request: Request, cache: TraceCache, ranges: "LayerRanges | None" = 
                                 limits.vmin, limits.vmax, both_signs)
     table = colouring.tables.get(cmap) if colouring else None
     prediction = None
-    if is_softmax_output(net) and trace.failure is None:
-        probs = np.asarray(outputs[-1][0]).ravel()
-        if probs.size and np.isfinite(probs).any():
-            k = int(np.nanargmax(probs))
-            prediction = (k, float(probs[k]))
+    found = classifier_of(net, labels=getattr(request.samples, "labels", None))
+    if found is not None and trace.failure is None:
+        prediction = found.predict(np.asarray(outputs[-1][0]))
     return Result(
         request=request, activation=act, picture=picture, image=image,
         vmin=limits.vmin, vmax=limits.vmax, both_signs=both_signs, cmap=cmap, clim=(lo, hi),

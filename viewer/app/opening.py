@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from viewer.app.demo import DEMO_FOLDER
+from viewer.app.pairs import PairMemory
 from viewer.convert.formats import MODEL_EXTENSIONS
 from viewer.data.formats import HDF5_EXTENSIONS, SAMPLE_EXTENSIONS, SAMPLE_FORMATS, file_filter
 from viewer.errors import SampleError, StrataError
@@ -37,12 +38,19 @@ class Opened:
         The samples to use: the file's, or the net's embedded ones.
     samples_path : str or None
         The samples file, when one was opened besides a net.
+    choice : Choice or None
+        The preprocessing chosen for the samples, and why (see
+        viewer.data.proposal); None without samples.
+    same_samples : bool
+        The samples shown before, preprocessed anew: the selection stays.
     """
 
     path: str
     net: Any
     samples: Any
     samples_path: str | None = None
+    choice: Any = None
+    same_samples: bool = False
 
 
 def kind_by_name(path: str) -> str:
@@ -65,13 +73,22 @@ def trusted(path: str) -> bool:
     return os.path.dirname(os.path.realpath(path)) == folder
 
 
-def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
+def open_file(path: str, net: Any, samples_path: str | None = None, *,
+              net_file: str | None = None, memory: PairMemory | None = None) -> Opened:
     """Open ``path``: a net (with its samples, or ``samples_path``), or samples for ``net``.
 
     A net file the user picked is first read in a child process
     (:mod:`viewer.net.probe`): a damaged file can hang or crash the HDF5
     library, and must not take the window down. An HDF5 file that turns out
-    not to be a net is opened as a Keras model or as samples.
+    not to be a net is opened as a Keras model or as samples. A net opened
+    without ``samples_path`` gets back the samples last shown with it, and
+    every pair the preprocessing chosen for it (``memory``).
+
+    Parameters
+    ----------
+    net_file : str, optional
+        The file ``net`` was opened from, for the memory of its pairs.
+    memory : PairMemory, optional
 
     Raises
     ------
@@ -79,16 +96,17 @@ def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
         One line naming the file and the problem.
     """
     from viewer.errors import FileFormatError
-    from viewer.session import hdf5_kind, open_net, samples_for
+    from viewer.session import hdf5_kind, open_net
 
+    memory = memory or PairMemory()
     path = os.path.abspath(path)
     if not os.path.exists(path):
         raise StrataError(f"{path}: no such file or folder")
     kind = kind_by_name(path)
-    samples = None
+    own = None
     if kind != "samples":  # a net, or a model open_net converts
         try:
-            new_net, samples = open_net(path, isolate=not trusted(path))
+            new_net, own = open_net(path, isolate=not trusted(path))
         except FileFormatError:
             if hdf5_kind(path) != "samples":
                 raise
@@ -96,14 +114,59 @@ def open_file(path: str, net: Any, samples_path: str | None = None) -> Opened:
     if kind == "samples" and samples_path is None:
         if net is None:
             raise SampleError(f"{path}: these are samples; open a net first")
-        return Opened(path, None, samples_for(net, path))
+        samples, choice = _pair(net, net_file, path, memory)
+        return Opened(path, None, samples, choice=choice)
     if samples_path is not None:
         samples_path = os.path.abspath(samples_path)
-        samples = samples_for(new_net, samples_path)
-    return Opened(path, new_net, samples, samples_path)
+        samples, choice = _pair(new_net, path, samples_path, memory, own)
+        return Opened(path, new_net, samples, samples_path, choice)
+    remembered = memory.last_samples(path)
+    if remembered is not None:
+        try:
+            samples, choice = _pair(new_net, path, remembered, memory, own)
+            return Opened(path, new_net, samples, remembered, choice)
+        except StrataError:
+            pass  # the file changed since: the net's own samples, as if nothing was remembered
+    if own is None:
+        return Opened(path, new_net, None)
+    samples, choice = _pair(new_net, path, None, memory, own)
+    return Opened(path, new_net, samples, choice=choice)
 
 
-def open_paths(paths: list[str], net: Any) -> Opened:
+_UNREAD = object()
+
+
+def _pair(net: Any, net_file: str | None, samples_path: str | None, memory: PairMemory,
+          own: Any = _UNREAD) -> tuple[Any, Any]:
+    """(samples, choice) for a pair, with the preprocessing remembered for it."""
+    from viewer.session import choose_samples, own_samples
+
+    own = own_samples(net) if own is _UNREAD else own
+    given = memory.preprocess_for(net_file, samples_path) if net_file else None
+    return choose_samples(net, own, samples_path, preprocess=given)
+
+
+def reprocess(net: Any, net_file: str | None, samples_path: str | None,
+              preprocess: dict | None) -> Opened:
+    """The samples on show again, with ``preprocess`` (None: Strata's own choice).
+
+    Raises
+    ------
+    StrataError
+        When ``preprocess`` does not fit the samples.
+    """
+    from viewer.session import choose_samples, own_samples
+
+    own = own_samples(net)
+    if samples_path is not None and net_file and os.path.abspath(samples_path) == net_file:
+        samples_path = None
+    samples, choice = choose_samples(net, own, samples_path, preprocess=preprocess)
+    return Opened(samples_path or net_file or "", None, samples, samples_path, choice,
+                  same_samples=True)
+
+
+def open_paths(paths: list[str], net: Any, *, net_file: str | None = None,
+               memory: PairMemory | None = None) -> Opened:
     """Open several files at once (a drop): the first net with the first samples file.
 
     Raises
@@ -115,9 +178,9 @@ def open_paths(paths: list[str], net: Any) -> Opened:
     nets = [p for p, k in kinds if k != "samples"]
     samples = [p for p, k in kinds if k == "samples"]
     if nets:
-        return open_file(nets[0], net, samples[0] if samples else None)
+        return open_file(nets[0], net, samples[0] if samples else None, memory=memory)
     if samples:
-        return open_file(samples[0], net)
+        return open_file(samples[0], net, net_file=net_file, memory=memory)
     raise StrataError("nothing to open")
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+from viewer.analysis.classifier import predictions
 from viewer.app.runner import Job
 from viewer.data.batches import sample_batches
 
@@ -23,7 +22,7 @@ def predict_all(net: Any, samples: Any, job: Job, batch_size: int = BATCH) -> in
     done = 0
     for batch in sample_batches(samples, batch_size=batch_size, cancel=job.cancel):
         scores = net.outputs(batch.x, [last])[last]
-        classes = scores.argmax(axis=1).astype(np.int64)
+        classes = predictions(scores)  # -1 for a sample whose scores are all NaN
         job.progress(batch.done, batch.total, (int(batch.indices[0]), classes))
         done = batch.done
     return done

@@ -151,6 +151,7 @@ class MainWindow(QMainWindow):
         s.computeFailed.connect(self._on_compute_failed)
         s.openFailed.connect(self._on_open_failed)
         s.fileOpened.connect(self._on_file_opened)
+        s.choiceChanged.connect(self._on_choice)
         s.optionsChanged.connect(self._on_options)
         s.busyChanged.connect(self._on_busy)
         s.samplesChanged.connect(lambda _s: self._update_where())
@@ -276,6 +277,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{net.name} — Strata")
         self.banner.hide_kind("open")
         self.statusBar().showMessage(f"Opened {net.path or net.name}", 5000)
+
+    def _on_choice(self, choice: Any) -> None:
+        """The samples' preprocessing warnings (range far off, images resized) in the strip."""
+        if choice is not None and choice.warnings:
+            self.banner.show_message(" ".join(choice.warnings), "preprocess", warning=True)
+        else:
+            self.banner.hide_kind("preprocess")
 
     def _on_open_failed(self, message: str) -> None:
         self.banner.show_message(message, "open")

@@ -17,6 +17,7 @@ from PyQt5.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushB
                              QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from viewer.app.compute import Result
+from viewer.gui.preprocess_panel import PreprocessRow
 from viewer.gui.state import AppState
 
 GOOD, BAD = "#1a7f37", "#c62828"
@@ -135,6 +136,7 @@ class SamplePanel(QWidget):
         self.source.setWordWrap(True)
         self.open_button = QPushButton("Open samples…")
         self.open_button.setToolTip("Open other samples for this net (HDF5, .npy, .npz, images)")
+        self.preprocessing = PreprocessRow(state)
         self.spin = QSpinBox()
         self.spin.setKeyboardTracking(False)
         self.spin.setMinimumWidth(80)
@@ -152,8 +154,9 @@ class SamplePanel(QWidget):
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
         top = QHBoxLayout()
-        top.addWidget(self.source, 1)
         top.addWidget(self.open_button)
+        top.addWidget(self.preprocessing.button)
+        top.addStretch(1)
         pick = QHBoxLayout()
         pick.addWidget(self.spin)
         pick.addWidget(self.count)
@@ -167,7 +170,9 @@ class SamplePanel(QWidget):
         info.addSpacing(8)
         info.addLayout(facts, 1)
         inner = QVBoxLayout(box)
+        inner.addWidget(self.source)
         inner.addLayout(top)
+        inner.addWidget(self.preprocessing)
         inner.addLayout(pick)
         inner.addLayout(info)
         layout = QVBoxLayout(self)
@@ -242,7 +247,7 @@ class SamplePanel(QWidget):
         req = result.request
         self.thumb.show_sample(result.net_input, getattr(req.samples, "layout", "auto"))
         if result.prediction is None:
-            self.prediction.setText("– (the net does not end in a softmax)")
+            self.prediction.setText("– (the output is not one value per class)")
             self.prediction.setStyleSheet("")
             return
         k, p = result.prediction

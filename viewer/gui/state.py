@@ -18,7 +18,8 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from viewer.app.colouring import Colouring
 from viewer.app.compute import LayerRanges, Request, Result, TraceCache, compute, prefetch
 from viewer.app.messages import error_text, report
-from viewer.app.opening import Opened, open_file, open_paths
+from viewer.app.opening import Opened, open_file, open_paths, reprocess
+from viewer.app.pairs import PairMemory
 from viewer.app.options import DisplayOptions
 from viewer.app.selection import default_layer
 from viewer.gui.worker import LatestRunner
@@ -46,6 +47,9 @@ class AppState(QObject):
         One-line messages for the user.
     fileOpened(str)
         A file was opened successfully (for recent files).
+    choiceChanged(object)
+        The preprocessing of the samples on show (a
+        :class:`~viewer.data.proposal.Choice`, or None without samples).
     busyChanged(bool)
         Work started or all work ended.
     """
@@ -60,6 +64,7 @@ class AppState(QObject):
     computeFailed = pyqtSignal(str)
     openFailed = pyqtSignal(str)
     fileOpened = pyqtSignal(str)
+    choiceChanged = pyqtSignal(object)
     busyChanged = pyqtSignal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -76,6 +81,9 @@ class AppState(QObject):
         self.net: Any = None
         self.samples: Any = None
         self.samples_path: str | None = None
+        self.net_path: str | None = None  # the file the net came from
+        self.choice: Any = None  # the samples' preprocessing and why (viewer.data.proposal)
+        self.memory = PairMemory()  # the window fills it from its settings
         self.layer = 0
         self.sample = 0
         self.channel: int | None = None
@@ -101,7 +109,8 @@ class AppState(QObject):
         Returns the request id; the outcome is ``netChanged``/``samplesChanged``
         and ``fileOpened``, or ``openFailed`` with the current net kept.
         """
-        return self.loader.submit(partial(open_file, path, self.net, samples_path))
+        return self.loader.submit(partial(open_file, path, self.net, samples_path,
+                                          net_file=self.net_path, memory=self.memory))
 
     def set_net(self, net: Any, samples: Any = None, samples_path: str | None = None) -> None:
         """Show a net already in memory (from a script or a test), with its samples."""
@@ -109,11 +118,23 @@ class AppState(QObject):
 
     def open_many(self, paths: list[str]) -> int:
         """Open dropped files: the first net among them with the first samples file."""
-        return self.loader.submit(partial(open_paths, list(paths), self.net))
+        return self.loader.submit(partial(open_paths, list(paths), self.net,
+                                          net_file=self.net_path, memory=self.memory))
+
+    def set_preprocess(self, preprocess: dict | None) -> int | None:
+        """Preprocess the samples on show anew (None: Strata's own choice); everything recomputes.
+
+        Returns the request id; the outcome is ``samplesChanged`` and
+        ``choiceChanged`` with the selection kept, or ``openFailed``.
+        """
+        if self.net is None or self.samples is None:
+            return None
+        return self.loader.submit(partial(reprocess, self.net, self.net_path, self.samples_path,
+                                          preprocess))
 
     def _on_opened(self, _job: int, opened: Opened) -> None:
         self._apply(opened)
-        if opened.path:
+        if opened.path and not opened.same_samples:
             self.fileOpened.emit(opened.path)
         if opened.samples_path:
             self.fileOpened.emit(opened.samples_path)
@@ -125,8 +146,10 @@ class AppState(QObject):
             self.cache.clear()
             self.ranges.clear()
             self.net = opened.net
+            self.net_path = opened.path or None
             self.samples = opened.samples
             self.samples_path = opened.samples_path
+            self.choice = opened.choice
             self.layer = default_layer(opened.net)
             self.sample = 0
             self.channel = None
@@ -135,12 +158,16 @@ class AppState(QObject):
             self.layerChanged.emit(self.layer)
             self.sampleChanged.emit(self.sample)
             self.channelChanged.emit(None)
+            self.choiceChanged.emit(self.choice)
         else:
             self.samples = opened.samples
-            self.samples_path = opened.path
-            self.sample = 0
+            self.samples_path = opened.samples_path if opened.same_samples else opened.path
+            self.choice = opened.choice
+            self.cache.clear()  # other samples, or the same ones preprocessed anew
+            self.sample = min(self.sample, len(opened.samples) - 1) if opened.same_samples else 0
             self.samplesChanged.emit(self.samples)
             self.sampleChanged.emit(self.sample)
+            self.choiceChanged.emit(self.choice)
         self.request()
 
     def _on_open_failed(self, _job: int, exc: BaseException) -> None:
