@@ -26,6 +26,7 @@ from viewer.app.compute import Result
 from viewer.app.options import (CMAPS, DATASET_SCALE_SAMPLES, DisplayOptions, candidate_cmaps,
                                 colormap_for)
 from viewer.gui import colour_bar
+from viewer.gui.bars import BarsSwitch
 from viewer.gui.colour import colour_table
 from viewer.gui.colour_bar import ColourBar
 from viewer.gui.plot_panel import PlotPanel
@@ -117,6 +118,8 @@ class HeatmapView(PlotPanel):
         state.colouring = self.colouring  # the worker colours pictures from now on
 
         self.add_controls("Colours", self.cmap_box, self.scale_box)
+        self.bars = BarsSwitch(self._pages, self.hover, self.drawn.emit, self.show_result)
+        self.heading.addWidget(self.bars.box)
 
         self.show_options(state.options)
         self.cmap_box.currentTextChanged.connect(lambda name: state.set_options(cmap=name))
@@ -151,9 +154,11 @@ class HeatmapView(PlotPanel):
     def show_result(self, result: Result) -> None:
         """Draw ``result``'s image in place of the previous one."""
         self._result = result
+        self.set_title(self._title(result))
+        if self.bars.show(result):  # a small vector, or a layer the user wants as bars
+            return
         self._unpainted = result
         self.show_plot()
-        self.set_title(self._title(result))
         shape = result.image.shape
         if shape != self._shape:
             self._shape = shape

@@ -38,6 +38,9 @@ class PlotPanel(QWidget):
         Shown instead of the canvas by :meth:`show_message`.
     controls : QHBoxLayout
         The bar above the plot.
+    heading : QHBoxLayout
+        The title's line; widgets added after the title sit at its right end,
+        and widen nothing (the title gives way).
     """
 
     def __init__(self, state: Any, parent: QWidget | None = None, *, toolbar: bool = True) -> None:
@@ -70,7 +73,9 @@ class PlotPanel(QWidget):
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(4)
         layout.addLayout(self.controls)
-        layout.addWidget(self.title)
+        self.heading = QHBoxLayout()
+        self.heading.addWidget(self.title, 1)
+        layout.addLayout(self.heading)
         layout.addLayout(self._pages, 1)
         layout.addWidget(self.hover)
 

@@ -54,12 +54,13 @@ def numbers(text: str) -> float | tuple[float, ...]:
 
 
 def number_text(value: float | tuple) -> str:
-    """The inverse of :func:`numbers`: ``1/255`` style where that is exact and short."""
+    """The inverse of :func:`numbers`: ``1/255`` style where that is exact and shorter."""
     if isinstance(value, tuple):
         return ", ".join(number_text(v) for v in value)
-    if value and value != 1 and float(f"{1 / value:.6g}").is_integer():
+    decimal = f"{value:.6g}"
+    if value and float(f"{1 / value:.6g}").is_integer() and len(f"1/{1 / value:.6g}") < len(decimal):
         return f"1/{1 / value:.6g}"
-    return f"{value:.6g}"
+    return decimal
 
 
 def preview(raw: Range, p: Preprocess) -> Range:
