@@ -121,10 +121,11 @@ def test_class_names_from_a_labels_file(tmp_path, capsys, digits_npz):
         "output: a classifier, 10 classes, logits; probabilities are their softmax; classes "
         + ", ".join(names))
     assert main(["render", CNN, "--layer", "-1", "--sample", "0", "--labels",
-                 str(tmp_path / "names.txt"), "-o", str(tmp_path / "r.svg")]) == 0
+                 str(tmp_path / "names.txt"), "--kind", "heatmap", "-o", str(tmp_path / "r.svg")]) == 0
     net, own = open_net(CNN)
     k = int(net[-1](own.batch([0]))[0].argmax())
-    assert f"(label {names[own.labels[0]]}) · predicted {names[k]} (" in (tmp_path / "r.svg").read_text()
+    svg = (tmp_path / "r.svg").read_text()
+    assert f"sample 0 (label {names[own.labels[0]]})" in svg and f"predicted {names[k]} (" in svg
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -237,3 +238,20 @@ def test_sweep_command_says_never_above_for_a_linear_layer(tmp_path, capsys):
     rows = read_csv(tmp_path / "r" / "units.csv")
     dead = sum(int(r["dead"]) for r in rows)
     assert f"({dead} dead)" in out and [r["dead"] for r in rows] == [r["never_active"] for r in rows]
+
+
+def test_render_draws_small_vectors_as_labelled_bars(tmp_path, capsys):
+    from viewer.app.bars import bars_of
+    (tmp_path / "names.txt").write_text("\n".join(f"digit {d}" for d in range(10)))
+    assert main(["render", CNN, "--layer", "-1", "--sample", "2", "--labels",
+                 str(tmp_path / "names.txt"), "-o", str(tmp_path / "bars.svg")]) == 0
+    svg = (tmp_path / "bars.svg").read_text()
+    assert all(f"digit {d}" in svg for d in range(10)) and "probability" in svg
+    assert main(["render", CNN, "--layer", "relu1", "--kind", "bars", "-o",
+                 str(tmp_path / "conv.svg")]) == 0
+    assert "channel (mean)" in (tmp_path / "conv.svg").read_text()
+    net, own = open_net(CNN)
+    act = net["relu1"](own.batch([0]))[0]
+    bars = bars_of(net, net.index("relu1"), act, own, 0)
+    np.testing.assert_allclose(bars.values, act.reshape(16, -1).mean(axis=1), rtol=1e-6)
+    assert bars.labels == tuple(str(c) for c in range(16)) and bars.predicted is None

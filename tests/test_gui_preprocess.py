@@ -130,3 +130,94 @@ def test_a_logits_onnx_net_gets_predictions_in_the_window(qtbot, tmp_path, raw):
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     k = int(probs.argmax())
     assert w.samples.prediction.text().startswith(f"{k} · {100 * probs[k]:.1f} %")
+
+
+# ---------------------------------------------------------------- bar charts
+
+def test_small_vectors_are_drawn_as_labelled_bars(qtbot, tmp_path, raw):
+    import h5py
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    with h5py.File(tmp_path / "named.h5", "w") as f:
+        f["X"] = raw[0]
+        f["labels"] = raw[1]
+        f["label_names"] = names
+    w = open_window(qtbot, LOGITS, str(tmp_path / "named.h5"))
+    view = w.heatmap
+    w.state.set_layer(len(w.state.net) - 1)  # the logits
+    w.state.set_sample(3)
+    qtbot.waitUntil(lambda: w.state.result.request.sample == 3
+                    and w.state.result.request.layer == len(w.state.net) - 1)
+    chart = view.bars.chart
+    assert view.bars.box.isChecked() and view._pages.currentWidget() is chart
+    logits = w.state.result.activation
+    heights = [rect.get_height() for rect in chart.container]
+    np.testing.assert_allclose(heights, logits, rtol=1e-6)
+    assert [t.get_text() for t in chart.axes.get_xticklabels()] == names
+    assert chart.axes.get_ylabel() == "logit" and chart.axes.get_xlabel() == "class"
+    k, label = int(np.argmax(logits)), int(raw[1][3])
+    colour = "#1a7f37" if k == label else "#c62828"
+    from matplotlib.colors import to_hex
+    assert to_hex(chart.container[k].get_facecolor()) == colour
+    assert chart.container[label].get_linewidth() == pytest.approx(1.6)
+    # The next sample updates the same bars in place.
+    first = list(chart.container)
+    w.state.set_sample(4)
+    qtbot.waitUntil(lambda: w.state.result.request.sample == 4)
+    assert list(chart.container) == first
+    np.testing.assert_allclose([r.get_height() for r in chart.container],
+                               w.state.result.activation, rtol=1e-6)
+    # Untick: the grid again; tick a conv layer: one bar per channel, its mean.
+    view.bars.box.setChecked(False)
+    assert view._pages.currentWidget() is view.canvas
+    w.state.set_layer(1)
+    qtbot.waitUntil(lambda: w.state.result.request.layer == 1)
+    assert not view.bars.box.isChecked() and view._pages.currentWidget() is view.canvas
+    view.bars.box.setChecked(True)
+    assert view._pages.currentWidget() is chart
+    act = w.state.result.activation
+    np.testing.assert_allclose([r.get_height() for r in chart.container],
+                               act.reshape(len(act), -1).mean(axis=1), rtol=1e-5)
+    assert chart.axes.get_xlabel() == "channel (mean)"
+    assert chart.axes.get_ylabel() == "value"
+
+
+# ---------------------------------------------------------------- dead, or never above
+
+def test_the_dataset_panel_threshold_and_never_above(qtbot):
+    from viewer.analysis.sweep import Sweep
+    from viewer.gui.explore.dataset_panel import DatasetPanel
+    from viewer.gui.state import AppState
+    from viewer.session import open_net
+
+    state = AppState()
+    state.set_net(*open_net(CNN, isolate=False))
+    fc2, relu3 = 13, 11
+    state.set_layer(fc2)  # a Dense layer: its negative units are not dead
+    panel = DatasetPanel(state)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.sweeps.resultChanged, check_params_cb=lambda r: r is not None):
+        panel.resize(1000, 640)
+        panel.show()
+    bar = panel.bar
+    with qtbot.waitSignal(panel.sweeps.resultChanged, timeout=20000,
+                          check_params_cb=lambda r: r is not None and r.threshold == 30.0):
+        bar.threshold_box.setValue(30.0)
+    result = panel.sweeps.result
+    want = Sweep(state.net, state.samples, fc2, threshold=30.0).run()
+    np.testing.assert_array_equal(result.never_active, want.never_active)
+    assert want.never_active.any() and not result.dead.any() and not result.rectified
+    table = panel.table.units
+    assert table.headerData(4, Qt.Horizontal) == "Never active"
+    cells = [table.data(table.index(u, 4)) for u in range(result.n_units)]
+    assert cells == ["never above 30" if n else "" for n in want.never_active]
+    assert f"{int(want.never_active.sum())} never above 30" in bar.status.text()
+    # A ReLU layer at the same threshold: never active is dead.
+    with qtbot.waitSignal(panel.sweeps.resultChanged, timeout=20000,
+                          check_params_cb=lambda r: r is not None and r.layer == relu3):
+        state.set_layer(relu3)
+    result = panel.sweeps.result
+    assert result.rectified and table.headerData(4, Qt.Horizontal) == "Dead"
+    np.testing.assert_array_equal(result.dead, result.never_active)
+    assert f"{int(result.dead.sum())} dead" in bar.status.text()
+    panel.shutdown()
+    state.shutdown()

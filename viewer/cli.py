@@ -83,7 +83,10 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
     render = sub.add_parser("render", help="draw a layer's activation to PNG/SVG/PDF")
     _layer_args(render, sample_required=True)
-    render.add_argument("--kind", choices=("heatmap", "histogram"), default="heatmap")
+    render.add_argument("--kind", choices=("auto", "heatmap", "histogram", "bars"), default="auto",
+                        help="auto (default): bars for vectors of at most 64 values "
+                             "(a classifier's output: labelled by class), else a heatmap; "
+                             "bars of any layer: one per unit or channel (its mean)")
     render.add_argument("--cmap", default="auto",
                         help="colour map (default auto: diverging around zero for mixed signs)")
     render.add_argument("--scale", choices=("shared", "channel"), default="shared",
@@ -240,6 +243,7 @@ def _info(net, samples, choice, names: list[str] | None) -> str:
 
 def _render(args: argparse.Namespace, net, samples, layer: int) -> int:
     from viewer.analysis.classifier import classifier_of
+    from viewer.app.bars import auto_bars, bars_of
     from viewer.gui.render import render
     from viewer.session import activation, picture_layout
     act = activation(net, samples, layer, args.sample)
@@ -254,8 +258,12 @@ def _render(args: argparse.Namespace, net, samples, layer: int) -> int:
         if predicted is not None:
             label += f" · predicted {found.name(predicted[0])} ({predicted[1]:.0%})"
     title = f"{net.name} · layer {layer} {net[layer].name} ({net[layer].kind}) · sample {args.sample}{label}"
+    kind = args.kind
+    if kind == "auto":
+        kind = "bars" if auto_bars(act.shape) else "heatmap"
+    bars = bars_of(net, layer, act, samples, args.sample) if kind == "bars" else None
     render(act, args.output, title=title, layout=picture_layout(net, layer, act.ndim),
-           kind=args.kind, cmap=args.cmap, scale=args.scale, bins=args.bins, log=args.log)
+           kind=kind, cmap=args.cmap, scale=args.scale, bins=args.bins, log=args.log, bars=bars)
     print(f"wrote {args.output}")
     return 0
 

@@ -80,11 +80,10 @@ def run(args: argparse.Namespace, net: Any, samples: Any, layer: int) -> int:
         files = write_sweep(result, outdir, net_name=net.name, samples_source=samples.source)
     except OSError as exc:
         raise StrataError(f"{outdir}: cannot write ({exc.strerror or exc})") from None
-    never = int(result.never_active.sum())
-    off = f"{never} dead" if result.rectified else f"{never} never above {result.threshold:g}"
     print(f"wrote {len(files)} files to {outdir}: layer {result.layer} {result.layer_name}, "
           f"{_count(result.n_samples, 'sample')}, {_count(result.n_units, 'unit')} "
-          f"({off}); {result.pca.description}{_accuracy_text(result)}")
+          f"({int(result.never_active.sum())} {result.inactive_name}); "
+          f"{result.pca.description}{_accuracy_text(result)}")
     return 0
 
 

@@ -189,6 +189,12 @@ class SweepResult:
         return len(self.indices)
 
     @property
+    def inactive_name(self) -> str:
+        """What a unit never above the threshold is called: "dead" in a ReLU-like layer,
+        "never above <threshold>" elsewhere."""
+        return "dead" if self.rectified else f"never above {self.threshold:g}"
+
+    @property
     def accuracy(self) -> Optional[tuple[int, int]]:
         """(correct, counted): predictions equal to the label, over the samples that have both."""
         if self.labels is None or self.predicted is None:

@@ -1,9 +1,8 @@
-"""Drawing :class:`~viewer.app.bars.Bars`: in the window (made once, then updated) and in files.
+"""The window's bar chart of :class:`~viewer.app.bars.Bars`: made once, then updated in place.
 
-The predicted class is drawn in the "right" green or the "wrong" red
-(against the sample's label), the label's bar is outlined, the other bars
-are the neutral blue; names are on the axis when they fit, and hovering
-names the bar under the mouse either way.
+Drawn as :mod:`viewer.gui.bar_drawing` says (also used for picture files);
+hovering names the bar under the mouse, which matters where there are too
+many bars to label each.
 """
 
 from __future__ import annotations
@@ -16,54 +15,8 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QCheckBox, QVBoxLayout, QWidget
 
 from viewer.app.bars import Bars, auto_bars, bars_of
-from viewer.app.classes import BAD, GOOD
+from viewer.gui.bar_drawing import TRUTH_LINE, bar_colours, describe_bar, draw_bars
 from viewer.gui.plotting import Canvas, new_figure, text_colour
-
-NEUTRAL = "#4c78a8"
-#: More bars than this get no tick label each (the hover still names them).
-MAX_TICK_LABELS = 40
-
-
-def bar_colours(bars: Bars) -> list[str]:
-    """The colour of each bar: the prediction green or red, the others neutral."""
-    colours = [NEUTRAL] * len(bars.values)
-    if bars.predicted is not None:
-        right = bars.truth is None or bars.truth == bars.predicted
-        colours[bars.predicted] = GOOD if right else BAD
-    return colours
-
-
-def draw_bars(ax: Any, bars: Bars, colour: str = "black") -> Any:
-    """Draw ``bars`` on matplotlib axes ``ax`` (cleared first); returns the BarContainer."""
-    ax.clear()
-    n = len(bars.values)
-    x = np.arange(n)
-    container = ax.bar(x, np.nan_to_num(bars.values, nan=0.0), color=bar_colours(bars),
-                       width=0.8)
-    if bars.truth is not None and 0 <= bars.truth < n:
-        container[bars.truth].set_edgecolor(colour)
-        container[bars.truth].set_linewidth(1.6)
-    ax.axhline(0.0, color="0.5", linewidth=0.8)
-    ax.set_xlim(-0.6, n - 0.4)
-    if n <= MAX_TICK_LABELS:
-        ax.set_xticks(x, bars.labels, rotation=0 if max(map(len, bars.labels)) <= 3 else 60,
-                      ha="center" if max(map(len, bars.labels)) <= 3 else "right")
-    ax.set_xlabel(bars.axis)
-    ax.set_ylabel(bars.value_name)
-    ax.tick_params(colors=colour)
-    ax.xaxis.label.set_color(colour)
-    ax.yaxis.label.set_color(colour)
-    return container
-
-
-def describe_bar(bars: Bars, k: int) -> str:
-    """Hover text for bar ``k``."""
-    what = f"{bars.axis.split(' ')[0]} {k}"
-    if bars.labels[k] != str(k):
-        what += f" ({bars.labels[k]})"
-    notes = [n for n, on in (("predicted", k == bars.predicted), ("label", k == bars.truth)) if on]
-    return f"{what} · {bars.value_name} {bars.values[k]:.4g}" + (f" · {', '.join(notes)}" if notes else "")
-
 
 class BarChart(QWidget):
     """The bars of the current result, on one canvas.
@@ -100,11 +53,14 @@ class BarChart(QWidget):
         """Draw ``bars``, updating the drawn ones in place when only the values changed."""
         old, self.bars = self.bars, bars
         same = (old is not None and self.container is not None and old.labels == bars.labels
-                and old.axis == bars.axis and old.truth == bars.truth)
+                and old.axis == bars.axis and old.value_name == bars.value_name)
         if same:
-            for rect, value, colour in zip(self.container, bars.values, bar_colours(bars)):
+            for k, (rect, value, colour) in enumerate(zip(self.container, bars.values,
+                                                          bar_colours(bars))):
                 rect.set_height(0.0 if np.isnan(value) else value)
                 rect.set_facecolor(colour)
+                rect.set_edgecolor(self._colour if k == bars.truth else "none")
+                rect.set_linewidth(TRUTH_LINE if k == bars.truth else 0.0)
             self.axes.relim()
             self.axes.autoscale_view(scalex=False)
         else:

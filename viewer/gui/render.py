@@ -7,6 +7,7 @@ rendered file shows what the window shows.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -16,10 +17,13 @@ from viewer.errors import StrataError
 
 #: Picture file formats: extension -> what it is.
 PICTURE_FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}
+#: What a picture can show: the window's views, and bars (see viewer.app.bars).
+KINDS = VIEWS + ("bars",)
 
 
 def render(act: np.ndarray, path: str, *, title: str, layout: str = "auto", kind: str = "heatmap",
-           cmap: str = AUTO_CMAP, scale: str = "shared", bins: int = 64, log: bool = False) -> None:
+           cmap: str = AUTO_CMAP, scale: str = "shared", bins: int = 64, log: bool = False,
+           bars: Any = None) -> None:
     """Draw one sample's activation to an image file.
 
     Parameters
@@ -32,20 +36,22 @@ def render(act: np.ndarray, path: str, *, title: str, layout: str = "auto", kind
         Shown above the plot (net, layer, sample).
     layout : str
         How to read ``act`` (see viewer.analysis.to_picture).
-    kind : "heatmap" or "histogram"
+    kind : "heatmap", "histogram" or "bars"
     cmap : str
         "auto" (diverging centred on zero when values have both signs) or a colour map name.
     scale : "shared" or "channel"
         One colour scale for the whole picture or one per channel.
     bins, log : int, bool
         Histogram bins and log counts.
+    bars : Bars, optional
+        What to draw for kind "bars" (viewer.app.bars.bars_of).
     """
     ext = os.path.splitext(path)[1].lower()
     if ext not in PICTURE_FORMATS:
         raise StrataError(f"{path}: cannot write {ext or 'a file without extension'}; "
                           f"use {', '.join(PICTURE_FORMATS)}")
-    if kind not in VIEWS:
-        raise StrataError(f"unknown picture kind {kind!r}; use {' or '.join(VIEWS)}")
+    if kind not in KINDS or (kind == "bars" and bars is None):
+        raise StrataError(f"unknown picture kind {kind!r}; use {', '.join(KINDS)}")
     if cmap not in CMAPS:
         raise StrataError(f"unknown colour map {cmap!r}; use one of {', '.join(CMAPS)}")
     if bins < 1:
@@ -72,6 +78,9 @@ def render(act: np.ndarray, path: str, *, title: str, layout: str = "auto", kind
                      label="value / channel max" if scale == "channel" else "activation")
         ax.set_xticks([])
         ax.set_yticks([])
+    elif kind == "bars":
+        from viewer.gui.bar_drawing import draw_bars
+        draw_bars(ax, bars)
     else:
         hist = histogram(act, bins=bins)
         if len(hist.counts):
@@ -82,7 +91,7 @@ def render(act: np.ndarray, path: str, *, title: str, layout: str = "auto", kind
             ax.set_yscale("log")
         ax.set_xlabel("activation")
         ax.set_ylabel("count" + (" (sampled)" if hist.sampled else ""))
-    ax.set_title(title)
+    ax.set_title(_wrapped(title))
     fig.supxlabel(_stats_line(stats), fontsize=8, color="0.25")
     try:
         fig.savefig(path)
@@ -94,3 +103,14 @@ def _stats_line(stats) -> str:
     return (f"min {stats.min:.4g}   max {stats.max:.4g}   mean {stats.mean:.4g}   "
             f"std {stats.std:.4g}   zero {100 * stats.frac_zero:.1f}%   "
             f"negative {100 * stats.frac_negative:.1f}%   NaN {stats.n_nan}   Inf {stats.n_inf}")
+
+
+def _wrapped(title: str, width: int = 72) -> str:
+    """A long title broken into lines at its " · " separators, so the figure does not clip it."""
+    lines = [""]
+    for part in title.split(" · "):
+        if lines[-1] and len(lines[-1]) + 3 + len(part) > width:
+            lines.append(part)
+        else:
+            lines[-1] = f"{lines[-1]} · {part}" if lines[-1] else part
+    return "\n".join(lines)

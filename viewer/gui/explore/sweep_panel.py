@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar,
-                             QPushButton, QSizePolicy, QWidget)
+from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
+                             QProgressBar, QPushButton, QSizePolicy, QWidget)
 
 from viewer.app.sweeps import AUTO_SWEEP_LIMIT, Subset
 from viewer.gui.explore.sweep_worker import SweepController
@@ -40,6 +40,8 @@ class SweepBar(QWidget):
         All samples or a random subset.
     auto_box : QCheckBox
         Sweep each selected layer without being asked.
+    threshold_box : QDoubleSpinBox
+        Active means a peak above this; never active is "dead" in ReLU-like layers.
     sweep_button, cancel_button : QPushButton
     progress : QProgressBar
     status : QLabel
@@ -59,6 +61,15 @@ class SweepBar(QWidget):
         self.auto_box.setToolTip(f"Sweep every layer you select (up to "
                                  f"{AUTO_SWEEP_LIMIT:,} samples); otherwise use Sweep")
         self.auto_box.setChecked(sweeps.auto)
+        self.threshold_box = QDoubleSpinBox()
+        self.threshold_box.setRange(-1e6, 1e6)
+        self.threshold_box.setDecimals(3)
+        self.threshold_box.setSingleStep(0.1)
+        self.threshold_box.setKeyboardTracking(False)
+        self.threshold_box.setValue(sweeps.threshold)
+        self.threshold_box.setToolTip("A unit is active on a sample when its peak exceeds this. "
+                                      "Never active is \"dead\" in ReLU-like layers and "
+                                      "\"never above\" the threshold in others (tanh, linear)")
         self.sweep_button = QPushButton("Sweep")
         self.sweep_button.setToolTip("Run the selected layer over the samples: per-unit "
                                      "statistics, top samples, PCA and class means")
@@ -80,6 +91,8 @@ class SweepBar(QWidget):
         layout.addWidget(self.subset_box)
         layout.addWidget(self.sweep_button)
         layout.addWidget(self.auto_box)
+        layout.addWidget(QLabel("active above"))
+        layout.addWidget(self.threshold_box)
         layout.addWidget(self.progress)
         layout.addWidget(self.cancel_button)
         layout.addWidget(self.status, 1)
@@ -87,6 +100,7 @@ class SweepBar(QWidget):
         self.sweep_button.clicked.connect(lambda: sweeps.run())
         self.cancel_button.clicked.connect(lambda: sweeps.cancel())
         self.auto_box.toggled.connect(sweeps.set_auto)
+        self.threshold_box.valueChanged.connect(sweeps.set_threshold)
         self.subset_box.currentIndexChanged.connect(self._on_subset)
         sweeps.started.connect(self._on_started)
         sweeps.progress.connect(self._on_progress)
@@ -161,6 +175,6 @@ class SweepBar(QWidget):
                                 else "no samples to sweep")
             return
         what = "channels" if result.unit_axis is not None and len(result.shape) == 3 else "units"
-        dead = int(result.dead.sum())
+        off = int(result.never_active.sum())
         self.status.setText(f"{result.n_samples:,} samples · {result.n_units:,} {what} · "
-                            f"{dead:,} dead · {result.elapsed:.2f} s")
+                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s")

@@ -69,6 +69,9 @@ class SweepController(QObject):
         sweeps run only then.
     subset : Subset
         The samples sweeps cover.
+    threshold : float
+        A unit is active on a sample when its peak exceeds this (see
+        viewer.analysis.sweep); never active means dead in ReLU-like layers.
 
     Signals
     -------
@@ -116,6 +119,7 @@ class SweepController(QObject):
         self.auto = True
         self.active = True
         self.subset = Subset()
+        self.threshold = 0.0
         state.netChanged.connect(lambda _n: self._reset())
         state.samplesChanged.connect(lambda _s: self._reset())
         state.layerChanged.connect(lambda _i: self._follow_layer())
@@ -157,6 +161,13 @@ class SweepController(QObject):
             self.subset = subset
             self._follow_layer()
 
+    def set_threshold(self, threshold: float) -> None:
+        """Count units as active above ``threshold`` from now on: earlier sweeps are forgotten."""
+        threshold = float(threshold)
+        if threshold != self.threshold:
+            self.threshold = threshold
+            self._reset()
+
     def set_auto(self, on: bool) -> None:
         """Sweep each selected layer without being asked (now too, when on)."""
         self.auto = bool(on)
@@ -195,13 +206,13 @@ class SweepController(QObject):
             return self._job.id
         self.cancel()
         net, samples, subset = state.net, state.samples, self.subset
-        k, batch = self.k, self.batch_size
+        k, batch, threshold = self.k, self.batch_size, self.threshold
 
         def make() -> Any:
             from viewer.analysis.sweep import Sweep
 
             return Sweep(net, samples, layer, indices=subset.indices(len(samples)),
-                         batch_size=batch, k=k)
+                         batch_size=batch, k=k, threshold=threshold)
 
         was_running = self.running
         job_id = self.runner.submit(partial(_sweep_job, make), with_job=True)

@@ -53,6 +53,8 @@ class UnitTableModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.DisplayRole) -> Any:
         if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            if section == 4 and self.result is not None and not self.result.rectified:
+                return "Never active"  # not ReLU-like: below the threshold is not "dead"
             return COLUMNS[section]
         return None
 
@@ -63,12 +65,12 @@ class UnitTableModel(QAbstractTableModel):
         u, col = index.row(), index.column()
         if role == SortRole:
             return (u, float(r.mean[u]), float(r.std[u]), float(r.frac_active[u]),
-                    int(r.dead[u]))[col]
+                    int(r.never_active[u]))[col]
         if role == Qt.DisplayRole:
             if col == 0:
                 return str(u)
             if col == 4:
-                return "dead" if r.dead[u] else ""
+                return r.inactive_name if r.never_active[u] else ""
             value = (r.mean[u], r.std[u], 100 * r.frac_active[u])[col - 1]
             return f"{value:.1f}" if col == 3 else f"{value:.4g}"
         if role == Qt.TextAlignmentRole:
@@ -302,4 +304,4 @@ class UnitPicture(QWidget):
             return
         text = (f"unit {unit} · mean {result.mean[unit]:.3g} · "
                 f"active {100 * result.frac_active[unit]:.0f} %")
-        self.hover.setText(text + (" · dead" if result.dead[unit] else ""))
+        self.hover.setText(text + (f" · {result.inactive_name}" if result.never_active[unit] else ""))
