@@ -109,8 +109,10 @@ def test_the_hover_readout_never_keeps_another_layers_text(qtbot, window, tmp_pa
     assert first.startswith("channel 0 · y 0, x 0")
     window.state.set_net(custom_net("nan"), small_samples(tmp_path))
     wait_for(qtbot, window, layer=1)
-    # The same pointer position now describes the new layer (a dense unit), or nothing.
-    assert heatmap.hover.text() != first
+    # The same pointer position now describes the new layer (a dense unit), or nothing:
+    # a small dense layer is drawn as bars, with no readout until the pointer moves.
+    assert heatmap.hover.text() != first and heatmap.hover.text() == ""
+    heatmap.bars.box.setChecked(False)  # as a grid of units again
     assert heatmap.hover.text() == heatmap.describe(*heatmap._pointer)
     assert heatmap.hover.text().startswith("unit")
 

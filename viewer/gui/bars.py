@@ -142,6 +142,7 @@ class BarsSwitch(QObject):
                                      req.sample))
         self._unpainted = result
         self._pages.setCurrentWidget(self.chart)
+        self._hover.setText("")  # the pointer is over another picture now
         return True
 
     def _on_toggled(self, on: bool) -> None:
