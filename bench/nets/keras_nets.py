@@ -2,7 +2,7 @@
 
 Run in an environment with tensorflow, tf-keras (Keras 2) and tf2onnx::
 
-    python bench/nets/keras_nets.py OUT_DIR
+    python bench/nets/keras_nets.py OUT_DIR [NAME=MODEL.h5 ...]
 
 Writes ``mini_xception.h5`` and ``mini_xception.onnx`` (tf2onnx, opset 17):
 one net with one set of random weights (fixed seed, randomised batch norm
@@ -11,6 +11,9 @@ tf2onnx turns into channels first) of the same model can be compared. The
 architecture is the classic 48x48x1 emotion classifier: two 3x3 convs, four
 separable-conv residual modules with 3x3 stride-2 max pools and 1x1 stride-2
 shortcuts, a 3x3 conv to 7 classes, global average pooling, softmax.
+
+Each ``NAME=MODEL.h5`` argument also exports that Keras model file (a trained
+one, say) to ``OUT_DIR/NAME.onnx`` the same way.
 """
 
 from __future__ import annotations
@@ -59,17 +62,28 @@ def randomise_norms(model: keras.Model, rng: np.random.Generator) -> None:
                                rng.normal(0, 0.1, c), rng.uniform(0.75, 1.25, c)])
 
 
+def export_onnx(model: keras.Model, path: Path) -> None:
+    """tf2onnx export, opset 17, open batch size."""
+    spec = (tf.TensorSpec((None,) + tuple(model.input_shape[1:]), tf.float32, name=model.input_names[0]),)
+    tf2onnx.convert.from_keras(model, input_signature=spec, opset=17, output_path=str(path))
+
+
 def main() -> None:
     out_dir = Path(sys.argv[1])
     out_dir.mkdir(parents=True, exist_ok=True)
+    for item in sys.argv[2:]:
+        name, _, source = item.partition("=")
+        export_onnx(keras.models.load_model(source, compile=False), out_dir / f"{name}.onnx")
+        print(out_dir / f"{name}.onnx")
+    if sys.argv[2:]:
+        return
     keras.utils.set_random_seed(SEED)
     model = mini_xception()
     randomise_norms(model, np.random.default_rng(SEED))
     h5 = out_dir / "mini_xception.h5"
     model.save(str(h5))
-    spec = (tf.TensorSpec((None,) + model.input_shape[1:], tf.float32, name="image"),)
     onnx_path = out_dir / "mini_xception.onnx"
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=17, output_path=str(onnx_path))
+    export_onnx(model, onnx_path)
     print(h5)
     print(onnx_path)
 
