@@ -293,6 +293,7 @@ WINOGRAD_CASES = [
 @pytest.mark.parametrize("bias", [False, True])
 def test_winograd_matches_naive_both_layouts(monkeypatch, xshape, o, pads, bias):
     monkeypatch.setattr(ops, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(ops, "WINOGRAD_MIN_WORK", 1)
     calls = []
     real = winograd.conv3x3
     monkeypatch.setattr(winograd, "conv3x3", lambda *a: calls.append(1) or real(*a))
@@ -309,12 +310,15 @@ def test_winograd_matches_naive_both_layouts(monkeypatch, xshape, o, pads, bias)
 
 
 def test_winograd_in_blocks_of_samples_and_its_float32_error(monkeypatch):
-    # 64 channels: the default path. A budget of one sample per block.
-    x, w, b = rand(3, 64, 9, 10), rand(70, 64, 3, 3, seed=1) * 0.1, rand(70, seed=2)
-    monkeypatch.setattr(winograd, "BLOCK_BYTES", 16 * 70 * 5 * 4 * 4)
+    # 3 samples, 64 channels, 17x17 blocks: the default path. A budget of one sample per block.
+    x, w, b = rand(3, 64, 34, 34), rand(70, 64, 3, 3, seed=1) * 0.1, rand(70, seed=2)
+    monkeypatch.setattr(winograd, "BLOCK_BYTES", 16 * 70 * 17 * 17 * 4)
+    calls = []
+    real = winograd.conv3x3
+    monkeypatch.setattr(winograd, "conv3x3", lambda *a: calls.append(1) or real(*a))
     want = naive_conv(x.astype(np.float64), w, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     got = ops.conv2d(x, w, b, padding=1)
-    assert got.dtype == np.float32
+    assert got.dtype == np.float32 and calls == [1]
     assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
 
 

@@ -169,8 +169,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     Notes
     -----
     The path depends on the shape: unpadded 1x1 convolutions are one GEMM
-    on the activations; 3x3 stride-1 ones with 64 channels or more use
-    Winograd's F(2x2, 3x3) (:mod:`viewer.net.winograd`, channels first;
+    on the activations; large enough 3x3 stride-1 ones (64 channels and
+    more, see WINOGRAD_MIN_WORK) use Winograd's F(2x2, 3x3) (:mod:`viewer.net.winograd`, channels first;
     channels-last input is transposed around it); depthwise ones
     (``C // groups == 1``) multiply and add one shifted window per kernel
     offset; the others are im2col + GEMM, one GEMM per group. With stride 1, windows cover
@@ -201,7 +201,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     if kh == kw == 1 and groups == 1 and not any(pads[0] + pads[1]):
         return _pointwise(x, w, bias, stride, channels_last)
     if (kh, kw) == (3, 3) and stride == dilation == (1, 1) and groups == 1 \
-            and c >= WINOGRAD_MIN_CHANNELS and o >= WINOGRAD_MIN_CHANNELS // 2:
+            and min(c, o) >= WINOGRAD_MIN_CHANNELS \
+            and x.shape[0] * -(-out_size[0] // 2) * -(-out_size[1] // 2) * c >= WINOGRAD_MIN_WORK:
         return _winograd(x, w, bias, pads, channels_last, {} if prepared is None else prepared)
     # Measured: per-group GEMMs with cg == 1 are 2-12x slower than multiply-add.
     if cg == 1 and groups > 1:
@@ -222,9 +223,14 @@ def _prepare(prepared: dict, key: str, w: np.ndarray, b: np.ndarray | None, make
     return entry[2]
 
 
-#: Input channels from which 3x3 stride-1 convolutions go through Winograd
-#: (measured: 1.2-3.9x faster from 64 channels on, slower below 32).
+#: When 3x3 stride-1 convolutions go through Winograd: from 64 input and output
+#: channels, and from this many (2x2 output blocks x input channels) per call.
+#: Measured against im2col with its weights prepared: 64 channels 56x56,
+#: batch 1: 0.53x the time; 512 channels 7x7, batch 8: 0.54x; 128 channels
+#: 28x28, batch 8: 0.75x; but 256 channels 7x7 and 64 channels 16x16 at batch
+#: 1 to 8, whose GEMMs are too small for the transforms to pay: 1.2-1.4x.
 WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_WORK = 48 << 10
 
 
 def _winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads, channels_last: bool,

@@ -65,8 +65,10 @@ def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads) -> np.ndar
                         dtype, fill=0)
     interior = xp[:, :, top:top + h, left:left + wd]
     rows = scratch.buffer("winograd rows", (4, nb, c, th, 2 * tw + 2), dtype)
-    v = scratch.buffer("winograd V", (16, nb, c, th * tw), dtype)
-    m = scratch.buffer("winograd M", (16, nb, o, th * tw), dtype)
+    # Samples side by side in the GEMMs' columns: one (O, C) x (C, k * tiles) GEMM per cell.
+    t = th * tw
+    v = scratch.buffer("winograd V", (16, c, nb * t), dtype)
+    m = scratch.buffer("winograd M", (16, o, nb * t), dtype)
     half = scratch.buffer("winograd A^T M", (2, 4, nb, o, th, tw), dtype)
     y = np.empty((n, o, ho, wo), dtype)
     whole = (ho, wo) == (2 * th, 2 * tw)
@@ -75,11 +77,11 @@ def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads) -> np.ndar
         k = min(nb, n - start)
         interior[:k] = x[start:start + k]
         _b_transform([xp[:k, :, i:i + 2 * th:2] for i in range(4)], rows[:, :k])
+        columns = v.reshape(4, 4, c, nb, th, tw)[:, :, :, :k].transpose(0, 1, 3, 2, 4, 5)
         for a in range(4):
-            _b_transform([rows[a, :k, ..., j:j + 2 * tw:2] for j in range(4)],
-                         v[4 * a:4 * a + 4, :k].reshape(4, k, c, th, tw))
-        np.matmul(u[:, None], v[:, :k], out=m[:, :k])
-        cells = m[:, :k].reshape(4, 4, k, o, th, tw)
+            _b_transform([rows[a, :k, ..., j:j + 2 * tw:2] for j in range(4)], columns[a])
+        np.matmul(u, v[:, :, :k * t], out=m[:, :, :k * t])
+        cells = m.reshape(4, 4, o, nb, th, tw)[:, :, :, :k].transpose(0, 1, 3, 2, 4, 5)
         _a_transform(cells, half[:, :, :k])
         out = y[start:start + k] if whole else spill[:k]
         for i in range(2):
