@@ -309,3 +309,33 @@ def _mvn(inputs: list, attrs: dict, opset: int) -> list:
     mean = wide.mean(axis=axes, keepdims=True)
     std = np.sqrt(((wide - mean) ** 2).mean(axis=axes, keepdims=True))
     return [((wide - mean) / (std + 1e-9)).astype(x.dtype)]
+
+
+@operator("RMSNormalization")
+def _rms_norm(inputs: list, attrs: dict, opset: int) -> list:
+    x, scale = inputs[0], inputs[1]
+    axis = int(attrs.get("axis", -1)) % x.ndim
+    wide = x.astype(np.float64)
+    mean_square = (wide * wide).mean(axis=tuple(range(axis, x.ndim)), keepdims=True)
+    y = wide / np.sqrt(mean_square + float(attrs.get("epsilon", 1e-5))) * scale
+    return [y.astype(x.dtype)]
+
+
+@operator("MaxUnpool")
+def _max_unpool(inputs: list, attrs: dict, opset: int) -> list:
+    x, indices = inputs[0], inputs[1]
+    dims = x.ndim - 2
+    kernel = [int(k) for k in attrs["kernel_shape"]]
+    strides = [int(s) for s in attrs.get("strides", [1] * dims)]
+    pads = [int(p) for p in attrs.get("pads", [0] * 2 * dims)]
+    shape = x.shape[:2] + tuple((n - 1) * s + k - pads[i] - pads[i + dims]
+                                for i, (n, s, k) in enumerate(zip(x.shape[2:], strides, kernel)))
+    out = np.zeros(int(np.prod(shape)), x.dtype)
+    out[np.asarray(indices, np.int64).reshape(-1)] = x.reshape(-1)
+    out = out.reshape(shape)
+    if len(inputs) > 2 and inputs[2] is not None:
+        # Indices count in the default output; a given larger output gets zeros after it.
+        wanted = [int(v) for v in np.asarray(inputs[2]).reshape(-1)]
+        out = np.pad(out, [(0, max(w - n, 0)) for w, n in zip(wanted, shape)])
+        out = out[tuple(slice(0, w) for w in wanted)]
+    return [out]

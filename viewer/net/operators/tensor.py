@@ -506,3 +506,26 @@ def _lp_normalization(inputs: list, attrs: dict, opset: int) -> list:
     norm = np.sum(np.abs(x), axis=axis, keepdims=True) if p == 1 else \
         np.sqrt(np.sum(x * x, axis=axis, keepdims=True))
     return [np.where(norm == 0, 0, x / np.where(norm == 0, 1, norm)).astype(x.dtype)]
+
+
+@operator("CenterCropPad")
+def _center_crop_pad(inputs: list, attrs: dict, opset: int) -> list:
+    x, target = inputs[0], _ints(inputs[1])
+    axes = [int(a) % x.ndim for a in attrs.get("axes", range(x.ndim))]
+    for a, size in zip(axes, target):
+        have = x.shape[a]
+        if size < have:
+            start = (have - size) // 2
+            x = np.take(x, range(start, start + size), axis=a)
+        elif size > have:
+            before = (size - have) // 2
+            widths = [(0, 0)] * x.ndim
+            widths[a] = (before, size - have - before)
+            x = np.pad(x, widths)
+    return [x]
+
+
+@operator("Det")
+def _det(inputs: list, attrs: dict, opset: int) -> list:
+    x = inputs[0]
+    return [np.linalg.det(x.astype(np.float64)).astype(x.dtype)]
