@@ -50,6 +50,7 @@ sys.path.insert(0, str(BENCH))
 import onnxruntime as ort  # noqa: E402
 from profile_layers import (by_class, gemm_peak, is_compute, open_net, profile,  # noqa: E402
                             timed)
+from viewer.errors import StrataError  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,11 @@ def main() -> None:
         if not _has_files(bench_net, args.nets_dir):
             print(f"{bench_net.name:20s} skipped: no file in {args.nets_dir}")
             continue
-        net = open_net(args.nets_dir / bench_net.strata_file)
+        try:
+            net = open_net(args.nets_dir / bench_net.strata_file)
+        except StrataError as exc:
+            print(f"{bench_net.name:20s} skipped: {str(exc).splitlines()[0][:100]}")
+            continue
         sess = session(args.nets_dir / bench_net.onnx_file)
         feed = sess.get_inputs()[0].name
         shape = tuple(net.input.output_shape)
