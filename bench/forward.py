@@ -16,17 +16,15 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from profile_layers import interleaved  # noqa: E402
 from viewer.net.layers import (Activation, Conv2D, Dense, Flatten, Input,  # noqa: E402
                                MaxPool2D)
 
@@ -113,25 +111,6 @@ def torch_net(weights):
         if i < len(weights) - 1:
             mods.append(nn.ReLU())
     return nn.Sequential(*mods).eval()
-
-
-def timed(fn: Callable[[], object], calls: int) -> float:
-    """Seconds per call of ``fn``, over ``calls`` back-to-back calls."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int, calls: int) -> dict[str, float]:
-    """Median seconds per call of each function, timed in alternation."""
-    for fn in fns.values():
-        fn()
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            samples[name].append(timed(fn, calls))
-    return {name: statistics.median(s) for name, s in samples.items()}
 
 
 def gemm_peak(n: int = 2048, repeats: int = 5) -> float:

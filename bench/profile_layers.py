@@ -6,7 +6,7 @@ Run from the repository root::
 
 NET_FILE is anything ``viewer.convert.convert`` or ``viewer.net.load`` opens
 (.onnx, .h5, Strata .h5). One thread (the BLAS variables are set before numpy
-loads). Every evaluation step of the whole-net forward pass (a layer, or a
+loads); times are the process's CPU time. Every evaluation step of the whole-net forward pass (a layer, or a
 layer with the batch norm and element-wise layers fused into it) is timed on
 its real input, the steps in alternation, repeated; the median per step is
 reported. Layers fall into classes by kind,
@@ -96,10 +96,16 @@ def is_compute(cls: str) -> bool:
 
 
 def timed(fn: Callable[[], Any], calls: int = 1) -> float:
-    start = time.perf_counter()
+    """CPU seconds per call of ``fn`` (everything here runs on one thread).
+
+    CPU time, not wall time: on a shared machine a process waits for the
+    core for several of its time slices, which wall time would count as
+    the net's; the CPU time of the process is what the computation took.
+    """
+    start = time.process_time()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - start) / calls
+    return (time.process_time() - start) / calls
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, calls: int = 1) -> dict[str, float]:

@@ -13,8 +13,9 @@ missing and cannot be made are skipped with a note.
 
 For every net and batch size: Strata converts the file (``viewer.convert``),
 onnxruntime opens the ONNX file (``intra_op_num_threads=1``), both get the
-same input and are timed in alternation (several calls per sample for short
-nets); the medians, the ratio Strata/onnxruntime (the median over samples
+same input and are timed in alternation (the CPU time of the process, since
+a shared machine keeps a process waiting for the core; several calls per
+sample for short nets); the medians, the ratio Strata/onnxruntime (the median over samples
 taken side by side), and the largest output difference relative to the
 largest output (must be <= 1e-4) are printed, then the geometric mean of the ratios
 and the largest one. The Keras file of mini-Xception is compared with its

@@ -315,11 +315,16 @@ def evaluate(target: Layer | Sequence[Layer], X: Any,
         values[id(layer)] = out
         if id(layer) in plan.targets or keep(layer):
             result[layer] = out
-        for p in layer.inputs:
-            remaining_uses[id(p)] -= 1
-            if remaining_uses[id(p)] == 0:
-                del values[id(p)]
+        _release(layer.inputs, remaining_uses, values)
     return result
+
+
+def _release(inputs: Sequence[Layer], remaining_uses: dict[int, int], values: dict[int, Any]) -> None:
+    """Count one more read of each input; drop the outputs nothing will read again."""
+    for p in inputs:
+        remaining_uses[id(p)] -= 1
+        if remaining_uses[id(p)] == 0:
+            del values[id(p)]
 
 
 def _run_layer(layer: Layer, X: Any, values: dict[int, np.ndarray],
@@ -353,19 +358,13 @@ def _evaluate_steps(plan: Plan, X: Any) -> dict[Layer, np.ndarray]:
             try:
                 out = step.run(args)
             except Exception:  # find and name the failing layer
-                if len(step.layers) == 1:
-                    out = _run_layer(step.head, X, values, result)
-                    raise
                 _replay(step, X, values, result)
                 raise
         layer = step.output
         values[id(layer)] = out
         if id(layer) in plan.targets:
             result[layer] = out
-        for p in step.inputs:
-            remaining_uses[id(p)] -= 1
-            if remaining_uses[id(p)] == 0:
-                del values[id(p)]
+        _release(step.inputs, remaining_uses, values)
     return result
 
 
