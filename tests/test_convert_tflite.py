@@ -24,7 +24,7 @@ from viewer.net.layers.quantized import quantization_of, recover
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 FLOAT = ("tflite_cnn", "tflite_ops", "tflite_lstm")
-INT8 = ("tflite_cnn_int8_per_channel", "tflite_cnn_int8_per_tensor")
+INT8 = ("tflite_cnn_int8_per_channel", "tflite_cnn_int8_per_tensor", "tflite_act_int8_per_channel")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -35,11 +35,22 @@ def _fixture(name):
     return net, ref
 
 
+def _layers(net, ref):
+    """The layer for each stored tensor. TFLite tensor names need not be unique (an int8
+    tensor and its DEQUANTIZE'd copy may share one); Strata's then end in #2, #3, ...,
+    and the one whose output is quantized like the tensor is its layer."""
+    out = []
+    for i, full in enumerate(ref["layer_names"]):
+        name = short_name(str(full))
+        candidates = [layer for layer in net if layer.name == name or layer.name.startswith(name + "#")]
+        quantized = f"quantized_{i}" in ref
+        out.append(next(layer for layer in candidates if (quantization_of(layer) is not None) == quantized))
+    return out
+
+
 def _pairs(net, ref, values):
     """(layer, index in the reference, Strata's output, the interpreter's) for every stored tensor."""
-    by_name = {layer.name: layer for layer in net}
-    for i, full in enumerate(ref["layer_names"]):
-        layer = by_name[short_name(str(full))]
+    for i, layer in enumerate(_layers(net, ref)):
         got, want = values[layer], ref[f"output_{i}"]
         if got.shape != want.shape:  # Keras' Tensordot: TFLite merges the batch with the rows
             want = want.reshape(got.shape)
@@ -66,8 +77,10 @@ def test_int8_layers_compute_the_interpreters_integers(name):
     kernel rounds a float32 mean in a way not reproduced here, so it may be
     one step off (at most one, checked).
     """
+    expected = {"QConv2D", "QDense", "QArithmetic", "QAvgPool2D", "QSoftmax", "MaxPool2D", "Concatenate",
+                "Tile", "Pad"} if "cnn" in name else {"QConv2D", "QLookup", "QArithmetic", "Quantize"}
     net, ref = _fixture(name)
-    index = {short_name(str(n)): i for i, n in enumerate(ref["layer_names"])}
+    index = {layer.name: i for i, layer in enumerate(_layers(net, ref))}
     kinds = set()
     for layer in net:
         if layer.name not in index or not all(p.name in index for p in layer.inputs):
@@ -75,15 +88,18 @@ def test_int8_layers_compute_the_interpreters_integers(name):
         ins = tuple(ref[f"output_{index[p.name]}"] for p in layer.inputs)
         got = layer.forward(ins if layer.is_merge else ins[0])
         info = quantization_of(layer)
-        if info is None:  # the final DEQUANTIZE: float out
-            np.testing.assert_array_equal(got, ref[f"output_{index[layer.name]}"])
+        if info is None:  # DEQUANTIZE exactly as the interpreter rounds it; float ops within 1e-5
+            want = ref[f"output_{index[layer.name]}"]
+            if layer.kind == "Dequantize":
+                np.testing.assert_array_equal(got, want, err_msg=layer.name)
+            else:
+                assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), layer.name
             continue
         diff = np.abs(recover(got, info["scale"], info["zero_point"])
                       - ref[f"quantized_{index[layer.name]}"].astype(np.int64))
         assert diff.max() <= (1 if layer.kind == "QMean" else 0), layer.name
         kinds.add(layer.kind)
-    assert {"QConv2D", "QDense", "QArithmetic", "QAvgPool2D", "QSoftmax", "MaxPool2D", "Concatenate",
-            "Tile", "Pad"} <= kinds
+    assert expected <= kinds
 
 
 @pytest.mark.parametrize("name", INT8)
@@ -100,6 +116,12 @@ def test_int8_nets_end_to_end(name):
         diff = np.abs(recover(got, info["scale"], info["zero_point"]) - ref[f"quantized_{i}"].astype(np.int64))
         assert diff.max() <= (1 if after_mean else 0), layer.name
     assert after_mean
+
+
+def test_int8_lookups_cover_the_element_wise_ops():
+    net, _ = _fixture("tflite_act_int8_per_channel")
+    ops = {layer.op for layer in net if layer.kind == "QLookup"}
+    assert ops == {"logistic", "tanh", "gelu", "hard_swish", "leaky_relu"}
 
 
 def test_quantized_nets_round_trip_through_the_net_file(tmp_path):

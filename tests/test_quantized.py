@@ -12,8 +12,9 @@ import pytest
 from viewer.errors import LayerError
 from viewer.net import fixed_point as fp
 from viewer.net.layers import Conv2D, Dense, Input
-from viewer.net.layers.quantized import (Dequantize, QArithmetic, QAvgPool2D, QConv2D, QDense, QMean,
-                                         QSoftmax, Quantize, dequantize, quantization_of, recover)
+from viewer.net.layers.quantized import (Dequantize, QArithmetic, QAvgPool2D, QConv2D, QDense, QLookup,
+                                         QMean, QSoftmax, Quantize, dequantize, lookup_table, quantization_of,
+                                         recover)
 from viewer.net.layers.resampling import Resize2D, Tile
 
 RNG = np.random.default_rng(13)
@@ -47,6 +48,8 @@ QUANTIZED_EXAMPLES = {
     "QMean": lambda: QMean(_image(), name="L", axes=[1, 2], **QUANT),
     "QSoftmax": lambda: QSoftmax(Input(shape=(7,), name="in"), name="L", beta=1.5, in_scale=0.1, in_zero=3,
                                  out_scale=1 / 256, out_zero=-128),
+    "QLookup": lambda: QLookup(_image(), name="L", table=lookup_table(np.tanh, 0.05, -3, 1 / 128, 0), op="tanh",
+                               in_scale=0.05, in_zero=-3, out_scale=1 / 128, out_zero=0),
     "Resize2D": lambda: Resize2D(_image(), name="L", size=(7, 9), mode="bilinear", half_pixel_centers=True),
     "Tile": lambda: Tile(_image(), name="L", reps=(2, 1, 3)),
 }
@@ -119,6 +122,16 @@ def test_qsoftmax_sums_to_one_in_output_steps():
     real = np.exp(1.5 * 0.1 * (q - q.max(1, keepdims=True)))
     real /= real.sum(1, keepdims=True)
     assert np.max(np.abs(got - real)) <= 1 / 256
+
+
+def test_lookup_is_the_rounded_function_of_each_integer():
+    layer = QUANTIZED_EXAMPLES["QLookup"]()
+    x, q = _q((2, 5, 6, 3), 0.05, -3)
+    want = np.clip(fp.round_half_away(np.tanh(0.05 * (q + 3)) * 128), -128, 127)
+    assert np.max(np.abs(recover(layer(x), 1 / 128, 0) - want)) <= 1  # float32 ties may round apart
+    assert np.mean(recover(layer(x), 1 / 128, 0) == want) > 0.99
+    with pytest.raises(LayerError, match="one value per int8 integer"):
+        QLookup(_image(), name="L", table=np.zeros(10, np.int16), **QUANT)
 
 
 def test_quantize_rounds_half_away_and_requantises():

@@ -16,8 +16,10 @@ import numpy as np
 from viewer.convert import tflite_ops
 from viewer.convert.tflite_model import Builder, Refused, axis_of, is_quantized
 from viewer.convert.tflite_schema import Operator, Quantization
-from viewer.net.layers.quantized import (INTEGER_RANGES, QArithmetic, QAvgPool2D, QConv2D, QDense, QMean,
-                                         QSoftmax, Quantize)
+from viewer.net import fixed_point as fp
+from viewer.net.layers.activation import erfc
+from viewer.net.layers.quantized import (INTEGER_RANGES, QArithmetic, QAvgPool2D, QConv2D, QDense, QLookup,
+                                         QMean, QSoftmax, Quantize, lookup_table)
 
 
 def _quant(b: Builder, index: int, what: str) -> tuple[float, int, str]:
@@ -144,9 +146,10 @@ def mean(b: Builder, op: Operator) -> None:
     axes = sorted({axis_of(a, rank) for a in np.asarray(b.const(op, 1, "axes")).reshape(-1)})
     if 0 in axes:
         raise Refused("reduces over the batch axis")
-    if op.option(0, "bool", False):
-        raise Refused("a quantized mean keeping its axes is not supported")
-    b.emit(op, lambda name: QMean(x, name=name, axes=axes, **_in(b, op), **_out(b, op)))
+    keep = bool(op.option(0, "bool", False))
+    if keep and (rank != 4 or axes != [1, 2]):
+        raise Refused("a quantized mean keeping axes other than height and width is not supported")
+    b.emit(op, lambda name: QMean(x, name=name, axes=axes, keepdims=keep, **_in(b, op), **_out(b, op)))
 
 
 def softmax(b: Builder, op: Operator) -> None:
@@ -169,6 +172,66 @@ def relu(b: Builder, op: Operator) -> None:
     x = b.data(op)
     code = {"RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}[op.name]
     b.emit(op, lambda name: Quantize(x, name=name, **_in(b, op), **_out(b, op, code)))
+
+
+def _f32(fn):
+    """A float32 function as the kernels' C++ lambdas compute it (exp correctly rounded to float32)."""
+    return lambda v: np.asarray(fn(v.astype(np.float64)), np.float64).astype(np.float32)
+
+
+def _logistic(v):
+    e = _f32(np.exp)(-v)
+    return (np.float32(1.0) / (np.float32(1.0) + e)).astype(np.float32)
+
+
+def _elu(v):
+    return np.where(v < 0, (_f32(np.exp)(v) - np.float32(1.0)).astype(np.float32), v)
+
+
+def _gelu(v):
+    return (np.float32(0.5) * v * (np.float32(2.0) - _f32(erfc)(v / np.float32(np.sqrt(2.0))))).astype(np.float32)
+
+
+def _gelu_tanh(v):
+    inner = (np.float32(np.sqrt(2.0 / np.pi)) * (v + np.float32(0.044715) * v * v * v)).astype(np.float32)
+    return (np.float32(0.5) * v * (np.float32(1.0) + _f32(np.tanh)(inner))).astype(np.float32)
+
+
+def _hard_swish(v):
+    return (v * np.clip(v + np.float32(3.0), 0, 6) / np.float32(6.0)).astype(np.float32)
+
+
+TABLES = {"LOGISTIC": ("logistic", _logistic), "TANH": ("tanh", _f32(np.tanh)), "ELU": ("elu", _elu),
+          "HARD_SWISH": ("hard_swish", _hard_swish)}
+
+
+def lookup(b: Builder, op: Operator) -> None:
+    """Element-wise ops TFLite computes on int8 through a 256-value table."""
+    x = b.data(op)
+    if op.name == "GELU":
+        name, fn = ("gelu_tanh", _gelu_tanh) if op.option(0, "bool", False) else ("gelu", _gelu)
+    else:
+        name, fn = TABLES[op.name]
+    ins, out = _in(b, op), _out(b, op)
+    if out["dtype"] != "int8":
+        raise Refused(f"{out['dtype']} lookups are not supported")
+    table = lookup_table(fn, ins["in_scale"], ins["in_zero"], out["out_scale"], out["out_zero"])
+    b.emit(op, lambda layer: QLookup(x, name=layer, table=table, op=name, **ins, **out))
+
+
+def leaky_relu(b: Builder, op: Operator) -> None:
+    """LEAKY_RELU on int8: two fixed-point rescalings, of the identity and of the slope, as a table."""
+    x = b.data(op)
+    ins, out = _in(b, op), _out(b, op)
+    alpha = float(np.float32(op.option(0, "f32", 0.0)))
+    s_in, s_out = np.float64(ins["in_scale"]), np.float64(out["out_scale"])
+    identity, slope = fp.quantize_multiplier(s_in / s_out), fp.quantize_multiplier(s_in * alpha / s_out)
+    lo, hi = INTEGER_RANGES[out["dtype"]]
+    v = np.arange(lo, hi + 1) - ins["in_zero"]
+    q = np.where(v >= 0, fp.multiply_by_quantized_multiplier(v, *identity),
+                 fp.multiply_by_quantized_multiplier(v, *slope)) + out["out_zero"]
+    table = np.clip(q, lo, hi).astype(np.int16)
+    b.emit(op, lambda name: QLookup(x, name=name, table=table, op="leaky_relu", **ins, **out))
 
 
 def _same_quantization(b: Builder, op: Operator) -> None:
@@ -208,6 +271,7 @@ OPS: dict[str, Callable[[Builder, Operator], None]] = {
     "CONV_2D": conv_2d, "DEPTHWISE_CONV_2D": depthwise_conv_2d, "FULLY_CONNECTED": fully_connected,
     "ADD": arithmetic, "SUB": arithmetic, "MUL": arithmetic, "AVERAGE_POOL_2D": average_pool_2d,
     "MEAN": mean, "SOFTMAX": softmax, "QUANTIZE": quantize, "RELU": relu, "RELU6": relu,
+    **{name: lookup for name in (*TABLES, "GELU")}, "LEAKY_RELU": leaky_relu,
     "RELU_N1_TO_1": relu, "MAX_POOL_2D": _moving(_max_pool), "PAD": _moving(_pad), "PADV2": _moving(_pad),
     **{name: _moving(tflite_ops.OPS[name]) for name in MOVING},
 }
