@@ -16,7 +16,6 @@ import numpy as np
 
 from viewer.errors import LayerError
 from viewer.net.layers.base import Layer, Shape, register
-from viewer.net.operators import OPERATORS, compute
 
 MAX_CONSTS = 16
 
@@ -69,6 +68,8 @@ class Operator(Layer):
     def __init__(self, prev: Sequence[Layer], *, name: str, op: str, args: list, shape: Sequence,
                  attrs: dict | None = None, opset: int = 17, output: int = 0,
                  batch_axis: int | None = None, **consts: Any) -> None:
+        # The operators load with the first Operator layer, not with every net (start-up time).
+        from viewer.net.operators import OPERATORS
         prev = (prev,) if isinstance(prev, Layer) else tuple(prev)
         super().__init__(prev, name=name)
         if op not in OPERATORS:
@@ -108,6 +109,7 @@ class Operator(Layer):
         return values
 
     def forward(self, x: tuple) -> np.ndarray:
+        from viewer.net.operators import compute
         n = x[0].shape[0] if x else 1
         outs = []
         for i in range(n):
