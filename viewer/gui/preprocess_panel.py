@@ -15,8 +15,8 @@ import math
 from typing import Any
 
 from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
-                             QLineEdit, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
+                             QLabel, QLineEdit, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from viewer.app.messages import log
 from viewer.app.pairs import PairMemory
@@ -81,7 +81,7 @@ class PreprocessRow(QWidget):
     summary : QLabel
         ``"x / 255 (proposed) · 0..255 → 0..1"``; the tooltip says why.
     button : QPushButton
-        Opens the :class:`PreprocessDialog` (placed beside "Open samples…").
+        Opens the :class:`PreprocessDialog`; at the line's right end, under "Open samples…".
     dialog : PreprocessDialog or None
         The editor, once opened.
     """
@@ -98,9 +98,10 @@ class PreprocessRow(QWidget):
         self.button.setToolTip("How sample values become net input: scale, mean, std, "
                                "channel order, resize")
         self.button.clicked.connect(self.edit)
-        layout = QVBoxLayout(self)
+        layout = QHBoxLayout(self)  # the summary gives way: the panel keeps its width
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.summary)
+        layout.addWidget(self.summary, 1)
+        layout.addWidget(self.button, 0, Qt.AlignTop)
         settings = cfg.open_settings()
         state.memory = PairMemory.from_json(settings.value(PAIRS_KEY, ""))
         state.choiceChanged.connect(self.show_choice)

@@ -154,9 +154,8 @@ class SamplePanel(QWidget):
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
         top = QHBoxLayout()
+        top.addWidget(self.source, 1)
         top.addWidget(self.open_button)
-        top.addWidget(self.preprocessing.button)
-        top.addStretch(1)
         pick = QHBoxLayout()
         pick.addWidget(self.spin)
         pick.addWidget(self.count)
@@ -170,7 +169,6 @@ class SamplePanel(QWidget):
         info.addSpacing(8)
         info.addLayout(facts, 1)
         inner = QVBoxLayout(box)
-        inner.addWidget(self.source)
         inner.addLayout(top)
         inner.addWidget(self.preprocessing)
         inner.addLayout(pick)
