@@ -63,6 +63,14 @@ def test_nested_composite_converted_in_its_environment() -> None:
     assert [layer.kind for layer in net] == ["Input", "Elementwise"]
 
 
+def test_gemm_converted_in_its_environment() -> None:
+    """b * z + a * dot(x, W), which Theano's optimiser makes of a sum of products."""
+    net = load(FIXTURES / "theano_gemm.h5")
+    check(net, FIXTURES / "theano_gemm.npz")
+    assert [layer.name for layer in net.inputs] == ["a", "b"]
+    assert sum(layer.kind == "Dense" for layer in net) == 2
+
+
 @pytest.mark.parametrize("values, shape", [
     (["1,8,8"], (1, 8, 8)), (["3"], (3,)), (["1x28x28"], (1, 28, 28)),
     (["a=1,8,8", "b=3"], {"a": (1, 8, 8), "b": (3,)}), (["s="], {"s": ()}),
@@ -165,6 +173,25 @@ def test_input_shape_from_the_command_line(tmp_path: Path) -> None:
     assert run.returncode == 2 and "3 sizes without the batch, not 2 (7,9)" in run.stderr
     run = _convert_command(path, "--trust-pickle", "--input-shape", "x=1,7,9", "-o", out)
     assert run.returncode == 2 and "input_shape names x; the graph's inputs are 'image'" in run.stderr
+
+
+def test_input_shapes_of_several_inputs(tmp_path: Path) -> None:
+    th = _theano(lasagne=False)
+    import theano.tensor as T
+    a, b = T.matrix("a"), T.matrix("b")
+    W = th.shared(np.random.RandomState(5).standard_normal((3, 2)).astype("float32"))
+    f = th.function([a, b], T.tanh(T.dot(a, W)) + T.dot(b, W))
+    path = tmp_path / "two.pkl"
+    path.write_bytes(pickle.dumps(f))
+    out = tmp_path / "net.h5"
+    A, B = (np.random.RandomState(i).standard_normal((4, 3)).astype("float32") for i in (6, 7))
+    for given in (["a=3", "b=3"], ["3", "3"]):
+        flags = [x for g in given for x in ("--input-shape", g)]
+        run = _convert_command(path, "--trust-pickle", *flags, "-o", out)
+        assert run.returncode == 0, run.stderr
+        np.testing.assert_allclose(load(out)[-1]({"a": A, "b": B}), f(A, B), rtol=1e-5, atol=1e-6)
+    run = _convert_command(path, "--trust-pickle", "--input-shape", "3", "-o", out)
+    assert run.returncode == 2 and "the graph has 2 inputs; give a shape for each" in run.stderr
 
 
 def test_input_shape_taken_from_the_samples(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ This runs inside the user's own Theano environment (Theano 1.0.5, numpy
 The converter walks the graph from the inputs: constants and shared
 variables (the weights) are folded with Theano's own ``perform``, shape
 arithmetic included (the batch size stands as :data:`BATCH`). Operations on
-the data become layers: dot/Dot22 -> Dense; AbstractConv2d (kernel flipped
+the data become layers: dot/Dot22 -> Dense (Gemm: Dense, then the sum it
+fuses as element-wise steps); AbstractConv2d (kernel flipped
 when ``filter_flip``, i.e. a true convolution) and CorrMM (a correlation)
 -> Conv2D; Pool -> MaxPool2D/AvgPool2D; Softmax(WithBias) -> Activation;
 batch_normalization_test -> BatchNorm; Reshape/Flatten/DimShuffle -> shape

@@ -94,6 +94,27 @@ class TheanoOps:
     def _op_Dot22Scalar(self, node: Any, values: list, name: str) -> Tensor:
         return self._dense(node, values, name, float(values[2]))
 
+    def _op_Gemm(self, node: Any, values: list, name: str) -> Expr:
+        """``b * z + a * dot(x, y)`` (Theano fuses a product and a sum into it): a Dense
+        layer for the product, the rest an element-wise formula that later steps extend."""
+        z, a, x, y, b = values
+        if isinstance(y, (Tensor, Expr)) or isinstance(a, (Tensor, Expr)) or isinstance(b, (Tensor, Expr)) \
+                or np.ndim(y) != 2:
+            raise Refused("a product that is not data times a weight matrix")
+        scale, keep = float(np.asarray(a)), float(np.asarray(b))
+        product = self.add(Dense(self.tensor(node.inputs[2]).layer, name=self.unique(name),
+                                 W=np.asarray(y) * scale))
+        expr = Expr()
+        total = expr.ref(product)
+        if keep != 0.0:
+            kept = expr.ref(z)
+            if keep != 1.0:
+                kept = expr.add("mul", [kept, ["num", keep]])
+            total = expr.add("add", [kept, total])
+        else:
+            total = expr.add("identity", [total])
+        return expr
+
     def _conv(self, node: Any, values: list, name: str, flip: bool) -> Tensor:
         t = self.tensor(node.inputs[0])
         W = values[1]
@@ -263,7 +284,7 @@ class TheanoOps:
 
 def short_name(op: str) -> str:
     return {"AbstractConv2d": "conv", "CorrMM": "conv", "Dot22": "dot", "Dot": "dot",
-            "Dot22Scalar": "dot", "AbstractConv2d_gradInputs": "deconv"}.get(op, op.lower())
+            "Dot22Scalar": "dot", "AbstractConv2d_gradInputs": "deconv", "Gemm": "dot"}.get(op, op.lower())
 
 
 def _border(mode: Any, kernel: tuple, dilation: tuple) -> Any:
