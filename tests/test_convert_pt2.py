@@ -155,3 +155,41 @@ def test_unsupported_ops_are_listed(tmp_path):
     members[key] = json.dumps(program).encode()
     _fails(_write(tmp_path, members), r"cannot convert 1 op\(s\): aten.special_bessel_j0.default \(gelu\)",
            error=ConversionError)
+
+
+def test_damaged_program_json_gives_one_line_errors(tmp_path):
+    """Values of the program and tensor tables replaced at random: one StrataError line each."""
+    import random
+
+    from viewer.errors import StrataError
+
+    rnd = random.Random(3)
+    members = _members()
+    keys = ("pt2_seq/models/model.json", "pt2_seq/data/weights/model_weights_config.json")
+
+    def places(obj, path=()):
+        if isinstance(obj, (dict, list)):
+            for k, v in (obj.items() if isinstance(obj, dict) else enumerate(obj)):
+                yield from places(v, path + (k,))
+        if path:
+            yield path
+
+    for _ in range(60):
+        key = rnd.choice(keys)
+        obj = json.loads(members[key])
+        chosen = rnd.sample(list(places(obj)), 2)
+        for path in chosen:
+            parent = obj
+            try:
+                for k in path[:-1]:
+                    parent = parent[k]
+                parent[path[-1]] = rnd.choice([None, 7, -1, 1 << 40, "x", [], {}, {"as_int": 3}, True])
+            except (KeyError, IndexError, TypeError):
+                pass  # an earlier change removed this place
+        damaged = dict(members)
+        damaged[key] = json.dumps(obj).encode()
+        path = _write(tmp_path, damaged)
+        try:
+            convert(path)
+        except StrataError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)

@@ -216,3 +216,23 @@ def test_unsupported_operators_are_listed(tmp_path):
     data[code._field(0)] = 27  # the deprecated one-byte code too
     _fails(tmp_path, data, r"cannot convert 1 operator\(s\): SVDF \(tfl.unidirectional_sequence_lstm\)",
            error=ConversionError)
+
+
+def test_random_damage_gives_one_line_errors(tmp_path):
+    """Bytes changed or cut anywhere: a net or one StrataError line, never another exception."""
+    from viewer.errors import StrataError
+
+    rng = np.random.default_rng(5)
+    data = _bytes("tflite_cnn_int8_per_channel")
+    path = tmp_path / "damaged.tflite"
+    for _ in range(80):
+        damaged = bytearray(data)
+        for _ in range(int(rng.integers(1, 8))):
+            damaged[int(rng.integers(0, len(damaged)))] = int(rng.integers(0, 256))
+        if rng.random() < 0.2:
+            damaged = damaged[:int(rng.integers(0, len(damaged)))]
+        path.write_bytes(bytes(damaged))
+        try:
+            convert(path)
+        except StrataError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)

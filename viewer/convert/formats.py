@@ -106,8 +106,8 @@ def _zip_kind(path: str) -> str | None:
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return None
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+        return None  # the converter's reader says what is wrong
     if "config.json" in names:
         return "keras"
     if any(n.split("/")[-1] == "archive_format" or (n.split("/")[-2:-1] == ["models"] and n.endswith(".json"))

@@ -68,10 +68,13 @@ def read_archive(path: str | os.PathLike) -> Archive:
     try:
         with zipfile.ZipFile(path) as z:
             return _read(path, z)
+    except (KeyError, TypeError, AttributeError, IndexError, StopIteration) as exc:
+        raise refuse(path, f"unexpected structure ({type(exc).__name__}: {exc})") from None
     except zipfile.BadZipFile as exc:
         raise file_error(path, f"not a readable zip archive ({exc})") from None
-    except (OSError, EOFError, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:
-        raise file_error(path, f"cannot read the archive ({exc})") from None
+    except (OSError, EOFError, ValueError, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:
+        # ValueError covers member names that are not UTF-8 and damaged compressed data
+        raise file_error(path, f"cannot read the archive ({type(exc).__name__}: {exc})") from None
 
 
 def _read(path: str, z: zipfile.ZipFile) -> Archive:
@@ -169,7 +172,7 @@ def _tensor(path: str, z: zipfile.ZipFile, infos: dict, folder: str, fqn: str, e
     if not isinstance(meta, dict) or not isinstance(name, str):
         raise file_error(path, f"tensor {fqn!r}: no path_name or tensor_meta")
     code = meta.get("dtype")
-    if code not in DTYPES:
+    if not isinstance(code, int) or code not in DTYPES:
         raise file_error(path, f"tensor {fqn!r} has dtype {DTYPE_NAMES.get(code, code)}, which Strata "
                                "does not compute with")
     dtype = np.dtype(DTYPES[code]).newbyteorder("<")

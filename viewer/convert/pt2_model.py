@@ -62,10 +62,10 @@ def build(path: str | os.PathLike) -> tuple[Net, dict[str, Layer]]:
     """The net and the layer made for each FX node, by node name."""
     path = os.fspath(path)
     archive = read_archive(path)
-    builder = Builder(archive, path)
     try:
+        builder = Builder(archive, path)
         return builder.build(), builder.by_node
-    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+    except (LookupError, TypeError, AttributeError, StopIteration, ValueError, ArithmeticError) as exc:
         raise refuse(path, f"unexpected structure ({type(exc).__name__}: {exc})") from None
 
 

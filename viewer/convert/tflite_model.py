@@ -78,7 +78,8 @@ def convert_tflite(path: str | os.PathLike) -> Net:
         raise file_error(path, f"not a readable TFLite file: {exc}") from None
     try:
         return Builder(model, path).build()
-    except (FlatBufferError, OverflowError) as exc:
+    except (FlatBufferError, ArithmeticError, ValueError, TypeError, LookupError) as exc:
+        # a file whose tables read but do not fit together (numpy refusing a shape, say)
         raise file_error(path, f"damaged TFLite file: {exc}") from None
 
 
