@@ -200,7 +200,8 @@ def test_pca_on_a_random_subset_is_stated_and_projects_everyone(demo):
     np.testing.assert_allclose(pca.explained_variance_ratio, pca.coords.var(axis=0) / total,
                                rtol=1e-6)
     again = Sweep(net, samples, "relu3", pca_samples=100).run()
-    np.testing.assert_array_equal(again.pca.coords, pca.coords)
+    # Batch sizes follow the machine's speed: equal up to float rounding, not bit for bit.
+    np.testing.assert_allclose(again.pca.coords, pca.coords, rtol=1e-5, atol=1e-6)
 
 
 def test_wide_layers_are_hashed_before_the_pca():
