@@ -101,14 +101,20 @@ def test_recent_files_and_options_persist(qtbot, tmp_path):
 
     again = MainWindow()
     qtbot.addWidget(again)
-    assert settings.recent_files(again.settings)[:2] == [str(samples), str(SMALL_CNN)]
+    # Nets and samples in lists of their own, each under its heading.
+    assert settings.recent_files(again.settings, "nets")[:1] == [str(SMALL_CNN)]
+    assert settings.recent_files(again.settings, "samples")[:1] == [str(samples)]
     again.fill_recent()
     texts = [a.text() for a in again.recent_menu.actions()]
-    assert any("more.npy" in t for t in texts) and any("digits_cnn.h5" in t for t in texts)
+    nets, kept = texts.index("Nets and models"), texts.index("Samples")
+    assert "digits_cnn.h5" in texts[nets + 1] and "more.npy" in texts[kept + 1]
     opts = again.state.options
     assert (opts.cmap, opts.bins, opts.view, opts.scale) == ("magma", 33, "histogram", "channel")
     assert (again.width(), again.height()) == (1100, 700)
     assert settings.last_folder(again.settings) == str(tmp_path)
+    assert settings.export_folder(again.settings) == str(tmp_path)
+    settings.set_last_folder(again.settings, str(SMALL_CNN))  # the bundled demo's folder
+    assert settings.export_folder(again.settings) == os.path.expanduser("~")
 
 
 @needs_demo

@@ -98,11 +98,11 @@ def shoot(app: QApplication, size: tuple[int, int], folder: Path, primary: bool)
     window.show_view("heatmap")
     s.set_layer(net.index("relu3"))
     panel = window.show_view("dataset")
-    settle(app, lambda: panel.sweeps.result is not None)
+    settle(app, lambda: panel.sweeps.result is not None, seconds=180)
     for tab in ("units", "pca", "classes", "browse"):
         panel.show_tab(tab)
         if tab == "browse":
-            settle(app, lambda: panel.predictions.complete)
+            settle(app, lambda: panel.predictions.complete, seconds=180)
         save(window, app, folder, f"dataset-{tab}", size, primary)
     window.show_view("dataset")  # the toggle: hide it again
     window.views.entries["dataset"].action.setChecked(False)

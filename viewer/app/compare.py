@@ -51,6 +51,8 @@ class Comparison:
         Symmetric limits of the difference, ``(-m, m)``.
     hist_a, hist_b : Histogram
         Over shared bin edges.
+    input_a, input_b : np.ndarray
+        The samples of A and B as the net sees them (no batch axis), for thumbnails.
     """
 
     pair: Pair
@@ -62,10 +64,14 @@ class Comparison:
     diff_clim: tuple[float, float]
     hist_a: Histogram
     hist_b: Histogram
+    input_a: np.ndarray
+    input_b: np.ndarray
 
 
-def activation(pair: Pair, cache: TraceCache, sample: int, layer: int) -> np.ndarray:
-    """Layer ``layer``'s output for ``sample`` (no batch axis), through the state's trace cache.
+def activation(pair: Pair, cache: TraceCache, sample: int,
+               layer: int) -> tuple[np.ndarray, np.ndarray]:
+    """Layer ``layer``'s output for ``sample`` and the net input (no batch axes), through the
+    state's trace cache.
 
     Raises
     ------
@@ -75,7 +81,7 @@ def activation(pair: Pair, cache: TraceCache, sample: int, layer: int) -> np.nda
     trace, _cached = cache.trace(pair.net, pair.samples, sample, forward)
     if layer >= len(trace.outputs):
         raise LayerError(trace.failure)
-    return np.asarray(trace.outputs[layer][0])
+    return np.asarray(trace.outputs[layer][0]), np.asarray(trace.net_input[0])
 
 
 def compare(pair: Pair, cache: TraceCache, cmap_option: str = "auto") -> Comparison:
@@ -89,8 +95,8 @@ def compare(pair: Pair, cache: TraceCache, cmap_option: str = "auto") -> Compari
         When A and B have different shapes.
     """
     net = pair.net
-    a = activation(pair, cache, pair.a_sample, pair.a_layer)
-    b = activation(pair, cache, pair.b_sample, pair.b_layer)
+    a, input_a = activation(pair, cache, pair.a_sample, pair.a_layer)
+    b, input_b = activation(pair, cache, pair.b_sample, pair.b_layer)
     if a.shape != b.shape:
         raise ValueError(f"A has shape {a.shape} and B {b.shape}: they cannot be compared")
     layout = picture_layout(net, pair.b_layer, b.ndim)
@@ -101,7 +107,8 @@ def compare(pair: Pair, cache: TraceCache, cmap_option: str = "auto") -> Compari
     m = max(abs(v) for v in color_limits(pictures[2].image).symmetric) or 1.0
     edges = np.linspace(both.vmin, both.vmax, BINS + 1)
     return Comparison(pair, *pictures, clim=(lo, hi), cmap=cmap, diff_clim=(-m, m),
-                      hist_a=histogram(a, bins=edges), hist_b=histogram(b, bins=edges))
+                      hist_a=histogram(a, bins=edges), hist_b=histogram(b, bins=edges),
+                      input_a=input_a, input_b=input_b)
 
 
 def partner_layer(net: Any, layer: int) -> int:

@@ -66,10 +66,10 @@ class LayerList(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
         self.tree.setAllColumnsShowFocus(True)
+        self.tree.setTextElideMode(Qt.ElideMiddle)  # "batch_n…lization_3" keeps both ends
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.Stretch)
         header.setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
         self.totals = QLabel("")
         self.totals.setObjectName("netTotals")
@@ -100,8 +100,10 @@ class LayerList(QWidget):
                                     shape_text(row.output_shape), f"{row.n_params:,}"])
             item.setTextAlignment(0, Qt.AlignRight | Qt.AlignVCenter)
             item.setTextAlignment(4, Qt.AlignRight | Qt.AlignVCenter)
+            tip = row.name
             if row.inputs and len(row.inputs) > 1:
-                item.setToolTip(1, "inputs: " + ", ".join(row.inputs))
+                tip += "\ninputs: " + ", ".join(row.inputs)
+            item.setToolTip(1, tip)
             if row.quantization:  # the values shown are real: scale * (q - zero point)
                 item.setText(2, f"{row.kind} · {row.quantization.split(',')[0]}")
                 item.setToolTip(2, f"quantized output: {row.quantization}; shown as real values")
@@ -111,6 +113,14 @@ class LayerList(QWidget):
         self.select(self._state.layer)
         n_params = sum(layer.n_params for layer in net)
         self.totals.setText(f"{len(net)} layers · {n_params:,} parameters")
+
+    def wanted_width(self) -> int:
+        """Pixels the table needs to show every column in full (no elided names)."""
+        tree = self.tree
+        for column in range(tree.columnCount()):
+            tree.resizeColumnToContents(column)
+        bar = tree.verticalScrollBar().sizeHint().width()
+        return tree.header().length() + 2 * tree.frameWidth() + bar + 4
 
     def select(self, index: int) -> None:
         """Highlight row ``index`` without telling the state again."""

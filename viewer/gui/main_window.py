@@ -199,7 +199,9 @@ class MainWindow(QMainWindow):
     def _corner_button(self) -> None:
         """The Dataset panel's toggle in the corner of the tab bar."""
         corner = QToolButton()
-        corner.setDefaultAction(self.views.entries["dataset"].action)
+        action = self.views.entries["dataset"].action
+        action.setIconText("Dataset")  # what the button says; the menu says "Dataset panel"
+        corner.setDefaultAction(action)
         self.tabs.setCornerWidget(corner, Qt.TopRightCorner)
         corner.show()
 
@@ -275,6 +277,7 @@ class MainWindow(QMainWindow):
 
     def _on_net(self, net: Any) -> None:
         self.setWindowTitle(f"{net.name} — Strata")
+        self._fit_layer_list()
         self.banner.hide_kind("open")
         self.statusBar().showMessage(f"Opened {net.path or net.name}", 5000)
 
@@ -284,6 +287,17 @@ class MainWindow(QMainWindow):
             self.banner.show_message(" ".join(choice.warnings), "preprocess", warning=True)
         else:
             self.banner.hide_kind("preprocess")
+
+    def _fit_layer_list(self) -> None:
+        """Widen the left column to show the layer table in full, up to 35% of the window."""
+        sizes = self.splitter.sizes()
+        if len(sizes) != 3 or not sum(sizes):
+            return
+        margins = self.splitter.widget(0).layout().contentsMargins()
+        want = self.layers.wanted_width() + margins.left() + margins.right()
+        want = min(want, int(0.35 * sum(sizes)))
+        if want > sizes[0]:
+            self.splitter.setSizes([want, max(sizes[1] - (want - sizes[0]), 200), sizes[2]])
 
     def _on_open_failed(self, message: str) -> None:
         self.banner.show_message(message, "open")
@@ -296,9 +310,10 @@ class MainWindow(QMainWindow):
             self._show_current()
 
     def _on_file_opened(self, path: str) -> None:
-        cfg.add_recent(self.settings, path)
+        samples = path == self.state.samples_path
+        cfg.add_recent(self.settings, path, "samples" if samples else "nets")
         cfg.set_last_folder(self.settings, path)
-        if path == self.state.samples_path:
+        if samples:
             self.banner.hide_kind("open")
             self.statusBar().showMessage(f"Opened samples {path}", 5000)
 
@@ -370,7 +385,7 @@ class MainWindow(QMainWindow):
             return
         text = f"{s.net.name} · layer {s.layer}: {s.net[s.layer].name}"
         if s.samples is not None:
-            text += f" · sample {s.sample} of {len(s.samples) - 1}"
+            text += f" · sample {s.sample} in 0–{len(s.samples) - 1:,}"
         self.where.setText(text)
 
     # -- files ----------------------------------------------------------------------
@@ -409,17 +424,21 @@ class MainWindow(QMainWindow):
     def fill_recent(self) -> None:
         """Rebuild File > Open recent from the settings (just before it opens)."""
         self.recent_menu.clear()
-        files = cfg.recent_files(self.settings)
-        for i, path in enumerate(files):
-            a = self.recent_menu.addAction(f"&{(i + 1) % 10}  {os.path.basename(path)}")
-            a.setToolTip(path)
-            a.setStatusTip(path)
-            a.triggered.connect(lambda _c=False, p=path: self.open_recent(p))
-        if not files:
-            self.recent_menu.addAction("No recent files").setEnabled(False)
+        count = 0
+        for kind, title in zip(cfg.RECENT_KINDS, ("Nets and models", "Samples")):
+            files = cfg.recent_files(self.settings, kind)
+            self.recent_menu.addSection(title)
+            for path in files:
+                count += 1
+                a = self.recent_menu.addAction(f"&{count % 10}  {os.path.basename(path)}")
+                a.setToolTip(path)
+                a.setStatusTip(path)
+                a.triggered.connect(lambda _c=False, p=path: self.open_recent(p))
+            if not files:
+                self.recent_menu.addAction(f"No recent {title.lower()}").setEnabled(False)
         self.recent_menu.addSeparator()
-        clear = self.recent_menu.addAction("Clear the list")
-        clear.setEnabled(bool(files))
+        clear = self.recent_menu.addAction("Clear the lists")
+        clear.setEnabled(count > 0)
         clear.triggered.connect(lambda: cfg.clear_recent(self.settings))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -442,7 +461,7 @@ class MainWindow(QMainWindow):
         from viewer.gui.export import default_name
 
         first = next(iter(filters.values()))
-        start = os.path.join(cfg.last_folder(self.settings), default_name(result, first))
+        start = os.path.join(cfg.export_folder(self.settings), default_name(result, first))
         path, chosen = QFileDialog.getSaveFileName(self, title, start, ";;".join(filters))
         if not path:
             return None

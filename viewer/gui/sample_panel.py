@@ -193,7 +193,8 @@ class SamplePanel(QWidget):
             w.setEnabled(n > 1)
             w.blockSignals(False)
         self.slider.setPageStep(max(1, n // 20))
-        self.count.setText(f"of {n - 1}" if n else "")
+        # The range of indices, not a count: "of 539" read as 539 samples.
+        self.count.setText(f"in 0–{n - 1:,}" if n else "")
         if samples is None:
             self.source.setText("No samples: open a samples file to see activations.")
             self.source.setToolTip("")

@@ -16,6 +16,10 @@ from viewer.app.options import DisplayOptions
 ORGANIZATION = "Strata"
 APPLICATION = "Strata"
 MAX_RECENT = 10
+#: Recent files are kept in two lists: nets (and models) and samples.
+RECENT_KINDS = ("nets", "samples")
+#: Strata's own files: never the place to save an export by default.
+APP_FOLDER = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def open_settings() -> QSettings:
@@ -23,39 +27,53 @@ def open_settings() -> QSettings:
     return QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANIZATION, APPLICATION)
 
 
-def recent_files(settings: QSettings) -> list[str]:
-    """Recently opened files, newest first."""
-    value = settings.value("recent_files", [])
+def _recent_key(kind: str) -> str:
+    if kind not in RECENT_KINDS:
+        raise ValueError(f"recent files are {' or '.join(RECENT_KINDS)}, not {kind!r}")
+    return f"recent_{kind}"
+
+
+def recent_files(settings: QSettings, kind: str = "nets") -> list[str]:
+    """Recently opened nets or samples (``kind``), newest first."""
+    value = settings.value(_recent_key(kind), [])
     if isinstance(value, str):  # an INI list of one comes back as a plain string
         value = [value]
     return [str(v) for v in (value or []) if v]
 
 
-def add_recent(settings: QSettings, path: str) -> list[str]:
-    """Put ``path`` first in the recent files; return the new list."""
+def add_recent(settings: QSettings, path: str, kind: str = "nets") -> list[str]:
+    """Put ``path`` first in the recent nets or samples; return the new list."""
     path = os.path.abspath(path)
-    files = [path] + [p for p in recent_files(settings) if p != path]
+    files = [path] + [p for p in recent_files(settings, kind) if p != path]
     files = files[:MAX_RECENT]
-    settings.setValue("recent_files", files)
+    settings.setValue(_recent_key(kind), files)
     return files
 
 
-def remove_recent(settings: QSettings, path: str) -> list[str]:
-    """Forget ``path`` (e.g. it no longer exists); return the new list."""
-    files = [p for p in recent_files(settings) if p != path]
-    settings.setValue("recent_files", files)
-    return files
+def remove_recent(settings: QSettings, path: str) -> None:
+    """Forget ``path`` (e.g. it no longer exists) in both lists."""
+    for kind in RECENT_KINDS:
+        settings.setValue(_recent_key(kind), [p for p in recent_files(settings, kind) if p != path])
 
 
 def clear_recent(settings: QSettings) -> None:
     """Forget every recent file."""
-    settings.setValue("recent_files", [])
+    for kind in RECENT_KINDS:
+        settings.setValue(_recent_key(kind), [])
 
 
 def last_folder(settings: QSettings) -> str:
     """The folder of the last file dialog, or the home folder."""
     folder = str(settings.value("last_folder", "") or "")
     return folder if os.path.isdir(folder) else os.path.expanduser("~")
+
+
+def export_folder(settings: QSettings) -> str:
+    """Where a save dialog starts: the last folder, unless that is inside Strata's own files
+    (after opening the bundled demo), then the home folder."""
+    folder = last_folder(settings)
+    inside = os.path.commonpath([os.path.realpath(folder), os.path.realpath(APP_FOLDER)])
+    return os.path.expanduser("~") if inside == os.path.realpath(APP_FOLDER) else folder
 
 
 def set_last_folder(settings: QSettings, path: str) -> None:

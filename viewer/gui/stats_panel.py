@@ -78,7 +78,7 @@ class StatsPanel(QWidget):
             # Text width must not resize the panel (and so the plot) on every step.
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
             label.setObjectName(f"stat_{key}")
-            if key in ("layer", "kind", "shape"):  # long names wrap instead of being cut
+            if key in ("layer", "kind", "shape", "time"):  # long texts wrap instead of being cut
                 label.setWordWrap(True)
             self.values[key] = label
             form.addRow(text, label)

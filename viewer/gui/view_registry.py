@@ -20,7 +20,7 @@ from typing import Any, Callable, Union
 
 from PyQt5.QtCore import QObject, Qt, pyqtSignal
 from PyQt5.QtWidgets import (QAction, QActionGroup, QHBoxLayout, QLabel, QMenu, QSplitter,
-                             QTabWidget, QToolButton, QVBoxLayout, QWidget)
+                             QStyle, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 Factory = Union[str, Callable[[Any], QWidget]]
 #: Share of the central column a panel takes when first shown.
@@ -69,28 +69,69 @@ class LazyPage(QWidget):
 
 
 class Panel(QWidget):
-    """A panel under the central tabs: a title row with a close button over its page."""
+    """A panel under the central tabs: a title row with float and close buttons over its page.
+
+    Floating, it is a window of its own (closing that window hides the panel).
+    """
+
+    #: Size of the panel's own window when it floats.
+    FLOAT_SIZE = (1100, 640)
 
     def __init__(self, title: str, page: LazyPage, action: QAction) -> None:
         super().__init__()
         self.page = page
+        self.action = action
+        self.home: QSplitter | None = None  # where it sits when not floating
+        self.setWindowTitle(f"{title} — Strata")
         head = QHBoxLayout()
         head.setContentsMargins(8, 2, 4, 0)
         label = QLabel(title)
         label.setObjectName("panelTitle")
         close = QToolButton()
-        close.setText("×")
+        close.setIcon(self.style().standardIcon(QStyle.SP_TitleBarCloseButton))
         close.setAutoRaise(True)
         close.setToolTip(f"Hide the {title} panel ({action.shortcut().toString()})")
         close.clicked.connect(lambda: action.setChecked(False))
+        self.float_button = QToolButton()
+        self.float_button.setIcon(self.style().standardIcon(QStyle.SP_TitleBarNormalButton))
+        self.float_button.setAutoRaise(True)
+        self.float_button.setToolTip(f"Show the {title} panel in a window of its own, or back "
+                                     "under the plots")
+        self.float_button.clicked.connect(self.toggle_floating)
         head.addWidget(label)
         head.addStretch(1)
+        head.addWidget(self.float_button)
         head.addWidget(close)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(head)
         layout.addWidget(page, 1)
+
+    @property
+    def floating(self) -> bool:
+        """True while the panel is a window of its own."""
+        return self.isWindow()
+
+    def toggle_floating(self) -> None:
+        """Move the panel into a window of its own, or back under the plots."""
+        if self.floating:
+            self.home.addWidget(self)
+            self.home.setCollapsible(self.home.indexOf(self), False)
+            self.show()
+        else:
+            self.home = self.parentWidget()
+            self.setParent(None, Qt.Window)
+            self.resize(*self.FLOAT_SIZE)
+            self.show()
+
+    def closeEvent(self, event: Any) -> None:
+        if self.floating:  # the floating window closed: the panel is hidden, not lost
+            self.toggle_floating()
+            self.action.setChecked(False)
+            event.ignore()
+            return
+        super().closeEvent(event)
 
 
 @dataclass
@@ -246,8 +287,9 @@ class ViewRegistry(QObject):
         return next((k for k, e in self.entries.items() if e.page is page), None)
 
     def panel_visible(self, key: str) -> bool:
-        """True when panel ``key`` is on show."""
-        return self.entries[key].panel.isVisibleTo(self.window)
+        """True when panel ``key`` is on show (under the plots or floating)."""
+        panel = self.entries[key].panel
+        return panel.isVisible() if panel.floating else panel.isVisibleTo(self.window)
 
     def _on_tab(self, _index: int) -> None:
         key = self.current_key()
@@ -260,10 +302,10 @@ class ViewRegistry(QObject):
 
     def _show_panel(self, key: str, on: bool) -> None:
         entry = self.entries[key]
-        if on == entry.panel.isVisibleTo(self.window):
+        if on == self.panel_visible(key):
             return
         entry.panel.setVisible(on)
-        if on:
+        if on and not entry.panel.floating:
             entry.page.build()
             sizes = self.column.sizes()
             total = sum(sizes)
@@ -276,8 +318,10 @@ class ViewRegistry(QObject):
                 self.column.setSizes(sizes)
 
     def shutdown(self) -> None:
-        """Tell every view made that has a ``shutdown`` method to stop its work."""
+        """Bring floating panels home, and tell every view made with a ``shutdown`` to stop."""
         for entry in self.entries.values():
+            if entry.panel is not None and entry.panel.floating:
+                entry.panel.toggle_floating()
             stop = getattr(entry.page.view, "shutdown", None)
             if callable(stop):
                 stop()

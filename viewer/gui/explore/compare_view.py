@@ -31,6 +31,7 @@ from viewer.app.messages import error_text
 from viewer.app.options import AUTO_DIVERGING
 from viewer.gui.plot_panel import PlotPanel
 from viewer.gui.plotting import text_colour, window_colour
+from viewer.gui.sample_panel import to_image
 from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
@@ -113,6 +114,14 @@ class CompareView(PlotPanel):
                               origin="upper", cmap=self._cmap("viridis"))
             self.image_axes[key], self.images[key] = ax, image
         self.images["diff"].set_cmap(self._cmap(AUTO_DIVERGING))
+        # The samples themselves, small, beside A's and B's titles.
+        self.thumb_axes, self.thumbs = {}, {}
+        for key in ("a", "b"):
+            ax = fig.add_axes((0, 0, 0.05, 0.05))
+            ax.set_axis_off()
+            self.thumb_axes[key] = ax
+            self.thumbs[key] = ax.imshow(np.zeros((1, 1)), cmap="gray", interpolation="nearest",
+                                         vmin=0, vmax=255)
         self.colorbars = {key: fig.colorbar(self.images[key], ax=self.image_axes[key],
                                             orientation="horizontal")
                           for key in ("b", "diff")}
@@ -245,6 +254,14 @@ class CompareView(PlotPanel):
                 image.set_cmap(self._cmap(c.cmap))
                 image.set_clim(*c.clim)
         self.images["diff"].set_clim(*c.diff_clim)
+        layout = getattr(self._state.samples, "layout", None) or "channels_first"
+        for key, x in (("a", c.input_a), ("b", c.input_b)):
+            pixels = to_image(x, layout)
+            self.thumb_axes[key].set_visible(pixels is not None)
+            if pixels is not None:
+                self.thumbs[key].set_data(pixels)
+                h, w = pixels.shape[:2]
+                self.thumbs[key].set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
         titles = self._titles(c.pair)
         ink = text_colour(self)
         for key, title in zip(("a", "b", "diff"), titles):
@@ -298,38 +315,51 @@ class CompareView(PlotPanel):
         self.set_title(text)
 
     def _layout(self) -> None:
-        """Three pictures in a row over their colour bars, the histogram below them all."""
+        """A, B and B − A with their colour bars, and the histogram: in a row over the
+        histogram on a wide canvas, else two by two (A, B / B − A, histogram)."""
         w_px, h_px = self.figure.bbox.width, self.figure.bbox.height
         if w_px < 100 or h_px < 100:
             return
         r = self.canvas.device_pixel_ratio
         margin, gap = 12 * r, 16 * r
-        title_h, bar_gap, bar_h, bar_text = 20 * r, 8 * r, 10 * r, 32 * r
-        hist_left, hist_bottom = 64 * r, 40 * r
-        hist_h = max(0.3 * h_px, 110 * r)
-        self.hist_axes.set_position((hist_left / w_px, hist_bottom / h_px,
-                                     1 - (hist_left + margin) / w_px, hist_h / h_px))
-        region0 = hist_bottom + hist_h + 16 * r  # above the histogram's top
-        region_h = h_px - region0 - 6 * r
-        img_w = (w_px - 2 * margin - 2 * gap) / 3
-        img_h = max(region_h - title_h - bar_gap - bar_h - bar_text, 20 * r)
+        title_h, bar_gap, bar_h, bar_text = 22 * r, 8 * r, 10 * r, 32 * r
         shape = self.comparison.b.image.shape if self.comparison is not None else (1, 1)
-        zoom = min(img_w / shape[1], img_h / shape[0])
-        box_w, box_h = shape[1] * zoom, shape[0] * zoom
-        group = title_h + box_h + bar_gap + bar_h + bar_text
-        bar_y = region0 + (region_h - group) / 2 + bar_text
-        img_y = bar_y + bar_h + bar_gap
-        for i, key in enumerate(("a", "b", "diff")):
-            x0 = margin + i * (img_w + gap) + (img_w - box_w) / 2
-            self.image_axes[key].set_position((x0 / w_px, img_y / h_px,
-                                               box_w / w_px, box_h / h_px))
-        # One colour bar under A and B (they share their colours), one under B - A.
-        pair_w = min(2 * img_w + gap, 2 * box_w + gap) * 0.7
-        pair_x = margin + img_w + gap / 2 - pair_w / 2
-        diff_w = min(img_w, box_w) * 0.8
-        diff_x = margin + 2 * (img_w + gap) + (img_w - diff_w) / 2
-        for key, x0, width in (("b", pair_x, pair_w), ("diff", diff_x, diff_w)):
-            self.colorbars[key].ax.set_position((x0 / w_px, bar_y / h_px,
+        if w_px >= 2.2 * h_px:
+            hist_h = max(0.3 * h_px, 110 * r)
+            hist = (64 * r, 40 * r, w_px - 64 * r - margin, hist_h)
+            top = hist[1] + hist_h + 16 * r
+            cell_w = (w_px - 2 * margin - 2 * gap) / 3
+            cells = [(margin + i * (cell_w + gap), top, cell_w, h_px - top - 6 * r)
+                     for i in range(3)]
+        else:
+            cell_w = (w_px - 2 * margin - gap) / 2
+            cell_h = (h_px - 2 * 6 * r - gap) / 2
+            low, high = 6 * r, 6 * r + cell_h + gap
+            cells = [(margin, high, cell_w, cell_h), (margin + cell_w + gap, high, cell_w, cell_h),
+                     (margin, low, cell_w, cell_h)]
+            hist = (margin + cell_w + gap + 56 * r, low + 40 * r, cell_w - 56 * r,
+                    cell_h - 40 * r - 10 * r)
+        self.hist_axes.set_position((hist[0] / w_px, hist[1] / h_px, hist[2] / w_px,
+                                     hist[3] / h_px))
+        boxes = {}
+        for key, (x, y, w, h) in zip(("a", "b", "diff"), cells):
+            img_h = max(h - title_h - bar_gap - bar_h - bar_text, 20 * r)
+            zoom = min(w / shape[1], img_h / shape[0])
+            box_w, box_h = shape[1] * zoom, shape[0] * zoom
+            x0 = x + (w - box_w) / 2
+            y0 = y + bar_text + bar_h + bar_gap + (img_h - box_h) / 2
+            boxes[key] = (x0, y0, box_w, box_h)
+            self.image_axes[key].set_position((x0 / w_px, y0 / h_px, box_w / w_px, box_h / h_px))
+            if key in self.thumb_axes:  # the sample, left of the title above the picture
+                size = title_h + 14 * r
+                self.thumb_axes[key].set_position(((x0 - size - 4 * r) / w_px if x0 - size > x
+                                                   else x0 / w_px, (y0 + box_h + 2 * r) / h_px,
+                                                   size / w_px, size / h_px))
+        for key in ("b", "diff"):  # A and B share the colours of the bar under B
+            x0, y0, box_w, _ = boxes[key]
+            width = box_w * 0.8
+            self.colorbars[key].ax.set_position(((x0 + (box_w - width) / 2) / w_px,
+                                                 (y0 - bar_gap - bar_h) / h_px,
                                                  width / w_px, bar_h / h_px))
 
     # -- the mouse and following the state ----------------------------------------

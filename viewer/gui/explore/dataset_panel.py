@@ -66,14 +66,20 @@ class DatasetPanel(QWidget):
         self.classes = ClassView(state, self.sweeps)
         self.strip = SampleStrip(state, self.predictions)
 
+        # The table left; the unit's picture over its top samples right, so the panel
+        # fits under the central view of a 1280-pixel window.
+        right = QSplitter(Qt.Vertical)
+        right.setChildrenCollapsible(False)
+        right.addWidget(self.picture)
+        right.addWidget(self.gallery)
+        right.setSizes([200, 200])
         units = QSplitter(Qt.Horizontal)
         units.setChildrenCollapsible(False)
-        for w in (self.table, self.picture, self.gallery):
-            units.addWidget(w)
+        units.addWidget(self.table)
+        units.addWidget(right)
         units.setStretchFactor(0, 0)
         units.setStretchFactor(1, 1)
-        units.setStretchFactor(2, 2)
-        units.setSizes([340, 240, 680])
+        units.setSizes([300, 700])
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for widget, title in ((units, "Units"), (self.pca, "PCA map"),

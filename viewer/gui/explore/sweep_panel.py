@@ -55,6 +55,8 @@ class SweepBar(QWidget):
         self.sweeps = sweeps
         self.layer_label = QLabel("")
         self.subset_box = QComboBox()
+        self.subset_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.subset_box.setMinimumContentsLength(14)
         self.subset_box.setToolTip("Sweep all samples, or a random subset (fixed seed) of a "
                                    "large file")
         self.auto_box = QCheckBox("Auto")
@@ -76,7 +78,7 @@ class SweepBar(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(160)
+        self.progress.setMaximumWidth(90)
         self.progress.setMaximumHeight(16)
         self.progress.setTextVisible(False)
         self.progress.hide()
