@@ -16,9 +16,12 @@ from test_gui_window import custom_net, press, small_samples, wait_for
 from viewer.analysis import activation_stats
 from viewer.app.demo import DEMO_NET, SMALL_CNN
 from viewer.app.opening import kind_by_name, open_filters, samples_filters
+from viewer.data import open_samples
 from viewer.data.formats import SAMPLE_EXTENSIONS
 from viewer.gui import safety
 from viewer.gui.stats_panel import number
+from viewer.net import Net
+from viewer.net.layers import layer_class
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERAS_MODEL = os.path.join(ROOT, "tests", "fixtures", "keras3_cnn.h5")
@@ -190,3 +193,38 @@ def test_the_default_demo_is_the_28x28_net():
     from viewer.gui import app as gui_app
 
     assert gui_app.DEMO_NET == DEMO_NET and DEMO_NET.name == "mnist_cnn.h5"
+
+
+# -- labels -----------------------------------------------------------------------------
+
+def test_mosaic_tiles_carry_their_channel_numbers(qtbot, window):
+    r = wait_for(qtbot, window)
+    numbers = window.heatmap.tile_numbers
+    n = len(r.picture.channel_boxes)
+    assert numbers.isVisible() and [k for k, _x, _y in numbers.places] == list(range(n))
+    # Channel 5's number sits at its tile's top-left corner on screen.
+    top, left = r.picture.channel_boxes[5][:2]
+    x, y = window.heatmap.axes.transData.transform((left - 0.5, top - 0.5))
+    _k, qx, qy = numbers.places[5]
+    ratio = window.heatmap.canvas.device_pixel_ratio
+    assert abs(qx - x / ratio) < 2 and abs(qy - (window.heatmap.canvas.height() - y / ratio)) < 2
+    window.heatmap.axes.set_xlim(0, 3)  # zoomed in: the numbers would be in the wrong places
+    assert not numbers.isVisible()
+    window.state.set_channel(2)
+    r = wait_for(qtbot, window, channel=2)
+    assert not numbers.isVisible()
+    assert window.heatmap.axes.get_xlabel() == "x" and window.heatmap.axes.get_ylabel() == "y"
+    assert "1 channel " not in window.heatmap.title.text()
+
+
+def test_sequence_layers_name_their_axes(qtbot, window, tmp_path):
+    wait_for(qtbot, window)
+    Input, Dense = layer_class("Input"), layer_class("Dense")
+    inp = Input(name="input", shape=(5, 3))
+    seq = Dense(inp, name="per_step", W=np.eye(3, dtype=np.float32))
+    path = tmp_path / "seq.npy"
+    np.save(path, np.arange(30, dtype=np.float32).reshape(2, 5, 3))
+    window.state.set_net(Net([inp, seq], name="seq_net"), open_samples(str(path)))
+    r = wait_for(qtbot, window, layer=1)
+    assert r.picture.kind == "matrix"
+    assert (window.heatmap.axes.get_ylabel(), window.heatmap.axes.get_xlabel()) == r.picture.axes

@@ -1,7 +1,8 @@
 """The one way the window runs slow work: newest wins, progress, cancel, clean shutdown.
 
 A :class:`Runner` runs submitted callables one at a time on a daemon thread
-of its own, started when work arrives and ended when none is left. Each submission gets a rising id. While a job runs, newer
+of its own, started when work arrives and ended when none has come for
+:data:`IDLE_SECONDS` (so stepping through samples reuses one thread). Each submission gets a rising id. While a job runs, newer
 submissions replace each other in a single "pending" slot, so holding a key
 down through hundreds of samples never builds a queue: at most one job runs
 and one waits, and the newest always wins. A finished job whose id is no
@@ -30,6 +31,8 @@ from viewer.errors import StrataError
 log = logging.getLogger("strata.runner")
 
 Post = Callable[[Callable[[], None]], None]
+#: A worker thread with nothing to do ends after this many seconds.
+IDLE_SECONDS = 2.0
 
 
 class Cancelled(StrataError):
@@ -101,7 +104,7 @@ class Runner:
     def __init__(self, post: Post, name: str = "strata-worker") -> None:
         self._post = post
         self._name = name
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._thread: Optional[threading.Thread] = None
         self._next: Optional[tuple[Job, Callable[[Job], Any]]] = None  # handed to the thread
         self._pending: Optional[tuple[Job, Callable[[Job], Any]]] = None  # waiting behind it
@@ -148,6 +151,7 @@ class Runner:
                 self._next = (job, call)
                 self.started += 1
                 self._ensure_thread()
+                self._lock.notify_all()
             else:
                 if self._pending is not None:
                     self.dropped += 1
@@ -175,6 +179,7 @@ class Runner:
         with self._lock:
             self._closed = True
             self._next = None
+            self._lock.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -190,9 +195,11 @@ class Runner:
             self._thread.start()
 
     def _loop(self) -> None:
-        """Run jobs until none is left, then end (a runner holds no thread while idle)."""
+        """Run jobs as they come; end after :data:`IDLE_SECONDS` without one, or on shutdown."""
         while True:
             with self._lock:
+                if self._next is None and not self._closed:
+                    self._lock.wait(IDLE_SECONDS)
                 if self._next is None or self._closed:
                     self._thread = None
                     return

@@ -32,6 +32,7 @@ from viewer.gui.colour_bar import ColourBar
 from viewer.gui.plot_panel import PlotPanel
 from viewer.gui.plotting import PixelImage, text_colour, window_colour
 from viewer.gui.state import AppState
+from viewer.gui.tile_numbers import TileNumbers
 
 # Logical pixels around the image and between it and the colour bar.
 MARGIN, BAR_GAP = 14, 12
@@ -82,8 +83,8 @@ class HeatmapView(PlotPanel):
         super().__init__(state, parent)
         self._result: Result | None = None
         self._pointer: tuple[float, float] | None = None  # image (row, col) under the mouse
-        self._labels_for: Any = None  # what the axis labels and tile numbers were made for
-        self._tile_labels: list = []
+        self._labels_for: Any = None  # what the axis labels were made for
+        self._box: tuple[float, float, float, float] | None = None  # the image, canvas pixels
         self._with_axes = False
         self._unpainted: Result | None = None
         self._shape: tuple[int, int] | None = None
@@ -114,6 +115,11 @@ class HeatmapView(PlotPanel):
         self.axes.set_aspect("equal")
         self.colorbar = ColourBar(self.canvas)
         self.colorbar.hide()
+        self.tile_numbers = TileNumbers(self.canvas)
+        self.tile_numbers.hide()
+        # Zooming or panning moves the tiles away from the numbers: hide them until home.
+        self.axes.callbacks.connect("xlim_changed", lambda _ax: self._number_tiles())
+        self.axes.callbacks.connect("ylim_changed", lambda _ax: self._number_tiles())
         self._gap = np.array(QColor(window_colour(self)).getRgb(), dtype=np.uint8)
         state.colouring = self.colouring  # the worker colours pictures from now on
 
@@ -160,6 +166,7 @@ class HeatmapView(PlotPanel):
         self._unpainted = result
         self.show_plot()
         shape = result.image.shape
+        relayout = self._label(result)
         if shape != self._shape:
             self._shape = shape
             h, w = shape
@@ -167,8 +174,9 @@ class HeatmapView(PlotPanel):
             self.axes.set_xlim(-0.5, w - 0.5)
             self.axes.set_ylim(h - 0.5, -0.5)
             self.toolbar.reset_history()
-        self._label(result)
-        self._layout()
+            relayout = True
+        if relayout:
+            self._layout()  # numbers the tiles too
         self._apply_colours(result)
         # The readout describes the new result under the pointer, never the last one.
         self.hover.setText(self.describe(*self._pointer) if self._pointer else "")
@@ -207,16 +215,13 @@ class HeatmapView(PlotPanel):
                 what += " · each channel scaled to its largest |value|"
         return what + f" · sample {req.sample}"
 
-    def _label(self, result: Result) -> None:
-        """Axis names for sequences and single channels, channel numbers on mosaic tiles."""
+    def _label(self, result: Result) -> bool:
+        """Axis names for sequences and single channels; True when they changed."""
         pic, channel = result.picture, result.request.channel
         key = (pic.kind, pic.axes, pic.image.shape, channel, len(pic.channel_boxes))
         if key == self._labels_for:
-            return
+            return False
         self._labels_for = key
-        for text in self._tile_labels:
-            text.remove()
-        self._tile_labels = []
         ink = text_colour(self)
         if channel is not None:
             names = ("y", "x")
@@ -234,13 +239,30 @@ class HeatmapView(PlotPanel):
                 axis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         else:
             self.axes.set_axis_off()
-        if pic.kind == "mosaic" and channel is None and len(pic.channel_boxes) <= MAX_TILE_LABELS:
-            for k, (top, left, _h, _w) in enumerate(pic.channel_boxes.tolist()):
-                self._tile_labels.append(self.axes.text(
-                    left - 0.5, top - 0.5, f" {k}", fontsize=7, color="white",
-                    ha="left", va="top", clip_on=True,
-                    bbox={"boxstyle": "square,pad=0.1", "facecolor": (0, 0, 0, 0.45),
-                          "linewidth": 0}))
+        return True
+
+    def _number_tiles(self) -> None:
+        """Put the channel numbers on the mosaic's tiles, where they are big enough to read."""
+        result = self._result
+        pic = result.picture if result is not None else None
+        if (pic is None or pic.kind != "mosaic" or result.request.channel is not None
+                or len(pic.channel_boxes) > MAX_TILE_LABELS or self._box is None):
+            self.tile_numbers.set_places([])
+            return
+        h, w = self._shape
+        if (self.axes.get_xlim(), self.axes.get_ylim()) != ((-0.5, w - 0.5), (h - 0.5, -0.5)):
+            self.tile_numbers.set_places([])  # zoomed or panned
+            return
+        x0, y0, box_w, box_h = self._box
+        zoom = box_w / w
+        tile_h, tile_w = pic.tile
+        if min(tile_h, tile_w) * zoom < MIN_LABELLED_TILE:
+            self.tile_numbers.set_places([])
+            return
+        top_px = self.canvas.height() - (y0 + box_h)  # Qt counts from the top
+        self.tile_numbers.set_places([(k, x0 + left * zoom, top_px + top * zoom)
+                                      for k, (top, left, _h, _w)
+                                      in enumerate(pic.channel_boxes.tolist())])
 
     def _layout(self) -> None:
         """Place the image for its aspect and the canvas size, the colour bar beside it."""
@@ -259,15 +281,12 @@ class HeatmapView(PlotPanel):
         x0 = left + (w_px - left - (box_w + BAR_GAP + bar_w)) / 2
         y0 = bottom + (h_px - bottom - box_h) / 2  # from the bottom, as matplotlib counts
         self.axes.set_position((x0 / w_px, y0 / h_px, box_w / w_px, box_h / h_px))
+        self._box = (x0, y0, box_w, box_h)
         bar_h = min(max(box_h, MIN_BAR_HEIGHT), avail_h)
         middle = h_px - y0 - box_h / 2  # the image's centre, from the top as Qt counts
         self.colorbar.setGeometry(round(x0 + box_w + BAR_GAP), round(middle - bar_h / 2) - pad,
                                   bar_w, round(bar_h) + 2 * pad)
-        if self._tile_labels:
-            tile_h, tile_w = self._result.picture.tile if self._result is not None else (0, 0)
-            big = min(tile_h, tile_w) * zoom >= MIN_LABELLED_TILE
-            for text in self._tile_labels:
-                text.set_visible(big)
+        self._number_tiles()
         # Crisp pixels when enlarging; smoothing only when shrinking many units.
         ratio = self.canvas.device_pixel_ratio
         self.image.set_interpolation("nearest" if zoom * ratio >= 1 else "antialiased")
