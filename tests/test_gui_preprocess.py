@@ -221,3 +221,28 @@ def test_the_dataset_panel_threshold_and_never_above(qtbot):
     assert f"{int(result.dead.sum())} dead" in bar.status.text()
     panel.shutdown()
     state.shutdown()
+
+
+def test_pair_memory_round_trip_and_clearing(qtbot, tmp_path, float_npz):
+    from viewer.app.pairs import MAX_PAIRS, PairMemory
+    memory = PairMemory().remember(CNN, float_npz, {"scale": 0.5}).remember(CNN, None, None)
+    again = PairMemory.from_json(memory.to_json())
+    assert again.preprocess_for(CNN, float_npz) == {"scale": 0.5}
+    assert again.preprocess_for(CNN, None) is None
+    assert again.last_samples(CNN) is None  # the newest pair: the net's own samples
+    assert again.remember(CNN, float_npz, None).last_samples(CNN) == os.path.abspath(float_npz)
+    assert PairMemory.from_json("not json").pairs == () and PairMemory.from_json("[3]").pairs == ()
+    many = PairMemory()
+    for i in range(MAX_PAIRS + 5):
+        many = many.remember(f"/nets/{i}.h5", None, None)
+    assert len(many.pairs) == MAX_PAIRS and many.pairs[0].net == f"/nets/{MAX_PAIRS + 4}.h5"
+    # File > Open recent > Clear the list forgets the pairs too.
+    w = open_window(qtbot, CNN, float_npz)
+    w.state.set_preprocess({"scale": 0.5})
+    wait_choice(qtbot, w, "given")
+    w.clear_recent()
+    assert w.state.memory.pairs == ()
+    w.close()
+    again = open_window(qtbot, CNN)
+    assert again.state.samples_path is None and again.state.choice.how == "stored"
+    again.close()

@@ -24,6 +24,7 @@ from viewer.app.compute import Result
 from viewer.app.messages import report, setup_logging
 from viewer.app.opening import open_filters, samples_filters
 from viewer.app.options import VIEWS
+from viewer.app.pairs import PairMemory
 from viewer.data.formats import file_filter
 from viewer.export import ACTIVATION_FORMATS
 from viewer.gui import settings as cfg
@@ -439,7 +440,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.addSeparator()
         clear = self.recent_menu.addAction("Clear the lists")
         clear.setEnabled(count > 0)
-        clear.triggered.connect(lambda: cfg.clear_recent(self.settings))
+        clear.triggered.connect(self.clear_recent)
+
+    def clear_recent(self) -> None:
+        """Forget the recent files, and the samples and preprocessing remembered with them."""
+        cfg.clear_recent(self.settings)
+        self.state.memory = PairMemory()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):

@@ -26,7 +26,6 @@ from viewer.errors import StrataError
 from viewer.gui import settings as cfg
 from viewer.gui.state import AppState
 
-PAIRS_KEY = "recent/pairs"
 HOW = {"given": "chosen", "stored": "stored with the net", "file": "stated by the file",
        "proposed": "proposed"}
 RESIZE_TEXT = {"crop": "centre-crop", "refuse": "refuse other sizes"}
@@ -103,7 +102,7 @@ class PreprocessRow(QWidget):
         layout.addWidget(self.summary, 1)
         layout.addWidget(self.button, 0, Qt.AlignTop)
         settings = cfg.open_settings()
-        state.memory = PairMemory.from_json(settings.value(PAIRS_KEY, ""))
+        state.memory = PairMemory.from_json(settings.value(cfg.PAIRS_KEY, ""))
         state.choiceChanged.connect(self.show_choice)
         self.show_choice(state.choice)
 
@@ -138,7 +137,7 @@ class PreprocessRow(QWidget):
         spec = choice.preprocess.to_dict() if choice.how == "given" else None
         state.memory = state.memory.remember(state.net_path, state.samples_path, spec)
         settings = cfg.open_settings()
-        settings.setValue(PAIRS_KEY, state.memory.to_json())
+        settings.setValue(cfg.PAIRS_KEY, state.memory.to_json())
 
     def edit(self) -> None:
         """Open the editor (one per window)."""

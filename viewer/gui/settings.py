@@ -20,6 +20,8 @@ MAX_RECENT = 10
 RECENT_KINDS = ("nets", "samples")
 #: Strata's own files: never the place to save an export by default.
 APP_FOLDER = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: The (net, samples) pairs and their preprocessing, kept with the recent files (viewer.app.pairs).
+PAIRS_KEY = "recent/pairs"
 
 
 def open_settings() -> QSettings:
@@ -57,9 +59,10 @@ def remove_recent(settings: QSettings, path: str) -> None:
 
 
 def clear_recent(settings: QSettings) -> None:
-    """Forget every recent file."""
+    """Forget every recent file, and the samples and preprocessing remembered with them."""
     for kind in RECENT_KINDS:
         settings.setValue(_recent_key(kind), [])
+    settings.remove(PAIRS_KEY)
 
 
 def last_folder(settings: QSettings) -> str:
