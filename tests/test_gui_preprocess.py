@@ -246,3 +246,18 @@ def test_pair_memory_round_trip_and_clearing(qtbot, tmp_path, float_npz):
     again = open_window(qtbot, CNN)
     assert again.state.samples_path is None and again.state.choice.how == "stored"
     again.close()
+
+
+def test_exported_picture_shows_the_bars_on_show(qtbot, tmp_path):
+    w = open_window(qtbot, CNN)
+    w.state.set_layer(len(w.state.net) - 1)
+    qtbot.waitUntil(lambda: w.state.result.request.layer == len(w.state.net) - 1)
+    assert w.picture_kind(w.state.result) == "bars"
+    assert w.export_picture(str(tmp_path / "bars.svg"))
+    svg = (tmp_path / "bars.svg").read_text()
+    assert "probability" in svg and "class" in svg
+    w.heatmap.bars.box.setChecked(False)
+    assert w.picture_kind(w.state.result) == "heatmap"
+    assert w.export_picture(str(tmp_path / "grid.svg"))
+    assert "probability" not in (tmp_path / "grid.svg").read_text()
+    w.close()

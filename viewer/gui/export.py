@@ -55,12 +55,19 @@ def title_of(result: Result) -> str:
 
 
 def picture_figure(result: Result, opts: DisplayOptions, view: str) -> Any:
-    """A standalone matplotlib Figure of ``result`` as a heatmap or histogram."""
+    """A standalone matplotlib Figure of ``result`` as a heatmap, histogram or bars."""
     import matplotlib
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.0, 5.6), dpi=DPI)
     fig.suptitle(title_of(result), fontsize=10)
+    if view == "bars":
+        from viewer.app.bars import bars_of
+        from viewer.gui.bar_drawing import draw_bars
+        req = result.request
+        draw_bars(fig.add_subplot(), bars_of(req.net, req.layer, result.activation, req.samples,
+                                             req.sample))
+        return fig
     if view == "histogram":
         ax = fig.add_subplot()
         hist = result.hist or histogram(result.values, bins=opts.bins)

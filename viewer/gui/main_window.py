@@ -497,8 +497,16 @@ class MainWindow(QMainWindow):
         from viewer.gui.export import export_picture
 
         return self._export(lambda r: export_picture(path, r, self.state.options,
-                                                     self.state.options.view,
-                                                     self._protected()), path)
+                                                     self.picture_kind(r), self._protected()),
+                            path)
+
+    def picture_kind(self, result: Result) -> str:
+        """What a saved picture of ``result`` shows: the visible view, or "bars" where the
+        heatmap draws the layer as bars."""
+        view = self.state.options.view
+        if view == "heatmap" and self.heatmap is not None and self.heatmap.bars.wanted(result):
+            return "bars"
+        return view
 
     def export_activation(self, path: str) -> bool:
         """Save the current activation (or channel) to ``path``; False on error."""
@@ -529,7 +537,7 @@ class MainWindow(QMainWindow):
         result = self.state.result
         if result is None:
             return
-        image = QImage.fromData(picture_png(result, self.state.options, self.state.options.view))
+        image = QImage.fromData(picture_png(result, self.state.options, self.picture_kind(result)))
         QApplication.clipboard().setImage(image)
         self.statusBar().showMessage("Copied the picture to the clipboard", 5000)
 
