@@ -137,22 +137,23 @@ def layer_grid(net: Any, index: int) -> Grid:
         raise StrataError(f"layer {layer.name!r}: {exc}") from None
 
 
-def resize_linear(values: np.ndarray, size: Sequence[int]) -> np.ndarray:
+def resize_linear(values: np.ndarray, size: Sequence[int], dtype: Any = np.float64) -> np.ndarray:
     """Resize the last ``len(size)`` axes of ``values`` by (bi)linear interpolation.
 
     Half-pixel centres, edges clamped: output cell i of n samples the input
     at ``(i + 0.5) * m / n - 0.5`` (m input cells), as PyTorch's
     ``interpolate(..., align_corners=False)`` and OpenCV's ``resize`` do.
-    Separable, so the cost is one small matrix product per axis.
+    Separable, so the cost is one small matrix product per axis, in ``dtype``.
     """
-    out = np.asarray(values, dtype=np.float64)
+    out = np.asarray(values, dtype=dtype)
     first = out.ndim - len(size)
     for k, n in enumerate(size):
         axis = first + k
         m = out.shape[axis]
         if m == n:
             continue
-        out = np.moveaxis(np.moveaxis(out, axis, -1) @ _linear_weights(m, int(n)).T, -1, axis)
+        weights = _linear_weights(m, int(n)).T.astype(dtype)
+        out = np.moveaxis(np.moveaxis(out, axis, -1) @ weights, -1, axis)
     return out
 
 

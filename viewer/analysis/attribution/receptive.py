@@ -234,3 +234,38 @@ def _kernel_geometry(layer: Any, sizes: tuple) -> tuple[list, list, list, list]:
         kernel, dilation = layer.pool_size, 1
     before, _ = _resolve_1d(layer.padding, sizes[0], kernel, layer.stride, dilation)
     return [kernel], [layer.stride], [dilation], [before]
+
+
+def peak_fields(net: Any, layer: Any, unit: int, outputs: np.ndarray) -> list[tuple[tuple, Field]]:
+    """Where channel ``unit`` of ``layer`` peaks in each sample, and the input region it sees there.
+
+    Parameters
+    ----------
+    net : Net
+    layer : int or str
+    unit : int
+        A channel of the layer.
+    outputs : np.ndarray, shape (N, *layer output shape)
+        The layer's outputs for N samples.
+
+    Returns
+    -------
+    list of (position, Field)
+        Per sample: the peak's position (the first of equal maxima) and its
+        receptive field.
+
+    Raises
+    ------
+    ReceptiveFieldUnknown, StrataError
+        As :func:`receptive_field`.
+    """
+    index = net.resolve(layer)
+    grid = layer_grid(net, index)
+    if grid.channel_axis is None or not grid.positions:
+        raise StrataError(f"layer {net[index].name!r} has no positions (output {grid.shape})")
+    maps = grid.canonical(outputs)[:, unit]  # (N, *positions)
+    found = []
+    for values in maps:
+        position = tuple(int(p) for p in np.unravel_index(int(np.argmax(values)), values.shape))
+        found.append((position, receptive_field(net, index, position)))
+    return found

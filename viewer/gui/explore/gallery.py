@@ -4,21 +4,28 @@ Each thumbnail shows the input, its sample number and label, and the
 unit's peak on it (its largest value over positions for a conv channel,
 the value itself for a dense unit: see :mod:`viewer.analysis.sweep`).
 Clicking one selects that sample in the window; for a conv channel the
-heatmap also shows that channel large, so you see where it fired.
+heatmap also shows that channel large, so you see where it fired. For a conv
+channel, "Receptive fields" shows instead the crop of each input that the
+channel's peak position sees, with the peak's centre marked
+(:mod:`viewer.gui.explore.field_crops`).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from PyQt5.QtCore import QRect, QRectF, QSize, Qt, pyqtSignal
+from PyQt5.QtCore import QPointF, QRect, QRectF, QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QFont, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
-from PyQt5.QtWidgets import QGridLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PyQt5.QtWidgets import (QCheckBox, QGridLayout, QLabel, QScrollArea, QSizePolicy,
+                             QVBoxLayout, QWidget)
 
 from viewer.app.classes import class_text
+from viewer.gui.explore.field_crops import field_crops
 from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.explore.thumbs import ThumbnailCache
 from viewer.gui.state import AppState
+from viewer.gui.worker import LatestRunner
 
 THUMB = 52
 CELL = QSize(THUMB + 16, THUMB + 36)
@@ -41,15 +48,18 @@ class SampleThumb(QWidget):
         self.image: Any = None
         self.caption = ""
         self.value_text = ""
+        self.peak: Any = None
         self.current = False
         self.setFixedSize(CELL)
         self.setCursor(Qt.PointingHandCursor)
 
-    def show_sample(self, sample: int, image: Any, caption: str, value_text: str) -> None:
-        """Show ``sample`` with its thumbnail ``image`` (a QImage) and two lines of text."""
-        self.sample, self.image = sample, image
+    def show_sample(self, sample: int, image: Any, caption: str, value_text: str,
+                    peak: Any = None, note: str = "") -> None:
+        """Show ``sample`` with its thumbnail ``image`` (a QImage) and two lines of text;
+        ``peak`` (x, y in the image's pixels) is marked with a cross."""
+        self.sample, self.image, self.peak = sample, image, peak
         self.caption, self.value_text = caption, value_text
-        self.setToolTip(f"sample {sample} · {caption} · {value_text}\nClick to open it")
+        self.setToolTip(f"sample {sample} · {caption} · {value_text}{note}\nClick to open it")
         self.update()
 
     def set_current(self, on: bool) -> None:
@@ -74,6 +84,11 @@ class SampleThumb(QWidget):
             target = QRect(box.left() + (THUMB - w) // 2, box.top() + (THUMB - h) // 2, w, h)
             painter.setRenderHint(QPainter.SmoothPixmapTransform, zoom < 1)
             painter.drawImage(target, self.image)
+            if self.peak is not None:
+                px, py = target.left() + self.peak[0] * zoom, target.top() + self.peak[1] * zoom
+                painter.setPen(QPen(Qt.red, 1.5))
+                painter.drawLine(QPointF(px - 4, py), QPointF(px + 4, py))
+                painter.drawLine(QPointF(px, py - 4), QPointF(px, py + 4))
         painter.setPen(QPen(palette.color(QPalette.Highlight if self.current else QPalette.Mid),
                             2 if self.current else 1))
         painter.drawRect(QRectF(box).adjusted(-0.5, -0.5, 0.5, 0.5))
@@ -108,6 +123,14 @@ class TopGallery(QWidget):
         self.title = QLabel("")
         self.title.setWordWrap(True)
         self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.fields_box = QCheckBox("Receptive fields")
+        self.fields_box.setChecked(True)
+        self.fields_box.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)  # no wider column
+        self.fields_box.setToolTip("For a conv channel: show the part of each input that the "
+                                   "channel's peak position sees, the peak marked")
+        self.crops: dict = {}
+        self._crop_runner = LatestRunner(self, "strata-crops")
+        self._crop_runner.finished.connect(self._on_crops)
         self.top: list[SampleThumb] = []
         self.bottom: list[SampleThumb] = []
         self._grid_host = QWidget()
@@ -136,7 +159,9 @@ class TopGallery(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addWidget(self.title)
+        layout.addWidget(self.fields_box)
         layout.addWidget(scroll, 1)
+        self.fields_box.toggled.connect(lambda _on: self.refresh())
         sweeps.resultChanged.connect(lambda _r: self.refresh())
         sweeps.unitChanged.connect(lambda _u: self.refresh())
         state.sampleChanged.connect(self._mark_current)
@@ -173,6 +198,27 @@ class TopGallery(QWidget):
                 thumb.show_sample(i, self._thumbs.get(i), self._caption(i), f"{v:.3g}")
                 thumb.set_current(i == self._state.sample)
                 thumb.setVisible(True)
+        self.crops = {}
+        self._crop_runner.forget()
+        if len(result.shape) == 3 and self.fields_box.isChecked():
+            shown = [t.sample for t in self.top + self.bottom if not t.isHidden()]
+            self._crop_runner.submit(partial(field_crops, self._state.net, samples, result.layer,
+                                             unit, shown))
+
+    def _on_crops(self, _job: int, crops: Any) -> None:
+        """Put the receptive-field crops in place of the whole thumbnails."""
+        if not crops:
+            return
+        self.crops = crops
+        for thumb in self.top + self.bottom:
+            crop = crops.get(thumb.sample)
+            if crop is None or thumb.isHidden():
+                continue
+            rows, cols = crop.box
+            thumb.show_sample(thumb.sample, crop.image, thumb.caption, thumb.value_text,
+                              peak=crop.peak,
+                              note=f"\npeak at {crop.position}; input rows {rows.start}..{rows.stop - 1}, "
+                                   f"columns {cols.start}..{cols.stop - 1}")
 
     def _caption(self, i: int) -> str:
         labels = self._state.samples.labels
