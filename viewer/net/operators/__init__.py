@@ -38,4 +38,4 @@ def compute(op: str, inputs: list, attrs: dict, opset: int) -> list:
     return [None if out is None else np.asarray(out) for out in OPERATORS[op](inputs, attrs, opset)]
 
 
-from viewer.net.operators import elementwise, nn, quantized, recurrent, resize, tensor  # noqa: E402,F401
+from viewer.net.operators import attention, elementwise, nn, quantized, recurrent, resize, tensor  # noqa: E402,F401
