@@ -1,7 +1,7 @@
 """The integer arithmetic of quantized layers against hand-written formulas.
 
-``QUANTIZED_EXAMPLES`` has one example per kind of quantized.py and
-resampling.py, in the form of test_store.py's ``EXAMPLES``.
+``QUANTIZED_EXAMPLES`` has one example per kind of quantized.py,
+quantized_ops.py and resampling.py, in the form of test_store.py's ``EXAMPLES``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from viewer.errors import LayerError
 from viewer.net import fixed_point as fp
 from viewer.net.layers import Conv2D, Dense, Input
-from viewer.net.layers.quantized import (Dequantize, QArithmetic, QAvgPool2D, QConv2D, QDense, QLookup,
-                                         QMean, QSoftmax, Quantize, dequantize, lookup_table, quantization_of,
-                                         recover)
+from viewer.net.layers.quantized import (Dequantize, QArithmetic, QAvgPool2D, QConv2D, QDense, Quantize,
+                                         dequantize, quantization_of, recover)
+from viewer.net.layers.quantized_ops import QLookup, QMean, QSoftmax, lookup_table
 from viewer.net.layers.resampling import Resize2D, Tile
 
 RNG = np.random.default_rng(13)

@@ -18,8 +18,8 @@ from viewer.convert.tflite_model import Builder, Refused, axis_of, is_quantized
 from viewer.convert.tflite_schema import Operator, Quantization
 from viewer.net import fixed_point as fp
 from viewer.net.layers.activation import erfc
-from viewer.net.layers.quantized import (INTEGER_RANGES, QArithmetic, QAvgPool2D, QConv2D, QDense, QLookup,
-                                         QMean, QSoftmax, Quantize, lookup_table)
+from viewer.net.layers.quantized import INTEGER_RANGES, QArithmetic, QAvgPool2D, QConv2D, QDense, Quantize
+from viewer.net.layers.quantized_ops import QLookup, QMean, QSoftmax, lookup_table
 
 
 def _quant(b: Builder, index: int, what: str) -> tuple[float, int, str]:

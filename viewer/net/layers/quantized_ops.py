@@ -1,0 +1,195 @@
+"""Quantized (int8) reductions and element-wise ops: mean, softmax and table lookups.
+
+Companions of :mod:`viewer.net.layers.quantized` (which explains the
+representation: layers take and return real values and compute with the
+integers behind them), for the TFLite kernels that are not a matrix product
+followed by a requantisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from viewer.errors import LayerError
+from viewer.net import fixed_point as fp
+from viewer.net.layers.base import Layer, Shape, register
+from viewer.net.layers.quantized import INTEGER_RANGES, Quantized, _int_array, _scalar_quant, dequantize, recover
+
+
+@register
+class QMean(Quantized):
+    """Integer mean over sample axes (TFLite MEAN on int8).
+
+    Without ``keepdims``, with the input's quantisation equal to the output's,
+    the interpreter divides the integer sum by the count, truncating;
+    otherwise it rescales the float32 mean: ``round(sum / n * s_in / s_out -
+    z_in * s_in / s_out) + z_out``. With ``keepdims`` over height and width
+    of an image (the squeeze of a squeeze-and-excitation block) its x86
+    kernel computes ``int8(round(mean * s_in / s_out - z_in * s_in / s_out +
+    0.5)) + z_out`` in float32, wrapping to int8 as C does.
+
+    Parameters
+    ----------
+    axes : sequence of int
+        Batch-tensor axes (never 0).
+    keepdims : bool
+    """
+
+    kind = "QMean"
+
+    def __init__(self, prev: Layer, *, name: str, axes: Sequence[int], keepdims: bool = False,
+                 **quant: Any) -> None:
+        super().__init__(prev, name=name, **quant)
+        self.axes = tuple(sorted(int(a) for a in axes))
+        if not self.axes or min(self.axes) < 1:
+            raise LayerError(f"layer {name!r}: mean axes must be sample axes, not {self.axes}")
+        self.keepdims = bool(keepdims)
+        if self.keepdims and self.axes != (1, 2):
+            raise LayerError(f"layer {name!r}: a mean keeping its axes must be over height and width")
+        self._in = _scalar_quant(self, self.in_scale, self.in_zero)
+
+    def config(self) -> dict:
+        return {**super().config(), "axes": list(self.axes), "keepdims": self.keepdims}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        if max(self.axes) > len(in_shape) or (self.keepdims and len(in_shape) != 3):
+            raise LayerError(f"layer {self.name!r}: axes {self.axes} do not fit samples of shape {in_shape}")
+        if self.keepdims:
+            return tuple(1 if i + 1 in self.axes else n for i, n in enumerate(in_shape))
+        return tuple(n for i, n in enumerate(in_shape) if i + 1 not in self.axes)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        q = recover(x, *self._in)
+        total = q.sum(axis=self.axes, keepdims=self.keepdims)
+        n = int(np.prod([x.shape[a] for a in self.axes]))
+        s_in, z_in = self._in
+        if self.keepdims:
+            return self._spatial_mean(total, n)
+        if (s_in, z_in) == (self.out_scale, self.out_zero):
+            out = fp.truncating_divide(total, n)
+        else:
+            scale = np.float32(s_in) / np.float32(self.out_scale)
+            bias = np.float32(-z_in) * scale
+            mean = total.astype(np.float32) / np.float32(n)
+            out = fp.round_half_away((mean * scale + bias).astype(np.float32)).astype(np.int64) + self.out_zero
+        return dequantize(np.clip(out, self.act_min, self.act_max), self.out_scale, self.out_zero)
+
+    def _spatial_mean(self, total: np.ndarray, n: int) -> np.ndarray:
+        s_in, z_in = self._in
+        mean = (total.astype(np.float32) / np.float32(n)).astype(np.float32)
+        if (s_in, z_in) == (self.out_scale, self.out_zero):
+            out = fp.round_half_away(mean).astype(np.int64)
+        else:
+            scale = np.float32(s_in) / np.float32(self.out_scale)
+            bias = (np.float32(-z_in) * scale + np.float32(0.5)).astype(np.float32)
+            r = fp.round_half_away((mean * scale + bias).astype(np.float32)).astype(np.int64)
+            out = _wrap_int8(_wrap_int8(r) + self.out_zero)
+        return dequantize(out, self.out_scale, self.out_zero)
+
+
+def _wrap_int8(v: np.ndarray) -> np.ndarray:
+    """C's conversion to int8_t: modulo 256 into -128..127."""
+    return (v + 128) % 256 - 128
+
+
+@register
+class QSoftmax(Quantized):
+    """Integer softmax over the last axis (TFLite SOFTMAX on int8, x86 kernel).
+
+    The interpreter looks up ``exp(-s_in * beta * (max - q))`` in a float32
+    table of 256 values, sums a row in order in float32 and rounds each
+    ``e / (sum * s_out)`` half away from zero; this does the same.
+
+    Parameters
+    ----------
+    beta : float
+    """
+
+    kind = "QSoftmax"
+    function = "softmax"  # what it computes, for readers of the net's output (as Activation's)
+
+    def __init__(self, prev: Layer, *, name: str, beta: float = 1.0, **quant: Any) -> None:
+        super().__init__(prev, name=name, **quant)
+        self.beta = float(beta)
+        self._in = _scalar_quant(self, self.in_scale, self.in_zero)
+        scale = np.float32(-self._in[0] * np.float32(self.beta))
+        steps = (np.float32(scale) * np.arange(256, dtype=np.float32)).astype(np.float32)
+        self._table = np.exp(steps.astype(np.float64)).astype(np.float32)  # table[d] = exp(scale * d)
+
+    def config(self) -> dict:
+        return {**super().config(), "beta": self.beta}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        q = recover(x, *self._in)
+        e = self._table[np.clip(q.max(axis=-1, keepdims=True) - q, 0, 255)]
+        total = np.zeros(e.shape[:-1], np.float32)
+        for j in range(e.shape[-1]):  # in order, as the kernel adds
+            total = (total + e[..., j]).astype(np.float32)
+        inv = (np.float32(1.0) / (total * np.float32(self.out_scale))).astype(np.float32)
+        prob = (e * inv[..., None]).astype(np.float32)
+        out = fp.round_half_away(prob).astype(np.int64) + self.out_zero
+        return dequantize(np.clip(out, self.act_min, self.act_max), self.out_scale, self.out_zero)
+
+
+@register
+class QLookup(Quantized):
+    """An element-wise op on integers as a table: output integer per input integer.
+
+    TFLite computes LOGISTIC, TANH, ELU, GELU and more on int8 by looking each
+    integer up in a table of 256 values it fills when the model loads; the
+    converter fills the same table (:func:`lookup_table`), and this layer
+    looks up. The table is the layer's parameter, so the file says exactly
+    what it computes.
+
+    Parameters
+    ----------
+    table : int array (256,)
+        Output integer for each input integer, from the type's lowest up.
+    op : str
+        What the table computes (for display): "logistic", "tanh", ...
+    """
+
+    kind = "QLookup"
+    param_names = ("table",)
+
+    def __init__(self, prev: Layer, *, name: str, table: Any, op: str = "lookup", **quant: Any) -> None:
+        super().__init__(prev, name=name, **quant)
+        lo, hi = INTEGER_RANGES[self.dtype]
+        self.table = _int_array(table, f"{name}.table", np.int16, 1)
+        if self.table.size != hi - lo + 1 or self.dtype == "int16":
+            raise LayerError(f"layer {name!r}: a lookup needs one value per {self.dtype} integer")
+        if self.table.min() < lo or self.table.max() > hi:
+            raise LayerError(f"layer {name!r}: table values outside {self.dtype}")
+        self.op = str(op)
+        self._in = _scalar_quant(self, self.in_scale, self.in_zero)
+
+    def config(self) -> dict:
+        return {**super().config(), "op": self.op}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        return in_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        lo = INTEGER_RANGES[self.dtype][0]
+        q = np.clip(recover(x, *self._in), lo, INTEGER_RANGES[self.dtype][1])
+        return dequantize(self.table[q - lo], self.out_scale, self.out_zero)
+
+
+def lookup_table(function: Any, in_scale: float, in_zero: int, out_scale: float, out_zero: int,
+                 dtype: str = "int8") -> np.ndarray:
+    """The table TFLite's PopulateLookupTable fills for a float32 ``function``, int16 (256,).
+
+    Each integer is dequantized, transformed, multiplied by the inverse of
+    the output scale and rounded half away from zero, all in float32.
+    """
+    lo, hi = INTEGER_RANGES[dtype]
+    q = np.arange(lo, hi + 1)
+    real = (np.float32(in_scale) * (q - in_zero).astype(np.float32)).astype(np.float32)
+    transformed = np.asarray(function(real), np.float32)
+    rescaled = fp.round_half_away((transformed * (np.float32(1.0) / np.float32(out_scale))).astype(np.float32))
+    return np.clip(rescaled.astype(np.int64) + out_zero, lo, hi).astype(np.int16)
