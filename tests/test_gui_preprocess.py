@@ -261,3 +261,24 @@ def test_exported_picture_shows_the_bars_on_show(qtbot, tmp_path):
     assert w.export_picture(str(tmp_path / "grid.svg"))
     assert "probability" not in (tmp_path / "grid.svg").read_text()
     w.close()
+
+
+def test_browse_predicts_the_classes_of_a_logits_onnx_net(qtbot, tmp_path, raw):
+    from viewer.gui.explore.predictions import Predictions
+    from viewer.gui.state import AppState
+    from viewer.session import choose_samples, open_net
+
+    np.savez(tmp_path / "digits.npz", X=raw[0], labels=raw[1])
+    net, _ = open_net(LOGITS)
+    samples, _ = choose_samples(net, None, str(tmp_path / "digits.npz"),
+                                preprocess={"scale": 0.0625})
+    state = AppState()
+    state.set_net(net, samples)
+    predictions = Predictions(state)
+    predictions.start()
+    qtbot.waitUntil(lambda: predictions.complete, timeout=20000)
+    want = net[-1](samples.batch(np.arange(len(samples)))).argmax(axis=1)
+    np.testing.assert_array_equal(predictions.predicted, want)
+    assert (want == raw[1]).mean() >= 0.95  # the misclassified filter has something to show
+    predictions.shutdown()
+    state.shutdown()
