@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import NoReturn, Sequence
 
-from viewer import __version__
+from viewer import __version__, limits
 from viewer.errors import StrataError
 
 EXIT_BAD_INPUT = 2
@@ -118,20 +119,28 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     _samples_args(explain)
     from viewer.explain_command import add_arguments as add_explain_arguments
     add_explain_arguments(explain)
+    for parser in (window, info, render, export, sweep, explain):  # convert's come with its arguments
+        limits.add_argument(parser)
     return window, commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # numpy's floating-point warnings (NaN weights of a damaged file) would add lines
+    # to the one-line output; NaN and inf results show as such.
+    warnings.simplefilter("ignore", RuntimeWarning)
     window_parser, command_parser = build_parsers()
     try:
         if argv and argv[0] in COMMANDS:
             args = command_parser.parse_args(argv)
+            limits.apply(args.limit)
             return _run_command(args)
-        return _run_window(window_parser.parse_args(argv))
+        args = window_parser.parse_args(argv)
+        limits.apply(args.limit)
+        return _run_window(args)
     except StrataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, always
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130

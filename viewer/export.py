@@ -22,6 +22,7 @@ import numpy as np
 
 from viewer.data.batches import sample_batches
 from viewer.errors import StrataError
+from viewer.writing import remove_stale_parts
 
 #: Activation file formats: extension -> what it is.
 ACTIVATION_FORMATS = {".npy": "NumPy array", ".csv": "CSV table"}
@@ -56,6 +57,7 @@ def save_activation(act: np.ndarray, path: str) -> None:
     """
     ext = _check_path(path)
     act = np.asarray(act)
+    remove_stale_parts(path)
     tmp = f"{path}.{os.getpid()}.part"
     try:
         if ext == ".npy":
@@ -122,6 +124,7 @@ def export_all(net: Any, samples: Any, layer: int, path: str, *, batch_size: int
     if batch_size < 1:  # before the temporary file is made
         raise StrataError(f"batch size must be at least 1, not {batch_size}")
     total = len(samples)
+    remove_stale_parts(path)
     tmp = f"{path}.{os.getpid()}.part"
     out = None
     try:

@@ -44,7 +44,7 @@ def hdf5_kind(path: str) -> str:
             if "model_config" in attrs or "keras_version" in attrs:
                 return "model"
             return "samples"
-    except OSError:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError):  # damage: the net reader says what
         return "net"
 
 

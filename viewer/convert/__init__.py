@@ -21,7 +21,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from viewer.convert.formats import FORMATS, check_format, guess_format
-from viewer.errors import ConversionError
+from viewer.errors import ConversionError, StrataError
 
 if TYPE_CHECKING:  # importing the package (the CLI's parser does) must not load numpy and h5py
     from viewer.net import Net
@@ -57,18 +57,18 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
         _check_options(fmt, options)
         if fmt == "keras":
             from viewer.convert.keras_h5 import convert_keras
-            return convert_keras(source, **options)
+            return _checked(convert_keras(source, **options), source)
         if fmt == "onnx":
             from viewer.convert.onnx_model import convert_onnx
-            return convert_onnx(source, **options)
+            return _checked(convert_onnx(source, **options), source)
         if fmt == "tflite":
             from viewer.convert.tflite_model import convert_tflite
-            return convert_tflite(source)
+            return _checked(convert_tflite(source), source)
         if fmt == "pt2":
             from viewer.convert.pt2_model import convert_pt2
-            return convert_pt2(source)
+            return _checked(convert_pt2(source), source)
         from viewer.convert.theano_graph import convert_pickle
-        return convert_pickle(source, source_format=fmt, **options)
+        return _checked(convert_pickle(source, source_format=fmt, **options), source)
     kind = type(source).__module__.split(".")[0]
     if kind == "onnx":
         from viewer.convert.onnx_model import convert_onnx
@@ -78,6 +78,15 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
         return convert_object(source, **options)
     raise ConversionError(f"cannot convert a {type(source).__name__} object; pass a file path, "
                           "an onnx.ModelProto, a Lasagne layer or Theano variables")
+
+
+def _checked(net: Net, path: str | os.PathLike) -> Net:
+    """The converted net after the size checks of :meth:`Net.check`, errors naming the file."""
+    try:
+        net.check()
+    except StrataError as exc:
+        raise type(exc)(f"{os.fspath(path)}: {exc}") from None
+    return net
 
 
 _OPTIONS = {"keras": {"keras_backend", "architecture"}, "onnx": {"inputs"}, "tflite": set(),

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from viewer import limits
 from viewer.convert.formats import FORMATS
 from viewer.errors import StrataError
 
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true",
                         help="allow loading a pickle: a pickle is a program, it runs code of "
                              "the file's author when loaded. Only for files you made or trust.")
+    limits.add_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.trust_pickle:
         options["trust_pickle"] = True
     try:
+        limits.apply(args.limit)
         _check_arguments(args)
         if getattr(args, "inputs", None):
             options["inputs"] = parse_inputs(args.inputs)
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         embedded = _samples_to_embed(net, args) if args.samples else None
         save(net, args.output, samples=embedded)
     except StrataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, always
         return 2
     print(format_summary(net))
     if embedded is not None:

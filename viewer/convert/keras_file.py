@@ -31,17 +31,21 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 import h5py
 import numpy as np
 
-from viewer.errors import FileFormatError, file_error
+from viewer import limits
+from viewer.errors import FileFormatError, StrataError, file_error
+from viewer.net import probe
 from viewer.net.store import check_dataset, names_attr, safe_member, text_attr
 
-# A .keras member may not unpack to more than this many times its packed size
-# (Keras stores members uncompressed, so real files are near 1).
-MAX_ZIP_RATIO = 100
-MAX_CONFIG_BYTES = 64 << 20
+# What h5py, zipfile and zlib raise on damaged bytes (zipfile: NotImplementedError for
+# an unknown compression method, RuntimeError for an encrypted member).
+DAMAGE = (OSError, ValueError, KeyError, TypeError, RuntimeError, OverflowError, IndexError,
+          RecursionError, NotImplementedError, EOFError, zipfile.BadZipFile, zlib.error)
+
 # Preferred order of a layer's inner objects in a .keras weights file, so that
 # variables come out in the order the layer lists its weights.
 _INNER_ORDER = ("vars", "cell", "forward_layer", "backward_layer", "layer")
@@ -96,7 +100,8 @@ WEIGHTS_SUBCLASSED = ("holds weights only, saved by a subclassed keras.Model (it
                       "which no JSON describes; export the model to ONNX (tf2onnx) and convert that")
 
 
-def read_keras(path: str, architecture: str | os.PathLike | None = None) -> KerasFile:
+def read_keras(path: str, architecture: str | os.PathLike | None = None, *,
+               isolate: bool = True) -> KerasFile:
     """Read a Keras .h5 or .keras file; FileFormatError naming the file on any problem.
 
     Parameters
@@ -107,25 +112,19 @@ def read_keras(path: str, architecture: str | os.PathLike | None = None) -> Kera
     architecture : str or PathLike, optional
         A JSON file from ``model.to_json()`` (or a ``.keras`` archive's
         ``config.json``): the model's config, replacing any in ``path``.
+    isolate : bool
+        Read ``path`` completely in a child process first
+        (:mod:`viewer.net.probe`): the HDF5 library can hang or crash on a
+        damaged file, in a ``.h5`` as in the weights inside a ``.keras``.
     """
     config = _read_architecture(os.fspath(architecture)) if architecture is not None else None
     if not os.path.isfile(path):
         raise file_error(path, "no such file")
     if os.path.getsize(path) == 0:
         raise file_error(path, "empty file")
-    try:
-        if zipfile.is_zipfile(path):
-            result = _read_zip(path)
-        elif not h5py.is_hdf5(path):
-            raise file_error(path, "neither an HDF5 file nor a .keras zip archive")
-        else:
-            with h5py.File(path, "r") as f:
-                result = _read_h5(f, path, os.path.getsize(path), config is not None)
-    except FileFormatError as exc:
-        text = str(exc)
-        raise (exc if text.startswith(path) else file_error(path, text)) from None
-    except (OSError, ValueError, KeyError, TypeError, RecursionError, zipfile.BadZipFile) as exc:
-        raise file_error(path, f"damaged file ({type(exc).__name__}: {exc})") from None
+    if isolate:
+        probe.check_in_child(path, "keras", "weights" if config is not None else "")
+    result = _read_container(path, config is not None)
     if config is not None:
         result.config = config
         version = config.get("keras_version")
@@ -136,12 +135,36 @@ def read_keras(path: str, architecture: str | os.PathLike | None = None) -> Kera
     return result
 
 
+def _read_container(path: str, weights_only: bool) -> KerasFile:
+    """The .h5 or .keras file's contents; FileFormatError naming the file on any damage."""
+    try:
+        if zipfile.is_zipfile(path):
+            return _read_zip(path)
+        if not h5py.is_hdf5(path):
+            raise file_error(path, "neither an HDF5 file nor a .keras zip archive")
+        with h5py.File(path, "r") as f:
+            return _read_h5(f, path, os.path.getsize(path), weights_only)
+    except StrataError as exc:
+        text = str(exc)
+        raise (exc if text.startswith(path) else file_error(path, text)) from None
+    except DAMAGE as exc:
+        raise file_error(path, f"damaged file ({type(exc).__name__}: {exc})") from None
+
+
+def check_file(path: str, weights_only: str = "") -> None:
+    """Read a Keras file completely: what the child process of :func:`read_keras` runs."""
+    _read_container(path, bool(weights_only))
+
+
 def _read_architecture(path: str) -> dict:
     """The model config in a ``model.to_json()`` file."""
     if not os.path.isfile(path):
         raise file_error(path, "no such file (the --architecture JSON)")
-    if os.path.getsize(path) > MAX_CONFIG_BYTES:
-        raise file_error(path, f"is {os.path.getsize(path):,} bytes: too large for a model's JSON")
+    try:
+        limits.check("text_bytes", os.path.getsize(path),
+                     f"is {os.path.getsize(path):,} bytes, too large for a model's JSON")
+    except StrataError as exc:
+        raise file_error(path, str(exc)) from None
     try:
         with open(path, "rb") as fh:
             config = _json(fh.read().decode("utf-8"), "the architecture")
@@ -230,16 +253,14 @@ def _read_h5(f: h5py.File, path: str, file_size: int, paired: bool = False) -> K
     return result
 
 
-def _zip_member(z: zipfile.ZipFile, name: str, limit: int | None = None) -> bytes:
+def _zip_member(z: zipfile.ZipFile, name: str, limit: str | None = None) -> bytes:
     try:
         info = z.getinfo(name)
     except KeyError:
         raise FileFormatError(f"the .keras archive has no {name}") from None
-    if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1) + (1 << 20):
-        raise FileFormatError(f"{name} unpacks to {info.file_size:,} bytes from "
-                              f"{info.compress_size:,}: refused as a zip bomb")
-    if limit is not None and info.file_size > limit:
-        raise FileFormatError(f"{name} is too large ({info.file_size:,} bytes)")
+    limits.check_unpack(info.file_size, info.compress_size, name)
+    if limit is not None:
+        limits.check(limit, info.file_size, f"{name} holds {info.file_size:,} bytes")
     return z.read(name)
 
 
@@ -248,10 +269,10 @@ def _read_zip(path: str) -> KerasFile:
         names = set(z.namelist())
         if "config.json" not in names:
             raise FileFormatError("a zip archive, but not a .keras model (no config.json)")
-        config = _json(_zip_member(z, "config.json", MAX_CONFIG_BYTES).decode("utf-8"), "config.json")
+        config = _json(_zip_member(z, "config.json", "text_bytes").decode("utf-8"), "config.json")
         version = ""
         if "metadata.json" in names:
-            meta = _json(_zip_member(z, "metadata.json", MAX_CONFIG_BYTES).decode("utf-8"),
+            meta = _json(_zip_member(z, "metadata.json", "text_bytes").decode("utf-8"),
                          "metadata.json")
             version = str(meta.get("keras_version", ""))
         result = KerasFile(path, config, version or "3", None)

@@ -19,7 +19,7 @@ from viewer.convert import keras_conv, keras_core, keras_recurrent
 from viewer.convert.keras_common import Context, Unsupported
 from viewer.convert.keras_file import KerasFile, read_keras
 from viewer.convert.keras_graph import MODEL_CLASSES, Graph, Node, holds_weights, model_nodes, saved_keys
-from viewer.errors import ConversionError, LayerError
+from viewer.errors import ConversionError, FileFormatError, LayerError, StrataError
 from viewer.net import Net
 from viewer.net.layers import Input, Layer
 
@@ -81,9 +81,14 @@ def convert_keras(path: str | os.PathLike, *, keras_backend: str | None = None,
         # Keras 3 computes the same on every backend; only older files say which one they used.
         detail = "" if backend == "keras3" else f" ({backend} backend{note})"
         return Net(layers, name=stem, source=f"Keras {version}{detail}: {path}")
-    except (ConversionError, LayerError) as exc:
+    except StrataError as exc:
         text = str(exc)
-        raise ConversionError(text if text.startswith(path) else f"{path}: {text}") from None
+        kind = type(exc) if isinstance(exc, (FileFormatError, ConversionError)) else ConversionError
+        raise (exc if text.startswith(path) else kind(f"{path}: {text}")) from None
+    except (Unsupported, TypeError, AttributeError, KeyError, IndexError, ValueError,
+            OverflowError, RecursionError) as exc:  # a config of the wrong shape or types
+        raise ConversionError(f"{path}: the model config is not what Keras writes "
+                              f"({type(exc).__name__}: {exc})") from None
 
 
 def _backend(kfile: KerasFile, wanted: str | None) -> tuple[str, str]:

@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from viewer.convert.onnx_budget import FoldBudget
 from viewer.convert.onnx_generic import constant_layer, inferred_shapes, operator_layers, restore_batch
 from viewer.convert.onnx_names import layer_names
 from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_rnn import recurrent
-from viewer.convert.onnx_values import (BATCH, BatchConst, Refused, Tensor, Unknown, fold, foldable,
-                                        is_const, shape_of)
-from viewer.errors import ConversionError, FileFormatError, LayerError, file_error
+from viewer.convert.onnx_values import (BATCH, BatchConst, Refused, Tensor, Unknown, foldable, is_const,
+                                        shape_of)
+from viewer.errors import ConversionError, FileFormatError, LayerError, StrataError, file_error
 from viewer.net import Net
 from viewer.net.layers import Input, Layer
 from viewer.net.operators import OPERATORS, compute
@@ -81,8 +82,8 @@ def _read_external(onnx: Any, tensor: Any, folder: str, path: str) -> None:
         raise file_error(path, f"{where} is missing")
     itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
     need = int(np.prod(tensor.dims, dtype=np.float64)) * itemsize
-    offset = int(info.get("offset", 0))
-    length = int(info.get("length", need))
+    offset = _whole_number(info.get("offset", "0"), "offset", where, path)
+    length = _whole_number(info.get("length", str(need)), "length", where, path)
     if length != need or offset < 0 or offset + length > os.path.getsize(full):
         raise file_error(path, f"{where}: {length:,} bytes at {offset:,} do not hold shape "
                                f"{list(tensor.dims)} in a file of {os.path.getsize(full):,} bytes")
@@ -122,6 +123,13 @@ class OnnxLayout:
         net-sample (where the whole tensor is a sample) or the whole batch."""
         axis = self.outputs[name][1]
         return value[0] if axis is None else np.moveaxis(value, 0, axis)
+
+
+def _whole_number(text: str, key: str, where: str, path: str) -> int:
+    """An external_data offset or length: decimal digits only."""
+    if not (text.isascii() and text.isdigit()):
+        raise file_error(path, f"{where}: {key} {text[:40]!r} is not a whole number of bytes")
+    return int(text)
 
 
 def convert_onnx(source: Any, inputs: dict | None = None) -> Net:
@@ -164,9 +172,14 @@ def convert_onnx_layout(source: Any, inputs: dict | None = None) -> tuple[Net, O
             why = str(exc).split(": ", 1)[-1]
             net.source += f"; runs one sample at a time, because batch first {why}"
         return net, converter.layout
-    except (ConversionError, LayerError) as exc:
+    except StrataError as exc:
         text = str(exc)
-        raise ConversionError(text if text.startswith(path) else f"{path}: {text}") from None
+        kind = type(exc) if isinstance(exc, (FileFormatError, ConversionError)) else ConversionError
+        raise (exc if text.startswith(path) else kind(f"{path}: {text}")) from None
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError, OverflowError,
+            ZeroDivisionError, RecursionError) as exc:  # a graph no exporter writes
+        raise ConversionError(f"{path}: the graph cannot be converted as written "
+                              f"({type(exc).__name__}: {exc})") from None
 
 
 # Ops that compute every sample on its own wherever its batch axis is: one element at a time,
@@ -202,6 +215,7 @@ class _Converter:
         self.layers: list[Layer] = []
         self.names: set[str] = set()
         self.refused: list[str] = []
+        self.budget = FoldBudget(model.ByteSize())
         self.layout = OnnxLayout()
         for init in graph.initializer:
             self.values[init.name] = self._array(init)
@@ -368,9 +382,10 @@ class _Converter:
             elif node.op_type == "Constant":
                 outs = [self._constant(attrs)]
             elif all(v is None or is_const(v) for v in inputs) and foldable(node.op_type):
-                outs = fold(node.op_type, attrs, inputs)
+                outs = self.budget.fold(node.op_type, attrs, inputs)
             elif all(v is None or is_const(v) for v in inputs) and node.op_type in OPERATORS:
-                outs = compute(node.op_type, inputs, self._plain(attrs, node), self.opset)
+                outs = self.budget.run(node.op_type, inputs, lambda: compute(
+                    node.op_type, inputs, self._plain(attrs, node), self.opset))
             elif self.per_sample and any(isinstance(v, Tensor) and v.batch_axis is None for v in inputs):
                 outs = self._generic(node, inputs, attrs, "")
             elif not any(isinstance(v, Tensor) for v in inputs):
@@ -492,8 +507,9 @@ class _Converter:
             plain = [np.repeat(v.value, copies, axis=v.batch_axis) if isinstance(v, BatchConst) else v
                      for v in inputs]
             try:
-                runs.append(fold(node.op_type, attrs, plain) if foldable(node.op_type) else
-                            compute(node.op_type, plain, self._plain(attrs, node), self.opset))
+                runs.append(self.budget.fold(node.op_type, attrs, plain) if foldable(node.op_type) else
+                            self.budget.run(node.op_type, plain, lambda: compute(
+                                node.op_type, plain, self._plain(attrs, node), self.opset)))
             except (ValueError, IndexError, TypeError, ConversionError):
                 return [Unknown(f"{node.op_type} of a batch-sized constant")] * len(node.output)
         outs = []

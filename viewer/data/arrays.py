@@ -16,14 +16,23 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import threading
+import tokenize
 import zipfile
+import zlib
 from typing import IO, Mapping
 
 import numpy as np
 
+from viewer import limits
 from viewer.data.samples import SampleSet, labels_array
-from viewer.errors import SampleError
+from viewer.errors import SampleError, StrataError
+
+# What numpy's header parser, zipfile and zlib raise on damaged bytes (zipfile:
+# NotImplementedError for an unknown compression method, RuntimeError when encrypted).
+DAMAGE = (OSError, ValueError, SyntaxError, tokenize.TokenError, OverflowError, TypeError,
+          RuntimeError, NotImplementedError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
 def _pickle_error(path: str) -> SampleError:
@@ -35,18 +44,32 @@ def _header(fp: IO[bytes], path: str) -> tuple[tuple, np.dtype, int]:
     """Read a .npy header: (shape, dtype, header length in bytes)."""
     fmt = np.lib.format
     try:
+        start = fp.tell()
         version = fmt.read_magic(fp)
-        if version == (1, 0):
-            shape, _, dtype = fmt.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, _, dtype = fmt.read_array_header_2_0(fp)
-        else:  # 3.0 only differs for non-Latin-1 field names: never numeric samples
+        if version not in ((1, 0), (2, 0)):  # 3.0 only differs for non-Latin-1 field names
             raise ValueError(f"unsupported .npy format version {version}")
-    except ValueError as exc:
-        raise SampleError(f"{path}: not a numpy .npy array ({exc})") from None
+        size_field = fp.read(2 if version == (1, 0) else 4)
+        declared = struct.unpack("<H" if version == (1, 0) else "<I", size_field)[0]
+        limits.check("header_bytes", declared, f"the .npy header declares {declared:,} bytes")
+        fp.seek(start)
+        fmt.read_magic(fp)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(fp, max_header_size=_header_limit())
+    except StrataError as exc:
+        raise SampleError(f"{path}: {exc}") from None
+    except (*DAMAGE, struct.error) as exc:
+        raise SampleError(f"{path}: not a numpy .npy array ({type(exc).__name__}: {exc})") from None
     if dtype.hasobject:
         raise _pickle_error(path)
+    if not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise SampleError(f"{path}: not a numpy .npy array (its header's shape {shape} has "
+                          f"negative sizes)")
     return tuple(shape), dtype, fp.tell()
+
+
+def _header_limit() -> int:
+    """numpy's max_header_size: the header_bytes limit, checked with its own message first."""
+    return int(limits.get("header_bytes")) + 1
 
 
 def _check_numeric(shape: tuple, dtype: np.dtype, path: str, what: str) -> None:
@@ -68,8 +91,11 @@ class NpyReader:
                               f"{shape} {dtype} says; it is truncated or hostile")
         self.path, self.shape, self.dtype = path, shape, dtype
         # mmap cannot map zero bytes; an empty array still says "no samples" later
-        self._array = (np.load(path, mmap_mode="r", allow_pickle=False) if math.prod(shape)
-                       else np.empty(shape, dtype))
+        try:
+            self._array = (np.load(path, mmap_mode="r", allow_pickle=False, max_header_size=_header_limit()) if math.prod(shape)
+                           else np.empty(shape, dtype))
+        except DAMAGE as exc:
+            raise SampleError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """Rows (sorted, unique) -> array (len(rows), *sample_shape), copied out of the map."""
@@ -89,6 +115,11 @@ class NpzFile:
                 for info in zf.infolist():
                     if not info.filename.endswith(".npy"):
                         continue
+                    try:
+                        limits.check_unpack(info.file_size, info.compress_size,
+                                            f"member {info.filename}")
+                    except StrataError as exc:
+                        raise SampleError(f"{path}: {exc}") from None
                     with zf.open(info) as fp:
                         shape, dtype, offset = _header(fp, path)
                     # A small member must not declare a huge array: numpy
@@ -97,18 +128,19 @@ class NpzFile:
                         raise SampleError(f"{path}: member {info.filename} declares {shape} "
                                           f"{dtype} but stores {info.file_size:,} bytes")
                     self.members[info.filename[:-4]] = (shape, dtype)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise SampleError(f"{path}: not a numpy .npz archive ({exc})") from None
+        except DAMAGE as exc:
+            raise SampleError(f"{path}: not a numpy .npz archive ({type(exc).__name__}: {exc})") from None
 
     def get(self, name: str) -> np.ndarray:
         """The whole member ``name`` (read once, then kept)."""
         with self._lock:
             if name not in self._cache:
                 try:
-                    with np.load(self.path, allow_pickle=False) as npz:
+                    with np.load(self.path, allow_pickle=False, max_header_size=_header_limit()) as npz:
                         self._cache[name] = npz[name]
-                except (OSError, ValueError, zipfile.BadZipFile) as exc:
-                    raise SampleError(f"{self.path}: cannot read member {name} ({exc})") from None
+                except DAMAGE as exc:
+                    raise SampleError(f"{self.path}: cannot read member {name} "
+                                      f"({type(exc).__name__}: {exc})") from None
             return self._cache[name]
 
     def names(self) -> str:
@@ -166,8 +198,11 @@ def open_npy(path: str, *, labels: str | None = None, layout: str | None = None,
         if not os.path.isfile(labels):
             raise SampleError(f"{labels}: no such file")
         NpyReader(labels)  # header checks: no pickles, not truncated
-        label_values = _labels(np.load(labels, allow_pickle=False), reader.shape[0],
-                               os.path.basename(labels), path)
+        try:
+            values = np.load(labels, allow_pickle=False, max_header_size=_header_limit())
+        except DAMAGE as exc:
+            raise SampleError(f"{labels}: cannot be read ({type(exc).__name__}: {exc})") from None
+        label_values = _labels(values, reader.shape[0], os.path.basename(labels), path)
     return SampleSet(reader, source=path, layout=layout, preprocess=preprocess,
                      labels=label_values)
 
@@ -210,7 +245,7 @@ def open_npz(path: str, *, dataset: str | None = None, labels: str | None = None
         values = npz.get("label_names")
         if values.ndim != 1 or values.dtype.kind not in "US":
             raise SampleError(f"{path}: label_names must be a 1-D array of strings")
-        names = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+        names = [limits.short_name(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
                  for v in values.tolist()]
     return SampleSet(reader, source=f"{path}:{name}", layout=layout, preprocess=preprocess,
                      labels=label_values, label_names=names)

@@ -21,15 +21,19 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from viewer import limits
 from viewer.data.preprocess import parse_preprocess
 from viewer.data.samples import SampleSet, labels_array
-from viewer.errors import SampleError
+from viewer.errors import SampleError, StrataError
 
 #: Uncompressed data may declare at most this many times the file size; more
 #: can only be unwritten space that reads back as fill values.
 BOMB_FACTOR = 64
 _LABEL_NAMES = ("labels", "y")
 _MAX_LISTED = 12  # candidates named in one error message
+_CHECK_BLOCK = 64 << 20  # bytes read at a time when the whole dataset is checked
+# What h5py raises on damaged bytes, besides the errors it maps to OSError.
+DAMAGE = (OSError, RuntimeError, KeyError, ValueError, TypeError, OverflowError, IndexError)
 
 
 def _h5py():
@@ -99,9 +103,14 @@ def _check_dataset(ds, name: str, path: str, *, numeric: bool = True) -> None:
         return
     if ds.chunks is not None:
         # Compressed chunks may legitimately hold much more than the file
-        # size; what cannot be real is chunks that were never written.
+        # size, within the unpack_ratio budget; what cannot be real is chunks
+        # that were never written.
         total = math.prod(-(-s // c) for s, c in zip(ds.shape, ds.chunks))
         if ds.id.get_num_chunks() >= total:
+            try:
+                limits.check_unpack(declared, ds.id.get_storage_size(), name)
+            except StrataError as exc:
+                raise SampleError(f"{path}: {exc}") from None
             return
     raise SampleError(f"{path}: {name} declares {ds.shape} {ds.dtype} ({declared:,} bytes) "
                       f"but the file holds only {file_size:,} bytes; refusing it")
@@ -147,7 +156,7 @@ class HDF5Reader:
                 if rows[-1] - rows[0] + 1 == len(rows):  # a run: one hyperslab
                     return ds[int(rows[0]):int(rows[-1]) + 1]
                 return ds[rows.tolist()]
-            except (OSError, ValueError) as exc:
+            except DAMAGE as exc:
                 raise SampleError(f"{self.path}: cannot read {self.name} ({exc})") from None
 
 
@@ -182,7 +191,7 @@ def _read_names(f, name: str, path: str) -> list[str] | None:
     _check_dataset(ds, name, path, numeric=False)
     if ds.ndim != 1 or h5py.check_string_dtype(ds.dtype) is None:
         raise SampleError(f"{path}: {name} must be a 1-D list of strings")
-    return [str(s) for s in ds.asstr(errors="replace")[()]]
+    return [limits.short_name(str(s)) for s in ds.asstr(errors="replace")[()]]
 
 
 def _attr(obj, key: str) -> Any:
@@ -212,7 +221,8 @@ def _choose_dataset(f, path: str) -> str:
 
 
 def open_hdf5(path: str, *, dataset: str | None = None, labels: str | None = None,
-              layout: str | None = None, preprocess: Mapping | None = None) -> SampleSet:
+              layout: str | None = None, preprocess: Mapping | None = None,
+              isolate: bool = True) -> SampleSet:
     """Samples from a dataset in an HDF5 file.
 
     Parameters
@@ -230,11 +240,29 @@ def open_hdf5(path: str, *, dataset: str | None = None, labels: str | None = Non
     layout, preprocess
         Override the ``layout`` / ``preprocess`` attributes that the dataset
         or its group may carry.
+    isolate : bool
+        Read the whole dataset, labels and names in a child process first
+        (:mod:`viewer.net.probe`), so that a damaged file on which the HDF5
+        library hangs or crashes gives an error instead. Off only for files
+        already checked that way (a net file's own ``/samples``).
 
     Returns
     -------
     SampleSet
     """
+    if isolate:
+        from viewer.net import probe
+        if not os.path.isfile(path):
+            raise SampleError(f"{path}: no such file")
+        probe.check_in_child(path, "samples", dataset or "", labels or "", error=SampleError)
+    try:
+        return _open_hdf5(path, dataset, labels, layout, preprocess)
+    except DAMAGE as exc:
+        raise SampleError(f"{path}: damaged file ({type(exc).__name__}: {exc})") from None
+
+
+def _open_hdf5(path: str, dataset: str | None, labels: str | None, layout: str | None,
+               preprocess: Mapping | None) -> SampleSet:
     h5py = _h5py()
     with _open(path) as f:
         name = "/" + "/".join(p for p in (dataset or _choose_dataset(f, path)).split("/") if p)
@@ -284,12 +312,38 @@ def embedded_samples(path: str | os.PathLike) -> SampleSet | None:
         ``/samples/X`` (N, ...) with ``labels`` (N,), ``label_names`` (K,)
         and the group's ``layout`` and ``preprocess`` attributes, or None
         when the file has no ``/samples`` group.
+
+    Read it after the net file was checked in a child process
+    (``viewer.net.load(path, isolate=True)`` reads ``/samples`` too).
     """
     path = os.fspath(path)
-    with _open(path) as f:
-        if f.get("samples", getlink=True) is None:
-            return None
-        group = _get(f, "/samples", path)
-        if not isinstance(group, _h5py().Group) or _get(f, "/samples/X", path) is None:
-            raise SampleError(f"{path}: /samples has no X dataset")
-    return open_hdf5(path, dataset="/samples/X")
+    if not has_samples(path):
+        return None
+    return open_hdf5(path, dataset="/samples/X", isolate=False)
+
+
+def has_samples(path: str) -> bool:
+    """Whether a net file has a ``/samples`` group; SampleError if it is not a usable one."""
+    try:
+        with _open(path) as f:
+            if f.get("samples", getlink=True) is None:
+                return False
+            group = _get(f, "/samples", path)
+            if not isinstance(group, _h5py().Group) or _get(f, "/samples/X", path) is None:
+                raise SampleError(f"{path}: /samples has no X dataset")
+            return True
+    except DAMAGE as exc:
+        raise SampleError(f"{path}: damaged file ({type(exc).__name__}: {exc})") from None
+
+
+def check_file(path: str, dataset: str = "", labels: str = "") -> None:
+    """Open samples as :func:`open_hdf5` does and read every row, a block at a time.
+
+    What the child process of ``open_hdf5(..., isolate=True)`` runs: if the
+    HDF5 library hangs or crashes anywhere in the data, it does so there.
+    """
+    samples = open_hdf5(path, dataset=dataset or None, labels=labels or None, isolate=False)
+    row_bytes = max(1, math.prod(samples.sample_shape) * samples.dtype.itemsize)
+    step = max(1, _CHECK_BLOCK // row_bytes)
+    for start in range(0, len(samples), step):
+        samples.raw_batch(np.arange(start, min(start + step, len(samples))))

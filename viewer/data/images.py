@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import os
 import re
+import struct
+import warnings
+import zlib
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from viewer import limits
 from viewer.data.formats import IMAGE_EXTENSIONS
 from viewer.data.preprocess import RESIZE_POLICIES, Preprocess, guess_layout
 from viewer.data.samples import SampleSet
-from viewer.errors import SampleError
+from viewer.errors import SampleError, StrataError
 
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 # 16-bit, 32-bit and float images would be clipped to 0..255 by convert().
@@ -44,7 +48,24 @@ def _pil(path: str):
     except ImportError:
         raise SampleError(f"{path}: reading images needs Pillow, which is not installed "
                           f"(pip install pillow)") from None
+    # The image_pixels limit is checked before decoding, below Pillow's own
+    # threshold, so its warning would only add a second line to the message.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
     return Image
+
+
+def _damage(Image) -> tuple:
+    """What Pillow raises on damaged bytes, by plugin."""
+    return (OSError, ValueError, SyntaxError, TypeError, IndexError, EOFError, OverflowError,
+            struct.error, zlib.error, Image.DecompressionBombError)
+
+
+def _check_pixels(img, file: str) -> None:
+    try:
+        limits.check("image_pixels", img.width * img.height,
+                     f"image of {img.width}x{img.height} pixels")
+    except StrataError as exc:
+        raise SampleError(f"{file}: {exc}") from None
 
 
 def _natural_key(name: str) -> list:
@@ -195,16 +216,13 @@ class ImageReader:
         Image = _pil(file)
         try:
             with Image.open(file) as img:
-                # Pillow's own check only warns below twice this size.
-                if img.width * img.height > (Image.MAX_IMAGE_PIXELS or float("inf")):
-                    raise SampleError(f"{file}: image of {img.width}x{img.height} pixels "
-                                      f"is too large to decode safely")
+                _check_pixels(img, file)
                 if img.mode in _DEEP_MODES:
                     raise SampleError(f"{file}: {img.mode} images (more than 8 bits per "
                                       f"channel) are not supported; save it as 8-bit")
                 img = img.convert(self._mode)  # convert first: resizing a palette image is nearest-only
                 pixels = np.asarray(self._fit(img, file, Image), dtype=np.uint8)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        except _damage(Image) as exc:
             raise SampleError(f"{file}: not a readable image ({exc})") from None
         if self._channels_first:
             return pixels.transpose(2, 0, 1) if pixels.ndim == 3 else pixels[None]
@@ -228,8 +246,9 @@ def _first_image(file: str) -> tuple[int, int, str]:
     Image = _pil(file)
     try:
         with Image.open(file) as img:
+            _check_pixels(img, file)
             return img.width, img.height, img.mode
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except _damage(Image) as exc:
         raise SampleError(f"{file}: not a readable image ({exc})") from None
 
 

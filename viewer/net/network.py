@@ -7,6 +7,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from viewer import limits
 from viewer.errors import LayerError
 from viewer.net.layers.base import Layer, LayerFailed, Plan, Shape, ancestors, evaluate
 from viewer.net.layers.quantized import describe_quantization, quantization_of
@@ -188,13 +189,37 @@ class Net(Sequence[Layer]):
         return rows
 
     def check(self) -> None:
-        """Raise LayerError unless every layer's shape rule accepts its input."""
+        """Raise LayerError unless every layer's shape rule accepts its input, and
+        LimitExceeded when a layer's output for one sample is over the ``layer_bytes`` limit."""
         for layer in self._layers:
-            _ = layer.output_shape
+            if "\0" in layer.name:
+                raise LayerError(f"layer name {layer.name!r} holds a NUL character, which a net "
+                                 f"file cannot store")
+            check_output_size(layer)
+            for key, value in layer.params().items():
+                if np.asarray(value).dtype.kind not in "biuf":
+                    raise LayerError(f"layer {layer.name!r}: parameter {key!r} holds "
+                                     f"{np.asarray(value).dtype} values, not numbers")
         ancestors(self._layers)
 
     def __repr__(self) -> str:
         return f"<Net {self.name!r}: {len(self)} layers, {self.n_params} params>"
+
+
+def check_output_size(layer: Layer) -> None:
+    """Refuse a layer whose known output size per sample (float32) is over ``layer_bytes``.
+
+    Checked when a net is loaded or converted, before any forward pass would
+    allocate it; unknown sizes (None) count as 1 and are met at run time.
+    """
+    shape = layer.output_shape
+    if shape is None:
+        return
+    size = 4.0
+    for d in shape:
+        size *= max(int(d), 0) if isinstance(d, (int, np.integer)) else 1
+    limits.check("layer_bytes", size, f"layer {layer.name!r} would output {size:,.0f} bytes "
+                                      f"per sample (shape {format_shape(shape)})")
 
 
 def format_shape(shape: Shape | None) -> str:

@@ -30,10 +30,12 @@ from typing import Any, Mapping
 import h5py
 import numpy as np
 
+from viewer import limits
 from viewer.errors import FileFormatError, StrataError, file_error
 from viewer.net import probe
 from viewer.net.layers import Layer, layer_class
 from viewer.net.network import Net
+from viewer.writing import remove_stale_parts
 
 FORMAT = "strata-net"
 FORMAT_VERSION = 1
@@ -72,12 +74,15 @@ def save(net: Net, path: str | os.PathLike, *, samples: Mapping[str, Any] | None
         raise StrataError(f"{path}: the folder {folder} does not exist")
     if os.path.isdir(path):
         raise StrataError(f"{path}: is a folder")
+    remove_stale_parts(path)
     tmp = f"{path}.{os.getpid()}.part"
     try:
         _write(net, tmp, samples)
         os.replace(tmp, path)
     except OSError as exc:
         raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except (ValueError, TypeError) as exc:  # h5py refusing a value the net holds
+        raise StrataError(f"{path}: cannot write the net ({type(exc).__name__}: {exc})") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -89,8 +94,9 @@ def _write(net: Net, tmp: str, samples: Mapping[str, Any] | None) -> None:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["layer_order"] = [layer.name for layer in net]
-        f.attrs["name"] = net.name
-        f.attrs["source"] = net.source
+        # HDF5 text cannot hold NUL; a damaged source file's text may
+        f.attrs["name"] = net.name.replace("\0", "\ufffd")
+        f.attrs["source"] = net.source.replace("\0", "\ufffd")
         group = f.create_group("layers")
         for layer in net:
             g = group.create_group(group_key(layer.name))
@@ -129,8 +135,8 @@ def load(path: str | os.PathLike, *, isolate: bool = False) -> Net:
     ----------
     path : str or PathLike
     isolate : bool
-        Read the file in a child process first (see :mod:`viewer.net.probe`),
-        so that a damaged file on which the HDF5 library hangs or crashes
+        Read the file, with its ``/samples``, in a child process first (see
+        :mod:`viewer.net.probe`), so that a damaged file on which the HDF5 library hangs or crashes
         gives an error instead of taking this process down. Costs a fraction
         of a second; the window and the command line use it for every file
         the user opens.
@@ -148,7 +154,7 @@ def load(path: str | os.PathLike, *, isolate: bool = False) -> Net:
     path = os.fspath(path)
     _check_is_hdf5(path)
     if isolate:
-        probe.check_in_child(path)
+        probe.check_in_child(path, "net")
     try:
         with h5py.File(path, "r") as f:
             net = _read_net(f, path)
@@ -159,6 +165,21 @@ def load(path: str | os.PathLike, *, isolate: bool = False) -> Net:
         raise file_error(path, f"damaged file ({type(exc).__name__}: {exc})") from None
     net.path = path
     return net
+
+
+def check_file(path: str) -> None:
+    """Read a net file completely, with its ``/samples``: what the child process of
+    :func:`load` does with ``isolate=True``.
+
+    Raises
+    ------
+    StrataError
+        Naming the file, for anything wrong with it.
+    """
+    load(path)
+    from viewer.data.hdf5 import check_file as check_samples, has_samples
+    if has_samples(path):
+        check_samples(path)
 
 
 def _check_is_hdf5(path: str) -> None:
@@ -180,30 +201,45 @@ def _check_is_hdf5(path: str) -> None:
         raise file_error(path, f"not an HDF5 file{hint}")
 
 
-def text_attr(obj: h5py.HLObject, key: str, where: str) -> str:
-    """A string attribute, whether stored as bytes or str."""
+def _attr(obj: h5py.HLObject, key: str, where: str) -> Any:
+    """An attribute's value, after checking the size its header declares (``text_bytes``)."""
     if key not in obj.attrs:
         raise FileFormatError(f"{where} has no {key!r} attribute")
-    value = obj.attrs[key]
+    aid = obj.attrs.get_id(key)
+    declared = float(np.prod(aid.shape or (), dtype=np.float64)) * max(aid.dtype.itemsize, 1)
+    limits.check("text_bytes", declared, f"{where}: attribute {key!r} declares {declared:,.0f} bytes")
+    return obj.attrs[key]
+
+
+def _text(value: Any, key: str, where: str) -> str:
+    """Attribute text as str: bytes decoded, str checked to be valid UTF-8 (h5py escapes bad bytes)."""
+    try:
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        value.encode("utf-8")
+        return value
+    except UnicodeError:
+        raise FileFormatError(f"{where}: attribute {key!r} is not valid UTF-8 text") from None
+
+
+def text_attr(obj: h5py.HLObject, key: str, where: str) -> str:
+    """A string attribute, whether stored as bytes or str."""
+    value = _attr(obj, key, where)
     if isinstance(value, np.ndarray) and value.shape == ():
         value = value[()]
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, str):
-        return value
+    if isinstance(value, (bytes, str)):
+        return _text(value, key, where)
     raise FileFormatError(f"{where}: attribute {key!r} is not text")
 
 
 def names_attr(obj: h5py.HLObject, key: str, where: str) -> list[str]:
     """A list-of-strings attribute, whether stored as bytes or str."""
-    if key not in obj.attrs:
-        raise FileFormatError(f"{where} has no {key!r} attribute")
-    value = np.asarray(obj.attrs[key])
+    value = np.asarray(_attr(obj, key, where))
     if value.size == 0:  # h5py stores an empty list as an empty float array
         return []
     if value.ndim > 1 or value.dtype.kind not in "SUO":
         raise FileFormatError(f"{where}: attribute {key!r} is not a list of names")
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in value.reshape(-1)]
+    return [_text(v if isinstance(v, bytes) else str(v), key, where) for v in value.reshape(-1)]
 
 
 def _read_net(f: h5py.File, path: str) -> Net:
