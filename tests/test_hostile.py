@@ -342,3 +342,32 @@ def test_forked_and_spawned_checks_agree(tmp_path, monkeypatch):
     probe.check_in_child(CNN, "net")  # a good file passes both ways
     monkeypatch.setattr(probe, "_may_fork", lambda: True)
     probe.check_in_child(CNN, "net")
+
+
+def test_onnx_input_of_absurd_size_gives_one_line(tmp_path):
+    import onnx
+    model = onnx.load(os.path.join(FIXTURES, "onnx_cnn_op17.onnx"))
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 1 << 44
+    path = tmp_path / "wide.onnx"
+    onnx.save(model, path)
+    with pytest.raises(StrataError) as e:
+        convert(str(path))
+    assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value)
+
+
+def test_the_child_check_runs_under_a_memory_cap(tmp_path, monkeypatch):
+    """A check that would allocate far beyond check_bytes fails in the child, with the limit named."""
+    from viewer.net import probe
+    path = tmp_path / "x.h5"
+    path.write_bytes(b"x")
+    monkeypatch.setitem(probe.CHECKS, "greedy", "tests.test_hostile:_allocate_4_gb")
+    monkeypatch.setattr(probe, "_may_fork", lambda: True)
+    with pytest.raises(FileFormatError) as e:
+        probe.check_in_child(str(path), "greedy")
+    assert str(e.value) == (f"{path}: reading it needs more memory than the check_bytes limit "
+                            f"(512M beyond twice the file's size) allows; if you trust the file, "
+                            f"raise it with --limit check_bytes=1G")
+
+
+def _allocate_4_gb(path):
+    np.ones(1 << 29)  # 4 GB of float64

@@ -65,6 +65,8 @@ LIMITS = {limit.name: limit for limit in (
     Limit("header_bytes", 64 << 10, "bytes", "length of a .npy header"),
     Limit("text_bytes", 64 << 20, "bytes", "length of a config or other text stored in a file"),
     Limit("image_pixels", 64_000_000, "pixels", "pixels of one image to decode"),
+    Limit("check_bytes", 512 << 20, "bytes",
+          "memory the child process checking an HDF5 file may take beyond twice the file's size"),
     Limit("check_seconds", 15, "seconds",
           "time the child process checking an HDF5 file may take (plus 1 s per 20 MB)"),
 )}

@@ -53,22 +53,11 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
         The model cannot be converted; the message names everything unsupported.
     """
     if isinstance(source, (str, os.PathLike)):
-        fmt = check_format(source_format) if source_format else guess_format(source)
-        _check_options(fmt, options)
-        if fmt == "keras":
-            from viewer.convert.keras_h5 import convert_keras
-            return _checked(convert_keras(source, **options), source)
-        if fmt == "onnx":
-            from viewer.convert.onnx_model import convert_onnx
-            return _checked(convert_onnx(source, **options), source)
-        if fmt == "tflite":
-            from viewer.convert.tflite_model import convert_tflite
-            return _checked(convert_tflite(source), source)
-        if fmt == "pt2":
-            from viewer.convert.pt2_model import convert_pt2
-            return _checked(convert_pt2(source), source)
-        from viewer.convert.theano_graph import convert_pickle
-        return _checked(convert_pickle(source, source_format=fmt, **options), source)
+        try:
+            return _convert_file(source, source_format, options)
+        except MemoryError:  # a size in the file no budget foresaw; numpy refused to allocate it
+            raise ConversionError(f"{os.fspath(source)}: converting it needs more memory than this "
+                                  f"machine has (a size in the file is far too large)") from None
     kind = type(source).__module__.split(".")[0]
     if kind == "onnx":
         from viewer.convert.onnx_model import convert_onnx
@@ -78,6 +67,26 @@ def convert(source: Any, *, source_format: str | None = None, **options: Any) ->
         return convert_object(source, **options)
     raise ConversionError(f"cannot convert a {type(source).__name__} object; pass a file path, "
                           "an onnx.ModelProto, a Lasagne layer or Theano variables")
+
+
+def _convert_file(source: str | os.PathLike, source_format: str | None, options: dict) -> Net:
+    """:func:`convert` for a file."""
+    fmt = check_format(source_format) if source_format else guess_format(source)
+    _check_options(fmt, options)
+    if fmt == "keras":
+        from viewer.convert.keras_h5 import convert_keras
+        return _checked(convert_keras(source, **options), source)
+    if fmt == "onnx":
+        from viewer.convert.onnx_model import convert_onnx
+        return _checked(convert_onnx(source, **options), source)
+    if fmt == "tflite":
+        from viewer.convert.tflite_model import convert_tflite
+        return _checked(convert_tflite(source), source)
+    if fmt == "pt2":
+        from viewer.convert.pt2_model import convert_pt2
+        return _checked(convert_pt2(source), source)
+    from viewer.convert.theano_graph import convert_pickle
+    return _checked(convert_pickle(source, source_format=fmt, **options), source)
 
 
 def _checked(net: Net, path: str | os.PathLike) -> Net:

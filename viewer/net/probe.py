@@ -82,8 +82,11 @@ def check_in_child(path: str, what: str = "net", *args: str, timeout: float | No
     if code < 0:
         name = signal.Signals(-code).name
         raise error(f"{path}: damaged file (the HDF5 library crashed reading it: {name})")
-    if "MemoryError" in detail:
-        raise error(f"{path}: reading it needs more memory than this machine has")
+    if "MemoryError" in detail or "memory" in detail.lower():
+        limit = limits.get("check_bytes")
+        raise error(f"{path}: reading it needs more memory than the check_bytes limit ("
+                    f"{limit / (1 << 20):.0f}M beyond twice the file's size) allows; if you trust "
+                    f"the file, raise it with --limit check_bytes={2 * limit / (1 << 30):.3g}G")
     raise error(f"{path}: damaged file (reading it failed: {detail or 'no message'})")
 
 
@@ -93,7 +96,27 @@ def _may_fork() -> bool:
             and threading.active_count() == 1 and "PyQt5.QtCore" not in sys.modules)
 
 
+def _cap_memory(path: str) -> None:
+    """In the child: cap its address space at what it has plus the ``check_bytes`` budget.
+
+    A damaged HDF5 file can declare a string or a chunk of gigabytes, which the
+    library allocates before it finds the damage; capped, the allocation fails
+    and the child reports it instead of taking the machine's memory.
+    """
+    try:
+        import resource
+        with open("/proc/self/statm") as fh:
+            have = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        cap = int(have + limits.get("check_bytes") + 2 * os.path.getsize(path))
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY or cap < soft:
+            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no /proc or no rlimits on this system: the time limit still holds
+
+
 def _check(what: str, path: str, args: tuple) -> None:
+    _cap_memory(path)
     module, function = CHECKS[what].split(":")
     getattr(importlib.import_module(module), function)(path, *args)
 
