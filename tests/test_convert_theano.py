@@ -73,6 +73,24 @@ def test_gemm_converted_in_its_environment() -> None:
     assert sum(layer.kind == "Dense" for layer in net) == 2
 
 
+def test_reductions_and_slices_converted_in_its_environment() -> None:
+    net = load(FIXTURES / "theano_slices.h5")
+    result = compare(net, FIXTURES / "theano_slices.npz")
+    assert not result.problems and result.worst() == 0.0, result.errors
+    assert {"Reduce", "Slice", "Reshape", "Concatenate"} <= {layer.kind for layer in net}
+
+
+def test_no_array_is_allocated_to_the_batch_size() -> None:
+    th = _theano(lasagne=False)
+    import theano.tensor as T
+    warnings.simplefilter("ignore")  # compiling scan's C code warns about Theano's own imports
+    x = T.tensor3("x")
+    rnn, _ = th.scan(lambda a, h: T.tanh(a + h), sequences=x.dimshuffle(2, 0, 1),
+                     outputs_info=T.zeros_like(x[:, :, 0]))
+    with pytest.raises(ConversionError, match="an array allocated to the batch size"):
+        convert(th.function([x], rnn[-1]), input_shape=(3, 4))
+
+
 @pytest.mark.parametrize("values, shape", [
     (["1,8,8"], (1, 8, 8)), (["3"], (3,)), (["1x28x28"], (1, 28, 28)),
     (["a=1,8,8", "b=3"], {"a": (1, 8, 8), "b": (3,)}), (["s="], {"s": ()}),
@@ -131,9 +149,9 @@ def test_command_line_refuses_pickles_without_trust(tmp_path: Path) -> None:
 
 def _theano(lasagne: bool = True):
     from viewer.convert.theano_graph import theano_modules
-    # Theano 1.0.5 uses numpy aliases that numpy 1.20+ deprecates; this test's own
-    # warnings still fail it.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module="theano")
+    # Theano 1.0.5 uses numpy aliases that numpy 1.20+ deprecates, and its lazily
+    # imported modules hold escapes Python 3.9 deprecates when compiling them.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         module = theano_modules()
         if lasagne:

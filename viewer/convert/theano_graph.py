@@ -175,6 +175,10 @@ class Walker(TheanoOps):
         return BatchConst(np.broadcast_to(np.asarray(values[0]), [1] + dims[1:]).copy(), 0)
 
     def _fold(self, node: Any, values: list) -> list:
+        if type(node.op).__name__ in ("AllocEmpty", "Alloc") and any(
+                np.ndim(v) == 0 and np.asarray(v).dtype.kind in "iu" and int(np.asarray(v)) == BATCH
+                for v in values):
+            raise Refused("an array allocated to the batch size")  # never allocate BATCH rows
         storage = [[None] for _ in node.outputs]
         params = node.op.get_params(node) if getattr(node.op, "params_type", None) is not None else None
         args = (node, values, storage) + ((params,) if params is not None else ())

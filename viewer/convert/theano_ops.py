@@ -15,7 +15,7 @@ from viewer.convert.onnx_values import BATCH, BatchConst, Refused, Tensor
 from viewer.net.layers import (Activation, AvgPool2D, BatchNorm, Concatenate, Conv2D, Dense, Flatten, Layer,
                                MaxPool2D, Permute, Reshape)
 from viewer.net.layers.conv_extra import Conv2DTranspose, Upsample
-from viewer.net.layers.indexing import Pad
+from viewer.net.layers.indexing import Pad, Slice
 from viewer.net.layers.tensor import ConstArithmetic, Reduce
 
 
@@ -273,6 +273,49 @@ class TheanoOps:
 
     def _op_Min(self, node: Any, values: list, name: str) -> Tensor:
         return self._reduce(node, values, name, "min")
+
+    def _op_CAReduce(self, node: Any, values: list, name: str) -> Tensor:
+        """A reduction by a scalar op (what a compiled graph makes of max, min, sum, prod)."""
+        op = {"Maximum": "max", "Minimum": "min", "Add": "sum", "Mul": "prod"}.get(
+            type(node.op.scalar_op).__name__)
+        if op is None:
+            raise Refused(f"a reduction by {type(node.op.scalar_op).__name__}")
+        return self._reduce(node, values, name, op)
+
+    def _op_Subtensor(self, node: Any, values: list, name: str) -> Tensor:
+        """Constant slices and indices of sample axes: a Slice layer (then a Reshape
+        dropping the indexed axes)."""
+        t = self.tensor(node.inputs[0])
+        bounds = iter(int(np.asarray(v)) for v in values[1:])
+        axes, starts, stops, steps, dropped = [], [], [], [], []
+        for axis, entry in enumerate(node.op.idx_list):
+            if isinstance(entry, slice):
+                start, stop, step = (None if part is None else next(bounds)
+                                     for part in (entry.start, entry.stop, entry.step))
+                if (start, stop, step) == (None, None, None) or (start in (None, 0) and stop is None
+                                                                  and step in (None, 1)):
+                    continue
+            else:
+                index = next(bounds)
+                start, stop, step = index, (index + 1) or None, None
+                dropped.append(axis)
+            if axis == 0:
+                raise Refused("slicing the batch")
+            axes.append(axis)
+            starts.append(0 if start is None else start)
+            stops.append(stop)
+            steps.append(1 if step is None else step)
+        if not axes:
+            return self.tensor(node.inputs[0])
+        layer: Layer = Slice(t.layer, name=self.unique(f"{name}_slice" if dropped else name), axes=axes,
+                             starts=starts, stops=stops, steps=steps)
+        if not dropped:
+            return self.add(layer, node.outputs[0])
+        shape = [n for i, n in enumerate(layer.output_shape) if i + 1 not in dropped]
+        if any(n is None for n in shape):
+            raise Refused("indexing data whose sizes are unknown until run time")
+        self.add(layer)
+        return self.add(Reshape(layer, name=self.unique(name), target_shape=shape), node.outputs[0])
 
     def _op_Join(self, node: Any, values: list, name: str) -> Tensor:
         axis = int(np.asarray(values[0]))
