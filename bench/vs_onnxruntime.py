@@ -165,6 +165,20 @@ def paired(ours: Callable[[], Any], theirs: Callable[[], Any],
             statistics.median(ratios))
 
 
+def matching_output(outs: list[np.ndarray], shape: tuple) -> np.ndarray:
+    """The ONNX output that is the net's last layer: the first of its shape, batch axis first.
+
+    Strata puts the batch axis first, so a time-first output (T, N, C) is
+    compared moved to (N, T, C).
+    """
+    for out in outs:
+        for axis in range(out.ndim):
+            moved = np.moveaxis(out, axis, 0)
+            if moved.shape == shape:
+                return moved
+    return outs[0]
+
+
 def session(path: Path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
@@ -210,9 +224,7 @@ def main() -> None:
             X = np.random.default_rng(batch).standard_normal(full).astype(np.float32)
             times, ratio = paired(lambda: net[-1](X), lambda: sess.run(None, {feed: X}), args.repeats)
             got = net[-1](X)
-            # The ONNX output that is the net's last layer: the one of its shape.
-            outs = sess.run(None, {feed: X})
-            want = next((o for o in outs if o.shape == got.shape), outs[0])
+            want = matching_output(sess.run(None, {feed: X}), got.shape)
             diff = np.max(np.abs(got - want)) / np.max(np.abs(want)) if got.shape == want.shape else np.inf
             ratios[(bench_net.name, batch)] = ratio
             verdict = "ok" if diff <= 1e-4 else "MISMATCH"
