@@ -310,9 +310,11 @@ def test_winograd_matches_naive_both_layouts(monkeypatch, xshape, o, pads, bias)
 
 
 def test_winograd_in_blocks_of_samples_and_its_float32_error(monkeypatch):
-    # 3 samples, 64 channels, 17x17 blocks: the default path. A budget of one sample per block.
-    x, w, b = rand(3, 64, 34, 34), rand(70, 64, 3, 3, seed=1) * 0.1, rand(70, seed=2)
-    monkeypatch.setattr(winograd, "BLOCK_BYTES", 16 * 70 * 17 * 17 * 4)
+    # 3 samples, 64 channels, 9x9 blocks (Winograd from any size on). A budget of one
+    # sample per block.
+    x, w, b = rand(3, 64, 18, 18), rand(70, 64, 3, 3, seed=1) * 0.1, rand(70, seed=2)
+    monkeypatch.setattr(ops, "WINOGRAD_MIN_WORK", 1)
+    monkeypatch.setattr(winograd, "BLOCK_BYTES", 16 * 70 * 9 * 9 * 4)
     calls = []
     real = winograd.conv3x3
     monkeypatch.setattr(winograd, "conv3x3", lambda *a: calls.append(1) or real(*a))
@@ -320,6 +322,14 @@ def test_winograd_in_blocks_of_samples_and_its_float32_error(monkeypatch):
     got = ops.conv2d(x, w, b, padding=1)
     assert got.dtype == np.float32 and calls == [1]
     assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("n, c, side, chosen", [
+    (1, 64, 56, True), (8, 64, 56, True), (8, 512, 7, True), (8, 128, 28, True),
+    (1, 256, 7, False), (256, 64, 16, False), (1, 32, 80, False), (1, 128, 14, False),
+])
+def test_winograd_only_where_it_measured_faster(n, c, side, chosen):
+    assert ops._winograd_pays(n, c, c, (side, side)) is chosen
 
 
 def test_prepared_weights_follow_a_new_weight_array():

@@ -201,8 +201,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     if kh == kw == 1 and groups == 1 and not any(pads[0] + pads[1]):
         return _pointwise(x, w, bias, stride, channels_last)
     if (kh, kw) == (3, 3) and stride == dilation == (1, 1) and groups == 1 \
-            and min(c, o) >= WINOGRAD_MIN_CHANNELS \
-            and x.shape[0] * -(-out_size[0] // 2) * -(-out_size[1] // 2) * c >= WINOGRAD_MIN_WORK:
+            and _winograd_pays(x.shape[0], c, o, out_size):
         return _winograd(x, w, bias, pads, channels_last, {} if prepared is None else prepared)
     # Measured: per-group GEMMs with cg == 1 are 2-12x slower than multiply-add.
     if cg == 1 and groups > 1:
@@ -224,13 +223,23 @@ def _prepare(prepared: dict, key: str, w: np.ndarray, b: np.ndarray | None, make
 
 
 #: When 3x3 stride-1 convolutions go through Winograd: from 64 input and output
-#: channels, and from this many (2x2 output blocks x input channels) per call.
-#: Measured against im2col with its weights prepared: 64 channels 56x56,
-#: batch 1: 0.53x the time; 512 channels 7x7, batch 8: 0.54x; 128 channels
-#: 28x28, batch 8: 0.75x; but 256 channels 7x7 and 64 channels 16x16 at batch
-#: 1 to 8, whose GEMMs are too small for the transforms to pay: 1.2-1.4x.
+#: channels, and from this many (2x2 output blocks x input channels) per
+#: sample, or per call from 128 channels on. Measured against im2col with
+#: its weights prepared: 64 channels 56x56, batch 1: 0.53x the time; 512
+#: channels 7x7, batch 8: 0.54x; 128 channels 28x28, batch 8: 0.8x; but 256
+#: channels 7x7 at batch 1 and 64 channels 16x16 at any batch, whose GEMMs
+#: are too small for the transforms to pay: 1.2-1.4x.
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_WORK = 48 << 10
+
+
+def _winograd_pays(n: int, c: int, o: int, out_size: Tuple[int, int]) -> bool:
+    """Whether F(2x2, 3x3) measured faster than im2col for this shape (see WINOGRAD_MIN_WORK)."""
+    if min(c, o) < WINOGRAD_MIN_CHANNELS:
+        return False
+    work = -(-out_size[0] // 2) * -(-out_size[1] // 2) * c
+    return work >= WINOGRAD_MIN_WORK or (min(c, o) >= 2 * WINOGRAD_MIN_CHANNELS
+                                         and n * work >= WINOGRAD_MIN_WORK)
 
 
 def _winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads, channels_last: bool,
