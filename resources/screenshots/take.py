@@ -28,7 +28,30 @@ from PyQt5.QtWidgets import QApplication  # noqa: E402
 from viewer.app.demo import DEMO_NET  # noqa: E402
 from viewer.gui.app import create_application  # noqa: E402
 
-RNN_MODEL = ROOT / "tests" / "fixtures" / "keras3_rnn.h5"
+
+
+def folder_for_samples() -> Path:
+    """A scratch folder for the sequence samples."""
+    return Path(tempfile.mkdtemp(prefix="strata-shots-"))
+
+
+def gru_net(folder: Path) -> tuple[Any, Any]:
+    """A GRU over 40 steps of 6 features (seeded random weights), and 8 random sequences."""
+    import numpy as np
+
+    from viewer.data import open_samples
+    from viewer.net import Net
+    from viewer.net.layers import layer_class
+
+    rng = np.random.default_rng(0)
+    inp = layer_class("Input")(name="input", shape=(40, 6))
+    gru = layer_class("GRU")(inp, name="gru", W=rng.normal(0, 0.5, (6, 36)).astype(np.float32),
+                             U=rng.normal(0, 0.3, (12, 36)).astype(np.float32))
+    t = np.linspace(0, 6 * np.pi, 40, dtype=np.float32)
+    x = np.stack([np.stack([np.sin(t * (1 + k / 3) + i) for k in range(6)], axis=1)
+                  for i in range(8)]).astype(np.float32)
+    np.save(folder / "sequences.npy", x)
+    return Net([inp, gru], name="gru_demo"), open_samples(str(folder / "sequences.npy"))
 
 
 def settle(app: QApplication, until: Callable[[], bool] = lambda: True,
@@ -65,6 +88,16 @@ def shoot(app: QApplication, size: tuple[int, int], folder: Path, primary: bool)
     s.set_sample(3)
     settle(app, lambda: s.result is not None and s.result.request.sample == 3)
     save(window, app, folder, "heatmap", size, primary)
+
+    from viewer.gui.dialogs import ShortcutsDialog
+
+    dialog = ShortcutsDialog(window.views.shortcut_rows(), window)
+    dialog.show()
+    settle(app)
+    path = folder / f"shortcuts-{size[0]}x{size[1]}.png"
+    dialog.grab().save(str(path))
+    print(f"saved {path}")
+    dialog.close()
 
     s.set_channel(5)
     settle(app, lambda: s.result is not None and s.result.request.channel == 5)
@@ -107,19 +140,12 @@ def shoot(app: QApplication, size: tuple[int, int], folder: Path, primary: bool)
     window.show_view("dataset")  # the toggle: hide it again
     window.views.entries["dataset"].action.setChecked(False)
 
-    if RNN_MODEL.exists():
-        s.open(str(RNN_MODEL))
-        settle(app, lambda: s.net is not None and s.net.path != net.path and not s.busy)
-        inputs = RNN_MODEL.with_suffix(".npz")
-        if s.samples is None and inputs.exists():
-            s.open(str(inputs))
-            settle(app, lambda: s.samples is not None)
-        sequence = next((i for i, row in enumerate(s.net.summary())
-                         if row.output_shape is not None and len(row.output_shape) == 2), None)
-        if sequence is not None and s.samples is not None:
-            s.set_layer(sequence)
-            settle(app, lambda: s.result is not None and s.result.request.layer == sequence)
-            save(window, app, folder, "sequence", size, primary)
+    net, samples = gru_net(folder_for_samples())
+    s.set_net(net, samples)
+    settle(app, lambda: s.net is net and s.result is not None)
+    s.set_layer(1)
+    settle(app, lambda: s.result is not None and s.result.request.layer == 1)
+    save(window, app, folder, "sequence", size, primary)
     window.close()
 
 

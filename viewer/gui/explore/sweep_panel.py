@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
-                             QProgressBar, QPushButton, QSizePolicy, QWidget)
+                             QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from viewer.app.sweeps import AUTO_SWEEP_LIMIT, Subset
 from viewer.gui.explore.sweep_worker import SweepController
@@ -86,18 +86,27 @@ class SweepBar(QWidget):
         self.status.setObjectName("hoverText")
         self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
-        layout = QHBoxLayout(self)
+        # Two rows, so the bar fits under the central view of a 1280-pixel window:
+        # the controls, then the progress and what the sweep found.
+        self.status.setMinimumWidth(1)
+        self.threshold_box.setMaximumWidth(90)
+        controls = QHBoxLayout()
+        controls.setSpacing(8)
+        for widget in (self.layer_label, self.subset_box, self.sweep_button, self.auto_box):
+            controls.addWidget(widget)
+        controls.addStretch(1)
+        progress = QHBoxLayout()
+        progress.setSpacing(8)
+        progress.addWidget(QLabel("Active above"))
+        progress.addWidget(self.threshold_box)
+        progress.addWidget(self.progress)
+        progress.addWidget(self.cancel_button)
+        progress.addWidget(self.status, 1)
+        layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 4, 6, 2)
-        layout.setSpacing(8)
-        layout.addWidget(self.layer_label)
-        layout.addWidget(self.subset_box)
-        layout.addWidget(self.sweep_button)
-        layout.addWidget(self.auto_box)
-        layout.addWidget(QLabel("active above"))
-        layout.addWidget(self.threshold_box)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.cancel_button)
-        layout.addWidget(self.status, 1)
+        layout.setSpacing(2)
+        layout.addLayout(controls)
+        layout.addLayout(progress)
 
         self.sweep_button.clicked.connect(lambda: sweeps.run())
         self.cancel_button.clicked.connect(lambda: sweeps.cancel())
