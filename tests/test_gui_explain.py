@@ -127,3 +127,21 @@ def test_the_window_registers_the_view(qtbot, window):
     assert isinstance(v, ExplainView)
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
     assert "Explain" in titles
+
+
+def test_hovering_a_conv_map_outlines_its_receptive_field_on_the_thumbnail(qtbot, window):
+    from viewer.analysis.attribution import receptive_field
+
+    state, heatmap = window.state, window.heatmap
+    relu2 = state.net.index("relu2")
+    state.set_layer(relu2)
+    qtbot.waitUntil(lambda: heatmap._result is not None
+                    and heatmap._result.request.layer == relu2, timeout=30000)
+    found = heatmap._result.picture.locate(10.0, 10.0)
+    px, py = heatmap.axes.transData.transform((10.0, 10.0))
+    MouseEvent("motion_notify_event", heatmap.canvas, px, py)._process()
+    field = window.samples.thumb.field
+    assert field == receptive_field(state.net, relu2, (found["y"], found["x"]))
+    assert field.size == (8, 8)  # conv1, pool1, conv2 on 28x28: an 8x8 field
+    MouseEvent("motion_notify_event", heatmap.canvas, 1, 1)._process()  # off the map
+    assert window.samples.thumb.field is None

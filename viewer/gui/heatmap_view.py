@@ -21,10 +21,12 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import QComboBox, QWidget
 
+from viewer.analysis.attribution.receptive import receptive_field
 from viewer.app.colouring import Colouring, to_rgba
 from viewer.app.compute import Result
 from viewer.app.options import (CMAPS, DATASET_SCALE_SAMPLES, DisplayOptions, candidate_cmaps,
                                 colormap_for)
+from viewer.errors import StrataError
 from viewer.gui import colour_bar
 from viewer.gui.bars import BarsSwitch
 from viewer.gui.colour import colour_table
@@ -78,6 +80,7 @@ class HeatmapView(PlotPanel):
     """
 
     drawn = pyqtSignal(object)
+    fieldHovered = pyqtSignal(object)  # the input region under the pointer: a Field, or None
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent)
@@ -328,10 +331,30 @@ class HeatmapView(PlotPanel):
             return
         self._pointer = (event.ydata, event.xdata)
         self.hover.setText(self.describe(event.ydata, event.xdata))
+        self.fieldHovered.emit(self.field_at(event.ydata, event.xdata))
 
     def _leave(self) -> None:
         self._pointer = None
         self.hover.setText("")
+        self.fieldHovered.emit(None)
+
+    def field_at(self, row: float, col: float) -> Any:
+        """The receptive field of the conv position under image pixel (row, col), or None."""
+        result = self._result
+        if result is None:
+            return None
+        req = result.request
+        if req.channel is not None:
+            position = (int(math.floor(row + 0.5)), int(math.floor(col + 0.5)))
+        else:
+            found = result.picture.locate(row, col)
+            if found is None or "channel" not in found or "y" not in found:
+                return None
+            position = (found["y"], found["x"])
+        try:
+            return receptive_field(req.net, req.layer, position)
+        except StrataError:
+            return None
 
     def _on_click(self, event: MouseEvent) -> None:
         result = self._result

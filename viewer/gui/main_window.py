@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
     def _on_view_built(self, key: str, view: Any) -> None:
         if key == "heatmap":
             view.drawn.connect(lambda _r: mark("heatmap"))
+            view.fieldHovered.connect(self.samples.thumb.show_field)
         changed = getattr(view, "statsChanged", None)
         if changed is not None:
             changed.connect(lambda own, key=key: self.views.current_key() == key

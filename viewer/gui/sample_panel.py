@@ -61,6 +61,7 @@ class Thumbnail(QWidget):
         self._pixels: np.ndarray | None = None
         self._qimage: QImage | None = None
         self._curve: np.ndarray | None = None
+        self.field: Any = None  # a receptive field to outline (viewer.analysis.attribution.Field)
         self.setMinimumSize(96, 96)
         self.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
 
@@ -69,8 +70,14 @@ class Thumbnail(QWidget):
 
     def clear(self) -> None:
         """Show nothing."""
-        self._pixels = self._qimage = self._curve = None
+        self._pixels = self._qimage = self._curve = self.field = None
         self.update()
+
+    def show_field(self, field: Any) -> None:
+        """Outline the input region ``field`` (a receptive field) on the picture; None: none."""
+        if field is not self.field:
+            self.field = field
+            self.update()
 
     def show_sample(self, x: np.ndarray, layout: str) -> None:
         """Show sample ``x`` (no batch axis) laid out as ``layout``."""
@@ -100,6 +107,13 @@ class Thumbnail(QWidget):
             target.moveCenter(inner.center())
             painter.setRenderHint(QPainter.SmoothPixmapTransform, zoom < 1)
             painter.drawImage(target, self._qimage)
+            if self.field is not None and len(self.field.clipped) == 2:
+                rows, cols = self.field.clipped
+                painter.setPen(QPen(QColor("red"), 1.5))
+                painter.drawRect(QRectF(target.left() + cols.start * zoom,
+                                        target.top() + rows.start * zoom,
+                                        (cols.stop - cols.start) * zoom,
+                                        (rows.stop - rows.start) * zoom))
         elif self._curve is not None and self._curve.size:
             self._draw_curve(painter, inner)
         painter.end()
