@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar,
-                             QPushButton, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
+                             QPushButton, QSizePolicy, QSlider, QSpinBox, QWidget)
 
 from viewer.analysis.attribution import (BATCHED_METHODS, LAYER_METHODS, METHODS, Target,
                                          explain)
@@ -28,7 +28,8 @@ from viewer.analysis.attribution.cam import spatial_grid
 from viewer.app.messages import error_text
 from viewer.errors import StrataError
 from viewer.gui.attribution_render import attribution_cmap
-from viewer.gui.plotting import Canvas, canvas_or_message, new_figure, text_colour, window_colour
+from viewer.gui.plot_panel import PlotPanel
+from viewer.gui.plotting import text_colour, window_colour
 from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
@@ -88,8 +89,8 @@ def mean_input(samples: Any) -> np.ndarray:
     return (total / n).astype(np.float32)
 
 
-class ExplainView(QWidget):
-    """The Explain tab.
+class ExplainView(PlotPanel):
+    """The Explain tab: a :class:`PlotPanel` with the method's controls above the maps.
 
     Attributes
     ----------
@@ -99,8 +100,7 @@ class ExplainView(QWidget):
     """
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._state = state
+        super().__init__(state, parent, toolbar=False)
         self.outcome: Outcome | None = None
         self._stale = True
         self._mean: tuple[Any, np.ndarray] | None = None
@@ -136,11 +136,7 @@ class ExplainView(QWidget):
         self.status.setObjectName("hoverText")
         self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
-        self.figure = new_figure(self)
         self.figure.set_layout_engine("constrained")
-        self.canvas = Canvas(self.figure)
-        pages, self.message = canvas_or_message(self.canvas)
-        self._pages = pages
         self.maps: list[Any] = []
         self._build_axes(1)
 
@@ -148,16 +144,13 @@ class ExplainView(QWidget):
                     self.layer_box, self.baseline_box):  # narrow enough for a 1280-pixel window
             box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(6)
-        rows = [(QLabel("Method"), self.method_box, QLabel("Target"), self.target_box,
-                 QLabel("Layer"), self.layer_box, self.baseline_box),
-                (QLabel("Patch"), self.patch, QLabel("Stride"), self.stride, QLabel("Masks"),
+        self.add_controls("Method", self.method_box, "Target", self.target_box, "Layer",
+                          self.layer_box, self.baseline_box)
+        rows = [(QLabel("Patch"), self.patch, QLabel("Stride"), self.stride, QLabel("Masks"),
                  self.masks, QLabel("Opacity"), self.alpha),
                 (self.compare_box, self.method2_box, self.target2_box, self.progress,
                  self.cancel_button)]
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.setSpacing(2)
-        for widgets in rows:
+        for at, widgets in enumerate(rows, start=1):  # under the control bar
             row = QHBoxLayout()
             for w in widgets:
                 row.addWidget(w)
@@ -165,8 +158,7 @@ class ExplainView(QWidget):
                 row.addWidget(self.status, 1)
             else:
                 row.addStretch(1)
-            layout.addLayout(row)
-        layout.addLayout(pages, 1)
+            self.layout().insertLayout(at, row)
 
         for box in (self.method_box, self.target_box, self.layer_box, self.baseline_box,
                     self.method2_box, self.target2_box):
@@ -357,8 +349,7 @@ class ExplainView(QWidget):
 
     def _show_message(self, text: str) -> None:
         self.status.setText(text)
-        self.message.setText(text)
-        self._pages.setCurrentIndex(1)
+        self.show_message(text)
 
     # -- drawing --------------------------------------------------------------------
 
@@ -420,7 +411,7 @@ class ExplainView(QWidget):
                 title += f"\nscore {result.score:.3g}"
             ax.set_title(title, fontsize=8, color=ink)
         self._draw_classes(outcome)
-        self._pages.setCurrentIndex(0)
+        self.show_plot()
         self.canvas.draw_idle()
 
     def _draw_classes(self, outcome: Outcome) -> None:

@@ -181,6 +181,8 @@ class TopGallery(QWidget):
             thumb.setVisible(False)
         for label in self._row_labels:
             label.setVisible(result is not None and samples is not None)
+        self.fields_box.setVisible(result is not None and samples is not None
+                                   and len(result.shape) == 3)
         if result is None or samples is None:
             self.title.setText("Sweep the layer to see the samples that drive each unit.")
             return
