@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from viewer.convert.layer_names import unique_name
 from viewer.convert.pt2_archive import Archive, read_archive, refuse
 from viewer.errors import ConversionError, LayerError
 from viewer.net import Net
@@ -223,12 +224,7 @@ class Builder:
         return self.unique(name)
 
     def unique(self, name: str) -> str:
-        base, n = name, 1
-        while name in self.names:
-            n += 1
-            name = f"{base}#{n}"
-        self.names.add(name)
-        return name
+        return unique_name(name, self.names)
 
     def emit(self, make: Callable[[str], Layer]) -> Value:
         layer = make(self.layer_name())

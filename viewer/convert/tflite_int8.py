@@ -109,13 +109,7 @@ def depthwise_conv_2d(b: Builder, op: Operator) -> None:
 def fully_connected(b: Builder, op: Operator) -> None:
     x = b.data(op)
     w, scales = _weights(b, op, 1, 0)  # (out, in)
-    in_shape = b.in_shape(op)
-    source = x
-    if len(in_shape) > 1 and not op.option(2, "bool", False) and not b.rows(op):
-        if int(np.prod(in_shape)) != w.shape[1]:
-            raise Refused("flattens rows of several samples together")
-        from viewer.net.layers import Reshape
-        source = b.add(Reshape(x, name=b.unique(b.base_name(op) + "_flat"), target_shape=(w.shape[1],)))
+    source = tflite_ops.dense_input(b, op, x, w.shape[1])
     b.emit(op, lambda name: QDense(source, name=name, W=w.T, w_scale=scales, b=_bias(b, op, 2),
                                    **_in(b, op), **_out(b, op, op.option(0, "i8"))))
 

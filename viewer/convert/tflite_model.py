@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from viewer.convert.layer_names import unique_name
 from viewer.convert.tflite_flatbuffer import FlatBufferError
 from viewer.convert.tflite_schema import Model, Operator, Tensor, read_model
 from viewer.errors import ConversionError, LayerError, file_error
@@ -238,12 +239,7 @@ class Builder:
         return bool(op.outputs) and is_quantized(self.tensor(op.outputs[0]))
 
     def unique(self, name: str) -> str:
-        base, n = name, 1
-        while name in self.names:
-            n += 1
-            name = f"{base}#{n}"
-        self.names.add(name)
-        return name
+        return unique_name(name, self.names)
 
     def base_name(self, op: Operator, k: int = 0) -> str:
         """The name of output ``k``'s tensor, for naming helper layers (not reserved)."""

@@ -16,7 +16,7 @@ import numpy as np
 from viewer.convert import tflite_shape
 from viewer.convert.tflite_model import Builder, Refused, axis_of
 from viewer.convert.tflite_schema import Operator
-from viewer.net.layers import Activation, AvgPool2D, Conv2D, Dense, GlobalAvgPool2D, MaxPool2D, Reshape
+from viewer.net.layers import Activation, AvgPool2D, Conv2D, Dense, GlobalAvgPool2D, Layer, MaxPool2D, Reshape
 from viewer.net.layers.conv_extra import Conv2DTranspose
 from viewer.net.layers.quantized import Dequantize
 from viewer.net.layers.recurrent import LSTM
@@ -102,13 +102,19 @@ def fully_connected(b: Builder, op: Operator) -> None:
     w = _float(b.const(op, 1, "weights"))  # (out, in)
     if op.option(1, "i8"):
         raise Refused("shuffled weights are not supported")
-    in_shape = b.in_shape(op)
-    source = x
-    if len(in_shape) > 1 and not op.option(2, "bool", False) and not b.rows(op):
-        if int(np.prod(in_shape)) != w.shape[1]:
-            raise Refused("flattens rows of several samples together")
-        source = b.add(Reshape(x, name=b.unique(b.base_name(op) + "_flat"), target_shape=(w.shape[1],)))
+    source = dense_input(b, op, x, w.shape[1])
     b.emit(op, lambda name: Dense(source, name=name, W=w.T, b=_bias(b, op, 2)), fused=op.option(0, "i8"))
+
+
+def dense_input(b: Builder, op: Operator, x: Layer, width: int) -> Layer:
+    """What a FULLY_CONNECTED op multiplies: ``x`` itself, or ``x`` flattened to ``(batch, width)``
+    when each sample has several axes and the op does not keep them (``keep_num_dims`` off)."""
+    in_shape = b.in_shape(op)
+    if len(in_shape) <= 1 or op.option(2, "bool", False) or b.rows(op):
+        return x
+    if int(np.prod(in_shape)) != width:
+        raise Refused("flattens rows of several samples together")
+    return b.add(Reshape(x, name=b.unique(b.base_name(op) + "_flat"), target_shape=(width,)))
 
 
 def _pool(kind: type) -> Callable:
