@@ -8,9 +8,9 @@ layouts: the :class:`~viewer.net.layers.operator.Operator` layer kind runs an
 operator on each sample, and the ONNX converter folds constants with it.
 
 One module per family: elementwise (arithmetic, comparisons, activations),
-tensor (shapes, indexing, reductions), nn (convolution, pooling,
-normalisation, Gemm), resize, recurrent (RNN, GRU, LSTM) and quantized (the
-integer arithmetic of the quantized ops).
+tensor (shapes, indexing), reduction (reductions, softmax-like ops), nn
+(convolution, pooling, normalisation, Gemm), resize, recurrent (RNN, GRU,
+LSTM) and quantized (the integer arithmetic of the quantized ops).
 """
 
 from __future__ import annotations
@@ -38,4 +38,5 @@ def compute(op: str, inputs: list, attrs: dict, opset: int) -> list:
     return [None if out is None else np.asarray(out) for out in OPERATORS[op](inputs, attrs, opset)]
 
 
-from viewer.net.operators import attention, elementwise, nn, quantized, recurrent, resize, tensor  # noqa: E402,F401
+from viewer.net.operators import (attention, elementwise, nn, quantized, recurrent,  # noqa: E402,F401
+                                  reduction, resize, tensor)
