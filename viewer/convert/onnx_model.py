@@ -8,8 +8,7 @@ no name, or for a node's further outputs). Every node that cannot be
 converted - an unknown op, another domain's op, an unsupported option - is
 collected, and all of them are reported in one ConversionError.
 
-Weights kept beside the model (``external_data``, e.g. PyTorch's
-``model.onnx.data``) are read only from inside the model's own folder.
+Reading the file and its external weights is :mod:`viewer.convert.onnx_file`'s job.
 """
 
 from __future__ import annotations
@@ -22,76 +21,17 @@ from typing import Any
 import numpy as np
 
 from viewer.convert.onnx_budget import FoldBudget
+from viewer.convert.onnx_file import load_model, onnx_package
 from viewer.convert.onnx_generic import constant_layer, inferred_shapes, operator_layers, restore_batch
 from viewer.convert.onnx_names import layer_names
 from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_rnn import recurrent
 from viewer.convert.onnx_values import (BATCH, BatchConst, Refused, Tensor, Unknown, foldable, is_const,
                                         shape_of)
-from viewer.errors import ConversionError, FileFormatError, LayerError, StrataError, file_error
+from viewer.errors import ConversionError, FileFormatError, LayerError, StrataError
 from viewer.net import Net
 from viewer.net.layers import Input, Layer
 from viewer.net.operators import OPERATORS, compute
-
-
-def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError:  # pragma: no cover - onnx is a dev/converter requirement
-        raise ConversionError("converting ONNX needs the 'onnx' package (pip install onnx)") from None
-    return onnx
-
-
-def load_model(path: str) -> Any:
-    """Read an ONNX file and its external weights, which must sit inside its folder."""
-    onnx = _onnx()
-    if not os.path.isfile(path):
-        raise file_error(path, "no such file")
-    if os.path.getsize(path) == 0:
-        raise file_error(path, "empty file")
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except Exception as exc:  # protobuf reports damage as several exception types
-        raise file_error(path, f"not an ONNX model ({type(exc).__name__})") from None
-    if not model.graph.node or model.ir_version <= 0:
-        raise file_error(path, "not an ONNX model (no graph)")
-    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
-    for tensor in _all_tensors(model):
-        if tensor.data_location == onnx.TensorProto.EXTERNAL:
-            _read_external(onnx, tensor, folder, path)
-    return model
-
-
-def _all_tensors(model: Any) -> list:
-    tensors = list(model.graph.initializer)
-    for node in model.graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                tensors.append(attr.t)
-    return tensors
-
-
-def _read_external(onnx: Any, tensor: Any, folder: str, path: str) -> None:
-    info = {e.key: e.value for e in tensor.external_data}
-    location = info.get("location", "")
-    where = f"tensor {tensor.name!r}'s external data {location!r}"
-    full = os.path.realpath(os.path.join(folder, location))
-    if not location or os.path.isabs(location) or os.path.commonpath([full, folder]) != folder:
-        raise file_error(path, f"{where} points outside the model's folder; refused")
-    if not os.path.isfile(full):
-        raise file_error(path, f"{where} is missing")
-    itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
-    need = int(np.prod(tensor.dims, dtype=np.float64)) * itemsize
-    offset = _whole_number(info.get("offset", "0"), "offset", where, path)
-    length = _whole_number(info.get("length", str(need)), "length", where, path)
-    if length != need or offset < 0 or offset + length > os.path.getsize(full):
-        raise file_error(path, f"{where}: {length:,} bytes at {offset:,} do not hold shape "
-                               f"{list(tensor.dims)} in a file of {os.path.getsize(full):,} bytes")
-    with open(full, "rb") as fh:
-        fh.seek(offset)
-        tensor.raw_data = fh.read(length)
-    del tensor.external_data[:]
-    tensor.data_location = onnx.TensorProto.DEFAULT
 
 
 @dataclass
@@ -125,13 +65,6 @@ class OnnxLayout:
         return value[0] if axis is None else np.moveaxis(value, 0, axis)
 
 
-def _whole_number(text: str, key: str, where: str, path: str) -> int:
-    """An external_data offset or length: decimal digits only."""
-    if not (text.isascii() and text.isdigit()):
-        raise file_error(path, f"{where}: {key} {text[:40]!r} is not a whole number of bytes")
-    return int(text)
-
-
 def convert_onnx(source: Any, inputs: dict | None = None) -> Net:
     """Convert an ONNX model.
 
@@ -153,7 +86,7 @@ def convert_onnx(source: Any, inputs: dict | None = None) -> Net:
 
 def convert_onnx_layout(source: Any, inputs: dict | None = None) -> tuple[Net, OnnxLayout]:
     """:func:`convert_onnx`, plus where the graph's inputs and outputs are in the net."""
-    onnx = _onnx()
+    onnx = onnx_package()
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         model = load_model(path)
