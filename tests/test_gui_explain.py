@@ -145,3 +145,21 @@ def test_hovering_a_conv_map_outlines_its_receptive_field_on_the_thumbnail(qtbot
     assert field.size == (8, 8)  # conv1, pool1, conv2 on 28x28: an 8x8 field
     MouseEvent("motion_notify_event", heatmap.canvas, 1, 1)._process()  # off the map
     assert window.samples.thumb.field is None
+
+
+def test_a_row_of_the_units_table_becomes_the_target(qtbot, window):
+    state = window.state
+    relu2 = state.net.index("relu2")
+    state.set_layer(relu2)
+    panel = window.show_view("dataset")
+    qtbot.waitUntil(lambda: panel.sweeps.result is not None
+                    and panel.sweeps.result.layer == relu2, timeout=30000)
+    view = window.show_view("explain")
+    table = panel.table
+    row = table.proxy.mapFromSource(table.units.index(6, 0))
+    table.setCurrentIndex(row)  # what a click on unit 6's row does
+    assert view.target_box.currentData() == Target(layer=relu2, unit=6)
+    assert view.target_box.currentText() == "unit 6 of relu2"
+    state.set_channel(6)  # the same unit from the mosaic is not listed twice
+    assert [view.target_box.itemData(i) for i in range(view.target_box.count())].count(
+        Target(layer=relu2, unit=6)) == 1

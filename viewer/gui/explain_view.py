@@ -176,6 +176,7 @@ class ExplainView(PlotPanel):
         state.samplesChanged.connect(lambda _s: self._changed())
         state.sampleChanged.connect(lambda _i: self._changed())
         state.channelChanged.connect(self._on_channel)
+        state.unitChosen.connect(self._on_unit)
         self._on_compare(False)
         self._on_net()
 
@@ -233,12 +234,19 @@ class ExplainView(PlotPanel):
         """A channel clicked in the heatmap's mosaic becomes the target."""
         if channel is None or self._state.net is None:
             return
-        layer = self._state.layer
-        text = f"channel {channel} of {self._state.net[layer].name}"
-        target = Target(layer=layer, unit=int(channel))
-        index = self.target_box.findText(text)
+        self._target_unit(self._state.layer, int(channel), "channel")
+
+    def _on_unit(self, layer: int, unit: int) -> None:
+        """A row picked in the Dataset panel's units table becomes the target."""
+        if self._state.net is not None and 0 <= layer < len(self._state.net):
+            self._target_unit(layer, unit, "unit")
+
+    def _target_unit(self, layer: int, unit: int, word: str) -> None:
+        target = Target(layer=layer, unit=unit)
+        found = [i for i in range(self.target_box.count()) if self.target_box.itemData(i) == target]
+        index = found[0] if found else -1
         if index < 0:
-            self.target_box.addItem(text, target)
+            self.target_box.addItem(f"{word} {unit} of {self._state.net[layer].name}", target)
             index = self.target_box.count() - 1
         self.target_box.setCurrentIndex(index)
 

@@ -38,6 +38,8 @@ class AppState(QObject):
         The selection moved.
     channelChanged(object)
         The channel shown large (int), or None for the whole layer.
+    unitChosen(int, int)
+        The user picked a unit (layer, unit) in the Dataset panel's table.
     optionsChanged(object)
         New :class:`DisplayOptions`.
     resultReady(object)
@@ -59,6 +61,7 @@ class AppState(QObject):
     layerChanged = pyqtSignal(int)
     sampleChanged = pyqtSignal(int)
     channelChanged = pyqtSignal(object)
+    unitChosen = pyqtSignal(int, int)
     optionsChanged = pyqtSignal(object)
     resultReady = pyqtSignal(object)
     computeFailed = pyqtSignal(str)
@@ -218,6 +221,11 @@ class AppState(QObject):
         self.channel = channel
         self.channelChanged.emit(channel)
         self.request()
+
+    def choose_unit(self, layer: int, unit: int) -> None:
+        """Say that the user picked unit ``unit`` of layer ``layer`` (a units-table row, a
+        gallery column), so views that explain or follow a unit can take it."""
+        self.unitChosen.emit(int(layer), int(unit))
 
     def set_options(self, **changes: Any) -> None:
         """Change display options, e.g. ``set_options(cmap="magma", bins=80)``."""

@@ -117,7 +117,10 @@ class UnitTable(QTableView):
 
     def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
-            self.sweeps.set_unit(self.proxy.mapToSource(current).row())
+            unit = self.proxy.mapToSource(current).row()
+            self.sweeps.set_unit(unit)
+            if self.units.result is not None:
+                self.sweeps.state.choose_unit(self.units.result.layer, unit)
 
     def show_unit(self, unit: int) -> None:
         """Select ``unit``'s row (wherever sorting put it) and scroll to it."""
