@@ -163,3 +163,10 @@ def test_a_row_of_the_units_table_becomes_the_target(qtbot, window):
     state.set_channel(6)  # the same unit from the mosaic is not listed twice
     assert [view.target_box.itemData(i) for i in range(view.target_box.count())].count(
         Target(layer=relu2, unit=6)) == 1
+
+
+def test_the_view_fits_the_central_column_of_a_1280_window(qtbot, window):
+    view = window.show_view("explain")
+    # The central column of a 1280-pixel window beside a layer list and statistics shown in
+    # full is about 600 pixels: controls wider than that would squeeze the sample panel.
+    assert view.minimumSizeHint().width() <= 600

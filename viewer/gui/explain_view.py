@@ -128,7 +128,7 @@ class ExplainView(PlotPanel):
         self.alpha.setFixedWidth(90)
         self.alpha.setToolTip("Opacity of the map over the input")
         self.progress = QProgressBar()
-        self.progress.setFixedWidth(140)
+        self.progress.setFixedWidth(100)
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
@@ -144,10 +144,11 @@ class ExplainView(PlotPanel):
                     self.layer_box, self.baseline_box):  # narrow enough for a 1280-pixel window
             box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(6)
-        self.add_controls("Method", self.method_box, "Target", self.target_box, "Layer",
-                          self.layer_box, self.baseline_box)
-        rows = [(QLabel("Patch"), self.patch, QLabel("Stride"), self.stride, QLabel("Masks"),
-                 self.masks, QLabel("Opacity"), self.alpha),
+        # Short rows: the view must leave the layer list and sample panel their width at 1280.
+        self.add_controls("Method", self.method_box, "Target", self.target_box)
+        rows = [(QLabel("Layer"), self.layer_box, self.baseline_box, QLabel("Opacity"), self.alpha),
+                (QLabel("Patch"), self.patch, QLabel("Stride"), self.stride, QLabel("Masks"),
+                 self.masks),
                 (self.compare_box, self.method2_box, self.target2_box, self.progress,
                  self.cancel_button)]
         for at, widgets in enumerate(rows, start=1):  # under the control bar
