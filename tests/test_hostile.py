@@ -288,6 +288,19 @@ def test_onnx_external_data_offsets_must_be_decimal(tmp_path, offset):
                             f"offset {offset!r} is not a whole number of bytes")
 
 
+def test_onnx_external_data_location_with_a_nul_names_the_file(tmp_path):
+    import onnx
+    model = onnx.load(os.path.join(FIXTURES, "onnx_cnn_op20.onnx"), load_external_data=False)
+    tensor = next(t for t in model.graph.initializer if t.external_data)
+    next(e for e in tensor.external_data if e.key == "location").value = "nul\x00l"
+    path = tmp_path / "model.onnx"
+    onnx.save(model, path)
+    with pytest.raises(FileFormatError) as e:
+        convert(str(path))
+    assert str(e.value) == (f"{path}: tensor {tensor.name!r}'s external data 'nul\\x00l' is not a "
+                            "file name (it holds a NUL character); refused")
+
+
 def test_onnx_node_with_an_empty_required_input_names_the_file(tmp_path):
     import onnx
     model = onnx.load(os.path.join(FIXTURES, "onnx_cnn_op17.onnx"))

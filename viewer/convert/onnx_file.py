@@ -54,6 +54,8 @@ def _read_external(onnx: Any, tensor: Any, folder: str, path: str) -> None:
     info = {e.key: e.value for e in tensor.external_data}
     location = info.get("location", "")
     where = f"tensor {tensor.name!r}'s external data {location!r}"
+    if "\x00" in location:  # no file name holds one; os.path raises on it
+        raise file_error(path, f"{where} is not a file name (it holds a NUL character); refused")
     full = os.path.realpath(os.path.join(folder, location))
     if not location or os.path.isabs(location) or os.path.commonpath([full, folder]) != folder:
         raise file_error(path, f"{where} points outside the model's folder; refused")
