@@ -57,12 +57,10 @@ from viewer.analysis.picture import resolve_layout
 from viewer.analysis.reading import picture_layout
 from viewer.analysis.rectified import is_rectified
 from viewer.analysis.unit_stats import ClassSums, Moments, TopK, unit_values
-from viewer.data.batches import Cancelled, sample_batches
+from viewer.data.batches import ACTIVATION_BUDGET, Cancelled, sample_batches
 from viewer.errors import LayerError, SampleError, StrataError
-from viewer.net.layers.base import ancestors
+from viewer.net.layers.base import output_bytes
 
-#: Bytes of layer outputs one batch may produce (all layers the pass computes).
-ACTIVATION_BUDGET = 32 * 2 ** 20
 #: Default size of the PCA's random fit subset (see viewer.analysis.pca).
 PCA_SAMPLES = 1000
 
@@ -277,18 +275,8 @@ class Sweep:
         self.n_fit = min(int(pca_samples), n)
         fit = np.sort(np.random.default_rng(self.seed).choice(n, self.n_fit, replace=False))
         self.order = np.concatenate([fit, np.setdiff1d(np.arange(n), fit)]).astype(np.int64)
-        self.sample_bytes = self._sample_bytes()
+        self.sample_bytes = output_bytes([self.net[i] for i in self.targets])
         self.batch_size = max(1, min(int(batch_size), ACTIVATION_BUDGET // self.sample_bytes))
-
-    def _sample_bytes(self) -> int:
-        """Bytes of the outputs one sample makes in the forward pass (float32; unknown sizes: 1)."""
-        total = 0
-        for layer in ancestors([self.net[i] for i in self.targets]):
-            try:
-                total += 4 * int(np.prod([s or 1 for s in layer.output_shape]))
-            except (StrataError, TypeError, ValueError):
-                continue  # a shape the rule cannot tell: the slow-batch check covers it
-        return max(total, 1)
 
     def run(self, progress: Progress | None = None,
             cancel: threading.Event | None = None) -> SweepResult:

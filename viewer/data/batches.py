@@ -19,6 +19,9 @@ import numpy as np
 
 from viewer.errors import StrataError
 
+#: Bytes of layer outputs one batch may produce (all layers its forward pass computes).
+ACTIVATION_BUDGET = 32 * 2 ** 20
+
 #: A batch (read, computed and consumed) slower than this many seconds shrinks the next ones...
 SLOW_BATCH = 0.25
 #: ... to take about this long, so that cancel is honoured within about a quarter second.

@@ -15,11 +15,10 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from viewer.analysis.attribution.target import ResolvedTarget
+from viewer.data.batches import ACTIVATION_BUDGET
 from viewer.errors import LayerError, StrataError
-from viewer.net.layers.base import Layer, LayerFailed, Plan, ancestors, evaluate
+from viewer.net.layers.base import Layer, LayerFailed, Plan, evaluate, output_bytes
 
-#: Bytes of layer outputs one batch may produce (all layers its forward pass computes).
-ACTIVATION_BUDGET = 32 * 2 ** 20
 #: Most copies in one batch, however small the net.
 MAX_ROWS = 256
 
@@ -31,20 +30,9 @@ class AttributionCancelled(StrataError):
     """The computation was cancelled (by ``cancel`` or by ``progress`` returning False)."""
 
 
-def forward_bytes(layers: Sequence[Any]) -> int:
-    """Bytes one sample's outputs take in a pass computing ``layers`` (float32; unknown sizes: 1)."""
-    total = 0
-    for layer in ancestors(list(layers)):
-        try:
-            total += 4 * int(np.prod([s or 1 for s in layer.output_shape]))
-        except (StrataError, TypeError, ValueError):
-            continue  # a shape the rule cannot tell
-    return max(total, 1)
-
-
 def batch_rows(layers: Sequence[Any], limit: int | None = None) -> int:
     """How many copies one batch may hold for a pass computing ``layers``."""
-    rows = max(1, ACTIVATION_BUDGET // forward_bytes(layers))
+    rows = max(1, ACTIVATION_BUDGET // output_bytes(layers))
     return max(1, min(rows, MAX_ROWS if limit is None else int(limit)))
 
 

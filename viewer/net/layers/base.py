@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
-from viewer.errors import LayerError
+from viewer.errors import LayerError, StrataError
 
 Shape = tuple  # per-sample shape: ints, or None where the size is unknown
 Prev = Union["Layer", tuple, None]
@@ -205,6 +205,22 @@ def ancestors(target: Layer | Sequence[Layer]) -> list[Layer]:
                 on_path.add(id(child))
                 stack.append((child, iter(child.inputs)))
     return order
+
+
+
+def output_bytes(layers: Sequence[Layer]) -> int:
+    """Bytes one sample's outputs take in a pass computing ``layers`` and what they read.
+
+    float32 per value; an unknown size counts as 1, and a layer whose shape rule
+    cannot tell is left out (callers bound slow batches separately).
+    """
+    total = 0
+    for layer in ancestors(list(layers)):
+        try:
+            total += 4 * int(np.prod([s or 1 for s in layer.output_shape]))
+        except (StrataError, TypeError, ValueError):
+            continue
+    return max(total, 1)
 
 
 class LayerFailed(LayerError):
