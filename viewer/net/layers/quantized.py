@@ -26,7 +26,7 @@ from viewer.errors import LayerError
 from viewer.net import fixed_point as fp
 from viewer.net import ops
 from viewer.net.layers.base import Layer, Shape, as_pair, check_format, need_rank, register
-from viewer.net.layers.spatial import _padding_config, _padding_json
+from viewer.net.layers.spatial import _padding_config, _padding_json, conv_pads
 
 INTEGER_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
@@ -256,13 +256,7 @@ class QConv2D(_Weighted):
                 "dilation": list(self.dilation), "groups": self.groups, "data_format": self.data_format}
 
     def _pads(self, h: int, w: int) -> tuple:
-        if self.padding == "valid":
-            return (0, 0), (0, 0)
-        if self.padding == "same":
-            kh, kw = self.W.shape[2:]
-            return (ops.same_padding(h, kh, self.stride[0], self.dilation[0]),
-                    ops.same_padding(w, kw, self.stride[1], self.dilation[1]))
-        return self.padding
+        return conv_pads(self.padding, self.W.shape[2:], self.stride, self.dilation, h, w)
 
     def infer_shape(self, in_shape: Shape) -> Shape:
         need_rank(self, in_shape, 3)

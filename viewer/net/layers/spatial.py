@@ -38,6 +38,17 @@ def _padding_json(padding: str | Padding) -> Any:
     return padding if isinstance(padding, str) else [list(padding[0]), list(padding[1])]
 
 
+def conv_pads(padding: str | Padding, kernel: tuple, stride: tuple, dilation: tuple,
+              h: int, w: int) -> Padding:
+    """((top, bottom), (left, right)) padding of a ``kernel`` (kh, kw) convolution on h x w."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        return (ops.same_padding(h, kernel[0], stride[0], dilation[0]),
+                ops.same_padding(w, kernel[1], stride[1], dilation[1]))
+    return padding
+
+
 def _spatial(layer: Layer, in_shape: Shape) -> tuple[int, int, int]:
     """(channels, height, width) of a per-sample input shape."""
     need_rank(layer, in_shape, 3)
@@ -100,13 +111,7 @@ class Conv2D(Layer):
                 "data_format": self.data_format}
 
     def _pads(self, h: int, w: int) -> Padding:
-        if self.padding == "valid":
-            return (0, 0), (0, 0)
-        if self.padding == "same":
-            kh, kw = self.W.shape[2:]
-            return (ops.same_padding(h, kh, self.stride[0], self.dilation[0]),
-                    ops.same_padding(w, kw, self.stride[1], self.dilation[1]))
-        return self.padding
+        return conv_pads(self.padding, self.W.shape[2:], self.stride, self.dilation, h, w)
 
     def infer_shape(self, in_shape: Shape) -> Shape:
         c, h, w = _spatial(self, in_shape)
