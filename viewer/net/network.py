@@ -163,6 +163,27 @@ class Net(Sequence[Layer]):
         values = evaluate(chosen, X, plan=self._plan_for(positions))
         return {i: values[layer] for i, layer in zip(positions, chosen)}
 
+    def gradient(self, X: Any, target: Any = None, **kwargs: Any) -> Any:
+        """d (target's score) / d (net input): :func:`viewer.net.backward.gradient` on this net.
+
+        Parameters
+        ----------
+        X : ndarray (N, *input_shape), or dict of them by Input name
+        target : viewer.analysis.attribution.target.Target, optional
+            Default: each sample's predicted class.
+        **kwargs
+            ``rule`` and ``wrt``, as :func:`viewer.net.backward.gradient` takes them.
+
+        Returns
+        -------
+        viewer.net.backward.GradientResult
+        """
+        from viewer.net.backward import gradient  # the backward pass imports the attribution targets
+        if target is None:
+            from viewer.analysis.attribution.target import Target
+            target = Target()
+        return gradient(self, X, target, **kwargs)
+
     def _plan_for(self, positions: tuple[int, ...]) -> Plan:
         """The evaluation plan for these layer positions, kept for the next call."""
         plan = self._plans.get(positions)

@@ -1,0 +1,196 @@
+"""Every layer kind's vector-Jacobian product against central finite differences in float64.
+
+CASES lists, per kind, layers with every option; the test is parametrised
+over the layer registry, so a kind registered without a backward (and without
+a refusal in REFUSED) or without cases here fails.
+"""
+
+import numpy as np
+import pytest
+
+from viewer.net.backward import BACKWARDS, REFUSED, NoBackward, vjp
+from viewer.net.layers import KINDS, Input
+from viewer.net.layers import activation as act
+
+RNG = np.random.default_rng(7)
+
+
+def rand(*shape):
+    return RNG.normal(size=shape)
+
+
+def inp(*shape, name="in"):
+    return Input(shape=shape, name=name)
+
+
+def single(factory, *shape):
+    """A case of a one-input kind: the layer on an Input of per-sample ``shape``, batch of 2."""
+    def build():
+        return factory(inp(*shape)), [rand(2, *shape)]
+    return build
+
+
+def merged(factory, *shapes):
+    """A case of a merge kind: the layer on Inputs of the given per-sample shapes."""
+    def build():
+        prev = tuple(inp(*s, name=f"in{k}") for k, s in enumerate(shapes))
+        return factory(prev), [rand(2, *s) for s in shapes]
+    return build
+
+
+def _activations():
+    cases = []
+    for function, (_, defaults) in act.FUNCTIONS.items():
+        options = [{}]
+        if function == "relu":
+            options = [{}, {"max_value": 0.8}, {"alpha": 0.1}, {"threshold": 0.3},
+                       {"alpha": 0.2, "threshold": -0.2, "max_value": 1.1}]
+        elif function in ("softmax", "log_softmax"):
+            options = [{}, {"axis": 1}]
+        elif function == "hard_sigmoid":
+            options = [{}, {"slope": 0.5, "offset": 0.3}]
+        elif function in ("elu", "leaky_relu"):
+            options = [{}, {"alpha": 0.3}]
+        for extra in options:
+            cases.append(single(lambda p, f=function, o=extra: act.Activation(p, name="L", function=f, **o),
+                                3, 5))
+    # hard_swish's pieces meet at -3 and 3: inputs spread over them
+    cases.append(lambda: (act.Activation(inp(40), name="L", function="hard_swish"),
+                          [RNG.uniform(-5, 5, size=(2, 40))]))
+    return cases
+
+
+def _conv2d_cases():
+    from viewer.net.layers import Conv2D
+    cases = []
+    for stride, padding, dilation, groups, fmt, c, o in [
+            (1, "valid", 1, 1, "channels_first", 2, 3),
+            (2, "same", 1, 1, "channels_last", 2, 3),
+            (1, ((2, 0), (1, 3)), 2, 1, "channels_first", 2, 2),
+            ((2, 1), "same", (1, 2), 2, "channels_first", 4, 2),
+            (1, 1, 1, 3, "channels_last", 3, 3),        # depthwise
+            (2, "same", 1, 2, "channels_first", 2, 4),   # depthwise, multiplier 2
+            (3, 1, 1, 1, "channels_last", 1, 2),
+    ]:
+        def factory(p, stride=stride, padding=padding, dilation=dilation, groups=groups, fmt=fmt,
+                    c=c, o=o):
+            return Conv2D(p, name="L", W=rand(o, c // groups, 3, 2), b=rand(o), stride=stride,
+                          padding=padding, dilation=dilation, groups=groups, data_format=fmt)
+        cases.append(single(factory, *((c, 7, 6) if fmt == "channels_first" else (7, 6, c))))
+    return cases
+
+
+def _pool_cases(cls, **extra):
+    cases = []
+    for size, stride, padding, ceil_mode, fmt in [
+            (2, None, "valid", False, "channels_first"),
+            (3, 2, "same", False, "channels_last"),
+            ((2, 3), (1, 2), ((1, 0), (1, 1)), True, "channels_first"),
+            (3, 2, 1, True, "channels_last"),
+    ]:
+        def factory(p, size=size, stride=stride, padding=padding, ceil_mode=ceil_mode, fmt=fmt):
+            return cls(p, name="L", pool_size=size, stride=stride, padding=padding,
+                       ceil_mode=ceil_mode, data_format=fmt, **extra)
+        cases.append(single(factory, *((2, 7, 6) if fmt == "channels_first" else (7, 6, 2))))
+    return cases
+
+
+def _cases():
+    from viewer.net.layers import (Add, AvgPool2D, BatchNorm, Concatenate, Dense, Dropout, Flatten,
+                                   GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D, Multiply, Permute,
+                                   Reshape, ZeroPadding2D)
+    return {
+        "Input": [],  # nothing before it: its backward returns no gradients
+        "Dense": [single(lambda p: Dense(p, name="L", W=rand(4, 3), b=rand(3)), 4),
+                  single(lambda p: Dense(p, name="L", W=rand(4, 3)), 2, 4)],
+        "Dropout": [single(lambda p: Dropout(p, name="L", rate=0.3), 3, 2)],
+        "Flatten": [single(lambda p, f=f, o=o: Flatten(p, name="L", data_format=f, order=o), 2, 3, 4)
+                    for f in ("channels_first", "channels_last")
+                    for o in ("channels_first", "channels_last")],
+        "Reshape": [single(lambda p: Reshape(p, name="L", target_shape=(3, -1)), 2, 6)],
+        "Permute": [single(lambda p: Permute(p, name="L", dims=(2, 0, 1)), 2, 3, 4)],
+        "Activation": _activations(),
+        "Conv2D": _conv2d_cases(),
+        "MaxPool2D": _pool_cases(MaxPool2D),
+        "AvgPool2D": _pool_cases(AvgPool2D) + _pool_cases(AvgPool2D, count_include_pad=False),
+        "GlobalAvgPool2D": [single(lambda p, f=f: GlobalAvgPool2D(p, name="L", data_format=f), 2, 3, 4)
+                            for f in ("channels_first", "channels_last")],
+        "GlobalMaxPool2D": [single(lambda p, f=f: GlobalMaxPool2D(p, name="L", data_format=f), 2, 3, 4)
+                            for f in ("channels_first", "channels_last")],
+        "ZeroPadding2D": [single(lambda p, f=f: ZeroPadding2D(p, name="L", padding=((1, 2), (0, 1)),
+                                                         data_format=f), 2, 3, 4)
+                          for f in ("channels_first", "channels_last")],
+        "BatchNorm": [single(lambda p, a=a: BatchNorm(p, name="L", mean=rand(3), var=rand(3) ** 2 + 0.1,
+                                                 gamma=rand(3), beta=rand(3), eps=1e-3, axis=a), *s)
+                      for a, s in ((1, (3, 2, 2)), (-1, (2, 2, 3)), (-1, (3,)))],
+        "Add": [merged(lambda p: Add(p, name="L"), (2, 3), (2, 3), (2, 3))],
+        "Multiply": [merged(lambda p: Multiply(p, name="L"), (2, 3), (2, 3), (2, 3))],
+        "Concatenate": [merged(lambda p: Concatenate(p, name="L", axis=-1), (2, 3), (2, 1)),
+                        merged(lambda p: Concatenate(p, name="L", axis=1), (2, 3), (4, 3), (1, 3))],
+    }
+
+
+CASES = _cases()
+
+
+def run_forward(layer, inputs):
+    return layer.forward(inputs[0] if len(inputs) == 1 and not layer.is_merge else tuple(inputs))
+
+
+def finite_difference(layer, inputs, grad_out, eps=1e-6):
+    """d <grad_out, layer(inputs)> / d inputs by central differences, element by element."""
+    grads = []
+    for k, x in enumerate(inputs):
+        g = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            plus = [a.copy() for a in inputs]
+            minus = [a.copy() for a in inputs]
+            plus[k][i] += eps
+            minus[k][i] -= eps
+            g[i] = ((run_forward(layer, plus) - run_forward(layer, minus)) * grad_out).sum() / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def check_against_finite_differences(layer, inputs, rule="standard"):
+    output = run_forward(layer, inputs)
+    grad_out = RNG.normal(size=output.shape)
+    got = vjp(layer, inputs, output, grad_out, rule)
+    want = finite_difference(layer, inputs, grad_out)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_has_a_backward_or_is_refused_by_name(kind):
+    assert kind in BACKWARDS or kind in REFUSED, f"layer kind {kind!r} has no backward and no refusal"
+    assert not (kind in BACKWARDS and kind in REFUSED)
+    if kind in BACKWARDS:
+        assert kind in CASES, f"layer kind {kind!r} has a backward but no finite-difference cases"
+
+
+@pytest.mark.parametrize("kind", sorted(BACKWARDS))
+def test_backward_equals_central_finite_differences(kind):
+    if kind == "Input":
+        layer = inp(3)
+        assert vjp(layer, [], rand(2, 3), rand(2, 3)) == []
+        return
+    assert CASES.get(kind), f"no cases for {kind}"
+    for build in CASES[kind]:
+        layer, inputs = build()
+        check_against_finite_differences(layer, inputs)
+
+
+@pytest.mark.parametrize("kind", sorted(REFUSED))
+def test_refused_kinds_raise_no_backward_naming_the_kind(kind):
+    layer = object.__new__(KINDS[kind])
+    layer.name, layer.prev = "L", None
+    with pytest.raises(NoBackward, match=f"no backward pass for layer kind {kind} "):
+        vjp(layer, [], np.zeros(1), np.zeros(1))
+
+
+def test_every_activation_function_has_a_derivative():
+    from viewer.net.backward.activation import SLOPES, _AXIS_WISE
+    assert set(SLOPES) | set(_AXIS_WISE) == set(act.FUNCTIONS)
