@@ -112,17 +112,53 @@ def _conv2d(layer: Layer, inputs: list, output: np.ndarray, grad: np.ndarray, ru
                               layer.groups, layer.data_format == "channels_last")]
 
 
-def pool_windows(layer: Layer, x: np.ndarray) -> tuple[Padding, tuple[int, int], int]:
-    """Padding including ceil_mode's extra cells, output size, and the height axis of a pooling."""
-    h_axis = 1 if layer.data_format == "channels_last" else 2
+def pool2d_input_grad(x: np.ndarray, output: np.ndarray, grad: np.ndarray, mode: str,
+                      size: tuple, stride: tuple, pads: Padding, ceil_mode: bool = False,
+                      count_include_pad: bool = True, channels_last: bool = False) -> np.ndarray:
+    """d scalar / d x of ``y = ops.pool2d(x, mode, size, stride, pads, ...)``, from d / d y.
+
+    Max pooling routes each window's gradient to its maximum; of equal maxima
+    to the first in row-major window order, the cell PyTorch's max pooling
+    reports as its index. Average pooling shares it out over the window by
+    the forward's divisor.
+
+    Parameters
+    ----------
+    x : ndarray (N, C, H, W), or (N, H, W, C) if ``channels_last``
+    output : ndarray, the forward's output (read by max pooling only)
+    grad : ndarray, shape of ``output``
+    mode : "max" or "avg"
+    size, stride : (int, int)
+    pads : ((top, bottom), (left, right))
+    """
+    h_axis = 1 if channels_last else 2
     h, w = x.shape[h_axis], x.shape[h_axis + 1]
-    (top, bottom), (left, right) = layer._pads(h, w)
-    (kh, kw), (sh, sw) = layer.pool_size, layer.stride
-    ho = ops.pool_output_size(h, kh, sh, top, bottom, layer.ceil_mode)
-    wo = ops.pool_output_size(w, kw, sw, left, right, layer.ceil_mode)
-    extra_h = max(0, (ho - 1) * sh + kh - (h + top + bottom))
-    extra_w = max(0, (wo - 1) * sw + kw - (w + left + right))
-    return ((top, bottom + extra_h), (left, right + extra_w)), (ho, wo), h_axis
+    (top, bottom), (left, right) = pads
+    out_size = grad.shape[h_axis:h_axis + 2]
+    # ceil_mode's windows reach past the after-padding, as in the forward.
+    extra_h = max(0, (out_size[0] - 1) * stride[0] + size[0] - (h + top + bottom))
+    extra_w = max(0, (out_size[1] - 1) * stride[1] + size[1] - (w + left + right))
+    full = ((top, bottom + extra_h), (left, right + extra_w))
+    dx = _padded_zeros(x, full, h_axis, grad.dtype)
+    if mode == "max":
+        padded = _padded_zeros(x, full, h_axis, x.dtype)
+        padded[...] = -np.inf
+        padded[_interior(h_axis, full, x)] = x
+        taken = np.zeros(output.shape, bool)
+        for i in range(size[0]):
+            for j in range(size[1]):
+                index = _window_index(h_axis, i, j, stride, out_size)
+                hit = (padded[index] == output) & ~taken
+                dx[index] += np.where(hit, grad, 0)
+                taken |= hit
+    else:
+        counts = ops._window_counts(h, w, size, stride, (top, left), out_size, (bottom, right),
+                                    count_include_pad, channels_last)
+        share = grad / counts.astype(grad.dtype)
+        for i in range(size[0]):
+            for j in range(size[1]):
+                dx[_window_index(h_axis, i, j, stride, out_size)] += share
+    return dx[_interior(h_axis, full, x)]
 
 
 def _window_index(h_axis: int, i: int, j: int, stride: tuple, out_size: tuple) -> tuple:
@@ -145,39 +181,13 @@ def _padded_zeros(x: np.ndarray, pads: Padding, h_axis: int, dtype: Any) -> np.n
 
 
 @backward("MaxPool2D", inputs=True, output=True)
-def _max_pool(layer: Layer, inputs: list, output: np.ndarray, grad: np.ndarray, rule: str) -> list:
-    """Each window's gradient goes to its maximum; of equal maxima, to the first in row-major
-    window order, the cell PyTorch's max pooling reports as its index."""
-    x = inputs[0]
-    pads, out_size, h_axis = pool_windows(layer, x)
-    padded = _padded_zeros(x, pads, h_axis, x.dtype)
-    padded[...] = -np.inf
-    padded[_interior(h_axis, pads, x)] = x
-    dx = _padded_zeros(x, pads, h_axis, grad.dtype)
-    taken = np.zeros(output.shape, bool)
-    for i in range(layer.pool_size[0]):
-        for j in range(layer.pool_size[1]):
-            index = _window_index(h_axis, i, j, layer.stride, out_size)
-            hit = (padded[index] == output) & ~taken
-            dx[index] += np.where(hit, grad, 0)
-            taken |= hit
-    return [dx[_interior(h_axis, pads, x)]]
-
-
 @backward("AvgPool2D", inputs=False)
-def _avg_pool(layer: Layer, inputs: list, output: np.ndarray, grad: np.ndarray, rule: str) -> list:
+def _pool(layer: Layer, inputs: list, output: np.ndarray, grad: np.ndarray, rule: str) -> list:
     x = inputs[0]
-    pads, out_size, h_axis = pool_windows(layer, x)
-    (top, bottom), (left, right) = layer._pads(*x.shape[h_axis:h_axis + 2])
-    counts = ops._window_counts(x.shape[h_axis], x.shape[h_axis + 1], layer.pool_size, layer.stride,
-                                (top, left), out_size, (bottom, right), layer.count_include_pad,
-                                layer.data_format == "channels_last")
-    share = grad / counts.astype(grad.dtype)
-    dx = _padded_zeros(x, pads, h_axis, grad.dtype)
-    for i in range(layer.pool_size[0]):
-        for j in range(layer.pool_size[1]):
-            dx[_window_index(h_axis, i, j, layer.stride, out_size)] += share
-    return [dx[_interior(h_axis, pads, x)]]
+    extra = {"count_include_pad": layer.count_include_pad} if layer.mode == "avg" else {}
+    return [pool2d_input_grad(x, output, grad, layer.mode, layer.pool_size, layer.stride,
+                              layer._pads(*_hw(layer, x)), layer.ceil_mode,
+                              channels_last=layer.data_format == "channels_last", **extra)]
 
 
 def _spatial_axes(layer: Layer) -> tuple[int, int]:
