@@ -52,7 +52,7 @@ def _infer(onnx: Any, model: Any, batch_inputs: set[str], symbol: str | None) ->
     except Exception:  # inference is a help only; any failure leaves shapes to be computed
         return {}
     shapes: dict = {}
-    for value in list(inferred.graph.value_info) + list(inferred.graph.output):
+    for value in _value_infos(inferred.graph):
         tensor = value.type.tensor_type
         if not tensor.HasField("shape"):
             continue
@@ -61,6 +61,17 @@ def _infer(onnx: Any, model: Any, batch_inputs: set[str], symbol: str | None) ->
         else:
             shapes[value.name] = [d.dim_param == symbol for d in tensor.shape.dim]
     return shapes
+
+
+def _value_infos(graph: Any) -> list:
+    """The inferred value infos of ``graph`` and of its sub-graphs (an If's branches, which
+    the converter inlines where their condition folds)."""
+    found = list(graph.value_info) + list(graph.output)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                found += _value_infos(attr.g)
+    return found
 
 
 def _batch_positions(onnx: Any, model: Any, batch_inputs: set[str]) -> dict:
@@ -134,10 +145,20 @@ def sample_shape(t: Tensor) -> list:
     return dims
 
 
+def op_key(node: Any) -> str:
+    """The node's name in :data:`viewer.net.operators.OPERATORS`: its op type, prefixed
+    with its domain outside ONNX's default one (``com.microsoft.DynamicQuantizeLSTM``)."""
+    return node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+
+
 def operator_layers(node: Any, inputs: list, attrs: dict, opset: int, name: Any,
-                    shapes: tuple[dict, dict], used: set) -> list:
-    """One Operator layer per used output of ``node``; raises Refused where impossible."""
-    op = node.op_type
+                    shapes: tuple[dict, dict], used: set, given: list | None = None) -> list:
+    """One Operator layer per used output of ``node``; raises Refused where impossible.
+
+    ``given``: the outputs' sample shapes where the caller knows them (each
+    whole, without a batch axis), instead of inference and trial runs.
+    """
+    op = op_key(node)
     if op not in OPERATORS:
         raise Refused("not supported")
     prev: list[Layer] = []
@@ -172,6 +193,11 @@ def operator_layers(node: Any, inputs: list, attrs: dict, opset: int, name: Any,
     for i, out in enumerate(node.output):
         if not out or out not in used:
             outs.append(None)
+            continue
+        if given is not None:
+            layer = Operator(tuple(prev), name=name(node, i), op=op, args=args, shape=given[i],
+                             attrs=plain, opset=opset, output=i, **consts)
+            outs.append(Tensor(layer, None))
             continue
         sizes, positions = shapes
         shape = sizes.get(out)

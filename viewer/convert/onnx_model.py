@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from viewer.convert.onnx_budget import FoldBudget
+from viewer.convert.onnx_control import BranchWriter, branch_shapes, free_names
 from viewer.convert.onnx_file import load_model, onnx_package
-from viewer.convert.onnx_generic import constant_layer, inferred_shapes, operator_layers, restore_batch
+from viewer.convert.onnx_generic import (constant_layer, inferred_shapes, op_key, operator_layers,
+                                         restore_batch, sample_shape)
 from viewer.convert.onnx_names import layer_names
 from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_rnn import recurrent
@@ -100,8 +102,7 @@ def convert_onnx_layout(source: Any, inputs: dict | None = None) -> tuple[Net, O
             net = converter.run(name)
         except (ConversionError, LayerError) as exc:
             # The batch axis cannot be followed everywhere: run one sample at a time.
-            converter = _Converter(onnx, model, path, per_sample=True, given=inputs)
-            net = converter.run(name)
+            converter, net = _per_sample(onnx, model, path, name, inputs)
             why = str(exc).split(": ", 1)[-1]
             net.source += f"; runs one sample at a time, because batch first {why}"
         return net, converter.layout
@@ -113,6 +114,26 @@ def convert_onnx_layout(source: Any, inputs: dict | None = None) -> tuple[Net, O
             ZeroDivisionError, RecursionError) as exc:  # a graph no exporter writes
         raise ConversionError(f"{path}: the graph cannot be converted as written "
                               f"({type(exc).__name__}: {exc})") from None
+
+
+MAX_ATTEMPTS = 8  # conversions tried for the branch choices of run-time Ifs
+
+
+def _per_sample(onnx: Any, model: Any, path: str, name: str, inputs: dict | None) -> tuple:
+    """(converter, net) converted to run one sample at a time, trying the branch choices of
+    run-time Ifs whose branches differ in rank until one converts; else the first refusal."""
+    picks: dict | None = {}
+    first = None
+    for _ in range(MAX_ATTEMPTS):
+        converter = _Converter(onnx, model, path, per_sample=True, given=inputs, picks=picks)
+        try:
+            return converter, converter.run(name)
+        except (ConversionError, LayerError) as exc:
+            first = first or exc
+            picks = converter.next_picks()
+            if picks is None:
+                break
+    raise first
 
 
 # Ops that compute every sample on its own wherever its batch axis is: one element at a time,
@@ -138,9 +159,13 @@ class _Converter:
     """One conversion: the values of the graph's tensors and the layers made so far."""
 
     def __init__(self, onnx: Any, model: Any, path: str, per_sample: bool,
-                 given: dict | None = None) -> None:
+                 given: dict | None = None, picks: dict | None = None) -> None:
         self.onnx, self.model, self.path = onnx, model, path
         self.per_sample = per_sample
+        # Run-time Ifs whose branches give different ranks: (node, number of choices) met,
+        # and the choice made for each (index into the choices; 0 if not given).
+        self.speculative: list[tuple[str, int]] = []
+        self.picks = dict(picks or {})
         self.given = dict(given or {})
         graph = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
@@ -238,7 +263,7 @@ class _Converter:
         attrs = {}
         for attr in node.attribute:
             if attr.type in (self.onnx.AttributeProto.GRAPH, self.onnx.AttributeProto.GRAPHS):
-                raise Refused("control flow (sub-graphs) is not supported")
+                raise Refused("control flow (sub-graphs) is run only for If, one sample at a time")
             value = self.onnx.helper.get_attribute_value(attr)
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
@@ -295,7 +320,7 @@ class _Converter:
         inputs = [self.values[i] if i else None for i in node.input]
         unknown = [v for v in inputs if isinstance(v, Unknown)]
         if node.domain not in ("", "ai.onnx"):
-            return self._refuse(node, f"an op of domain {node.domain!r}")
+            return self._other_domain(node, inputs, unknown)
         known = (node.op_type in self.handlers or foldable(node.op_type) or node.op_type == "Constant"
                  or node.op_type in OPERATORS)
         if node.op_type == "If" and not unknown:
@@ -333,17 +358,40 @@ class _Converter:
             return self._refuse(node, str(exc))
         except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, LayerError) as exc:
             return self._refuse(node, f"cannot be computed ({type(exc).__name__}: {exc})")
+        self._store(node, outs)
+
+    def _store(self, node: Any, outs: list) -> None:
+        """Record a node's output values, and the layers that make them."""
         for out, value in zip(node.output, outs):
             if out:
                 self.values[out] = value
                 if isinstance(value, Tensor) and value.layer not in self.layers:
                     self.layers.append(value.layer)
 
+    def _other_domain(self, node: Any, inputs: list, unknown: list) -> None:
+        """An op of another domain that viewer.net.operators computes (onnxruntime's
+        com.microsoft ops): kept as the op itself, one sample at a time."""
+        if op_key(node) not in OPERATORS:
+            return self._refuse(node, f"an op of domain {node.domain!r}")
+        try:
+            if unknown:
+                outs = self._from_unknown(node, unknown[0], inputs)
+            elif not self.per_sample:
+                raise Refused(f"an op of domain {node.domain!r}, computed one sample at a time only")
+            else:
+                outs = self._generic(node, inputs, self._attrs(node), "")
+        except Refused as exc:
+            return self._refuse(node, str(exc))
+        self._store(node, outs)
+
     def _if(self, node: Any, cond: Any) -> None:
-        """An If whose condition is a constant: its taken branch, inlined."""
+        """An If whose condition is a constant: its taken branch, inlined. One whose
+        condition depends on the data: both branches kept, the taken one run at run time."""
         if not is_const(cond):
-            return self._refuse(node, "an If whose condition depends on the data (give the side "
-                                      "inputs it reads their values: convert --input NAME=VALUE)")
+            try:
+                return self._store(node, self._runtime_if(node, cond))
+            except Refused as exc:
+                return self._refuse(node, str(exc))
         key = "then_branch" if bool(np.asarray(cond).reshape(-1)[0]) else "else_branch"
         branch = next(a.g for a in node.attribute if a.name == key)
         for init in branch.initializer:
@@ -353,6 +401,59 @@ class _Converter:
         for out, value in zip(node.output, branch.output):
             if out:
                 self.values[out] = self.values.get(value.name, Unknown("refused"))
+
+    def _runtime_if(self, node: Any, cond: Any) -> list:
+        """An If run at run time (one sample at a time): Operator layers holding both branches."""
+        if not self.per_sample:
+            raise Refused("an If whose condition depends on the data, which runs one sample at a time")
+        if not isinstance(cond, Tensor):
+            raise Refused("an If whose condition cannot be followed")
+        bound: list[tuple[str, np.ndarray]] = []
+
+        def bind(value: np.ndarray) -> str:
+            bound.append((f"strata_const_{len(bound)}", value))
+            return bound[-1][0]
+
+        writer = BranchWriter(self.onnx, self._array, bind)
+        attrs = {a.name: writer.graph(a.g) for a in node.attribute if a.name in ("then_branch", "else_branch")}
+        if len(attrs) != 2:
+            raise Refused("an If without both branches")
+        if writer.missing:
+            raise Refused("its branches use ops Strata does not compute: " + ", ".join(sorted(set(writer.missing))))
+        names = [n for a in node.attribute if a.HasField("g") for n in free_names(a.g)]
+        names = list(dict.fromkeys(names))
+        values = []
+        for n in names:
+            value = self.values.get(n)
+            if value is None or isinstance(value, (BatchConst, Unknown)):
+                raise Refused(f"its branches read {n!r}, which cannot be followed")
+            values.append(value)
+        attrs["scope"] = names + [n for n, _ in bound]
+        scope = [(n, v if is_const(v) else sample_shape(v)) for n, v in zip(names, values)] + bound
+        candidates = branch_shapes(attrs, scope, self.opset, len(node.output))
+        where = node.name or node.output[0]
+        if len(candidates) > 1:
+            self.speculative.append((where, len(candidates)))
+        shapes = candidates[min(self.picks.get(where, 0), len(candidates) - 1)]
+        return operator_layers(node, [cond] + values + [v for _, v in bound], attrs, self.opset,
+                               self._name, self.shapes, self.used, given=shapes)
+
+    def next_picks(self) -> dict | None:
+        """The branch choices to try next after this conversion failed, or None if none are left.
+
+        Where the two branches of a run-time If give outputs of different
+        ranks, the net can be converted for one of them only; the choices are
+        tried in order (the then-branch first), the last undecided If first.
+        """
+        picks = {where: self.picks.get(where, 0) for where, _ in self.speculative}
+        for i in range(len(self.speculative) - 1, -1, -1):
+            where, count = self.speculative[i]
+            if picks[where] + 1 < count:
+                picks[where] += 1
+                for later, _ in self.speculative[i + 1:]:
+                    picks.pop(later)
+                return picks
+        return None
 
     @property
     def shapes(self) -> tuple[dict, dict]:

@@ -17,7 +17,7 @@ import numpy as np
 from viewer.errors import LayerError
 from viewer.net.layers.base import Layer, Shape, register
 
-MAX_CONSTS = 16
+MAX_CONSTS = 64
 
 
 def _check_args(args: Any, n_prev: int, n_consts: int, name: str) -> list:
@@ -86,8 +86,17 @@ class Operator(Layer):
         n_consts = sum(getattr(self, k) is not None for k in self.param_names)
         self.args = _check_args(args, len(prev), n_consts, name)
         self.shape = tuple(None if d is None else int(d) for d in shape)
-        self._attrs = {k: getattr(self, f"const{v['const']}") if isinstance(v, dict) else v
-                       for k, v in self.attrs.items()}
+        if any(isinstance(v, dict) and set(v) == {"const"} and not 0 <= v["const"] < n_consts
+               for v in self.attrs.values()):
+            raise LayerError(f"layer {name!r}: an attribute names a constant the layer does not hold")
+        self._attrs = {k: getattr(self, f"const{v['const']}") if isinstance(v, dict) and set(v) == {"const"}
+                       else v for k, v in self.attrs.items()}
+        if op == "If":
+            from viewer.net.operators.control import check_if
+            try:
+                check_if(self.attrs, self.output + 1)
+            except ValueError as exc:
+                raise LayerError(f"layer {name!r}: {exc}") from None
 
     def config(self) -> dict:
         return {"op": self.op, "attrs": self.attrs, "opset": self.opset, "args": self.args,
@@ -117,6 +126,10 @@ class Operator(Layer):
             if self.output >= len(result) or result[self.output] is None:
                 raise LayerError(f"layer {self.name!r}: {self.op} has no output {self.output}")
             out = result[self.output]
+            if self.op == "If" and out.ndim != len(self.shape) + (self.batch_axis is not None):
+                raise LayerError(f"layer {self.name!r}: the If took a branch whose output has "
+                                 f"{out.ndim} axes; the net was converted for the branch giving "
+                                 f"{len(self.shape) + (self.batch_axis is not None)}")
             if self.batch_axis is not None:
                 if out.ndim <= self.batch_axis or out.shape[self.batch_axis] != 1:
                     raise LayerError(f"layer {self.name!r} ({self.op}): a sample's output {out.shape} "

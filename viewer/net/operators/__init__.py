@@ -38,5 +38,5 @@ def compute(op: str, inputs: list, attrs: dict, opset: int) -> list:
     return [None if out is None else np.asarray(out) for out in OPERATORS[op](inputs, attrs, opset)]
 
 
-from viewer.net.operators import (attention, elementwise, nn, quantized, recurrent,  # noqa: E402,F401
-                                  reduction, resize, tensor)
+from viewer.net.operators import (attention, contrib, control, elementwise, nn, quantized,  # noqa: E402,F401
+                                  recurrent, reduction, resize, tensor)

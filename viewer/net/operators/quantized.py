@@ -57,13 +57,21 @@ def _dequantize(inputs: list, attrs: dict, opset: int) -> list:
     return [((x.astype(np.int64) - z) * s.astype(np.float32)).astype(scale.dtype)]
 
 
+def dynamic_quantize(x: np.ndarray) -> tuple[np.ndarray, np.float32, np.uint8]:
+    """``x`` as uint8 with the scale and zero point DynamicQuantizeLinear picks (its range
+    widened to hold 0): (quantized, scale, zero point)."""
+    x = np.asarray(x, np.float32)
+    # float32 throughout, as onnxruntime computes it
+    low, high = min(np.float32(x.min()), np.float32(0)), max(np.float32(x.max()), np.float32(0))
+    scale = (high - low) / np.float32(255)
+    zero = np.clip(np.rint((np.float32(0) - low) / scale), 0, 255) if scale else np.float32(0)
+    q = _saturate(np.rint(x / scale) + zero if scale else np.zeros(x.shape), np.dtype(np.uint8))
+    return q, scale, np.uint8(zero)
+
+
 @operator("DynamicQuantizeLinear")
 def _dynamic_quantize(inputs: list, attrs: dict, opset: int) -> list:
-    x = inputs[0].astype(np.float32)
-    low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
-    scale = np.float32((high - low) / 255.0)
-    zero = np.clip(np.rint(np.float32(0 - low) / scale), 0, 255) if scale else np.float32(0)
-    q = _saturate(np.rint(x / scale) + zero if scale else np.zeros(x.shape), np.dtype(np.uint8))
+    q, scale, zero = dynamic_quantize(inputs[0])
     return [q, np.array(scale, np.float32), np.array(zero, np.uint8)]
 
 
