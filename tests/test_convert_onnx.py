@@ -344,3 +344,44 @@ def test_names_of_nodes_sharing_a_module() -> None:
     names = layer_names(graph, {"x"})
     assert [names[(n, 0)] for n in range(6)] == ["layer1.0", "layer1.0.conv1", "layer1.0.Relu_1", "Relu",
                                                  "layer2", "f"]
+
+
+def test_nodes_reading_one_initializer_share_one_copy_in_the_net_and_the_file(tmp_path: Path) -> None:
+    import h5py
+    from viewer.net import store
+    h, nh = onnx.helper, onnx.numpy_helper
+    W = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    nodes = [h.make_node("Gemm", [src, "W"], [dst], transB=1)
+             for src, dst in (("x", "h1"), ("h1", "h2"), ("h2", "y"))]
+    graph = h.make_graph(nodes, "unrolled", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 64])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 64])],
+                         [nh.from_array(W, "W")])
+    net = convert(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
+    dense = [layer for layer in net if layer.kind == "Dense"]
+    assert len(dense) == 3 and len({id(layer.W) for layer in dense}) == 1
+    path = tmp_path / "shared.strata"
+    store.save(net, path)
+    with h5py.File(path, "r") as f:
+        datasets = {f["layers"][layer.name]["W"].id for layer in dense}
+    assert len(datasets) == 1 and path.stat().st_size < 2 * W.nbytes
+    back = store.load(path)
+    assert len({id(layer.W) for layer in back if layer.kind == "Dense"}) == 1
+    x = np.random.default_rng(1).standard_normal((2, 64)).astype(np.float32)
+    np.testing.assert_allclose(back[-1](x), x @ W.T @ W.T @ W.T, rtol=1e-4, atol=1e-4)
+
+
+def test_folding_a_vgg_size_weight_built_by_an_op_converts() -> None:
+    """A (4096, 25088) float32 weight (411 MB, over fold_bytes=256M) dequantized from the file's
+    int8 one: folding only re-shapes the file's own data, so it is not a fold bomb."""
+    h, nh = onnx.helper, onnx.numpy_helper
+    rng = np.random.default_rng(0)
+    Wq = rng.integers(-127, 128, (4096, 25088), dtype=np.int8)
+    nodes = [h.make_node("DequantizeLinear", ["Wq", "scale"], ["W"]),
+             h.make_node("Gemm", ["x", "W"], ["y"], transB=1, alpha=0.5)]
+    graph = h.make_graph(nodes, "vgg_fc6", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 25088])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["n", 4096])],
+                         [nh.from_array(Wq, "Wq"), nh.from_array(np.array(0.01, np.float32), "scale")])
+    net = convert(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]))
+    x = rng.standard_normal((1, 25088)).astype(np.float32)
+    want = 0.5 * (x.astype(np.float64) @ (Wq.astype(np.float64) * np.float64(np.float32(0.01))).T)
+    np.testing.assert_allclose(net[-1](x), want, rtol=1e-4, atol=1e-3)

@@ -26,6 +26,13 @@ from viewer.net.layers.tensor import (Arithmetic, ConstArithmetic, LayerNorm, Ma
                                       Unary)
 
 
+def _scaled(W: np.ndarray, alpha: float) -> np.ndarray:
+    """``W * alpha`` in place (``W`` is the converter's own copy; VGG's weights are 400 MB)."""
+    if alpha != 1.0:
+        W *= np.float32(alpha)
+    return W
+
+
 class Ops(ShapeOps):
     """The handlers, bound to a naming function and the model's opset."""
 
@@ -33,6 +40,16 @@ class Ops(ShapeOps):
         self.name = name
         self.opset = opset
         self.static_batch = static_batch
+        # (id of a constant, how it was derived) -> (the constant, the derived array): nodes
+        # reading one initializer (an unrolled recurrent net's every step) share one copy.
+        self._derived: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def derived(self, source: np.ndarray, how: tuple, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """``make()``, computed once per constant ``source`` and recipe ``how``."""
+        key = (id(source),) + how
+        if key not in self._derived:
+            self._derived[key] = (source, make())  # the source is kept, so its id stays its own
+        return self._derived[key][1]
 
     # -- input helpers ---------------------------------------------------------------
 
@@ -185,13 +202,16 @@ class Ops(ShapeOps):
         if attrs.get("transA", 0) or t.rank != 2 or t.batch_axis != 0:
             raise Refused("Gemm on anything but (batch, features) data")
         B = self.const(inputs, 1, "weight matrix")
-        W = (B.T if attrs.get("transB", 0) else B) * float(attrs.get("alpha", 1.0))
+        trans, alpha, beta = attrs.get("transB", 0), float(attrs.get("alpha", 1.0)), float(attrs.get("beta", 1.0))
+        # C order, as a net file gives it back, so a saved net computes exactly the same
+        W = self.derived(B, ("gemm", trans, alpha), lambda: _scaled(
+            np.ascontiguousarray(B.T if trans else B, dtype=np.float32), alpha))
         C = self.const(inputs, 2, "bias")
         b = None
         if C is not None:
-            b = np.broadcast_to(np.asarray(C) * float(attrs.get("beta", 1.0)), (1, W.shape[1]))[0]
-        return [Tensor(Dense(t.layer, name=self.name(node, 0), W=W.astype(np.float32),
-                             b=None if b is None else b.astype(np.float32)), 0)]
+            b = self.derived(C, ("gemm bias", beta, W.shape[1]), lambda: np.broadcast_to(
+                np.asarray(C) * beta, (1, W.shape[1]))[0].astype(np.float32))
+        return [Tensor(Dense(t.layer, name=self.name(node, 0), W=W, b=b), 0)]
 
     def matmul(self, node: Any, inputs: list, attrs: dict) -> list:
         name = self.name(node, 0)

@@ -5,7 +5,8 @@ Layout (format version 1)::
     /                attrs: format="strata-net", format_version=1,
                             layer_order=[names], name, source
     /layers/<key>    attrs: kind, config (JSON text), prev (list of names)
-                     datasets: one per parameter array
+                     datasets: one per parameter array; layers sharing one
+                     array (one ONNX initializer) hold hard links to one dataset
     /samples         optional: X (N, ...), labels (N,), label_names (K,)
                      attrs: layout, preprocess (JSON text)
 
@@ -98,13 +99,18 @@ def _write(net: Net, tmp: str, samples: Mapping[str, Any] | None) -> None:
         f.attrs["name"] = net.name.replace("\0", "\ufffd")
         f.attrs["source"] = net.source.replace("\0", "\ufffd")
         group = f.create_group("layers")
+        # id of an array -> (the array, kept so that its id stays its own; its dataset)
+        written: dict[int, tuple[np.ndarray, h5py.Dataset]] = {}
         for layer in net:
             g = group.create_group(group_key(layer.name))
             g.attrs["kind"] = layer.kind
             g.attrs["config"] = json.dumps(layer.config())
             g.attrs["prev"] = [p.name for p in layer.inputs]
             for key, value in layer.params().items():
-                g.create_dataset(key, data=value)
+                if id(value) in written:
+                    g[key] = written[id(value)][1]  # a hard link: one copy in the file
+                else:
+                    written[id(value)] = (value, g.create_dataset(key, data=value))
         if samples is not None:
             _write_samples(f, samples)
 
@@ -267,9 +273,10 @@ def _read_net(f: h5py.File, path: str) -> Net:
                               f"(missing: {missing or 'none'}, not listed: {extra or 'none'})")
     file_size = os.path.getsize(path)
     built: dict[str, Layer] = {}
+    shared: dict = {}
     for name in order:
         g = safe_member(group, group_key(name), path, h5py.Group)
-        built[name] = _read_layer(g, name, built, order, file_size, path)
+        built[name] = _read_layer(g, name, built, order, file_size, path, shared)
     name = text_attr(f, "name", "the file") if "name" in f.attrs else os.path.splitext(os.path.basename(path))[0]
     source = text_attr(f, "source", "the file") if "source" in f.attrs else ""
     net = Net([built[n] for n in order], name=name, source=source)
@@ -278,7 +285,7 @@ def _read_net(f: h5py.File, path: str) -> Net:
 
 
 def _read_layer(g: h5py.Group, name: str, built: Mapping[str, Layer], order: list[str],
-                file_size: int, path: str) -> Layer:
+                file_size: int, path: str, shared: dict) -> Layer:
     where = f"layer {name!r}"
     kind = text_attr(g, "kind", where)
     cls = layer_class(kind)
@@ -298,7 +305,7 @@ def _read_layer(g: h5py.Group, name: str, built: Mapping[str, Layer], order: lis
                                   "(the layers form a cycle or are out of order)")
         else:
             raise FileFormatError(f"{where} reads from {p!r}, which is not a layer of this net")
-    params = {key: read_array(g, key, path, file_size) for key in g.keys()}
+    params = {key: read_array(g, key, path, file_size, shared) for key in g.keys()}
     if not prevs:
         prev: Any = None
     elif len(prevs) == 1 and not cls.is_merge:
@@ -339,8 +346,17 @@ def check_dataset(ds: h5py.Dataset, file_size: int) -> None:
                               f"file of {file_size:,} bytes: refused as a shape bomb")
 
 
-def read_array(g: h5py.Group, key: str, path: str, file_size: int) -> np.ndarray:
-    """Read one parameter dataset after the safety checks."""
+def read_array(g: h5py.Group, key: str, path: str, file_size: int, shared: dict | None = None) -> np.ndarray:
+    """Read one parameter dataset after the safety checks.
+
+    ``shared`` maps datasets already read to their arrays: a dataset that
+    several layers link to is read once and shared (never one read per link).
+    """
     ds = safe_member(g, key, path, h5py.Dataset)
+    if shared is not None and ds.id in shared:
+        return shared[ds.id]
     check_dataset(ds, file_size)
-    return ds[()]
+    value = ds[()]
+    if shared is not None:
+        shared[ds.id] = value
+    return value

@@ -52,9 +52,18 @@ def _dequantize(inputs: list, attrs: dict, opset: int) -> list:
     x, scale = inputs[0], inputs[1]
     zero = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
     axis, block = int(attrs.get("axis", 1)), int(attrs.get("block_size", 0))
-    s = _per_axis(scale, x, axis, block)
-    z = 0 if zero is None else _per_axis(zero, x, axis, block).astype(np.int64)
-    return [((x.astype(np.int64) - z) * s.astype(np.float32)).astype(scale.dtype)]
+    s = _per_axis(scale, x, axis, block).astype(np.float32)
+    # Up to 16-bit integers, x - zero is exact in float32 and one float32 product is the
+    # correctly rounded result, as in float64 - at a quarter of the memory (VGG: 100M weights).
+    if x.dtype.itemsize <= 2:
+        y = x.astype(np.float32)
+        if zero is not None:
+            y -= _per_axis(zero, x, axis, block).astype(np.float32)
+        y *= s
+    else:
+        z = 0 if zero is None else _per_axis(zero, x, axis, block).astype(np.int64)
+        y = (x.astype(np.int64) - z) * s.astype(np.float64)
+    return [y.astype(scale.dtype, copy=False)]
 
 
 def dynamic_quantize(x: np.ndarray) -> tuple[np.ndarray, np.float32, np.uint8]:
