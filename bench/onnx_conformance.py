@@ -73,7 +73,7 @@ GatherElements DepthToSpace SpaceToDepth
 ReduceMean ReduceSum ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSum
 ReduceLogSumExp ReduceSumSquare
 LSTM GRU RNN Cast CastLike Shape Expand Tile Einsum ArgMax ArgMin TopK Identity Dropout
-ConstantOfShape Range Where
+ConstantOfShape Range Where GridSample RoiAlign NonMaxSuppression DFT STFT
 """.split())
 
 # The node-case modules that hold the vision and sequence ops (the fast subset the tests run).
@@ -87,7 +87,8 @@ VISION_MODULES = ("conv", "convtranspose", "gemm", "matmul", "maxpool", "average
                   "gather", "gatherelements", "depthtospace", "spacetodepth", "reduce_log_sum_exp",
                   "reducemean", "reducesum", "reducemax", "reducemin", "reduceprod", "lstm", "gru",
                   "rnn", "cast", "castlike", "shape", "expand", "tile", "einsum", "argmax", "argmin",
-                  "topk", "identity", "dropout", "constantofshape", "range", "where")
+                  "topk", "identity", "dropout", "constantofshape", "range", "where", "gridsample",
+                  "roialign", "nonmaxsuppression", "dft", "stft")
 
 CATEGORIES = ("pass", "wrong", "refused", "traceback", "out of scope")
 

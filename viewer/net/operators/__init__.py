@@ -9,8 +9,11 @@ operator on each sample, and the ONNX converter folds constants with it.
 
 One module per family: elementwise (arithmetic, comparisons, activations),
 tensor (shapes, indexing), reduction (reductions, softmax-like ops), nn
-(convolution, pooling, normalisation, Gemm), resize, recurrent (RNN, GRU,
-LSTM) and quantized (the integer arithmetic of the quantized ops).
+(convolution, pooling, normalisation, Gemm), resize, sampling (GridSample),
+detection (NonMaxSuppression, RoiAlign), spectral (DFT, STFT), recurrent (RNN,
+GRU, LSTM), quantized (the integer arithmetic of the quantized ops), control
+(If, its branches run at run time) and contrib (onnxruntime's com.microsoft
+ops, registered as ``com.microsoft.<op>``).
 """
 
 from __future__ import annotations
@@ -39,4 +42,4 @@ def compute(op: str, inputs: list, attrs: dict, opset: int) -> list:
 
 
 from viewer.net.operators import (attention, contrib, control, elementwise, nn, quantized,  # noqa: E402,F401
-                                  recurrent, reduction, resize, tensor)
+                                  detection, recurrent, reduction, resize, sampling, spectral, tensor)
