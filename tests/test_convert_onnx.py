@@ -142,11 +142,12 @@ def test_unknown_ops_are_all_listed(tmp_path: Path) -> None:
     h = onnx.helper
     nodes = [h.make_node("Relu", ["x"], ["a"], name="ok"),
              h.make_node("Fancy", ["a"], ["b"], name="custom", domain="com.example"),
-             h.make_node("GridSample", ["a", "grid"], ["c"], name="warp"),
+             h.make_node("DeformConv", ["a", "kernel", "offsets"], ["c"], name="warp"),
              h.make_node("Add", ["b", "c"], ["y"], name="sum")]
     graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 2, 4, 4])],
                          [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
-                         [onnx.numpy_helper.from_array(np.zeros((1, 4, 4, 2), np.float32), "grid")])
+                         [onnx.numpy_helper.from_array(np.zeros((2, 2, 1, 1), np.float32), "kernel"),
+                          onnx.numpy_helper.from_array(np.zeros((1, 2, 4, 4), np.float32), "offsets")])
     model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("com.example", 1)])
     path = tmp_path / "mixed.onnx"
     onnx.save(model, path)
@@ -155,7 +156,7 @@ def test_unknown_ops_are_all_listed(tmp_path: Path) -> None:
     text = str(info.value)
     assert text.startswith(str(path)) and "2 nodes" in text
     assert "Fancy 'custom' (an op of domain 'com.example')" in text
-    assert "GridSample 'warp' (not supported)" in text
+    assert "DeformConv 'warp' (not supported)" in text
 
 
 def test_ops_without_a_kind_of_their_own_convert(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from viewer.convert.onnx_values import Refused
+from viewer.convert.onnx_generic import sample_shape
+from viewer.convert.onnx_values import BatchConst, Refused, Unknown, is_const
 from viewer.net.operators import OPERATORS
 from viewer.net.operators.control import BRANCHES, run_graph
 
@@ -146,3 +147,53 @@ def _merge(runs: list) -> list:
             return list(runs[0])
         merged.append([d if all(s[i] == d for s in shapes) else None for i, d in enumerate(shapes[0])])
     return merged
+
+
+def if_parts(onnx: Any, to_array: Callable[[Any], np.ndarray], node: Any, values: dict) -> tuple:
+    """What an If run at run time needs: (its attributes, the values its branches read,
+    the scope :func:`branch_shapes` tries them in).
+
+    ``values`` maps the graph's tensor names to their conversion values; the
+    branches may read any of them that is data (a Tensor) or a constant.
+    """
+    bound: list[tuple[str, np.ndarray]] = []
+
+    def bind(value: np.ndarray) -> str:
+        bound.append((f"strata_const_{len(bound)}", value))
+        return bound[-1][0]
+
+    writer = BranchWriter(onnx, to_array, bind)
+    attrs = {a.name: writer.graph(a.g) for a in node.attribute if a.name in BRANCHES}
+    if len(attrs) != 2:
+        raise Refused("an If without both branches")
+    if writer.missing:
+        raise Refused("its branches use ops Strata does not compute: " + ", ".join(sorted(set(writer.missing))))
+    names = list(dict.fromkeys(n for a in node.attribute if a.HasField("g") for n in free_names(a.g)))
+    read = []
+    for name in names:
+        value = values.get(name)
+        if value is None or isinstance(value, (BatchConst, Unknown)):
+            raise Refused(f"its branches read {name!r}, which cannot be followed")
+        read.append(value)
+    attrs["scope"] = names + [n for n, _ in bound]
+    scope = [(n, v if is_const(v) else sample_shape(v)) for n, v in zip(names, read)] + bound
+    return attrs, read + [v for _, v in bound], scope
+
+
+def next_picks(speculative: list[tuple[str, int]], picks: dict) -> dict | None:
+    """The branch choices to try after a conversion failed, or None if none are left.
+
+    ``speculative`` lists the run-time Ifs whose branches differ in rank, as
+    (node, number of choices) in graph order; ``picks`` the choices the failed
+    conversion made. The net can be converted for one branch of each only;
+    the choices are tried in order (the then-branch first), the last If first.
+    """
+    picks = {where: picks.get(where, 0) for where, _ in speculative}
+    for i in range(len(speculative) - 1, -1, -1):
+        where, count = speculative[i]
+        if picks[where] + 1 < count:
+            picks[where] += 1
+            for later, _ in speculative[i + 1:]:
+                picks.pop(later)
+            return picks
+    return None

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from viewer.convert.onnx_budget import FoldBudget
-from viewer.convert.onnx_control import BranchWriter, branch_shapes, free_names
+from viewer.convert.onnx_control import branch_shapes, if_parts, next_picks
 from viewer.convert.onnx_file import load_model, onnx_package
 from viewer.convert.onnx_generic import (constant_layer, inferred_shapes, op_key, operator_layers,
-                                         restore_batch, sample_shape)
+                                         restore_batch)
 from viewer.convert.onnx_names import layer_names
 from viewer.convert.onnx_ops import Ops
 from viewer.convert.onnx_rnn import recurrent
@@ -130,7 +130,7 @@ def _per_sample(onnx: Any, model: Any, path: str, name: str, inputs: dict | None
             return converter, converter.run(name)
         except (ConversionError, LayerError) as exc:
             first = first or exc
-            picks = converter.next_picks()
+            picks = next_picks(converter.speculative, converter.picks)
             if picks is None:
                 break
     raise first
@@ -408,52 +408,14 @@ class _Converter:
             raise Refused("an If whose condition depends on the data, which runs one sample at a time")
         if not isinstance(cond, Tensor):
             raise Refused("an If whose condition cannot be followed")
-        bound: list[tuple[str, np.ndarray]] = []
-
-        def bind(value: np.ndarray) -> str:
-            bound.append((f"strata_const_{len(bound)}", value))
-            return bound[-1][0]
-
-        writer = BranchWriter(self.onnx, self._array, bind)
-        attrs = {a.name: writer.graph(a.g) for a in node.attribute if a.name in ("then_branch", "else_branch")}
-        if len(attrs) != 2:
-            raise Refused("an If without both branches")
-        if writer.missing:
-            raise Refused("its branches use ops Strata does not compute: " + ", ".join(sorted(set(writer.missing))))
-        names = [n for a in node.attribute if a.HasField("g") for n in free_names(a.g)]
-        names = list(dict.fromkeys(names))
-        values = []
-        for n in names:
-            value = self.values.get(n)
-            if value is None or isinstance(value, (BatchConst, Unknown)):
-                raise Refused(f"its branches read {n!r}, which cannot be followed")
-            values.append(value)
-        attrs["scope"] = names + [n for n, _ in bound]
-        scope = [(n, v if is_const(v) else sample_shape(v)) for n, v in zip(names, values)] + bound
+        attrs, values, scope = if_parts(self.onnx, self._array, node, self.values)
         candidates = branch_shapes(attrs, scope, self.opset, len(node.output))
         where = node.name or node.output[0]
         if len(candidates) > 1:
             self.speculative.append((where, len(candidates)))
         shapes = candidates[min(self.picks.get(where, 0), len(candidates) - 1)]
-        return operator_layers(node, [cond] + values + [v for _, v in bound], attrs, self.opset,
-                               self._name, self.shapes, self.used, given=shapes)
-
-    def next_picks(self) -> dict | None:
-        """The branch choices to try next after this conversion failed, or None if none are left.
-
-        Where the two branches of a run-time If give outputs of different
-        ranks, the net can be converted for one of them only; the choices are
-        tried in order (the then-branch first), the last undecided If first.
-        """
-        picks = {where: self.picks.get(where, 0) for where, _ in self.speculative}
-        for i in range(len(self.speculative) - 1, -1, -1):
-            where, count = self.speculative[i]
-            if picks[where] + 1 < count:
-                picks[where] += 1
-                for later, _ in self.speculative[i + 1:]:
-                    picks.pop(later)
-                return picks
-        return None
+        return operator_layers(node, [cond] + values, attrs, self.opset, self._name, self.shapes,
+                               self.used, given=shapes)
 
     @property
     def shapes(self) -> tuple[dict, dict]:
