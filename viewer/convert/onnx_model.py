@@ -325,6 +325,11 @@ class _Converter:
                  or node.op_type in OPERATORS)
         if node.op_type == "If" and not unknown:
             return self._if(node, inputs[0])
+        if node.op_type == "If":
+            try:
+                return self._store(node, self._from_unknown(node, unknown[0], inputs))
+            except Refused as exc:
+                return self._refuse(node, str(exc))
         try:
             attrs = self._attrs(node)
             if not known:
