@@ -146,11 +146,35 @@ def test_conv2d_batch_in_several_blocks(monkeypatch, block, stride, groups):
 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_depthwise_channels_first_in_channel_blocks(monkeypatch, stride):
-    # A small block budget: the 10 maps of 2 samples x 5 channels in several blocks.
+    # A small block budget: the 10 maps of 2 samples x 5 channels in several blocks,
+    # computed channels first (maps this small would otherwise run channels last).
     monkeypatch.setattr(ops, "DEPTHWISE_BLOCK_BYTES", 2016)
+    monkeypatch.setattr(ops, "DEPTHWISE_LAST_MAX_CELLS", 0)
+    monkeypatch.setattr(ops, "_depthwise", None)
     x, w, b = rand(2, 5, 6, 6), rand(5, 1, 3, 3, seed=1), rand(5, seed=2)
     want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (1, 1)), (1, 1), 5)
     got = ops.conv2d(x, w, b, stride=stride, padding=1, groups=5)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("band_bytes", [1, 700, 1 << 20])
+@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_depthwise_channels_last_in_bands_of_rows(monkeypatch, band_bytes, stride, dilation,
+                                                  channels_last):
+    # Bands of one row, of a few rows (crossing from one sample to the next in the
+    # stacked image), and of the whole batch; channels-first input of small maps
+    # runs this kernel too.
+    monkeypatch.setattr(ops, "DEPTHWISE_BLOCK_BYTES", band_bytes)
+    monkeypatch.setattr(ops, "_depthwise_first", None)
+    x, w, b = rand(3, 4, 7, 6), rand(4, 1, 3, 3, seed=1), rand(4, seed=2)
+    pads = ((1, 2), (2, 1))
+    want = naive_conv(x.astype(np.float64), w, b, (stride, stride), pads, (dilation, dilation), 4)
+    if channels_last:
+        got = to_first(ops.conv2d(to_last(x), w, b, stride=stride, padding=pads,
+                                  dilation=dilation, groups=4, channels_last=True))
+    else:
+        got = ops.conv2d(x, w, b, stride=stride, padding=pads, dilation=dilation, groups=4)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 

@@ -173,7 +173,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     more, see WINOGRAD_MIN_WORK) use Winograd's F(2x2, 3x3) (:mod:`viewer.net.winograd`, channels first;
     channels-last input is transposed around it); depthwise ones
     (``C // groups == 1``) multiply and add one shifted window per kernel
-    offset; the others are im2col + GEMM, one GEMM per group. With stride 1, windows cover
+    offset, channels last for small maps whatever the layout (see
+    DEPTHWISE_LAST_MAX_CELLS); the others are im2col + GEMM, one GEMM per group. With stride 1, windows cover
     whole padded rows: the window at one kernel offset is then a single
     contiguous slice of the flattened padded image, which copies several
     times faster than a 2-D slice; the ``kw - 1`` extra cells per row are
@@ -208,9 +209,13 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         if o > c:
             # Channel multiplier: repeat each input channel once per output.
             x = np.repeat(x, o // c, axis=3 if channels_last else 1)
+        keep = {} if prepared is None else prepared
         if channels_last:
-            return _depthwise(x, w, bias, geometry)
-        return _depthwise_first(x, w, bias, geometry)
+            return _depthwise(x, w, bias, pads, geometry, keep)
+        if h * wd > DEPTHWISE_LAST_MAX_CELLS:
+            return _depthwise_first(x, w, bias, geometry)
+        y = _depthwise(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w, bias, pads, geometry, keep)
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
     return _grouped(x, w, bias, groups, geometry, {} if prepared is None else prepared)
 
 
@@ -409,45 +414,95 @@ def _grouped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, groups: int,
     return y
 
 
-def _depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: _Geometry) -> np.ndarray:
+#: Channels-first depthwise convolutions of maps up to this many cells run
+#: channels last (transposed in and out): their rows are too short for numpy's
+#: inner loop channels first. Measured: 7x7 to 28x28 maps 0.5-0.9x the time
+#: (5x5 kernels and strides gain most), 40x40 and larger 1.0-2.4x.
+DEPTHWISE_LAST_MAX_CELLS = 32 * 32
+
+#: Bytes of one block of a depthwise accumulator (a band of rows, channels
+#: last; a stack of maps, channels first): it and the padded input it reads
+#: stay in the core's L2 cache across the kernel taps.
+DEPTHWISE_BLOCK_BYTES = 1 << 20
+
+
+def _depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads, geo: _Geometry,
+               prepared: dict) -> np.ndarray:
     """Depthwise convolution, channels last, one input channel per output (x has O channels).
 
-    Accumulates ``window * weight`` over the kernel offsets. The weights are
-    tiled along a whole row of cells, so that numpy's inner loop runs over a
-    long row instead of over the O channels of one cell.
+    Accumulates ``window * weight`` over the kernel offsets. Every window is
+    one contiguous run of a flattened padded image: with stride 1 of the
+    padded image itself, with a larger stride of one of its stride phases
+    (the cells ``[a::sh, b::sw]``, copied once), since the window at offset
+    (r, q) reads phase ``(r * dh % sh, q * dw % sw)`` shifted by
+    ``(r * dh // sh, q * dw // sw)``. Rows span the whole (phase) width, so
+    numpy's inner loop runs over ``width * O`` cells with the weights tiled
+    along the row; the cells past the output width are computed and dropped.
+    The samples of a block are stacked into one tall image, cut into bands
+    of rows small enough that the accumulator stays in cache.
     """
-    n, dtype = x.shape[0], x.dtype
+    n, h, wd, c = x.shape
     o, _, kh, kw = w.shape
     ho, wo = geo.out_size
-    block = _block(n, 2 * geo.length * o * dtype.itemsize)
-    xp, interior, windows = geo.buffers(x, block, o)
-    # Accumulator rows: (cells, O) flattened when the cells of a row are contiguous.
-    row = (geo.wp * o,) if geo.flat else (wo, o)
-    taps = w[:, 0].transpose(1, 2, 0)                     # (kh, kw, O)
-    taps = np.tile(taps, (1, 1, geo.wp)) if geo.flat else taps[:, :, None, :]
-    acc = scratch.buffer("depthwise sum", (block, ho) + row, dtype)
-    tmp = scratch.buffer("depthwise term", (block, ho) + row, dtype)
-    y = np.empty((n, ho, wo, o), dtype=dtype)
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    (top, bottom), (left, right) = pads
+    pw = -(-(wd + left + right) // sw)
+    ph = ho + (kh - 1) * dh // sh + 1          # +1: the last row's dropped cells read one more
+    offsets = [((r * dh) % sh, (q * dw) % sw, ((r * dh) // sh * pw + (q * dw) // sw) * c)
+               for r in range(kh) for q in range(kw)]
+    taps = _prepare(prepared, f"depthwise last {pw}", w, None,
+                    lambda: np.tile(w[:, 0].reshape(o, kh * kw).T, (1, pw)))   # (taps, pw * O)
+    row = pw * c
+    block = _block(n, ph * sh * row * sw * x.dtype.itemsize)
+    hp, wpad = max(h + top + bottom, sh * ph), sw * pw
+    xp = scratch.buffer(("depthwise input last", top, left, h, wd), (block, hp, wpad, c), x.dtype,
+                        fill=0)
+    interior = xp[:, top:top + h, left:left + wd]
+    strided = (sh, sw) != (1, 1)
+    phases = scratch.buffer("depthwise phases last", (sh, sw, block * ph * row), x.dtype) \
+        if strided else None
+    band = max(1, min(block * ph, DEPTHWISE_BLOCK_BYTES // (3 * row * x.dtype.itemsize)))
+    acc = scratch.buffer("depthwise sum", (band, row), x.dtype)
+    tmp = scratch.buffer("depthwise term", (band, row), x.dtype)
+    y = np.empty((n, ho, wo, o), dtype=x.dtype)
     for start in range(0, n, block):
         nb = min(block, n - start)
         interior[:nb] = x[start:start + nb]
-        a, t = acc[:nb], tmp[:nb]
-        for i in range(kh):
-            for j in range(kw):
-                win = windows[:nb, ..., i, j, 0].reshape(a.shape)
-                if i == j == 0:
-                    np.multiply(win, taps[i, j], out=a)
+        if strided:
+            for i in range(sh):
+                for j in range(sw):
+                    phases[i, j, :nb * ph * row].reshape(nb, ph, pw, c)[...] = \
+                        xp[:nb, i:i + sh * ph:sh, j:j + sw * pw:sw]
+            flat = phases
+        else:
+            flat = xp.reshape(1, 1, -1)
+        rows = (nb - 1) * ph + ho              # tall-image rows that hold an output row
+        for y0 in range(0, rows, band):
+            nr = min(band, rows - y0)
+            a, t = acc[:nr], tmp[:nr]
+            for k, (pa, pb, off) in enumerate(offsets):
+                begin = y0 * row + off
+                win = flat[pa, pb, begin:begin + nr * row].reshape(nr, row)
+                if k == 0:
+                    np.multiply(win, taps[k], out=a)
                 else:
-                    a += np.multiply(win, taps[i, j], out=t)
-        y[start:start + nb] = geo.keep(a.reshape(nb, -1, o)) if geo.flat else a
+                    a += np.multiply(win, taps[k], out=t)
+            _keep_rows(a.reshape(nr, pw, c), y, start, y0, ph, ho, wo)
     if b is not None:
         y += b
     return y
 
 
-#: Bytes of one block of a channels-first depthwise accumulator: it and the
-#: padded input block stay in the core's L2 cache across the kernel taps.
-DEPTHWISE_BLOCK_BYTES = 1 << 20
+def _keep_rows(a: np.ndarray, y: np.ndarray, start: int, y0: int, ph: int, ho: int, wo: int) -> None:
+    """Copy the output rows among tall-image rows ``y0 ...`` of ``a`` (rows, pw, O) into ``y``.
+
+    Tall-image row ``s * ph + r`` is row r of sample ``start + s`` when r < ho.
+    """
+    y1 = y0 + a.shape[0]
+    for s in range(y0 // ph, -(-y1 // ph)):
+        r0, r1 = max(y0, s * ph), min(y1, s * ph + ho)
+        if r0 < r1:
+            y[start + s, r0 - s * ph:r1 - s * ph] = a[r0 - y0:r1 - y0, :wo]
 
 
 def _depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
