@@ -144,6 +144,25 @@ def test_conv2d_batch_in_several_blocks(monkeypatch, block, stride, groups):
     np.testing.assert_allclose(to_first(got), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("budget_rows", [1, 2, 100])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("groups", [1, 3])
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_samples_in_bands_of_output_rows(monkeypatch, budget_rows, stride, groups, bias):
+    # An im2col budget of 1 or 2 output rows: each of the 2 samples goes in bands
+    # (7 rows: the last band is short); 100 rows: whole samples.
+    x, w = rand(2, 6, 7, 6), rand(6, 6 // groups, 3, 3, seed=1)
+    b = rand(6, seed=2) if bias else None
+    want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (2, 0)), (1, 1), groups)
+    k1 = 6 // groups * 9 + bias
+    for last in (False, True):
+        per_row = 8 if stride == 1 else want.shape[3]   # padded width (flat windows), or output width
+        monkeypatch.setattr(ops, "IM2COL_BLOCK_BYTES", budget_rows * per_row * groups * k1 * 4)
+        got = ops.conv2d(to_last(x) if last else x, w, b, stride=stride, padding=((1, 1), (2, 0)),
+                         groups=groups, channels_last=last)
+        np.testing.assert_allclose(to_first(got) if last else got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_depthwise_channels_first_in_channel_blocks(monkeypatch, stride):
     # A small block budget: the 10 maps of 2 samples x 5 channels in several blocks,

@@ -333,11 +333,14 @@ class _Geometry:
         return xp, interior, np.ndarray(shape, x.dtype, xp, 0, strides)
 
     def keep(self, rows: np.ndarray) -> np.ndarray:
-        """The valid output cells of a flat result ``(nb, length, O)`` / ``(nb, O, length)``."""
-        ho, wo = self.out_size
+        """The valid output cells of flat result rows ``(nb, cells, O)`` / ``(nb, O, cells)``.
+
+        ``cells`` covers whole padded rows (``length`` or a band of rows).
+        """
+        wo = self.out_size[1]
         if self.channels_last:
-            return rows.reshape(rows.shape[0], ho, self.wp, -1)[:, :, :wo]
-        return rows.reshape(rows.shape[0], -1, ho, self.wp)[..., :wo]
+            return rows.reshape(rows.shape[0], -1, self.wp, rows.shape[2])[:, :, :wo]
+        return rows.reshape(rows.shape[:2] + (-1, self.wp))[..., :wo]
 
 
 def _block(n: int, per_sample: int) -> int:
@@ -370,23 +373,28 @@ def _grouped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, groups: int,
     """Convolution as im2col + one GEMM per group (see :func:`conv2d`).
 
     The bias rides along in the GEMM as a row of ones in the im2col matrix,
-    which saves a pass over the output.
+    which saves a pass over the output. The batch goes in blocks of samples
+    whose im2col matrix fits IM2COL_BLOCK_BYTES; a sample whose matrix alone
+    is larger goes in bands of output rows, so the matrix is still read from
+    cache by the GEMM.
     """
     n, dtype, last = x.shape[0], x.dtype, geo.channels_last
     o, cg, kh, kw = w.shape
     og, k = o // groups, cg * kh * kw
     k1 = k + (b is not None)
-    length = geo.length
+    ho, wo = geo.out_size
+    per_row = geo.length // ho                 # im2col columns per output row
+    row_bytes = per_row * groups * k1 * dtype.itemsize
+    block = _block(n, ho * row_bytes)
+    band = ho if block > 1 else max(1, min(ho, IM2COL_BLOCK_BYTES // row_bytes))
+    length = band * per_row
     # A leading dimension that is a multiple of 4 KiB makes the GEMM thrash the cache.
     ld = length + 16 * (not last and (length * dtype.itemsize) % 4096 == 0)
-    block = _block(n, ld * groups * k1 * dtype.itemsize)
     xp, interior, windows = geo.buffers(x, block, groups)
     if last:
         cols = scratch.buffer("im2col", (block, ld, groups, k1), dtype)
-        dst = cols[..., :k].reshape(windows.shape)
     else:
         cols = scratch.buffer("im2col", (block, groups, k1, ld), dtype)
-        dst = cols[:, :, :k, :length].reshape(windows.shape)
     if b is not None:
         if last:
             cols[..., k] = 1
@@ -394,24 +402,44 @@ def _grouped(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, groups: int,
             cols[:, :, k] = 1
     wmat = _prepare(prepared, "im2col_last" if last else "im2col", w, b,
                     lambda: _gemm_weights(w, b, groups, last))
-    ho, wo = geo.out_size
     y = np.empty((n, ho, wo, o) if last else (n, o, ho, wo), dtype=dtype)
     # Flat: the GEMM writes whole padded rows here, then their valid cells go to y.
     rows = scratch.buffer("conv rows", (block, length, o) if last else (block, o, length),
                           dtype) if geo.flat else None
+    cell_axis = 1 if last else -1              # the windows' (first) output-cell axis
     for start in range(0, n, block):
         nb = min(block, n - start)
         interior[:nb] = x[start:start + nb]
-        dst[:nb] = windows[:nb]
-        out = rows[:nb] if geo.flat else y[start:start + nb]
-        if last:
-            lhs = cols[:nb].reshape(nb * length, groups, k1).transpose(1, 0, 2)
-            np.matmul(lhs, wmat, out=out.reshape(nb * length, groups, og).transpose(1, 0, 2))
-        else:
-            np.matmul(wmat, cols[:nb, :, :, :length], out=out.reshape(nb, groups, og, length))
-        if geo.flat:
-            y[start:start + nb] = geo.keep(out)
+        for r0 in range(0, ho, band):
+            nr = min(band, ho - r0)
+            cells = nr * per_row
+            part = [slice(None)] * windows.ndim
+            part[cell_axis if geo.flat or last else -2] = \
+                slice(r0 * per_row, r0 * per_row + cells) if geo.flat else slice(r0, r0 + nr)
+            src = windows[(slice(0, nb),) + tuple(part[1:])]
+            dst = cols[:nb, :cells, :, :k] if last else cols[:nb, :, :k, :cells]
+            _view(dst, src.shape)[...] = src
+            if geo.flat:
+                out = rows[:nb, :cells] if last else rows[:nb, :, :cells]
+            else:
+                out = y[start:start + nb, r0:r0 + nr] if last else y[start:start + nb, :, r0:r0 + nr]
+            if last:
+                lhs = cols[:nb, :cells].reshape(nb * cells, groups, k1).transpose(1, 0, 2)
+                np.matmul(lhs, wmat, out=_view(out, (nb * cells, groups, og)).transpose(1, 0, 2))
+            else:
+                np.matmul(wmat, cols[:nb, :, :, :cells], out=_view(out, (nb, groups, og, cells)))
+            if geo.flat:
+                band_rows = (slice(start, start + nb), slice(r0, r0 + nr)) if last else \
+                    (slice(start, start + nb), slice(None), slice(r0, r0 + nr))
+                y[band_rows] = geo.keep(out)
     return y
+
+
+def _view(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a`` reshaped without a copy (an out= target must be written in place)."""
+    view = a.view()
+    view.shape = shape      # raises instead of copying when the strides do not allow it
+    return view
 
 
 #: Channels-first depthwise convolutions of maps up to this many cells run
