@@ -45,7 +45,10 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 def _relu(x: np.ndarray, max_value: float | None = None, alpha: float = 0.0,
           threshold: float = 0.0) -> np.ndarray:
-    out = np.where(x >= threshold, x, alpha * (x - threshold)) if (alpha or threshold) else np.maximum(x, 0)
+    if not (alpha or threshold):
+        # ReLU6 and the like in one pass.
+        return np.maximum(x, 0) if max_value is None else np.clip(x, 0, max_value).astype(x.dtype, copy=False)
+    out = np.where(x >= threshold, x, alpha * (x - threshold))
     if max_value is not None:
         out = np.minimum(out, max_value)
     return out.astype(x.dtype, copy=False)
