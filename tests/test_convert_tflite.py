@@ -24,6 +24,7 @@ from viewer.net.layers.quantized import quantization_of, recover
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 FLOAT = ("tflite_cnn", "tflite_ops", "tflite_lstm")
+HYBRID = ("tflite_hybrid_dynamic", "tflite_hybrid_pt_dynamic_per_tensor")  # int8 weights, float data
 INT8 = ("tflite_cnn_int8_per_channel", "tflite_cnn_int8_per_tensor", "tflite_act_int8_per_channel")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,7 +58,7 @@ def _pairs(net, ref, values):
         yield layer, i, got, want
 
 
-@pytest.mark.parametrize("name", FLOAT)
+@pytest.mark.parametrize("name", FLOAT + HYBRID)
 def test_float_nets_match_the_interpreter_at_every_tensor(name):
     net, ref = _fixture(name)
     values = evaluate(list(net), ref["input_0"])
@@ -116,6 +117,37 @@ def test_int8_nets_end_to_end(name):
         diff = np.abs(recover(got, info["scale"], info["zero_point"]) - ref[f"quantized_{i}"].astype(np.int64))
         assert diff.max() <= (1 if after_mean else 0), layer.name
     assert after_mean
+
+
+@pytest.mark.parametrize("name", HYBRID)
+def test_hybrid_layers_compute_the_interpreters_floats_exactly(name):
+    """Dynamic-range quantized ops, fed the interpreter's own input, return its output bit for bit:
+    the input quantized on the fly per sample (convolutions) or per row (fully connected)."""
+    net, ref = _fixture(name)
+    index = {layer.name: i for i, layer in enumerate(_layers(net, ref))}
+    seen = set()
+    for layer in net:
+        if layer.kind.startswith("Hybrid") and layer.inputs[0].name in index:
+            got = layer.forward(ref[f"output_{index[layer.inputs[0].name]}"])
+            after = next(n for n in net if layer in n.inputs)  # the fused activation, when there is one
+            if layer.name not in index:
+                got = after.forward(got)
+            want = ref[f"output_{index[layer.name if layer.name in index else after.name]}"]
+            np.testing.assert_array_equal(got, want.reshape(got.shape), err_msg=layer.name)
+            seen.add((layer.kind, layer.asymmetric, layer.groups if layer.kind == "HybridConv2D" else 1))
+    if "per_tensor" in name:  # symmetric input quantisation: one weight scale per tensor
+        assert seen == {("HybridConv2D", False, 1), ("HybridDense", True, 1)}
+    else:  # asymmetric: per-channel conv and depthwise, fully connected with asymmetric_quantize_inputs
+        assert seen == {("HybridConv2D", True, 1), ("HybridConv2D", True, 128), ("HybridDense", True, 1)}
+
+
+def test_hybrid_layers_say_what_is_quantized():
+    net, _ = _fixture("tflite_hybrid_dynamic")
+    rows = {row.name: row for row in net.summary()}
+    text = rows["tflite_hybrid_1/dw_1/BiasAdd"].quantization
+    assert text.startswith("int8 weights, float32 activations; weights per channel (128 scales")
+    assert text.endswith("input quantized per sample (asymmetric) as it runs")
+    assert rows["tflite_hybrid_1/conv_1/Relu"].quantization == ""  # the fused ReLU: float in, float out
 
 
 def test_int8_lookups_cover_the_element_wise_ops():

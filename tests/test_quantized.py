@@ -1,7 +1,7 @@
 """The integer arithmetic of quantized layers against hand-written formulas.
 
 ``QUANTIZED_EXAMPLES`` has one example per kind of quantized.py,
-quantized_ops.py and resampling.py, in the form of test_store.py's ``EXAMPLES``.
+quantized_ops.py, quantized_hybrid.py and resampling.py, in the form of test_store.py's ``EXAMPLES``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from viewer.net import fixed_point as fp
 from viewer.net.layers import Conv2D, Dense, Input
 from viewer.net.layers.quantized import (Dequantize, QArithmetic, QAvgPool2D, QConv2D, QDense, Quantize,
                                          dequantize, quantization_of, recover)
+from viewer.net.layers.quantized_hybrid import HybridConv2D, HybridDense, asymmetric_quantize, symmetric_quantize
 from viewer.net.layers.quantized_ops import QLookup, QMean, QSoftmax, lookup_table
 from viewer.net.layers.resampling import Resize2D, Tile
 
@@ -50,6 +51,11 @@ QUANTIZED_EXAMPLES = {
                                  out_scale=1 / 256, out_zero=-128),
     "QLookup": lambda: QLookup(_image(), name="L", table=lookup_table(np.tanh, 0.05, -3, 1 / 128, 0), op="tanh",
                                in_scale=0.05, in_zero=-3, out_scale=1 / 128, out_zero=0),
+    "HybridConv2D": lambda: HybridConv2D(_image(), name="L", W=_ints(3, 1, 3, 3).astype(np.int8),
+                                         w_scale=np.linspace(0.01, 0.03, 3), b=np.arange(3, dtype=np.float32),
+                                         groups=3, padding="same", rescale="stepwise"),
+    "HybridDense": lambda: HybridDense(Input(shape=(6,), name="in"), name="L", W=_ints(6, 3).astype(np.int8),
+                                       w_scale=[0.02], b=np.ones(3, np.float32), asymmetric=False),
     "Resize2D": lambda: Resize2D(_image(), name="L", size=(7, 9), mode="bilinear", half_pixel_centers=True),
     "Tile": lambda: Tile(_image(), name="L", reps=(2, 1, 3)),
 }
@@ -168,3 +174,28 @@ def test_resize_follows_tflite_coordinates():
     np.testing.assert_allclose(half(x)[0, 0, :, 0], want, rtol=1e-6)
     nearest = Resize2D(Input(shape=(1, 4, 1), name="in"), name="n", size=(1, 6), mode="nearest")
     assert nearest(x)[0, 0, :, 0].tolist() == [0, 0, 1, 2, 2, 3]
+
+
+def test_inputs_are_quantized_on_the_fly_as_the_hybrid_kernels_do():
+    # symmetric: scale max|x| / 127, values rounded half away from zero
+    q, scale = symmetric_quantize(np.array([[0.5, -1.27, 0.005], [0.0, 0.0, 0.0]], np.float32))
+    assert q.tolist() == [[50, -127, 1], [0, 0, 0]] and scale.tolist() == [np.float32(0.01), 1.0]
+    # asymmetric over [-64/256, 191/256]: 1/256 a step, zero point -64; -64 + 1.5 rounds away from zero to -63;
+    # a row of positives gets zero point -128
+    row = np.array([-64, 191, 0, 1.5, 128], np.float32) / 256
+    q, scale, zero = asymmetric_quantize(np.stack([row, np.full(5, 2, np.float32)]))
+    assert q[0].tolist() == [-128, 127, -64, -63, 64] and zero.tolist() == [-64, -128]
+    assert scale[0] == 1 / 256 and q[1].tolist() == [127] * 5
+    q, scale, zero = asymmetric_quantize(np.zeros((1, 3), np.float32))
+    assert q.tolist() == [[0, 0, 0]] and scale.tolist() == [1.0] and zero.tolist() == [0]
+
+
+def test_hybrid_dense_rescales_each_row_with_its_own_scale():
+    W = np.array([[1, -2], [3, 4]], np.int8)
+    layer = HybridDense(Input(shape=(2,), name="in"), name="L", W=W, w_scale=[0.5, 0.25],
+                        b=np.array([1.0, -1.0], np.float32))
+    x = np.array([[1.27, -0.635], [0.0, 0.0]], np.float32)  # row scales 0.01 and 1: q = [127, -64], [0, 0]
+    acc = np.array([127 - 3 * 64, -2 * 127 - 4 * 64])
+    want = acc * np.array([0.5, 0.25]) * 0.01 + np.array([1.0, -1.0])
+    np.testing.assert_allclose(layer(x)[0], want, rtol=1e-6)
+    assert layer(x)[1].tolist() == [1.0, -1.0]

@@ -142,8 +142,12 @@ def _architecture(model: RealModel, path: str):
 
 
 def run_tflite(model: RealModel, path: str, inputs: list) -> tuple[list, list]:
+    """The interpreter's own (builtin) kernels: the default XNNPACK delegate computes
+    dynamic-range quantized ops with its own on-the-fly quantisation, which differs."""
     import tensorflow as tf
-    interpreter = tf.lite.Interpreter(model_path=path, num_threads=1)
+    interpreter = tf.lite.Interpreter(
+        model_path=path, num_threads=1,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
     by_name = {d["name"]: d["index"] for d in interpreter.get_input_details()}
     for feed, x in zip(model.feeds, inputs):

@@ -122,14 +122,18 @@ def run_batch_first(net, ref: dict) -> list[np.ndarray]:
         dict(zip(names, feeds.values()))  # a Keras architecture names its inputs its own way
     values = evaluate(list(net), X)
     unused = output_layers(net)
+    by_name = {layer.name: layer for layer in net}  # a TFLite output is the layer named after its tensor
     outs = []
     for i in range(len(ref["output_names"])):
         shape = tuple(int(s) for s in ref[f"shape_{i}"])
-        match = next((l for l in unused if values[l].shape == shape), None)
+        named = by_name.get(str(ref["output_names"][i]))
+        match = named if named is not None and values[named].shape == shape else \
+            next((l for l in unused if values[l].shape == shape), None)
         if match is None:
             raise LookupError(f"no net output of shape {shape} "
                               f"(net: {[values[l].shape for l in unused]})")
-        unused.remove(match)
+        if match in unused:
+            unused.remove(match)
         outs.append(values[match])
     return outs
 

@@ -97,7 +97,7 @@ class Builder:
     # -- the walk ------------------------------------------------------------------
 
     def build(self) -> Net:
-        from viewer.convert import tflite_int8, tflite_ops
+        from viewer.convert import tflite_hybrid, tflite_int8, tflite_ops
 
         if not self.model.operators:
             raise file_error(self.path, "the TFLite graph has no operators")
@@ -107,7 +107,8 @@ class Builder:
             try:
                 if self._fold(op):
                     continue
-                table = tflite_int8.OPS if self.quantized_op(op) else tflite_ops.OPS
+                table = tflite_int8.OPS if self.quantized_op(op) else \
+                    tflite_hybrid.OPS if tflite_hybrid.is_hybrid(self, op) else tflite_ops.OPS
                 handler = table.get(op.name)
                 if handler is None:
                     raise Refused("not supported" + (" on quantized tensors" if table is tflite_int8.OPS

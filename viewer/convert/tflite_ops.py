@@ -18,6 +18,7 @@ from viewer.convert.tflite_model import Builder, Refused, axis_of
 from viewer.convert.tflite_schema import Operator
 from viewer.net.layers import Activation, AvgPool2D, Conv2D, Dense, GlobalAvgPool2D, Layer, MaxPool2D, Reshape
 from viewer.net.layers.conv_extra import Conv2DTranspose
+from viewer.net.layers.expression import Elementwise
 from viewer.net.layers.quantized import Dequantize
 from viewer.net.layers.recurrent import LSTM
 from viewer.net.layers.tensor import Arithmetic, ConstArithmetic, MatMul, PReLU, Reduce, Unary
@@ -144,7 +145,8 @@ def _reduce(kind: str) -> Callable:
 
 
 BINARY = {"ADD": "add", "SUB": "sub", "MUL": "mul", "DIV": "div", "MAXIMUM": "max",
-          "MINIMUM": "min", "POW": "pow"}
+          "MINIMUM": "min", "POW": "pow", "EQUAL": "equal", "LESS": "less", "GREATER": "greater",
+          "LESS_EQUAL": "less_equal", "GREATER_EQUAL": "greater_equal"}
 
 
 def _const_operand(b: Builder, c: np.ndarray, rank: int) -> np.ndarray:
@@ -170,6 +172,26 @@ def binary(b: Builder, op: Operator) -> None:
     rank = len(b.tensor(op.inputs[k]).shape)
     c = _const_operand(b, b.const(op, 1 - k, "operand"), rank)
     b.emit(op, lambda name: ConstArithmetic(x, name=name, c=c, op=kind, reverse=k == 1), fused=fused)
+
+
+def select(b: Builder, op: Operator) -> None:
+    """SELECT / SELECT_V2: ``where(condition, a, b)``, any of them data or constant."""
+    data = [k for k in range(3) if b.is_data(op, k)]
+    if not data:
+        raise Refused("computes on constants only")
+    rank = max(len(b.tensor(op.inputs[k]).shape) for k in data)
+    consts = [_const_operand(b, b.const(op, k, "operand"), rank) for k in range(3) if k not in data]
+    refs, n_in, n_const = [], 0, 0
+    for k in range(3):
+        if k in data:
+            refs.append(["in", n_in])
+            n_in += 1
+        else:
+            refs.append(["const", n_const])
+            n_const += 1
+    layers = [b.data(op, k) for k in data]
+    b.emit(op, lambda name: Elementwise.from_constants(layers, name=name, steps=[["switch", *refs]],
+                                                       constants=consts))
 
 
 def squared_difference(b: Builder, op: Operator) -> None:
@@ -301,6 +323,7 @@ OPS: dict[str, Callable[[Builder, Operator], None]] = {
     "MEAN": _reduce("mean"), "SUM": _reduce("sum"), "REDUCE_MAX": _reduce("max"),
     "REDUCE_MIN": _reduce("min"), "REDUCE_PROD": _reduce("prod"),
     **{name: binary for name in BINARY}, "SQUARED_DIFFERENCE": squared_difference,
+    "SELECT": select, "SELECT_V2": select,
     **{name: activation for name in ACTIVATIONS}, "LEAKY_RELU": leaky_relu, "GELU": gelu, "PRELU": prelu,
     **{name: unary for name in (*UNARY, *CLIPS, "RSQRT", "SQUARE")},
     "SOFTMAX": softmax, **tflite_shape.OPS, "BATCH_MATMUL": batch_matmul, "DEQUANTIZE": dequantize,

@@ -10,7 +10,7 @@ import numpy as np
 from viewer import limits
 from viewer.errors import LayerError
 from viewer.net.layers.base import Layer, LayerFailed, Plan, Shape, ancestors, evaluate
-from viewer.net.layers.quantized import describe_quantization, quantization_of
+from viewer.net.layers.quantized import quantization_text
 
 
 @dataclass(frozen=True)
@@ -203,10 +203,8 @@ class Net(Sequence[Layer]):
                 shape: Shape | None = layer.output_shape
             except LayerError:
                 shape = None
-            quant = quantization_of(layer)
             rows.append(LayerRow(i, layer.name, layer.kind, shape, layer.n_params,
-                                 tuple(p.name for p in layer.inputs),
-                                 describe_quantization(quant) if quant else ""))
+                                 tuple(p.name for p in layer.inputs), quantization_text(layer)))
         return rows
 
     def check(self) -> None:

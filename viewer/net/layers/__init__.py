@@ -14,7 +14,7 @@ from viewer.net.layers.merge import Add, Concatenate, Multiply
 
 # Kinds added by the converters are imported below this line.
 from viewer.net.layers import conv_extra, expression, indexing, operator, recurrent, tensor  # noqa: E402,F401  (registers their kinds)
-from viewer.net.layers import quantized, quantized_ops, resampling  # noqa: E402,F401  (registers their kinds)
+from viewer.net.layers import quantized, quantized_hybrid, quantized_ops, resampling  # noqa: E402,F401  (registers their kinds)
 
 __all__ = [
     "KINDS", "Layer", "evaluate", "layer_class", "register", "FUNCTIONS",

@@ -461,6 +461,16 @@ def dequantized_source(layer: Layer) -> Layer:
     return layer.inputs[0] if layer.kind == "Dequantize" and layer.inputs else layer
 
 
+def quantization_text(layer: Layer) -> str:
+    """What the layer list and ``info`` say of a layer's quantisation ("" for float layers):
+    its output's (:func:`describe_quantization`), or a hybrid layer's weights and input."""
+    hybrid = getattr(layer, "hybrid_quantization", None)
+    if callable(hybrid):
+        return hybrid()
+    info = quantization_of(layer)
+    return describe_quantization(info) if info else ""
+
+
 def describe_quantization(info: dict) -> str:
     """One line for a quantisation: ``int8, scale 0.0176, zero point -128``."""
     text = f"{info['dtype']}, scale {info['scale']:.6g}, zero point {info['zero_point']}"
