@@ -199,3 +199,13 @@ def test_hybrid_dense_rescales_each_row_with_its_own_scale():
     want = acc * np.array([0.5, 0.25]) * 0.01 + np.array([1.0, -1.0])
     np.testing.assert_allclose(layer(x)[0], want, rtol=1e-6)
     assert layer(x)[1].tolist() == [1.0, -1.0]
+
+
+def test_mean_rescales_the_centred_sum_in_fixed_point():
+    # 4 values of scale 0.5, zero point 2, into scale 0.25, zero point -1: multiplier 0.5 / (4 * 0.25)
+    # = 0.5 exactly, so the output integer is (sum - 4 * 2) / 2 (4.5 rounds up), minus 1
+    layer = QMean(Input(shape=(4,), name="in"), name="L", axes=[1], in_scale=0.5, in_zero=2,
+                  out_scale=0.25, out_zero=-1)
+    q = np.array([[2, 3, 5, 7], [0, 0, 1, 1]])  # centred sums 9 and -6
+    got = recover(layer(dequantize(q, 0.5, 2)), 0.25, -1)
+    assert got.tolist() == [5 - 1, -3 - 1]

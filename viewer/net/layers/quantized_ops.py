@@ -20,15 +20,17 @@ from viewer.net.layers.quantized import INTEGER_RANGES, Quantized, _int_array, _
 
 @register
 class QMean(Quantized):
-    """Integer mean over sample axes (TFLite MEAN on int8).
+    """Integer mean over sample axes (TFLite MEAN on int8), as the x86 interpreter computes it.
 
-    Without ``keepdims``, with the input's quantisation equal to the output's,
-    the interpreter divides the integer sum by the count, truncating;
-    otherwise it rescales the float32 mean: ``round(sum / n * s_in / s_out -
-    z_in * s_in / s_out) + z_out``. With ``keepdims`` over height and width
-    of an image (the squeeze of a squeeze-and-excitation block) its x86
-    kernel computes ``int8(round(mean * s_in / s_out - z_in * s_in / s_out +
-    0.5)) + z_out`` in float32, wrapping to int8 as C does.
+    - Input and output quantized alike, without ``keepdims``: the integer sum
+      divided by the count, truncating.
+    - Otherwise without ``keepdims``: ``(sum - n * z_in)`` rescaled in fixed
+      point by ``s_in / (n * s_out)`` (float32), plus ``z_out``.
+    - With ``keepdims`` over height and width of an image (the squeeze of a
+      squeeze-and-excitation block), the optimized kernel: the sum of the raw
+      integers rescaled by the same multiplier, plus ``z_out - round(z_in *
+      s_in / s_out)``. This one agrees with the interpreter only within one
+      step (see viewer/convert/README.md).
 
     Parameters
     ----------
@@ -65,33 +67,17 @@ class QMean(Quantized):
         total = q.sum(axis=self.axes, keepdims=self.keepdims)
         n = int(np.prod([x.shape[a] for a in self.axes]))
         s_in, z_in = self._in
+        f32 = np.float32
+        multiplier = fp.quantize_multiplier(float(f32(s_in) / (f32(n) * f32(self.out_scale))))
         if self.keepdims:
-            return self._spatial_mean(total, n)
-        if (s_in, z_in) == (self.out_scale, self.out_zero):
+            shift = (f32(z_in) * f32(s_in)) / f32(self.out_scale)
+            shift = f32(shift + f32(0.5)) if shift > 0 else f32(shift - f32(0.5))
+            out = fp.multiply_by_quantized_multiplier(total, *multiplier) + (self.out_zero - int(shift))
+        elif (s_in, z_in) == (self.out_scale, self.out_zero):
             out = fp.truncating_divide(total, n)
         else:
-            scale = np.float32(s_in) / np.float32(self.out_scale)
-            bias = np.float32(-z_in) * scale
-            mean = total.astype(np.float32) / np.float32(n)
-            out = fp.round_half_away((mean * scale + bias).astype(np.float32)).astype(np.int64) + self.out_zero
+            out = fp.multiply_by_quantized_multiplier(total - n * z_in, *multiplier) + self.out_zero
         return dequantize(np.clip(out, self.act_min, self.act_max), self.out_scale, self.out_zero)
-
-    def _spatial_mean(self, total: np.ndarray, n: int) -> np.ndarray:
-        s_in, z_in = self._in
-        mean = (total.astype(np.float32) / np.float32(n)).astype(np.float32)
-        if (s_in, z_in) == (self.out_scale, self.out_zero):
-            out = fp.round_half_away(mean).astype(np.int64)
-        else:
-            scale = np.float32(s_in) / np.float32(self.out_scale)
-            bias = (np.float32(-z_in) * scale + np.float32(0.5)).astype(np.float32)
-            r = fp.round_half_away((mean * scale + bias).astype(np.float32)).astype(np.int64)
-            out = _wrap_int8(_wrap_int8(r) + self.out_zero)
-        return dequantize(out, self.out_scale, self.out_zero)
-
-
-def _wrap_int8(v: np.ndarray) -> np.ndarray:
-    """C's conversion to int8_t: modulo 256 into -128..127."""
-    return (v + 128) % 256 - 128
 
 
 @register
