@@ -25,7 +25,8 @@ from viewer.net.layers.quantized import quantization_of, recover
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 FLOAT = ("tflite_cnn", "tflite_ops", "tflite_lstm")
 HYBRID = ("tflite_hybrid_dynamic", "tflite_hybrid_pt_dynamic_per_tensor")  # int8 weights, float data
-INT8 = ("tflite_cnn_int8_per_channel", "tflite_cnn_int8_per_tensor", "tflite_act_int8_per_channel")
+INT8 = ("tflite_cnn_int8_per_channel", "tflite_cnn_int8_per_tensor", "tflite_act_int8_per_channel",
+        "tflite_deconv_int8_per_channel")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -79,7 +80,8 @@ def test_int8_layers_compute_the_interpreters_integers(name):
     every other MEAN is exact.
     """
     expected = {"QConv2D", "QDense", "QArithmetic", "QAvgPool2D", "QSoftmax", "MaxPool2D", "Concatenate",
-                "Tile", "Pad"} if "cnn" in name else {"QConv2D", "QLookup", "QArithmetic", "Quantize"}
+                "Tile", "Pad"} if "cnn" in name else {"QConv2D", "QPReLU", "QConv2DTranspose"} if "deconv" in name \
+        else {"QConv2D", "QLookup", "QArithmetic", "Quantize"}
     net, ref = _fixture(name)
     index = {layer.name: i for i, layer in enumerate(_layers(net, ref))}
     kinds = set()

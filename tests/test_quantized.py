@@ -12,10 +12,11 @@ import pytest
 from viewer.errors import LayerError
 from viewer.net import fixed_point as fp
 from viewer.net.layers import Conv2D, Dense, Input
+from viewer.net.layers.conv_extra import Conv2DTranspose
 from viewer.net.layers.quantized import (Dequantize, QArithmetic, QAvgPool2D, QConv2D, QDense, Quantize,
                                          dequantize, quantization_of, recover)
 from viewer.net.layers.quantized_hybrid import HybridConv2D, HybridDense, asymmetric_quantize, symmetric_quantize
-from viewer.net.layers.quantized_ops import QLookup, QMean, QSoftmax, lookup_table
+from viewer.net.layers.quantized_ops import QConv2DTranspose, QLookup, QMean, QPReLU, QSoftmax, lookup_table
 from viewer.net.layers.resampling import Resize2D, Tile
 
 RNG = np.random.default_rng(13)
@@ -51,6 +52,11 @@ QUANTIZED_EXAMPLES = {
                                  out_scale=1 / 256, out_zero=-128),
     "QLookup": lambda: QLookup(_image(), name="L", table=lookup_table(np.tanh, 0.05, -3, 1 / 128, 0), op="tanh",
                                in_scale=0.05, in_zero=-3, out_scale=1 / 128, out_zero=0),
+    "QPReLU": lambda: QPReLU(_image(), name="L", alpha=_ints(1, 1, 3).astype(np.int8), alpha_scale=0.01,
+                             alpha_zero=2, **QUANT),
+    "QConv2DTranspose": lambda: QConv2DTranspose(_image(), name="L", W=_ints(3, 2, 3, 3).astype(np.int8),
+                                                 w_scale=[0.002, 0.003], b=_ints(2).astype(np.int32), stride=2,
+                                                 crop=((1, 0), (0, 1)), output_padding=(1, 0), **QUANT),
     "HybridConv2D": lambda: HybridConv2D(_image(), name="L", W=_ints(3, 1, 3, 3).astype(np.int8),
                                          w_scale=np.linspace(0.01, 0.03, 3), b=np.arange(3, dtype=np.float32),
                                          groups=3, padding="same", rescale="stepwise"),
@@ -209,3 +215,21 @@ def test_mean_rescales_the_centred_sum_in_fixed_point():
     q = np.array([[2, 3, 5, 7], [0, 0, 1, 1]])  # centred sums 9 and -6
     got = recover(layer(dequantize(q, 0.5, 2)), 0.25, -1)
     assert got.tolist() == [5 - 1, -3 - 1]
+
+
+def test_prelu_rescales_each_side_with_its_own_multiplier():
+    # input scale 0.5 zero 0 -> output scale 0.25 zero 0: identity x2; slopes scale 0.125 zero 0:
+    # the negative side is x * alpha * 0.5 * 0.125 / 0.25 = x * alpha / 4
+    layer = QPReLU(Input(shape=(3,), name="in"), name="L", alpha=np.array([4, 2, 6], np.int8), alpha_scale=0.125,
+                   alpha_zero=0, in_scale=0.5, in_zero=0, out_scale=0.25, out_zero=0)
+    q = np.array([[3, -3, -2]])
+    assert recover(layer(dequantize(q, 0.5, 0)), 0.25, 0).tolist() == [[6, -2, -3]]  # -1.5 rounds away
+
+
+def test_transposed_conv_sums_are_the_float_layers_on_integers():
+    W = _ints(3, 2, 3, 3).astype(np.int8)
+    layer = QConv2DTranspose(_image(), name="L", W=W, w_scale=[1.0, 1.0], stride=2, in_scale=1.0, in_zero=0,
+                             out_scale=1.0, out_zero=0, act_min=-128, act_max=127)
+    q = _ints(2, 5, 6, 3, low=-3, high=4)
+    want = Conv2DTranspose(_image(), name="f", W=W.astype(np.float64), stride=2, data_format="channels_last")(q)
+    np.testing.assert_array_equal(layer(q.astype(np.float32)), np.clip(want, -128, 127))

@@ -19,7 +19,7 @@ from viewer.convert.tflite_schema import Operator, Quantization
 from viewer.net import fixed_point as fp
 from viewer.net.layers.activation import erfc
 from viewer.net.layers.quantized import INTEGER_RANGES, QArithmetic, QAvgPool2D, QConv2D, QDense, Quantize
-from viewer.net.layers.quantized_ops import QLookup, QMean, QSoftmax, lookup_table
+from viewer.net.layers.quantized_ops import QConv2DTranspose, QLookup, QMean, QPReLU, QSoftmax, lookup_table
 
 
 def _quant(b: Builder, index: int, what: str) -> tuple[float, int, str]:
@@ -112,6 +112,25 @@ def fully_connected(b: Builder, op: Operator) -> None:
     source = tflite_ops.dense_input(b, op, x, w.shape[1])
     b.emit(op, lambda name: QDense(source, name=name, W=w.T, w_scale=scales, b=_bias(b, op, 2),
                                    **_in(b, op), **_out(b, op, op.option(0, "i8"))))
+
+
+def transpose_conv(b: Builder, op: Operator) -> None:
+    x = b.data(op, 2)
+    w, scales = _weights(b, op, 1, 0)  # (O, kh, kw, I)
+    stride, crop, extra = tflite_ops.transpose_conv_geometry(b, op, w.shape[1:3])
+    b.emit(op, lambda name: QConv2DTranspose(
+        x, name=name, W=w.transpose(3, 0, 1, 2), w_scale=scales, b=_bias(b, op, 3), stride=stride, crop=crop,
+        output_padding=extra, **_in(b, op, 2), **_out(b, op, op.option(3, "i8"))))
+
+
+def prelu(b: Builder, op: Operator) -> None:
+    x = b.data(op)
+    alpha = b.const(op, 1, "slopes")
+    scale, zero, dtype = _quant(b, op.inputs[1], "slopes")
+    if dtype != "int8" or alpha.dtype != np.int8:
+        raise Refused(f"slopes of type {dtype} (int8 expected)")
+    b.emit(op, lambda name: QPReLU(x, name=name, alpha=alpha, alpha_scale=scale, alpha_zero=zero,
+                                   **_in(b, op), **_out(b, op)))
 
 
 def arithmetic(b: Builder, op: Operator) -> None:
@@ -263,7 +282,7 @@ MOVING = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "PACK", "STRIDED
 
 OPS: dict[str, Callable[[Builder, Operator], None]] = {
     "CONV_2D": conv_2d, "DEPTHWISE_CONV_2D": depthwise_conv_2d, "FULLY_CONNECTED": fully_connected,
-    "ADD": arithmetic, "SUB": arithmetic, "MUL": arithmetic, "AVERAGE_POOL_2D": average_pool_2d,
+    "TRANSPOSE_CONV": transpose_conv, "PRELU": prelu, "ADD": arithmetic, "SUB": arithmetic, "MUL": arithmetic, "AVERAGE_POOL_2D": average_pool_2d,
     "MEAN": mean, "SOFTMAX": softmax, "QUANTIZE": quantize, "RELU": relu, "RELU6": relu,
     **{name: lookup for name in (*TABLES, "GELU")}, "LEAKY_RELU": leaky_relu,
     "RELU_N1_TO_1": relu, "MAX_POOL_2D": _moving(_max_pool), "PAD": _moving(_pad), "PADV2": _moving(_pad),

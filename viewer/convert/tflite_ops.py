@@ -72,9 +72,8 @@ def depthwise_conv_2d(b: Builder, op: Operator) -> None:
         groups=channels, data_format="channels_last"), fused=op.option(4, "i8"))
 
 
-def transpose_conv(b: Builder, op: Operator) -> None:
-    x = b.data(op, 2)
-    w = _float(b.const(op, 1, "filter"))  # (O, kh, kw, I)
+def transpose_conv_geometry(b: Builder, op: Operator, kernel: tuple) -> tuple[tuple, list, list]:
+    """(stride, crop, output padding) of a TRANSPOSE_CONV from its output shape, input and padding."""
     h, wd, _ = b.in_shape(op, 2)
     target = np.asarray(b.const(op, 0, "output shape")).reshape(-1)
     if len(target) != 4:
@@ -82,7 +81,7 @@ def transpose_conv(b: Builder, op: Operator) -> None:
     oh, ow = int(target[1]), int(target[2])
     stride = (int(op.option(2, "i32", 1)), int(op.option(1, "i32", 1)))
     crop, extra = [], []
-    for n, out, k, s in ((h, oh, w.shape[1], stride[0]), (wd, ow, w.shape[2], stride[1])):
+    for n, out, k, s in ((h, oh, kernel[0], stride[0]), (wd, ow, kernel[1], stride[1])):
         full = (n - 1) * s + k
         if _padding(op) == "same":
             total = max(full - out, 0)
@@ -93,6 +92,13 @@ def transpose_conv(b: Builder, op: Operator) -> None:
             extra.append(out - full)
     if min(extra) < 0:
         raise Refused("output shape does not fit the input, kernel and strides")
+    return stride, crop, extra
+
+
+def transpose_conv(b: Builder, op: Operator) -> None:
+    x = b.data(op, 2)
+    w = _float(b.const(op, 1, "filter"))  # (O, kh, kw, I)
+    stride, crop, extra = transpose_conv_geometry(b, op, w.shape[1:3])
     b.emit(op, lambda name: Conv2DTranspose(
         x, name=name, W=w.transpose(3, 0, 1, 2), b=_bias(b, op, 3), stride=stride, crop=crop,
         output_padding=extra, data_format="channels_last"), fused=op.option(3, "i8"))

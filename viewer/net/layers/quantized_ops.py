@@ -179,3 +179,110 @@ def lookup_table(function: Any, in_scale: float, in_zero: int, out_scale: float,
     transformed = np.asarray(function(real), np.float32)
     rescaled = fp.round_half_away((transformed * (np.float32(1.0) / np.float32(out_scale))).astype(np.float32))
     return np.clip(rescaled.astype(np.int64) + out_zero, lo, hi).astype(np.int16)
+
+
+@register
+class QPReLU(Quantized):
+    """Integer PReLU (TFLite PRELU on int8): ``x`` rescaled by ``s_in / s_out`` where it is
+    at least the input's zero point, ``x * alpha`` rescaled by ``s_in * s_alpha / s_out``
+    below it, both in fixed point.
+
+    Parameters
+    ----------
+    alpha : int8 ndarray
+        The slopes' integers, shaped to broadcast against a sample (TFLite's
+        shape without the batch axis).
+    alpha_scale, alpha_zero : float, int
+        Their quantisation.
+    """
+
+    kind = "QPReLU"
+    param_names = ("alpha",)
+
+    def __init__(self, prev: Layer, *, name: str, alpha: Any, alpha_scale: float, alpha_zero: int,
+                 **quant: Any) -> None:
+        super().__init__(prev, name=name, **quant)
+        arr = np.asarray(alpha)
+        self.alpha = _int_array(alpha, f"{name}.alpha", np.int8, max(arr.ndim, 1))
+        self.alpha_scale, self.alpha_zero = _scalar_quant(self, alpha_scale, alpha_zero)
+        self._in = _scalar_quant(self, self.in_scale, self.in_zero)
+        s_in, s_out = np.float64(self._in[0]), np.float64(self.out_scale)
+        self._identity = fp.quantize_multiplier(s_in / s_out)
+        self._slope = fp.quantize_multiplier(s_in * np.float64(self.alpha_scale) / s_out)
+
+    def config(self) -> dict:
+        return {**super().config(), "alpha_scale": self.alpha_scale, "alpha_zero": self.alpha_zero}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        from viewer.net.layers.tensor import _broadcast
+        shape = _broadcast((tuple(in_shape), self.alpha.shape), self.name)
+        if tuple(shape) != tuple(in_shape):
+            raise LayerError(f"layer {self.name!r}: slopes of shape {self.alpha.shape} do not fit "
+                             f"samples of shape {in_shape}")
+        return shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        q = recover(x, *self._in) - self._in[1]
+        alpha = self.alpha.astype(np.int64) - self.alpha_zero
+        out = np.where(q >= 0, fp.multiply_by_quantized_multiplier(q, *self._identity),
+                       fp.multiply_by_quantized_multiplier(q * alpha, *self._slope))
+        return self._output(out)
+
+
+@register
+class QConv2DTranspose(Quantized):
+    """Integer transposed convolution (TFLite TRANSPOSE_CONV on int8), channels last.
+
+    The int32 sums of ``(x - z_in) * w`` are those of
+    :class:`~viewer.net.layers.conv_extra.Conv2DTranspose` on the integers
+    (computed in float64, exact below 2**53); the bias is added and each output
+    channel requantised with its own multiplier.
+
+    Parameters
+    ----------
+    W : int8 ndarray (in_channels, out_channels, kh, kw)
+    w_scale : ndarray (1,) or (out_channels,)
+    b : int32 ndarray (out_channels,), optional
+    stride, crop, output_padding
+        As for :class:`~viewer.net.layers.conv_extra.Conv2DTranspose`.
+    """
+
+    kind = "QConv2DTranspose"
+    param_names = ("W", "b", "w_scale")
+
+    def __init__(self, prev: Layer, *, name: str, W: Any, w_scale: Any, b: Any = None, stride: Any = 1,
+                 crop: Any = ((0, 0), (0, 0)), output_padding: Any = 0, **quant: Any) -> None:
+        from viewer.net.layers.conv_extra import Conv2DTranspose
+        from viewer.net.layers.quantized import _scales
+
+        super().__init__(prev, name=name, **quant)
+        self.W = _int_array(W, f"{name}.W", np.int8, 4)
+        n_out = self.W.shape[1]
+        self.b = None if b is None else _int_array(b, f"{name}.b", np.int32, 1)
+        if self.b is not None and self.b.shape[0] != n_out:
+            raise LayerError(f"layer {name!r}: bias has {self.b.shape[0]} values for {n_out} outputs")
+        self.w_scale = _scales(w_scale, f"layer {name!r} weight scales", n_out)
+        self._in = _scalar_quant(self, self.in_scale, self.in_zero)
+        real = np.float64(self._in[0]) * self.w_scale.astype(np.float64) / np.float64(self.out_scale)
+        self._m, self._s = fp.quantize_multipliers(np.broadcast_to(real, (n_out,)))
+        # the sums: a float transposed convolution of integers, not part of the net
+        self._sums = Conv2DTranspose(prev, name=name, W=self.W.astype(np.float64), stride=stride, crop=crop,
+                                     output_padding=output_padding, data_format="channels_last")
+
+    def config(self) -> dict:
+        t = self._sums
+        return {**super().config(), "stride": list(t.stride), "crop": [list(t.crop[0]), list(t.crop[1])],
+                "output_padding": list(t.output_padding)}
+
+    def quantization(self) -> dict | None:
+        return {**super().quantization(), "weight_scales": self.w_scale}
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        return self._sums.infer_shape(in_shape)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        q = (recover(x, *self._in) - self._in[1]).astype(np.float64)
+        acc = np.rint(self._sums.forward(q)).astype(np.int64)
+        if self.b is not None:
+            acc = acc + self.b.astype(np.int64)
+        return self._output(fp.multiply_by_quantized_multiplier(acc, self._m, self._s))
