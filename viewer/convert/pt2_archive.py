@@ -19,7 +19,7 @@ import json
 import os
 import posixpath
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ MAX_RATIO = 200
 # ScalarType of torch's export schema -> numpy dtype
 DTYPES = {1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 5: np.int64, 6: np.float16, 7: np.float32,
           8: np.float64, 12: np.bool_}
-DTYPE_NAMES = {9: "complex32", 10: "complex64", 11: "complex128", 13: "bfloat16"}
+DTYPE_NAMES = {9: "complex32", 10: "complex64", 11: "complex128"}
+BFLOAT16 = 13  # read as its 16 bits, widened to float32 (its upper half): Strata computes in float32
 
 
 @dataclass
@@ -49,10 +50,13 @@ class Archive:
     tensors : dict
         Fully qualified name (``layer1.0.conv1.weight``) -> ndarray, for
         parameters, buffers and tensor constants.
+    widened : list of str
+        The tensors stored as bfloat16, given here as float32.
     """
 
     program: dict
     tensors: dict
+    widened: list = field(default_factory=list)
 
 
 def read_archive(path: str | os.PathLike) -> Archive:
@@ -104,6 +108,7 @@ def _read(path: str, z: zipfile.ZipFile) -> Archive:
     if byteorder is not None and _bytes(path, z, byteorder, 64).strip() not in (b"little", b""):
         raise file_error(path, "tensors stored big-endian are not supported")
     tensors: dict[str, np.ndarray] = {}
+    widened: list[str] = []
     for folder, config in (("weights", "model_weights_config.json"), ("constants", "model_constants_config.json")):
         member = infos.get(f"{prefix}data/{folder}/{config}")
         if member is None:
@@ -114,7 +119,9 @@ def _read(path: str, z: zipfile.ZipFile) -> Archive:
             raise file_error(path, f"{member.filename} is not a tensor table")
         for fqn, entry in entries.items():
             tensors[fqn] = _tensor(path, z, infos, f"{prefix}data/{folder}/", fqn, entry)
-    return Archive(program, tensors)
+            if entry.get("tensor_meta", {}).get("dtype") == BFLOAT16:
+                widened.append(fqn)
+    return Archive(program, tensors, widened)
 
 
 def _prefix(path: str, infos: dict) -> str:
@@ -172,6 +179,9 @@ def _tensor(path: str, z: zipfile.ZipFile, infos: dict, folder: str, fqn: str, e
     if not isinstance(meta, dict) or not isinstance(name, str):
         raise file_error(path, f"tensor {fqn!r}: no path_name or tensor_meta")
     code = meta.get("dtype")
+    if code == BFLOAT16:
+        bits = _tensor(path, z, infos, folder, fqn, {**entry, "tensor_meta": {**meta, "dtype": 3}})
+        return (bits.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
     if not isinstance(code, int) or code not in DTYPES:
         raise file_error(path, f"tensor {fqn!r} has dtype {DTYPE_NAMES.get(code, code)}, which Strata "
                                "does not compute with")

@@ -87,7 +87,7 @@ class Builder:
         self.static_batch: int | None = None
 
     def build(self) -> Net:
-        from viewer.convert.pt2_ops import OPS
+        from viewer.convert.pt2_ops_seq import OPS
 
         self._placeholders()
         for node in self.graph["nodes"]:
@@ -131,7 +131,9 @@ class Builder:
         torch_version = self.archive.program.get("torch_version", "?")
         return Net(order, name=os.path.splitext(os.path.basename(self.path))[0],
                    source=f"torch.export archive {os.path.basename(self.path)} (torch {torch_version}, "
-                          f"schema {version.get('major', '?')}.{version.get('minor', '?')})")
+                          f"schema {version.get('major', '?')}.{version.get('minor', '?')})"
+                          + (f"; {len(self.archive.widened)} bfloat16 tensors widened to float32, "
+                             "computed in float32" if self.archive.widened else ""))
 
     def _fail(self, outputs: list) -> None:
         for name in outputs:
@@ -229,6 +231,16 @@ class Builder:
     def emit(self, make: Callable[[str], Layer]) -> Value:
         layer = make(self.layer_name())
         layer.output_shape  # raises LayerError now, naming the layer, if shapes do not fit
+        self.layers.append(layer)
+        return Value(layer)
+
+    def emit_part(self, k: int, make: Callable[[str], Layer]) -> Value:
+        """Make the layer for output ``k`` of a node with several (``chunk``), named after that
+        output (``getitem_1``) under the node's module path."""
+        out = _output_names(self.node)[k] or f"{self.node['name']}_{k}"
+        path, _ = _module(self.node.get("metadata", {}).get("nn_module_stack", ""))
+        layer = make(self.unique(f"{path}/{out}" if path else out))
+        layer.output_shape
         self.layers.append(layer)
         return Value(layer)
 

@@ -443,7 +443,7 @@ def alias(b: Builder, a: Args) -> Value:
     value = a.get("self", a.get("input"))
     if isinstance(value, Value) and value.layer is not None:
         dtype = a.get("dtype")
-        if dtype not in (None, 6, 7, 8):  # the schema's float16/float32/float64 codes
+        if dtype not in (None, 6, 7, 8, 13):  # the schema's float16/32/64 and bfloat16 codes
             raise Refused(f"a cast to scalar type {dtype}")
         return value
     return value
