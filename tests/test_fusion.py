@@ -8,7 +8,7 @@ from viewer.net.layers import (Activation, Add, BatchNorm, Conv2D, Dense, Dropou
                                MaxPool2D, Multiply)
 from viewer.net.layers.base import LayerFailed
 from viewer.net.layers.conv_extra import SeparableConv2D
-from viewer.net.layers.tensor import Unary
+from viewer.net.layers.tensor import ConstArithmetic, Unary
 
 RNG = np.random.default_rng(7)
 
@@ -119,6 +119,43 @@ def test_sigmoid_times_its_input_is_one_swish():
     # The sigmoid wanted too: no swish, each keeps its output.
     out = net.outputs(x, [2, 3])
     np.testing.assert_array_equal(out[2], net.trace(x)[2])
+
+
+def test_hard_swish_exported_as_add_clip_mul_div_is_one_step():
+    # The chain paddle2onnx writes: a scale and shift after the conv, hard-swish as
+    # x * clip(x + 3, 0, 6) / 6, then another scale and shift (a reversed sub, too).
+    inp = Input(shape=(2, 5, 5), name="in")
+    conv = Conv2D(inp, name="c", W=rand(3, 2, 3, 3), b=rand(3))
+    scale = ConstArithmetic(conv, name="scale", c=np.full((1, 1, 1, 1), 1.5, np.float32), op="mul",
+                            reverse=True)
+    shift = ConstArithmetic(scale, name="shift", c=rand(1, 3, 1, 1), op="add")
+    plus3 = ConstArithmetic(shift, name="plus3", c=np.full((1, 1, 1, 1), 3.0, np.float32), op="add")
+    clip = Unary(plus3, name="clip", function="clip", low=0.0, high=6.0)
+    mul = Multiply((shift, clip), name="mul")
+    div = ConstArithmetic(mul, name="div", c=np.full((1, 1, 1, 1), 6.0, np.float32), op="div")
+    flip = ConstArithmetic(div, name="flip", c=np.full((1, 1, 1, 1), 0.5, np.float32), op="sub",
+                           reverse=True)
+    net = Net([inp, conv, scale, shift, plus3, clip, mul, div, flip])
+    x = rand(4, 2, 5, 5)
+    assert groups_of(net) == [["in"], ["c", "scale", "shift", "plus3", "clip", "mul", "div", "flip"]]
+    close(net[-1](x), net.trace(x)[-1])
+    # The gate's input wanted: it ends its step, and the gate and product run as layers.
+    assert groups_of(net, "shift")[-1] == ["c", "scale", "shift"]
+    out = net.outputs(x, ["shift", "flip"])
+    close(out[3], net.trace(x)[3])
+    close(out[8], net.trace(x)[8])
+
+
+def test_a_constant_that_widens_its_input_is_not_applied_in_place():
+    inp = Input(shape=(3,), name="in")
+    d = Dense(inp, name="d", W=rand(3, 4))
+    wide = ConstArithmetic(d, name="wide", c=rand(1, 2, 4), op="mul")
+    net = Net([inp, d, wide])
+    x = rand(5, 3)
+    assert groups_of(net)[-1] == ["d", "wide"]
+    got = net[-1](x)
+    assert got.shape == (5, 2, 4)
+    close(got, net.trace(x)[-1])
 
 
 def test_a_failing_layer_inside_a_step_is_named():

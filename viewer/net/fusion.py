@@ -26,7 +26,7 @@ import numpy as np
 #: Kinds whose forward always returns a new array (never a view of an input),
 #: so the next layer may overwrite it.
 FRESH_KINDS = frozenset({"Conv2D", "SeparableConv2D", "Dense", "BatchNorm", "Add", "Multiply",
-                         "Concatenate", "MaxPool2D", "AvgPool2D"})
+                         "Concatenate", "MaxPool2D", "AvgPool2D", "ConstArithmetic"})
 
 InPlace = Callable[[np.ndarray, tuple], np.ndarray]
 
@@ -159,6 +159,25 @@ def _scale_shift(layer: Any) -> InPlace:
     return batch_norm
 
 
+#: ConstArithmetic ops with an in-place ufunc (the others, comparisons and
+#: powers, run as the layer does).
+_CONST_UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+                 "max": np.maximum, "min": np.minimum}
+
+
+def _const_arithmetic(layer: Any) -> InPlace:
+    """``x op c`` (or ``c op x``) in place, as ConstArithmetic computes it on float data."""
+    ufunc = _CONST_UFUNCS[layer.op]
+
+    def const_arithmetic(out: np.ndarray, _: tuple) -> np.ndarray:
+        if out.dtype.kind != "f" or layer.c.ndim > out.ndim \
+                or np.broadcast(out, layer.c).shape != out.shape:
+            return layer.forward(out)
+        c = layer.c.astype(out.dtype, copy=False)
+        return ufunc(c, out, out=out) if layer.reverse else ufunc(out, c, out=out)
+    return const_arithmetic
+
+
 def elementwise_op(layer: Any) -> InPlace | None:
     """The in-place version of a one-input element-wise layer, or None if it has none."""
     kind = layer.kind
@@ -168,6 +187,8 @@ def elementwise_op(layer: Any) -> InPlace | None:
         return _scale_shift(layer)
     if kind == "Unary" and layer.function == "clip" and (layer.low is not None or layer.high is not None):
         return _clip(layer.low, layer.high)
+    if kind == "ConstArithmetic" and layer.op in _CONST_UFUNCS:
+        return _const_arithmetic(layer)
     if kind != "Activation":
         return None
     fn, options = layer.function, layer.options
@@ -298,7 +319,8 @@ def _extend(layer: Any, open_steps: dict[int, Step], targets: set[int], uses: di
                 return step
         return None
     if layer.kind == "Multiply" and len(inputs) == 2:
-        return _swish_pair(layer, open_steps, targets, uses)
+        return _swish_pair(layer, open_steps, targets, uses) \
+            or _gated_product(layer, open_steps, targets, uses)
     return None
 
 
@@ -323,3 +345,35 @@ def _swish_pair(layer: Any, open_steps: dict[int, Step], targets: set[int],
         step.absorb(layer, _swish)
         return step
     return None
+
+
+def _gated_product(layer: Any, open_steps: dict[int, Step], targets: set[int],
+                   uses: dict[int, int]) -> Step | None:
+    """``x * gate(x)``, the gate a step that reads x only (hard-swish exported as Add, Clip, Mul):
+    one in-place product on x's step, the gate computed from x first.
+
+    x must be read by exactly the gate and the product, the gate by the product only.
+    """
+    a, b = layer.inputs
+    for x, gate in ((a, b), (b, a)):
+        step, gate_step = open_steps.get(id(x)), open_steps.get(id(gate))
+        if step is None or step.output is not x or not step.fresh or id(x) in targets \
+                or uses.get(id(x), 0) != 2 or gate_step is None or gate_step is step \
+                or gate_step.output is not gate or gate_step.inputs != [x] \
+                or id(gate) in targets or uses.get(id(gate), 0) != 1:
+            continue
+        gate_layers = list(gate_step.layers)
+        gate_step.layers.clear()           # the gate's own step is dropped
+        run_gate = gate_step.run
+
+        def product(out: np.ndarray, _: tuple) -> np.ndarray:
+            g = run_gate([out])
+            if g.dtype != out.dtype or np.broadcast(out, g).shape != out.shape:
+                return out * g
+            out *= g
+            return out
+        step.layers.extend(gate_layers)
+        step.absorb(layer, product)
+        return step
+    return None
+
