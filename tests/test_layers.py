@@ -8,6 +8,7 @@ import pytest
 from test_ops import naive_conv, naive_pool
 from viewer.errors import LayerError
 from viewer.net import Net
+from viewer.net.layers.conv_extra import Conv2DTranspose
 from viewer.net.layers import (KINDS, Activation, Add, AvgPool2D, BatchNorm, Concatenate, Conv2D,
                                Dense, Dropout, Flatten, GlobalAvgPool2D, GlobalMaxPool2D, Input,
                                MaxPool2D, Multiply, Permute, Reshape, ZeroPadding2D, layer_class)
@@ -405,3 +406,48 @@ def test_a_failing_layer_is_named_and_trace_keeps_what_came_before():
         net.trace(x)
     assert err.value.index == 2 and len(err.value.outputs) == 2
     np.testing.assert_allclose(err.value.outputs[1], x @ d.W, rtol=1e-6)
+
+
+def naive_conv_transpose(x, W, b, stride, crop, output_padding, dilation, groups):
+    """Scatter every input cell times its kernels into the full output, then crop (NCHW, float64)."""
+    n, cin, h, w = x.shape
+    _, og, kh, kw = W.shape
+    cg = cin // groups
+    full = [(h - 1) * stride[0] + dilation[0] * (kh - 1) + 1 + output_padding[0],
+            (w - 1) * stride[1] + dilation[1] * (kw - 1) + 1 + output_padding[1]]
+    y = np.zeros((n, og * groups, full[0], full[1]))
+    for c in range(cin):
+        g = c // cg
+        for o in range(og):
+            for i in range(h):
+                for j in range(w):
+                    for a in range(kh):
+                        for q in range(kw):
+                            y[:, g * og + o, i * stride[0] + a * dilation[0],
+                              j * stride[1] + q * dilation[1]] += x[:, c, i, j] * W[c, o, a, q]
+    y = y[:, :, crop[0][0]:full[0] - crop[0][1], crop[1][0]:full[1] - crop[1][1]]
+    return y if b is None else y + b[:, None, None]
+
+
+@pytest.mark.parametrize("wshape, stride, crop, output_padding, dilation, groups", [
+    ((4, 3, 2, 2), (2, 2), ((0, 0), (0, 0)), (0, 0), (1, 1), 1),     # the usual 2x upsampling
+    ((4, 2, 3, 3), (1, 1), ((1, 1), (1, 1)), (0, 0), (1, 1), 1),     # overlapping taps
+    ((4, 3, 3, 2), (2, 3), ((1, 0), (0, 2)), (1, 2), (1, 1), 1),     # cropped, output padding
+    ((4, 1, 3, 3), (2, 1), ((0, 1), (1, 0)), (0, 0), (2, 1), 2),     # dilated, grouped
+    ((4, 2, 4, 4), (2, 2), ((1, 1), (1, 1)), (1, 0), (1, 1), 4),
+])
+@pytest.mark.parametrize("fmt", ["channels_first", "channels_last"])
+def test_conv_transpose_matches_the_scatter_formula(wshape, stride, crop, output_padding, dilation,
+                                                   groups, fmt):
+    x, W, b = rand(2, 4, 5, 6), rand(*wshape), rand(wshape[1] * groups)
+    want = naive_conv_transpose(x.astype(np.float64), W, b, stride, crop, output_padding, dilation,
+                                groups)
+    last = fmt == "channels_last"
+    inp = Input(shape=(5, 6, 4) if last else (4, 5, 6), data_format=fmt)
+    layer = Conv2DTranspose(inp, name="t", W=W, b=b, stride=stride, crop=crop,
+                            output_padding=output_padding, dilation=dilation, groups=groups,
+                            data_format=fmt)
+    got = layer.forward(np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if last else x)
+    assert got.dtype == np.float32
+    assert got.shape[1:] == layer.output_shape
+    np.testing.assert_allclose(got.transpose(0, 3, 1, 2) if last else got, want, rtol=1e-5, atol=1e-5)

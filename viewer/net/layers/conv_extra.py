@@ -280,10 +280,11 @@ class Conv2DTranspose(Layer):
         cin, per_group, kh, kw = self.W.shape
         if cin % self.groups:
             raise LayerError(f"layer {name!r}: {cin} input channels do not split into {self.groups} groups")
-        # As a correlation: each group's kernels swapped in/out and flipped in space.
-        w = self.W.reshape(self.groups, cin // self.groups, per_group, kh, kw)
-        w = w.transpose(0, 2, 1, 3, 4)[:, :, :, ::-1, ::-1]
-        self._kernel = np.ascontiguousarray(w.reshape(self.groups * per_group, cin // self.groups, kh, kw))
+        # Per group, the GEMM matrix from input channels to (tap, output channel):
+        # (G, kh * kw * Og, Cg) for channels first, (G, Cg, kh * kw * Og) for channels last.
+        w = self.W.reshape(self.groups, cin // self.groups, per_group, kh, kw).transpose(0, 3, 4, 2, 1)
+        self._taps_first = np.ascontiguousarray(w.reshape(self.groups, kh * kw * per_group, -1))
+        self._taps_last = np.ascontiguousarray(self._taps_first.transpose(0, 2, 1))
 
     def config(self) -> dict:
         return {"stride": list(self.stride), "crop": [list(self.crop[0]), list(self.crop[1])],
@@ -305,38 +306,49 @@ class Conv2DTranspose(Layer):
         ow = None if w is None else self._size(w, 1)
         if (oh is not None and oh < 1) or (ow is not None and ow < 1):
             raise LayerError(f"layer {self.name!r}: output would be empty for input {in_shape}")
-        o = self._kernel.shape[0]
+        o = self.W.shape[1] * self.groups
         return (o, oh, ow) if self.data_format == "channels_first" else (oh, ow, o)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """Each input cell times the kernels (one GEMM per group), added into the output at
+        ``stride * cell + dilation * tap`` for each tap (no multiplications by spread zeros)."""
         last = self.data_format == "channels_last"
         if x.dtype.kind != "f":
             x = x.astype(self.W.dtype)
-        h_axis = 1 if last else 2
-        h, w = x.shape[h_axis], x.shape[h_axis + 1]
-        sh, sw = self.stride
-        # Spread the input out: stride - 1 zeros between neighbouring cells.
-        shape = list(x.shape)
-        shape[h_axis], shape[h_axis + 1] = (h - 1) * sh + 1, (w - 1) * sw + 1
-        spread = np.zeros(shape, x.dtype)
-        index = [slice(None)] * 4
-        index[h_axis], index[h_axis + 1] = slice(None, None, sh), slice(None, None, sw)
-        spread[tuple(index)] = x
-        pads, cuts = [], []
-        for axis in (0, 1):
-            full = self.dilation[axis] * (self.W.shape[2 + axis] - 1)
-            before = full - self.crop[axis][0]
-            after = full - self.crop[axis][1] + self.output_padding[axis]
-            pads.append((max(before, 0), max(after, 0)))
-            cuts.append((max(-before, 0), max(-after, 0)))
-        y = ops.conv2d(spread, self._kernel, self.b, padding=tuple(pads), dilation=self.dilation,
-                       groups=self.groups, channels_last=last)
-        if any(c for pair in cuts for c in pair):  # negative padding: crop the result
-            index = [slice(None)] * 4
-            for axis in (0, 1):
-                n = y.shape[h_axis + axis]
-                index[h_axis + axis] = slice(cuts[axis][0], n - cuts[axis][1])
-            y = y[tuple(index)]
+        n = x.shape[0]
+        h, w = x.shape[1:3] if last else x.shape[2:4]
+        cin, og, kh, kw = self.W.shape
+        g, cg = self.groups, cin // self.groups
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        size = [self._size(h, 0), self._size(w, 1)]
+        # The full output before cropping, big enough for the output padding too.
+        full = [max((h - 1) * sh + dh * (kh - 1) + 1, self.crop[0][0] + size[0]),
+                max((w - 1) * sw + dw * (kw - 1) + 1, self.crop[1][0] + size[1])]
+        dtype = x.dtype
+        taps = (self._taps_last if last else self._taps_first).astype(dtype, copy=False)
+        if last:
+            y = np.zeros((n, full[0], full[1], og * g), dtype)
+            rows = x.reshape(n * h * w, g, cg).transpose(1, 0, 2)
+            cols = np.matmul(rows, taps)                                  # (G, NHW, taps * Og)
+            cols = cols.reshape(g, n, h, w, kh, kw, og).transpose(1, 2, 3, 4, 5, 0, 6)
+        else:
+            y = np.zeros((n, og * g, full[0], full[1]), dtype)
+            maps = x.reshape(n, g, cg, h * w)
+            cols = np.matmul(taps, maps)                                  # (N, G, taps * Og, HW)
+            cols = cols.reshape(n, g, kh, kw, og, h, w).transpose(0, 2, 3, 1, 4, 5, 6)
+        for a in range(kh):
+            for b in range(kw):
+                at = (slice(a * dh, a * dh + (h - 1) * sh + 1, sh),
+                      slice(b * dw, b * dw + (w - 1) * sw + 1, sw))
+                if last:
+                    y[:, at[0], at[1]] += cols[:, :, :, a, b].reshape(n, h, w, -1)
+                else:
+                    y[:, :, at[0], at[1]] += cols[:, a, b].reshape(n, -1, h, w)
+        window = (slice(self.crop[0][0], self.crop[0][0] + size[0]),
+                  slice(self.crop[1][0], self.crop[1][0] + size[1]))
+        y = y[:, window[0], window[1]] if last else y[:, :, window[0], window[1]]
+        if self.b is not None:
+            y += self.b if last else self.b[:, None, None]
         return y
 
 
