@@ -9,6 +9,8 @@ writes into OUTDIR (created if missing; files of the same names are replaced):
     bottom_k.csv       unit,rank,sample,value,label             the k with the smallest peak
     pca.csv            sample,pc1,pc2,label,predicted           every swept sample
     pca_variance.csv   component,explained_variance,explained_variance_ratio
+    histograms.csv     unit,bin,low,high,count   each unit's per-sample values, its bins
+                       from the first to the last one used (see UnitHistograms)
     class_means.csv    class,name,count,<unit 0>,<unit 1>,...   when the samples have labels
     predicted_class_means.csv   the same per predicted class, when the net is a classifier
     sweep.json         what was swept and how (layer, layout, threshold, PCA method, files),
@@ -52,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 OUTPUT_FILES = ("units.csv", "top_k.csv", "bottom_k.csv", "pca.csv", "pca_variance.csv",
-                "class_means.csv", "predicted_class_means.csv", "sweep.json")
+                "histograms.csv", "class_means.csv", "predicted_class_means.csv", "sweep.json")
 
 
 def _count(n: int, what: str) -> str:
@@ -150,6 +152,7 @@ def write_sweep(result: SweepResult, outdir: str, *, net_name: str = "",
     table("pca_variance.csv", ["component", "explained_variance", "explained_variance_ratio"],
           ([c + 1, _num(pca.explained_variance[c]), _num(pca.explained_variance_ratio[c])]
            for c in range(len(pca.explained_variance))))
+    table("histograms.csv", ["unit", "bin", "low", "high", "count"], _histogram_rows(result))
     for name, means in (("class_means.csv", result.by_label),
                         ("predicted_class_means.csv", result.by_prediction)):
         if means is not None:
@@ -177,6 +180,18 @@ def write_sweep(result: SweepResult, outdir: str, *, net_name: str = "",
     with open(os.path.join(outdir, "sweep.json"), "w") as fh:
         json.dump(info, fh, indent=2)
     return written + ["sweep.json"]
+
+
+def _histogram_rows(result: SweepResult) -> Iterable[list]:
+    import numpy as np  # here: numpy loads only when a sweep runs
+
+    hist = result.histograms
+    edges = hist.edges()
+    for u in range(result.n_units):
+        used = np.flatnonzero(hist.counts[u])
+        for b in range(used[0], used[-1] + 1) if len(used) else ():
+            yield [u, b - used[0], _num(edges[u, b]), _num(edges[u, b + 1]),
+                   int(hist.counts[u, b])]
 
 
 def _class_rows(means: ClassMeans) -> Iterable[list]:

@@ -124,3 +124,134 @@ def histogram(
         n_used=int(values.size), n_ignored=int(a.size) - n, size=int(a.size),
         sampled=sampled, cap=cap,
     )
+
+
+#: Bins per unit of a sweep's per-unit value histograms.
+UNIT_BINS = 64
+#: Narrowest bin width, as a power of two (constant values all fall in one such bin).
+_MIN_EXPONENT = -1000
+#: Values are at most 2**_EXACT_BITS bin widths from zero, so their bin numbers are exact int64s.
+_EXACT_BITS = 50
+
+
+class UnitHistograms:
+    """Per-unit histograms of values arriving in batches; exactly mergeable, no first pass.
+
+    Unit u's bins are ``[j * w, (j + 1) * w)`` for ``j = offset[u] .. offset[u] + B - 1``
+    with ``w = 2**exponent[u]``: power-of-two widths aligned on zero. The
+    exponent is the smallest at which every value seen so far fits in B bins
+    starting at the bin of the smallest value (and for which ``|v| / w <
+    2**50``, so bin numbers are exact). Widening by one step joins the bin
+    pairs ``(2j, 2j + 1)`` into bin ``j``, so the counts never depend on the
+    order values came in: the state is a function of the values' multiset,
+    and merging shards in any order gives the very same counts. The price of
+    power-of-two widths: between B/2 and B bins span the range. Scaling by a
+    power of two (``np.ldexp``) is exact, so a value's bin is exact too.
+
+    Why not bins fixed from a first pass: that pass costs a forward over
+    samples, and a value outside its range needs overflow bins whose width is
+    unknown; why not a quantile sketch: merges of those are approximate.
+
+    Only finite values are counted; ``low``/``high`` are the exact min and max.
+
+    Parameters
+    ----------
+    n_units : int
+        U.
+    bins : int
+        B, bins per unit.
+    """
+
+    def __init__(self, n_units: int, bins: int = UNIT_BINS) -> None:
+        self.bins = int(bins)
+        self.exponent = np.full(n_units, _MIN_EXPONENT, dtype=np.int64)
+        self.offset = np.zeros(n_units, dtype=np.int64)
+        self.counts = np.zeros((n_units, self.bins), dtype=np.int64)
+        self.low = np.full(n_units, np.inf)
+        self.high = np.full(n_units, -np.inf)
+
+    def add(self, values: np.ndarray) -> None:
+        """Count a batch of values, shape (n, U); NaN and +-Inf are left out."""
+        values = np.asarray(values, dtype=np.float64)
+        finite = np.isfinite(values)
+        with np.errstate(invalid="ignore"):
+            low = np.where(finite, values, np.inf).min(axis=0, initial=np.inf)
+            high = np.where(finite, values, -np.inf).max(axis=0, initial=-np.inf)
+        self._widen(np.minimum(self.low, low), np.maximum(self.high, high))
+        units = np.broadcast_to(np.arange(values.shape[1]), values.shape)[finite]
+        at = self._bin_of(values[finite], units)
+        self.counts += np.bincount(units * self.bins + at,
+                                   minlength=self.counts.size).reshape(self.counts.shape)
+
+    def merge(self, other: "UnitHistograms") -> None:
+        """Take in the counts of other values of the same units (exact)."""
+        if other.counts.shape != self.counts.shape:
+            raise ValueError(f"cannot merge histograms of shape {other.counts.shape} "
+                             f"into {self.counts.shape}")
+        low, high = np.minimum(self.low, other.low), np.maximum(self.high, other.high)
+        theirs = UnitHistograms.from_arrays(other.arrays())
+        theirs._widen(low, high)
+        self._widen(low, high)
+        self.counts = self.counts + theirs.counts
+
+    def edges(self) -> np.ndarray:
+        """Bin edges per unit, shape (U, B + 1), float64."""
+        return np.ldexp((self.offset[:, None] + np.arange(self.bins + 1)).astype(np.float64),
+                        self.exponent[:, None])
+
+    def _bin_of(self, values: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """Bin (0..B-1) of each value of the given units."""
+        at = np.floor(np.ldexp(values, -self.exponent[units])).astype(np.int64) - self.offset[units]
+        return np.clip(at, 0, self.bins - 1)
+
+    def _widen(self, low: np.ndarray, high: np.ndarray) -> None:
+        """Move to the smallest exponent (and its offset) holding [low, high]; rebin the counts."""
+        seen = low <= high
+        exponent = self.exponent.copy()
+        if seen.any():
+            lo, hi = low[seen], high[seen]
+            span = np.maximum(hi - lo, np.finfo(np.float64).tiny)
+            magnitude = np.maximum(np.abs(lo), np.abs(hi))
+            with np.errstate(divide="ignore"):
+                need = np.maximum(np.floor(np.log2(span / self.bins)),
+                                  np.ceil(np.log2(np.maximum(magnitude, 1e-300))) - _EXACT_BITS)
+            e = np.maximum(need.astype(np.int64), self.exponent[seen])
+            e = np.maximum(e, _MIN_EXPONENT)
+            for _ in range(4):  # the log2 estimate is at most a step or two short
+                first = np.floor(np.ldexp(lo, -e)).astype(np.int64)
+                last = np.floor(np.ldexp(hi, -e)).astype(np.int64)
+                short = last - first >= self.bins
+                if not short.any():
+                    break
+                e = e + short
+            exponent[seen] = e
+        offset = np.where(seen, np.floor(np.ldexp(np.where(seen, low, 0.0), -exponent)),
+                          0).astype(np.int64)
+        shift = exponent - self.exponent
+        if (shift != 0).any() or (offset != self.offset).any():
+            absolute = self.offset[:, None] + np.arange(self.bins)
+            local = (absolute >> shift[:, None]) - offset[:, None]
+            used = self.counts > 0
+            rows = np.broadcast_to(np.arange(len(offset))[:, None], local.shape)
+            counts = np.zeros_like(self.counts)
+            np.add.at(counts, (rows[used], local[used]), self.counts[used])
+            self.counts = counts
+        self.exponent, self.offset = exponent, offset
+        self.low, self.high = low, high
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """exponent, offset (U,) int64, counts (U, B) int64, low, high (U,): the whole state."""
+        return {"exponent": self.exponent, "offset": self.offset, "counts": self.counts,
+                "low": self.low, "high": self.high}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "UnitHistograms":
+        """The state :meth:`arrays` gave."""
+        counts = np.asarray(arrays["counts"], dtype=np.int64)
+        state = cls(counts.shape[0], counts.shape[1])
+        state.counts = counts.copy()
+        for name in ("exponent", "offset"):
+            setattr(state, name, np.asarray(arrays[name], dtype=np.int64).copy())
+        state.low = np.asarray(arrays["low"], dtype=np.float64).copy()
+        state.high = np.asarray(arrays["high"], dtype=np.float64).copy()
+        return state

@@ -1,6 +1,6 @@
 """PCA of a layer's outputs over many samples in one streaming pass, memory bounded.
 
-Method (see :class:`StreamingPCA`):
+Method (:class:`PCAFitter`, :class:`PCAProjection`, :class:`PCAPart`):
 
 1. Features. A sample's flattened output has D values. Up to
    ``max_features`` (4096) they are used as they are; above, each sample is
@@ -28,6 +28,17 @@ Method (see :class:`StreamingPCA`):
    The explained variance of a component is the variance of its coordinate
    over all samples, the ratio is that over the total variance (the sum of
    the per-feature variances, streamed over all samples).
+
+Shards (see :mod:`viewer.analysis.sweep_state`): the fit rows are a sweep's
+first shard; its :class:`PCAProjection` (2 x F floats) goes to every later
+shard, which projects its rows as it streams them, so the data are still
+read once. A :class:`PCAPart` per shard (its rows' coordinates and Chan-merged
+feature moments) merges in any order into the same map as one pass, within
+float rounding. Why this rather than mergeable covariance sums: the sums cost
+F^2 per sample (above) and F^2 floats per shard state (128 MB at F = 4096)
+for every layer of an all-layer sweep, and a sketch such as Frequent
+Directions would give other components than the in-process sweep; the fit
+sample gives the same components wherever the shards run.
 
 Samples whose output holds NaN or Inf are left out (NaN coordinates).
 Pure numpy.
@@ -131,98 +142,75 @@ class FeatureSketch:
         return np.add.reduceat(X[:, self._order] * self._signs, self._starts, axis=1)
 
 
-class StreamingPCA:
-    """Two principal components of rows arriving in batches (see the module docstring).
+class PCAFitter:
+    """Collects the fit rows and fits the components once it has them (step 2 above).
 
     Parameters
     ----------
-    n_rows : int
-        N, the number of rows (samples) that will arrive.
     n_fit : int
         The first ``n_fit`` rows to arrive are the fit set (capped so the
         buffer holds at most MAX_FIT_VALUES values).
     n_features : int
-        D, values per row.
+        D, values per row (before hashing).
     seed : int
     max_features : int
     """
 
-    def __init__(self, n_rows: int, n_fit: int, n_features: int, *, seed: int = 0,
+    def __init__(self, n_fit: int, n_features: int, *, seed: int = 0,
                  max_features: int = MAX_FEATURES) -> None:
         self.seed = seed
-        self._sketch = (FeatureSketch(n_features, max_features, seed)
-                        if n_features > max_features else None)
         self.n_features = min(n_features, max_features)
         self.n_original_features = n_features
-        self.n_fit = max(1, min(n_fit, n_rows, MAX_FIT_VALUES // self.n_features))
-        self._coords = np.full((n_rows, N_COMPONENTS), np.nan)
-        self._finite_rows = np.zeros(n_rows, dtype=bool)
-        self._buffer: np.ndarray | None = np.empty((self.n_fit, self.n_features), np.float32)
-        self._buffer_rows = np.empty(self.n_fit, dtype=np.int64)
+        self.max_features = max_features
+        self.n_fit = max(1, min(n_fit, MAX_FIT_VALUES // self.n_features))
+        self._buffer = np.empty((self.n_fit, self.n_features), np.float32)
+        self._rows = np.empty(self.n_fit, dtype=np.int64)
         self._buffered = 0
-        self._arrived = 0
-        self._components: np.ndarray | None = None  # (r, features) float32, r <= 2
-        self._offset: np.ndarray | None = None  # fit mean @ components.T, shape (r,)
-        self._n_fitted = 0
-        self.method = ""
-        # Rows are shifted by the first batch's mean, so the streamed sums of
-        # squares below do not cancel when |mean| >> spread.
-        self._shift: np.ndarray | None = None
-        self._count = 0
-        self._sum = np.zeros(self.n_features)
-        self._sumsq = 0.0
+        self.arrived = 0
 
-    def add(self, X: np.ndarray, rows: np.ndarray) -> None:
-        """Take a batch.
+    @property
+    def full(self) -> bool:
+        """All fit rows have arrived."""
+        return self.arrived >= self.n_fit
+
+    def take(self, Z: np.ndarray, rows: np.ndarray, finite: np.ndarray) -> int:
+        """Buffer the leading rows of a batch that belong to the fit set.
 
         Parameters
         ----------
-        X : np.ndarray, shape (n, D)
-            The batch's flattened outputs.
+        Z : np.ndarray, shape (n, F)
+            The batch's features (hashed if need be).
         rows : np.ndarray, shape (n,), int64
-            Where each row's coordinates go in the result (0..N-1).
-        """
-        Z = self._sketch(X) if self._sketch is not None else X
-        if Z.dtype not in (np.float32, np.float64):  # ints, bools, float16
-            Z = Z.astype(np.float32)
-        if self._shift is None:
-            shift = Z.mean(axis=0)
-            self._shift = np.where(np.isfinite(shift), shift, 0).astype(Z.dtype)
-        Y = Z - self._shift
-        n_fit_here = min(len(Y), max(0, self.n_fit - self._arrived))
-        self._arrived += len(Y)
-        col_sum = Y.sum(axis=0)
-        sumsq = float(np.dot(Y.ravel(), Y.ravel()))
-        if not (np.isfinite(sumsq) and np.isfinite(col_sum).all()):
-            # Rare: some row holds NaN or Inf. Drop such rows.
-            finite = np.isfinite(Y).all(axis=1)
-            n_fit_here = int(finite[:n_fit_here].sum())
-            Y, rows = Y[finite], rows[finite]
-            col_sum = Y.sum(axis=0)
-            sumsq = float(np.dot(Y.ravel(), Y.ravel()))
-        self._finite_rows[rows] = True
-        self._count += len(Y)
-        self._sum += col_sum
-        self._sumsq += sumsq
-        if n_fit_here:
-            end = self._buffered + n_fit_here
-            self._buffer[self._buffered:end] = Y[:n_fit_here]
-            self._buffer_rows[self._buffered:end] = rows[:n_fit_here]
-            self._buffered = end
-        if self._components is None and self._arrived >= self.n_fit:
-            self._fit()
-        if n_fit_here < len(Y):
-            r = len(self._components)
-            self._coords[rows[n_fit_here:], :r] = Y[n_fit_here:] @ self._components.T - self._offset
+        finite : np.ndarray, shape (n,), bool
+            Rows without NaN or Inf; the others are not fitted on.
 
-    def _fit(self) -> None:
-        """Components from the buffer; then project the buffer and free it."""
+        Returns
+        -------
+        int
+            How many leading rows of the batch went to the fit set.
+        """
+        here = min(len(Z), max(0, self.n_fit - self.arrived))
+        self.arrived += here
+        keep = np.flatnonzero(finite[:here])
+        end = self._buffered + len(keep)
+        self._buffer[self._buffered:end] = Z[keep]
+        self._rows[self._buffered:end] = rows[keep]
+        self._buffered = end
+        return here
+
+    def fit(self) -> tuple["PCAProjection", np.ndarray, np.ndarray]:
+        """The components, and the fitted rows with their coordinates (the buffer is freed).
+
+        Returns
+        -------
+        projection : PCAProjection
+        rows : np.ndarray, shape (m,), int64
+        coords : np.ndarray, shape (m, 2), float64
+        """
         X = self._buffer[:self._buffered]
-        self._n_fitted = len(X)
         mean = X.mean(axis=0) if len(X) else np.zeros(self.n_features, np.float32)
         X -= mean  # in place: the buffer is not needed uncentred
         small = min(X.shape) <= EXACT_LIMIT
-        self.method = "exact" if small else "randomized"
         if not len(X):
             vt = np.empty((0, self.n_features))
         else:
@@ -230,32 +218,175 @@ class StreamingPCA:
         # A fixed sign: each component's largest loading is positive.
         if len(vt):
             vt *= np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])[:, None]
-        self._components = vt.astype(np.float32)
-        self._offset = mean.astype(np.float64) @ vt.T
-        if len(X):
-            self._coords[self._buffer_rows[:len(X)], :len(vt)] = X @ self._components.T
-        self._buffer = None
+        projection = PCAProjection(
+            components=vt.astype(np.float32), mean=mean.astype(np.float64),
+            method="exact" if small else "randomized", n_fit=len(X), seed=self.seed,
+            n_original_features=self.n_original_features, max_features=self.max_features)
+        coords = np.zeros((len(X), N_COMPONENTS))
+        coords[:, :len(vt)] = X @ projection.components.T
+        rows = self._rows[:len(X)].copy()
+        self._buffer = np.empty((0, self.n_features), np.float32)
+        return projection, rows, coords
 
-    def result(self) -> PCAResult:
-        """The coordinates and explained variance, after the last batch."""
-        if self._components is None:
-            self._fit()
-        coords = self._coords
-        finite = self._finite_rows
-        coords[finite, len(self._components):] = 0.0  # fewer than two directions with variance
+
+@dataclass(frozen=True, eq=False)
+class PCAProjection:
+    """Fitted components: what every shard of a sweep needs to place its samples.
+
+    Attributes
+    ----------
+    components : np.ndarray, shape (r, F), float32
+        r <= 2 unit axes (fewer when the fit rows vary in fewer directions).
+    mean : np.ndarray, shape (F,), float64
+        The fit rows' mean.
+    method : str
+        "exact" or "randomized".
+    n_fit : int
+        Rows fitted on.
+    seed : int
+        Seed of the hash and of the randomized SVD.
+    n_original_features : int
+        D.
+    max_features : int
+        D above this is hashed down to it.
+    """
+
+    components: np.ndarray
+    mean: np.ndarray
+    method: str
+    n_fit: int
+    seed: int
+    n_original_features: int
+    max_features: int = MAX_FEATURES
+
+    def arrays(self) -> dict:
+        """The projection as arrays and numbers (for HDF5)."""
+        return {"components": self.components, "mean": self.mean, "method": self.method,
+                "n_fit": self.n_fit, "seed": self.seed,
+                "n_original_features": self.n_original_features,
+                "max_features": self.max_features}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "PCAProjection":
+        """The projection :meth:`arrays` gave."""
+        return cls(components=np.asarray(arrays["components"], np.float32),
+                   mean=np.asarray(arrays["mean"], np.float64), method=str(arrays["method"]),
+                   n_fit=int(arrays["n_fit"]), seed=int(arrays["seed"]),
+                   n_original_features=int(arrays["n_original_features"]),
+                   max_features=int(arrays["max_features"]))
+
+    def project(self, Z: np.ndarray) -> np.ndarray:
+        """Coordinates of feature rows Z (n, F) -> (n, 2), float64 (zeros past r)."""
+        coords = np.zeros((len(Z), N_COMPONENTS))
+        r = len(self.components)
+        # Centred first: far from zero (a bias of -1000), float32 products would cancel.
+        coords[:, :r] = (Z - self.mean.astype(Z.dtype)) @ self.components.T
+        return coords
+
+
+def features_of(X: np.ndarray, n_original_features: int, seed: int,
+                max_features: int = MAX_FEATURES) -> np.ndarray:
+    """The PCA's features of flattened outputs X (n, D): X itself, or hashed (step 1 above)."""
+    if n_original_features > max_features:
+        X = _sketch(n_original_features, max_features, seed)(X)
+    if X.dtype not in (np.float32, np.float64):  # ints, bools, float16
+        X = X.astype(np.float32)
+    return X
+
+
+_SKETCHES: dict[tuple[int, int, int], FeatureSketch] = {}
+
+
+def _sketch(n_features: int, bins: int, seed: int) -> FeatureSketch:
+    """One FeatureSketch per (D, bins, seed), made once: a shard's batches share it."""
+    key = (n_features, bins, seed)
+    if key not in _SKETCHES:
+        _SKETCHES[key] = FeatureSketch(n_features, bins, seed)
+    return _SKETCHES[key]
+
+
+class PCAPart:
+    """The PCA's mergeable state over some rows: their coordinates and the feature moments.
+
+    The total variance (the sum of the per-feature variances) is streamed as
+    a per-feature mean and one sum of squared deviations, merged like
+    :class:`viewer.analysis.unit_stats.Moments` (Chan), so it does not cancel
+    when ``|mean| >> spread`` and shards merge in any order.
+
+    Parameters
+    ----------
+    n_features : int
+        F, features per row (after hashing).
+    """
+
+    def __init__(self, n_features: int) -> None:
+        self.rows = np.empty(0, dtype=np.int64)
+        self.coords = np.empty((0, N_COMPONENTS))
+        self.count = 0
+        self.mean = np.zeros(n_features)
+        self.m2 = 0.0
+
+    def add_moments(self, Z: np.ndarray) -> None:
+        """Take in the feature moments of finite rows Z (n, F)."""
+        if not len(Z):
+            return
+        mean = Z.mean(axis=0, dtype=np.float64)
+        centred = (Z - mean.astype(Z.dtype)).ravel()
+        self._combine(len(Z), mean, float(np.dot(centred, centred)))
+
+    def add_coords(self, rows: np.ndarray, coords: np.ndarray) -> None:
+        """Record the coordinates (m, 2) of rows (m,)."""
+        self.rows = np.concatenate([self.rows, rows])
+        self.coords = np.concatenate([self.coords, coords])
+
+    def merge(self, other: "PCAPart") -> None:
+        """Take in the rows and moments of another part (other rows)."""
+        self.add_coords(other.rows, other.coords)
+        self._combine(other.count, other.mean, other.m2)
+
+    def _combine(self, count: int, mean: np.ndarray, m2: float) -> None:
+        total = self.count + count
+        if not total:
+            return
+        delta = mean - self.mean
+        self.m2 += m2 + float(delta @ delta) * self.count * count / total
+        self.mean = self.mean + delta * (count / total)
+        self.count = total
+
+    def arrays(self) -> dict:
+        """rows (m,), coords (m, 2), count, mean (F,), m2."""
+        return {"rows": self.rows, "coords": self.coords, "count": self.count,
+                "mean": self.mean, "m2": self.m2}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "PCAPart":
+        """The state :meth:`arrays` gave."""
+        part = cls(len(arrays["mean"]))
+        part.rows = np.asarray(arrays["rows"], dtype=np.int64)
+        part.coords = np.asarray(arrays["coords"], dtype=np.float64).reshape(-1, N_COMPONENTS)
+        part.count = int(arrays["count"])
+        part.mean = np.asarray(arrays["mean"], dtype=np.float64)
+        part.m2 = float(arrays["m2"])
+        return part
+
+    def result(self, projection: PCAProjection, n_rows: int) -> PCAResult:
+        """The map of all ``n_rows`` rows once every part is merged in (step 3 above)."""
+        coords = np.full((n_rows, N_COMPONENTS), np.nan)
+        coords[self.rows] = self.coords
+        finite = np.zeros(n_rows, dtype=bool)
+        finite[self.rows] = True
         variance = np.zeros(N_COMPONENTS)
         total = 0.0
         if finite.any():
             coords[finite] -= coords[finite].mean(axis=0)
             variance = (coords[finite] ** 2).mean(axis=0)
-            mean = self._sum / self._count
-            total = max(self._sumsq / self._count - float(mean @ mean), 0.0)
+            total = max(self.m2 / self.count, 0.0)
         ratio = variance / total if total > 0 else np.zeros(N_COMPONENTS)
         return PCAResult(coords=coords, explained_variance=variance,
-                         explained_variance_ratio=ratio, n_fit=self._n_fitted,
-                         n_samples=int(self._count), n_features=self.n_features,
-                         n_original_features=self.n_original_features, method=self.method,
-                         seed=self.seed)
+                         explained_variance_ratio=ratio, n_fit=projection.n_fit,
+                         n_samples=int(self.count), n_features=len(self.mean),
+                         n_original_features=projection.n_original_features,
+                         method=projection.method, seed=projection.seed)
 
 
 def _exact_components(X: np.ndarray) -> np.ndarray:

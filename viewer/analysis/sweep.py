@@ -1,4 +1,4 @@
-"""A dataset sweep: one layer over many samples, in batches, with bounded memory.
+"""A dataset sweep: layers over many samples, in batches, with bounded memory.
 
     sweep = Sweep(net, samples, "relu2", k=9)
     result = sweep.run(progress=lambda done, total: None, cancel=threading.Event())
@@ -37,7 +37,17 @@ a batch slower than :data:`viewer.data.batches.SLOW_BATCH` seconds makes the nex
 ``cancel`` (checked between batches) is honoured within about a quarter of a
 second. The sweep computes the layer and, for class predictions, the net's
 last layer in one ``net.outputs`` call per batch, each layer once. Memory:
-one batch of outputs plus the result arrays plus the PCA fit buffer (<= 16 MB).
+one batch of outputs plus the result arrays plus the PCA fit buffer (<= 16 MB)
+per layer, and a histogram of 64 bins per unit.
+
+Shards
+------
+The same sweep can run as shards of rows (:meth:`Sweep.shards`), each swept
+by :func:`sweep_rows` into a mergeable :class:`~viewer.analysis.sweep_state.ShardState`,
+here or on other machines (:mod:`viewer.cluster`). The first shard is the PCA
+fit subset; its fit goes to the others. Merged in any order, the shards give
+:meth:`Sweep.finish` the numbers of one pass (see :mod:`viewer.analysis.sweep_state`).
+Several layers sweep in one pass: each forward computes all of them.
 
 Pure numpy: :class:`Sweep.run` is meant for a worker thread.
 """
@@ -47,16 +57,18 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from viewer.analysis.classifier import classifier_of, predictions
-from viewer.analysis.pca import PCAResult, StreamingPCA
+from viewer.analysis.histogram import UnitHistograms
+from viewer.analysis.pca import PCAFitter, PCAResult, features_of
 from viewer.analysis.picture import resolve_layout
 from viewer.analysis.reading import picture_layout
 from viewer.analysis.rectified import is_rectified
-from viewer.analysis.unit_stats import ClassSums, Moments, TopK, unit_values
+from viewer.analysis.sweep_state import LayerState, ShardState
+from viewer.analysis.unit_stats import ClassSums, unit_values
 from viewer.data.batches import ACTIVATION_BUDGET, Cancelled, sample_batches
 from viewer.errors import LayerError, SampleError, StrataError
 from viewer.net.layers.base import output_bytes
@@ -141,6 +153,9 @@ class SweepResult:
         Their peaks.
     pca : PCAResult
         ``pca.coords`` (N, 2) follows ``indices``.
+    histograms : UnitHistograms
+        Per unit, a histogram of its per-sample values (finite ones), with
+        their exact min and max (``low``, ``high``).
     by_label : ClassMeans or None
         Means per labelled class (when the samples have labels).
     by_prediction : ClassMeans or None
@@ -171,6 +186,7 @@ class SweepResult:
     bottom_samples: np.ndarray
     bottom_values: np.ndarray
     pca: PCAResult
+    histograms: UnitHistograms
     by_label: Optional[ClassMeans]
     by_prediction: Optional[ClassMeans]
     batch_sizes: tuple[int, ...]
@@ -202,15 +218,16 @@ class SweepResult:
 
 
 class Sweep:
-    """A sweep of one layer over a set of samples; :meth:`run` does the work.
+    """A sweep of one or more layers over a set of samples; :meth:`run` does the work.
 
     Parameters
     ----------
     net : Net
     samples : SampleSet
         Net input via ``samples.batch(indices)``; labels from ``samples.labels``.
-    layer : int or str
-        Layer index (negative counts from the end) or name.
+    layer : int or str, or a sequence of them
+        Layer index (negative counts from the end) or name; several layers
+        are swept in one pass (each forward computes all of them).
     indices : sequence of int, optional
         The samples to sweep (sorted, repeats dropped); default all.
     batch_size : int
@@ -229,7 +246,11 @@ class Sweep:
 
     Attributes
     ----------
+    layers : list of int
     layer : int
+        The first of them.
+    spec : SweepSpec
+        What a shard needs besides the net and the samples.
     indices : np.ndarray, shape (N,), int64
     order : np.ndarray, shape (N,), int64
         Processing order as positions into ``indices``: the PCA fit subset
@@ -247,12 +268,16 @@ class Sweep:
         For an unknown layer, bad indices or parameters.
     """
 
-    def __init__(self, net: Any, samples: Any, layer: int | str,
+    def __init__(self, net: Any, samples: Any, layer: Union[int, str, Sequence[Union[int, str]]],
                  indices: Sequence[int] | np.ndarray | None = None, batch_size: int = 256,
                  k: int = 9, *, threshold: float = 0.0, predict: bool | None = None,
                  pca_samples: int = PCA_SAMPLES, seed: int = 0) -> None:
         self.net, self.samples = net, samples
-        self.layer = net.resolve(layer)
+        asked = [layer] if isinstance(layer, (int, str, np.integer)) else list(layer)
+        if not asked:
+            raise StrataError("no layer chosen to sweep")
+        self.layers = list(dict.fromkeys(net.resolve(one) for one in asked))
+        self.layer = self.layers[0]
         n_all = len(samples)
         if indices is None:
             self.indices = np.arange(n_all, dtype=np.int64)
@@ -267,20 +292,51 @@ class Sweep:
         for name, value in (("batch size", batch_size), ("k", k), ("PCA samples", pca_samples)):
             if value < 1:
                 raise StrataError(f"{name} must be at least 1, not {value}")
-        self.k, self.threshold, self.seed = int(k), float(threshold), int(seed)
-        self.predict = _predicts(net, samples) if predict is None else bool(predict)
+        predict = _predicts(net, samples) if predict is None else bool(predict)
         last = len(net) - 1
-        self.targets = sorted({self.layer, last}) if self.predict else [self.layer]
+        self.targets = sorted(set(self.layers) | {last}) if predict else sorted(self.layers)
         n = len(self.indices)
-        self.n_fit = min(int(pca_samples), n)
-        fit = np.sort(np.random.default_rng(self.seed).choice(n, self.n_fit, replace=False))
+        n_fit = min(int(pca_samples), n)
+        fit = np.sort(np.random.default_rng(seed).choice(n, n_fit, replace=False))
         self.order = np.concatenate([fit, np.setdiff1d(np.arange(n), fit)]).astype(np.int64)
         self.sample_bytes = output_bytes([self.net[i] for i in self.targets])
         self.batch_size = max(1, min(int(batch_size), ACTIVATION_BUDGET // self.sample_bytes))
+        labels = samples.labels
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)[self.indices]
+        self.spec = SweepSpec(layers=tuple(self.layers), targets=tuple(self.targets),
+                              indices=self.indices, k=int(k), threshold=float(threshold),
+                              predict=predict, seed=int(seed), n_fit=n_fit,
+                              batch_size=self.batch_size,
+                              label_classes=None if self.labels is None else
+                              np.unique(self.labels))
+
+    @property
+    def k(self) -> int:
+        """Top and bottom samples kept per unit."""
+        return self.spec.k
+
+    @property
+    def threshold(self) -> float:
+        """Active means peak > threshold."""
+        return self.spec.threshold
+
+    def shards(self, shard_size: int) -> list[np.ndarray]:
+        """The rows (positions in ``indices``) of each shard, in processing order.
+
+        The first shard is the PCA fit subset, whatever its size (every
+        later shard needs its fit); the rest follow in ascending runs of at
+        most ``shard_size`` rows.
+        """
+        if shard_size < 1:
+            raise StrataError(f"shard size must be at least 1, not {shard_size}")
+        n_fit = self.spec.n_fit
+        rest = self.order[n_fit:]
+        return [self.order[:n_fit]] + [rest[i:i + shard_size]
+                                       for i in range(0, len(rest), shard_size)]
 
     def run(self, progress: Progress | None = None,
             cancel: threading.Event | None = None) -> SweepResult:
-        """Sweep the samples; safe to call from a worker thread.
+        """Sweep the samples (one layer); safe to call from a worker thread.
 
         Parameters
         ----------
@@ -300,29 +356,131 @@ class Sweep:
             When cancelled; nothing is returned then.
         LayerError
             When a layer's computation fails on a batch.
+        StrataError
+            When the sweep has several layers (use :meth:`run_layers`).
         """
-        start = time.perf_counter()
-        acc: _Accumulators | None = None
-        sizes: list[int] = []
-        for batch in sample_batches(self.samples, self.indices[self.order],
-                                    batch_size=self.batch_size, cancel=cancel):
-            outs = self._forward(batch.x, batch.indices)
-            if acc is None:
-                acc = _Accumulators(self, outs[self.layer])
-            acc.add(outs, self.order[batch.rows])
-            sizes.append(len(batch.rows))
-            if progress is not None and progress(batch.done, batch.total) is False:
-                raise SweepCancelled("sweep cancelled")
-        return acc.result(tuple(sizes), time.perf_counter() - start)
+        if len(self.layers) > 1:
+            raise StrataError("a sweep of several layers gives one result each: use run_layers")
+        return self.run_layers(progress, cancel)[self.layer]
 
-    def _forward(self, x: np.ndarray, idx: np.ndarray) -> dict[int, np.ndarray]:
-        try:
-            return self.net.outputs(x, self.targets)
-        except StrataError:
-            raise
-        except Exception as exc:  # a layer's numpy raising on odd input is the net's problem
-            raise LayerError(f"layer {self.net[self.layer].name!r} failed on samples "
-                             f"{idx[0]}..{idx[-1]}: {type(exc).__name__}: {exc}") from None
+    def run_layers(self, progress: Progress | None = None,
+                   cancel: threading.Event | None = None) -> dict[int, SweepResult]:
+        """Sweep the samples for every layer at once (arguments as :meth:`run`)."""
+        start = time.perf_counter()
+        state = sweep_rows(self.net, self.samples, self.spec, self.order,
+                           progress=progress, cancel=cancel)
+        return self.finish(state, time.perf_counter() - start)
+
+    def finish(self, state: ShardState, elapsed: float) -> dict[int, SweepResult]:
+        """The results from the merged state of all rows.
+
+        Raises
+        ------
+        StrataError
+            When ``state`` does not cover every row exactly once.
+        """
+        n = len(self.indices)
+        if len(state.rows) != n or not np.array_equal(np.sort(state.rows), np.arange(n)):
+            raise StrataError(f"the sweep's shards cover {len(state.rows)} of {n} samples")
+        predicted = None
+        if state.predicted is not None:
+            predicted = np.full(n, -1, dtype=np.int64)
+            predicted[state.rows] = state.predicted
+        return {layer: self._result(layer, state.layers[layer], state.projections[layer],
+                                    predicted, tuple(state.batch_sizes), elapsed)
+                for layer in self.layers}
+
+    def _result(self, layer: int, ls: LayerState, projection, predicted: Optional[np.ndarray],
+                batch_sizes: tuple[int, ...], elapsed: float) -> SweepResult:
+        names = self.samples.label_names
+        means = {}
+        for key, sums in (("label", ls.by_label), ("prediction", ls.by_prediction)):
+            means[key] = None if sums is None else ClassMeans(
+                classes=sums.classes, names=_class_names(sums.classes, names),
+                counts=sums.samples, means=sums.means())
+        top_samples, top_values, bottom_samples, bottom_values = ls.extremes.result()
+        never_active = (ls.active == 0) & (ls.finite > 0)
+        rectified = is_rectified(self.net[layer])
+        layout = resolve_layout(ls.shape, picture_layout(self.net, layer, len(ls.shape)))
+        return SweepResult(
+            layer=layer, layer_name=self.net[layer].name, shape=ls.shape,
+            layout=layout, unit_axis=ls.unit_axis, indices=self.indices,
+            labels=self.labels, predicted=predicted, threshold=self.spec.threshold,
+            mean=ls.moments.means, std=ls.moments.std,
+            # Over the samples where the unit has a value: NaN outputs are not "inactive".
+            frac_active=np.divide(ls.active, ls.finite, out=np.full(ls.n_units, np.nan),
+                                  where=ls.finite > 0),
+            never_active=never_active, rectified=rectified,
+            dead=never_active & rectified,
+            top_samples=top_samples, top_values=top_values,
+            bottom_samples=bottom_samples, bottom_values=bottom_values,
+            pca=ls.pca.result(projection, len(self.indices)), histograms=ls.histograms,
+            by_label=means["label"], by_prediction=means["prediction"],
+            batch_sizes=batch_sizes, elapsed=elapsed)
+
+
+@dataclass(frozen=True, eq=False)
+class SweepSpec:
+    """What a shard of a sweep needs besides the net and the samples: small and picklable.
+
+    Attributes
+    ----------
+    layers : tuple of int
+        The swept layers.
+    targets : tuple of int
+        The layers each forward computes (the swept ones and, to predict, the last).
+    indices : np.ndarray, shape (N,), int64
+        The swept sample indices; shards are positions (rows) into it.
+    k, threshold, predict, seed : as :class:`Sweep`
+    n_fit : int
+        Rows in the PCA fit subset (the first shard).
+    batch_size : int
+        Starting batch size.
+    label_classes : np.ndarray, shape (K,), int64, or None
+        The labels present among the swept samples.
+    """
+
+    layers: tuple[int, ...]
+    targets: tuple[int, ...]
+    indices: np.ndarray
+    k: int
+    threshold: float
+    predict: bool
+    seed: int
+    n_fit: int
+    batch_size: int
+    label_classes: Optional[np.ndarray]
+
+
+def sweep_rows(net: Any, samples: Any, spec: SweepSpec, rows: np.ndarray,
+               projections: Optional[dict] = None, progress: Progress | None = None,
+               cancel: threading.Event | None = None) -> ShardState:
+    """Sweep some rows (a shard): the mergeable state of their statistics.
+
+    Parameters
+    ----------
+    net, samples : as :class:`Sweep`
+    spec : SweepSpec
+    rows : np.ndarray, shape (m,), int64
+        Positions in ``spec.indices``, in processing order.
+    projections : dict of int to PCAProjection, optional
+        The PCA fits of the fit shard; None: these rows begin with the fit
+        subset, whose first rows are fitted on.
+    progress, cancel : as :meth:`Sweep.run`, counting this shard's rows.
+
+    Returns
+    -------
+    ShardState
+    """
+    run = _ShardRun(net, samples, spec, projections)
+    sizes: list[int] = []
+    for batch in sample_batches(samples, spec.indices[rows], batch_size=spec.batch_size,
+                                cancel=cancel):
+        run.add(rows[batch.rows], batch.x, batch.indices)
+        sizes.append(len(batch.rows))
+        if progress is not None and progress(batch.done, batch.total) is False:
+            raise SweepCancelled("sweep cancelled")
+    return run.state(np.asarray(rows, dtype=np.int64), sizes)
 
 
 def _predicts(net: Any, samples: Any) -> bool:
@@ -336,78 +494,109 @@ def _class_names(classes: np.ndarray, names: Optional[Sequence[str]]) -> Optiona
     return tuple(names[c] if 0 <= c < len(names) else str(c) for c in classes.tolist())
 
 
-class _Accumulators:
-    """The running results of one :meth:`Sweep.run`, set up from its first batch."""
+class _ShardRun:
+    """The running state of one :func:`sweep_rows`, each layer set up from its first batch."""
 
-    def __init__(self, sweep: Sweep, act: np.ndarray) -> None:
-        self.sweep = sweep
-        self.shape = tuple(int(s) for s in act.shape[1:])
+    def __init__(self, net: Any, samples: Any, spec: SweepSpec,
+                 projections: Optional[dict]) -> None:
+        self.net, self.spec = net, spec
+        labels = samples.labels
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.layers: dict[int, LayerState] = {}
+        self.projections = dict(projections or {})
+        self.fitters: dict[int, PCAFitter] = {}
+        self.predicted: list[np.ndarray] = []
+
+    def add(self, rows: np.ndarray, x: np.ndarray, idx: np.ndarray) -> None:
+        """Merge one batch: ``rows`` its positions in ``spec.indices``, ``x`` the net input."""
+        outs = self._forward(x, idx)
+        predicted = None
+        if self.spec.predict:
+            predicted = predictions(outs[len(self.net) - 1])
+            self.predicted.append(predicted)
+        labels = None if self.labels is None else self.labels[idx]
+        for layer in self.spec.layers:
+            act = outs[layer]
+            if layer not in self.layers:
+                self._start(layer, act)
+            self._add_layer(layer, act, rows, idx, labels, predicted, outs)
+
+    def _forward(self, x: np.ndarray, idx: np.ndarray) -> dict[int, np.ndarray]:
+        try:
+            return self.net.outputs(x, list(self.spec.targets))
+        except StrataError:
+            raise
+        except Exception as exc:  # a layer's numpy raising on odd input is the net's problem
+            names = ", ".join(repr(self.net[i].name) for i in self.spec.layers)
+            raise LayerError(f"layer {names} failed on samples "
+                             f"{idx[0]}..{idx[-1]}: {type(exc).__name__}: {exc}") from None
+
+    def _start(self, layer: int, act: np.ndarray) -> None:
+        shape = tuple(int(s) for s in act.shape[1:])
         if act[:1].size == 0:
-            raise LayerError(f"layer {sweep.net[sweep.layer].name!r} has an empty output "
-                             f"{self.shape}: nothing to sweep")
-        ndim = len(self.shape)
-        self.layout = resolve_layout(self.shape, picture_layout(sweep.net, sweep.layer, ndim))
-        self.unit_axis = {"vector": None, "channels_first": 0}.get(self.layout, ndim - 1)
-        n_units = int(np.prod(self.shape)) if self.unit_axis is None else self.shape[self.unit_axis]
-        n = len(sweep.indices)
-        self.moments = Moments(n_units)
-        self.active = np.zeros(n_units, dtype=np.int64)
-        self.finite = np.zeros_like(self.active)  # samples whose peak is a number, per unit
-        self.extremes = TopK(n_units, sweep.k)
-        self.pca = StreamingPCA(n, sweep.n_fit, int(np.prod(self.shape)), seed=sweep.seed)
-        labels = sweep.samples.labels
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)[sweep.indices]
-        self.by_label = None if self.labels is None else ClassSums(np.unique(self.labels), n_units)
-        self.predicted = np.full(n, -1, dtype=np.int64) if sweep.predict else None
-        self.by_prediction: ClassSums | None = None
-        self.n_units = n_units
+            raise LayerError(f"layer {self.net[layer].name!r} has an empty output "
+                             f"{shape}: nothing to sweep")
+        ndim = len(shape)
+        layout = resolve_layout(shape, picture_layout(self.net, layer, ndim))
+        unit_axis = {"vector": None, "channels_first": 0}.get(layout, ndim - 1)
+        n_units = int(np.prod(shape)) if unit_axis is None else shape[unit_axis]
+        n_values = int(np.prod(shape))
+        fitter = PCAFitter(self.spec.n_fit, n_values, seed=self.spec.seed)
+        if layer not in self.projections:
+            self.fitters[layer] = fitter
+        self.layers[layer] = LayerState.empty(shape, unit_axis, n_units, self.spec.k,
+                                              fitter.n_features, self.spec.label_classes)
 
-    def add(self, outs: dict[int, np.ndarray], rows: np.ndarray) -> None:
-        """Merge one batch: ``outs`` from net.outputs, ``rows`` its positions in ``indices``."""
-        sweep = self.sweep
-        act = outs[sweep.layer]
-        values, peaks = unit_values(act, self.unit_axis)
+    def _add_layer(self, layer: int, act: np.ndarray, rows: np.ndarray, idx: np.ndarray,
+                   labels: Optional[np.ndarray], predicted: Optional[np.ndarray],
+                   outs: dict[int, np.ndarray]) -> None:
+        ls = self.layers[layer]
+        values, peaks = unit_values(act, ls.unit_axis)
         finite = np.isfinite(values)
         finite = None if finite.all() else finite
-        self.moments.add(values, finite)
+        ls.moments.add(values, finite)
         with np.errstate(invalid="ignore"):
-            self.active += (peaks > sweep.threshold).sum(axis=0)
-        self.finite += np.isfinite(peaks).sum(axis=0)
-        self.extremes.add(peaks, sweep.indices[rows])
-        self.pca.add(act.reshape(len(act), -1), rows)
-        if self.by_label is not None:
-            self.by_label.add(values, self.labels[rows], finite)
-        if self.predicted is not None:
-            scores = outs[len(sweep.net) - 1]
-            if self.by_prediction is None:
-                self.by_prediction = ClassSums(np.arange(scores.shape[1], dtype=np.int64),
-                                               self.n_units)
-            predicted = predictions(scores)
-            self.predicted[rows] = predicted
-            self.by_prediction.add(values, predicted, finite)
+            ls.active += (peaks > self.spec.threshold).sum(axis=0)
+        ls.finite += np.isfinite(peaks).sum(axis=0)
+        ls.extremes.add(peaks, idx)
+        ls.histograms.add(values)
+        if ls.by_label is not None:
+            ls.by_label.add(values, labels, finite)
+        if predicted is not None:
+            if ls.by_prediction is None:
+                n_classes = outs[len(self.net) - 1].shape[1]
+                ls.by_prediction = ClassSums(np.arange(n_classes, dtype=np.int64), ls.n_units)
+            ls.by_prediction.add(values, predicted, finite)
+        self._add_pca(layer, ls, act.reshape(len(act), -1), rows)
 
-    def result(self, batch_sizes: tuple[int, ...], elapsed: float) -> SweepResult:
-        sweep = self.sweep
-        names = sweep.samples.label_names
-        means = {}
-        for key, sums in (("label", self.by_label), ("prediction", self.by_prediction)):
-            means[key] = None if sums is None else ClassMeans(
-                classes=sums.classes, names=_class_names(sums.classes, names),
-                counts=sums.samples, means=sums.means())
-        top_samples, top_values, bottom_samples, bottom_values = self.extremes.result()
-        never_active = (self.active == 0) & (self.finite > 0)
-        rectified = is_rectified(sweep.net[sweep.layer])
-        return SweepResult(
-            layer=sweep.layer, layer_name=sweep.net[sweep.layer].name, shape=self.shape,
-            layout=self.layout, unit_axis=self.unit_axis, indices=sweep.indices,
-            labels=self.labels, predicted=self.predicted, threshold=sweep.threshold,
-            mean=self.moments.means, std=self.moments.std,
-            # Over the samples where the unit has a value: NaN outputs are not "inactive".
-            frac_active=np.divide(self.active, self.finite, out=np.full(len(self.active), np.nan),
-                                  where=self.finite > 0),
-            never_active=never_active, rectified=rectified,
-            dead=never_active & rectified,
-            top_samples=top_samples, top_values=top_values,
-            bottom_samples=bottom_samples, bottom_values=bottom_values,
-            pca=self.pca.result(), by_label=means["label"], by_prediction=means["prediction"],
-            batch_sizes=batch_sizes, elapsed=elapsed)
+    def _add_pca(self, layer: int, ls: LayerState, X: np.ndarray, rows: np.ndarray) -> None:
+        fitter = self.fitters.get(layer)
+        projection = self.projections.get(layer)
+        Z = features_of(X, int(X.shape[1]), self.spec.seed)
+        total = Z.sum()
+        row_ok = (np.ones(len(Z), dtype=bool) if np.isfinite(total) and np.isfinite(np.dot(
+            Z.ravel(), Z.ravel())) else np.isfinite(Z).all(axis=1))
+        all_ok = bool(row_ok.all())
+        ls.pca.add_moments(Z if all_ok else Z[row_ok])
+        taken = 0
+        if fitter is not None:
+            taken = fitter.take(Z, rows, row_ok)
+            if fitter.full:
+                projection = self._fit(layer, ls)
+        if taken < len(Z) and projection is not None:
+            rest = np.arange(taken, len(Z))[row_ok[taken:]]
+            ls.pca.add_coords(rows[rest], projection.project(Z[rest]))
+
+    def _fit(self, layer: int, ls: LayerState):
+        projection, fitted_rows, coords = self.fitters.pop(layer).fit()
+        self.projections[layer] = projection
+        ls.pca.add_coords(fitted_rows, coords)
+        return projection
+
+    def state(self, rows: np.ndarray, sizes: list[int]) -> ShardState:
+        """The shard's state after its last batch (fitting what waits for a fit)."""
+        for layer in list(self.fitters):
+            self._fit(layer, self.layers[layer])
+        predicted = np.concatenate(self.predicted) if self.spec.predict else None
+        return ShardState(rows=rows, predicted=predicted, layers=self.layers,
+                          projections=self.projections, batch_sizes=sizes)

@@ -13,6 +13,11 @@ activations:
   the lower sample index;
 - :class:`ClassSums`: per-class sums of the values, for class means.
 
+Each also merges with another of its kind fed other samples (``merge``), and
+becomes a dict of arrays and back (``arrays`` / ``from_arrays``), so a sweep's
+shards can run apart, be saved, and be combined in any order: counts, top-k
+and class sums exactly, moments within float rounding.
+
 NaN and Inf: moments and class means use finite values only; in top-k a NaN
 score ranks as the worst possible score. Pure numpy.
 """
@@ -107,13 +112,33 @@ class Moments:
             clean = np.where(finite, values, 0.0)
             mean = clean.sum(axis=0) / np.maximum(count, 1)
             m2 = (np.where(finite, values - mean, 0.0) ** 2).sum(axis=0)
+        self._combine(count, mean, m2)
+
+    def merge(self, other: "Moments") -> None:
+        """Take in the moments of other rows (Chan's merge)."""
+        self._combine(other.count, other._mean, other._m2)
+
+    def _combine(self, count: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> None:
         # Chan et al.: merging moments, not sums, keeps precision when |mean| >> std.
         total = self.count + count
         share = np.divide(count, total, out=np.zeros(len(total)), where=total > 0)
         delta = mean - self._mean
-        self._mean += delta * share
-        self._m2 += m2 + delta ** 2 * self.count * share
+        self._mean = self._mean + delta * share
+        self._m2 = self._m2 + m2 + delta ** 2 * self.count * share
         self.count = total
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """count (U,) int64, mean (U,), m2 (U,): the whole state."""
+        return {"count": self.count, "mean": self._mean, "m2": self._m2}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Moments":
+        """The state :meth:`arrays` gave."""
+        moments = cls(len(arrays["count"]))
+        moments.count = np.asarray(arrays["count"], dtype=np.int64)
+        moments._mean = np.asarray(arrays["mean"], dtype=np.float64)
+        moments._m2 = np.asarray(arrays["m2"], dtype=np.float64)
+        return moments
 
     @property
     def std(self) -> np.ndarray:
@@ -178,9 +203,24 @@ class TopK:
 
     def _merge_all(self, badness: np.ndarray, scores: np.ndarray, samples: np.ndarray) -> None:
         """First batches: partition every entry."""
+        self._keep_best(_key(badness.T, samples), np.concatenate([scores.T, scores.T]))
+
+    def merge(self, other: "TopK") -> None:
+        """Take in another TopK of the same units and k, fed other samples.
+
+        Exact: keys are unique, so the k best of the union do not depend on
+        which side or order they came from.
+        """
+        if other.n_units != self.n_units or other.k != self.k:
+            raise ValueError(f"cannot merge top-{other.k} of {other.n_units} units into "
+                             f"top-{self.k} of {self.n_units}")
+        self._keep_best(other._keys, other._values)
+
+    def _keep_best(self, new_keys: np.ndarray, new_values: np.ndarray) -> None:
+        """The k smallest keys per row of the current ones and ``new_keys`` (2U, m), sorted."""
         k = self.k
-        keys = np.concatenate([self._keys, _key(badness.T, samples)], axis=1)
-        values = np.concatenate([self._values, np.concatenate([scores.T, scores.T])], axis=1)
+        keys = np.concatenate([self._keys, new_keys], axis=1)
+        values = np.concatenate([self._values, new_values], axis=1)
         if keys.shape[1] > k:
             cols = np.argpartition(keys, k - 1, axis=1)[:, :k]
             keys = np.take_along_axis(keys, cols, axis=1)
@@ -221,6 +261,19 @@ class TopK:
         u = self.n_units
         samples = self._keys & 0xFFFFFFFF
         return samples[:u], self._values[:u].copy(), samples[u:], self._values[u:].copy()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """keys (2U, k') int64 and values (2U, k') float64: top rows then bottom rows."""
+        return {"keys": self._keys, "values": self._values}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], k: int) -> "TopK":
+        """The state :meth:`arrays` gave, keeping ``k`` per unit."""
+        keys = np.asarray(arrays["keys"], dtype=np.int64)
+        top = cls(keys.shape[0] // 2, k)
+        top._keys = keys
+        top._values = np.asarray(arrays["values"], dtype=np.float64)
+        return top
 
 
 def _ordered_bits(bits: np.ndarray) -> np.ndarray:
@@ -267,6 +320,30 @@ class ClassSums:
         else:
             self._sums += onehot.T @ np.where(finite, values, 0.0)
             self._missing += onehot.T @ (~finite).astype(np.float64)
+
+    def merge(self, other: "ClassSums") -> None:
+        """Take in the sums of other samples over the same classes (exact: integer counts,
+        float sums within rounding)."""
+        if not np.array_equal(other.classes, self.classes):
+            raise ValueError("cannot merge class sums over different classes")
+        self.samples = self.samples + other.samples
+        self._sums = self._sums + other._sums
+        self._missing = self._missing + other._missing
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """classes (K,), samples (K,), sums (K, U), missing (K, U)."""
+        return {"classes": self.classes, "samples": self.samples, "sums": self._sums,
+                "missing": self._missing}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ClassSums":
+        """The state :meth:`arrays` gave."""
+        sums = np.asarray(arrays["sums"], dtype=np.float64)
+        state = cls(np.asarray(arrays["classes"], dtype=np.int64), sums.shape[1])
+        state.samples = np.asarray(arrays["samples"], dtype=np.int64)
+        state._sums = sums
+        state._missing = np.asarray(arrays["missing"], dtype=np.float64)
+        return state
 
     def means(self) -> np.ndarray:
         """Mean value per class and unit, shape (K, U); NaN where a class has no finite value."""
