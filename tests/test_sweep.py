@@ -448,7 +448,8 @@ def test_sweep_command_writes_what_the_api_computes(tmp_path, capsys, demo):
     info = json.loads((out / "sweep.json").read_text())
     assert info["layer_name"] == "relu2" and info["layout"] == "channels_first"
     assert info["pca"]["description"] == want.pca.description
-    assert sorted(info["files"]) == sorted(os.listdir(out))
+    assert sorted(info["files"] + ["shards"]) == sorted(os.listdir(out))  # + shard states
+    assert info["ran"] == "in-process"
 
 
 def test_sweep_command_errors_are_one_line(tmp_path):

@@ -5,7 +5,8 @@
     python main.py render NET --layer L --sample I -o OUT.png
     python main.py export NET --layer L (--sample I | --all) -o OUT.npy
     python main.py convert SRC -o OUT.h5 [--from FORMAT]
-    python main.py sweep NET --layer L [--samples FILE] [--k K] -o OUTDIR
+    python main.py sweep NET --layer L [--layer L2 | --all-layers] [--samples FILE] [--k K]
+                         [--cluster local:N|tcp://HOST:PORT] -o OUTDIR
     python main.py explain NET --sample I --method METHOD [--target CLASS] -o OUT.npy|OUT.png
 
 Problems with arguments or files print one line on stderr and exit with 2.
@@ -110,7 +111,7 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 
     sweep = sub.add_parser("sweep", help="per-unit statistics, top-k samples, PCA and class "
                            "means of a layer over all samples, as CSV files")
-    _layer_args(sweep, sample_required=False)
+    _samples_args(sweep)  # its --layer may repeat: the sweep command's own options
     from viewer.sweep_command import add_arguments as add_sweep_arguments
     add_sweep_arguments(sweep)
 
@@ -181,6 +182,9 @@ def _run_command(args: argparse.Namespace) -> int:
     if args.command == "explain":
         from viewer.explain_command import run as run_explain
         return run_explain(args, net, samples)
+    if args.command == "sweep":
+        from viewer.sweep_command import run
+        return run(args, net, samples)
     try:
         layer = net.resolve(args.layer)
     except StrataError as exc:
@@ -188,9 +192,6 @@ def _run_command(args: argparse.Namespace) -> int:
         raise StrataError(f"{args.net}: {exc} (layers: {names})") from None
     if args.command == "render":
         return _render(args, net, samples, layer)
-    if args.command == "sweep":
-        from viewer.sweep_command import run
-        return run(args, net, samples, layer)
     return _export(args, net, samples, layer)
 
 

@@ -1,8 +1,10 @@
-"""``python main.py sweep``: a dataset sweep of one layer, written as CSV files.
+"""``python main.py sweep``: a dataset sweep of layers, written as CSV files.
 
-    python main.py sweep NET --layer L [--samples FILE] [--dataset PATH] [--k K] -o OUTDIR
+    python main.py sweep NET --layer L [--layer L2 ... | --all-layers] [--samples FILE]
+                         [--dataset PATH] [--k K] [--cluster local:N|tcp://HOST:PORT] -o OUTDIR
 
-writes into OUTDIR (created if missing; files of the same names are replaced):
+writes into OUTDIR (created if missing; files of the same names are replaced),
+or, for several layers, into one folder per layer ``OUTDIR/<index>-<name>``:
 
     units.csv          unit,mean,std,frac_active,never_active,dead   one row per unit/channel
     top_k.csv          unit,rank,sample,value,label             the k samples with the largest peak
@@ -13,8 +15,15 @@ writes into OUTDIR (created if missing; files of the same names are replaced):
                        from the first to the last one used (see UnitHistograms)
     class_means.csv    class,name,count,<unit 0>,<unit 1>,...   when the samples have labels
     predicted_class_means.csv   the same per predicted class, when the net is a classifier
-    sweep.json         what was swept and how (layer, layout, threshold, PCA method, files),
-                       and the accuracy when there are labels and predictions
+    sweep.json         what was swept and how (layer, layout, threshold, PCA method, where
+                       it ran, files), and the accuracy when there are labels and predictions
+
+and ``OUTDIR/shards/``: each finished shard's state (``--shard-size`` rows,
+see :mod:`viewer.cluster.shards`). Rerunning the same command skips the
+shards already there, so a killed sweep resumes; another command into the
+same folder starts afresh. ``--cluster`` runs the shards on Dask workers
+(:mod:`viewer.cluster.dask_client`; requirements-cluster.txt); without it
+they run in this process. The numbers do not depend on where shards ran.
 
 ``never_active`` is 1 for a unit never above the threshold; ``dead`` is the
 same for layers whose outputs are ReLU-like and empty for all others (a tanh
@@ -33,6 +42,8 @@ import csv
 import json
 import math
 import os
+import re
+import sys
 from typing import TYPE_CHECKING, Any, Iterable
 
 from viewer.errors import StrataError
@@ -42,51 +53,118 @@ if TYPE_CHECKING:  # numpy and the sweep load only when a sweep runs: the CLI st
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The sweep options besides NET, --layer, --samples and --dataset."""
+    """The sweep options besides NET, --samples and --dataset."""
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--layer", "-l", action="append", metavar="L",
+                       help="layer index (negative counts from the end) or name; repeat it "
+                            "to sweep several layers in one pass")
+    which.add_argument("--all-layers", action="store_true",
+                       help="sweep every layer but the input, in one pass")
     p.add_argument("--k", type=int, default=9, help="top and bottom samples per unit (default 9)")
     p.add_argument("--threshold", type=float, default=0.0,
                    help="a unit is active on a sample when its peak exceeds this (default 0)")
     p.add_argument("--batch-size", type=int, default=256, help="most samples per forward pass")
     p.add_argument("--pca-samples", type=int,
                    help="random samples the PCA is fitted on (default 1000); all are projected")
+    p.add_argument("--shard-size", type=int, default=5000,
+                   help="samples per shard: the unit of resuming and of cluster work "
+                        "(default 5000)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the shards on Dask: local:N starts N worker processes, "
+                        "tcp://HOST:PORT uses a running scheduler (needs "
+                        "requirements-cluster.txt); default: in this process")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="folder for the CSV files (created if missing)")
 
 
 OUTPUT_FILES = ("units.csv", "top_k.csv", "bottom_k.csv", "pca.csv", "pca_variance.csv",
                 "histograms.csv", "class_means.csv", "predicted_class_means.csv", "sweep.json")
+SHARDS = "shards"
 
 
 def _count(n: int, what: str) -> str:
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
 
-def run(args: argparse.Namespace, net: Any, samples: Any, layer: int) -> int:
-    """Sweep ``layer`` over ``samples`` and write the files; returns the exit code."""
+def chosen_layers(args: argparse.Namespace, net: Any) -> list[int]:
+    """The layer indices ``--layer`` or ``--all-layers`` name, in net order for the latter."""
+    if args.all_layers:
+        return [i for i, layer in enumerate(net) if layer.kind != "Input"] or [0]
+    layers = []
+    for name in args.layer:
+        try:
+            layers.append(net.resolve(name))
+        except StrataError as exc:
+            names = ", ".join(layer.name for layer in net)
+            raise StrataError(f"{args.net}: {exc} (layers: {names})") from None
+    return list(dict.fromkeys(layers))
+
+
+def layer_folder(outdir: str, index: int, name: str) -> str:
+    """``OUTDIR/<index>-<name>``, the name made safe for a file name."""
+    return os.path.join(outdir, f"{index:03d}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}")
+
+
+def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
+    """Sweep the chosen layers over ``samples`` and write the files; returns the exit code."""
     from viewer.analysis.sweep import Sweep
+    from viewer.cluster.run import run_shards
+    from viewer.cluster.shards import ShardFolder, fingerprint
 
     outdir = args.output
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise StrataError(f"{outdir}: exists and is not a folder")
     if not math.isfinite(args.threshold):
         raise StrataError(f"--threshold must be a finite number, not {args.threshold}")
+    if args.shard_size < 1:
+        raise StrataError(f"--shard-size must be at least 1, not {args.shard_size}")
+    layers = chosen_layers(args, net)
+    cluster = _cluster(args.cluster) if args.cluster else None  # before the folder and the work
     try:  # before the sweep, so a bad folder does not cost a whole sweep
         os.makedirs(outdir, exist_ok=True)
     except OSError as exc:
         raise StrataError(f"{outdir}: cannot create the folder ({exc.strerror or exc})") from None
     options = {} if args.pca_samples is None else {"pca_samples": args.pca_samples}
-    sweep = Sweep(net, samples, layer, batch_size=args.batch_size, k=args.k,
+    sweep = Sweep(net, samples, layers, batch_size=args.batch_size, k=args.k,
                   threshold=args.threshold, **options)
-    result = sweep.run()
+    folder = ShardFolder(os.path.join(outdir, SHARDS),
+                         fingerprint(sweep, args.shard_size, net.path, samples.path,
+                                     samples.source))
     try:
-        files = write_sweep(result, outdir, net_name=net.name, samples_source=samples.source)
-    except OSError as exc:
-        raise StrataError(f"{outdir}: cannot write ({exc.strerror or exc})") from None
-    print(f"wrote {len(files)} files to {outdir}: layer {result.layer} {result.layer_name}, "
-          f"{_count(result.n_samples, 'sample')}, {_count(result.n_units, 'unit')} "
-          f"({int(result.never_active.sum())} {result.inactive_name}); "
-          f"{result.pca.description}{_accuracy_text(result)}")
+        executor = cluster.executor() if cluster is not None else None
+        state, report = run_shards(sweep, args.shard_size, folder, executor,
+                                   progress=lambda p: print(f"sweep: {p.describe()}",
+                                                            file=sys.stderr, flush=True))
+    finally:
+        if cluster is not None:
+            cluster.close()
+    results = sweep.finish(state, report.elapsed)
+    ran = (f"ran {report.where}: {_count(report.n_shards, 'shard')}"
+           + (f", {report.skipped} found finished" if report.skipped else "")
+           + (f"; removed {report.removed} shard files of another sweep" if report.removed
+              else ""))
+    for layer, result in results.items():
+        where = outdir if len(results) == 1 else layer_folder(outdir, layer, result.layer_name)
+        try:
+            os.makedirs(where, exist_ok=True)
+            files = write_sweep(result, where, net_name=net.name, samples_source=samples.source,
+                                ran=report.where)
+        except OSError as exc:
+            raise StrataError(f"{where}: cannot write ({exc.strerror or exc})") from None
+        print(f"wrote {len(files)} files to {where}: layer {result.layer} {result.layer_name}, "
+              f"{_count(result.n_samples, 'sample')}, {_count(result.n_units, 'unit')} "
+              f"({int(result.never_active.sum())} {result.inactive_name}); "
+              f"{result.pca.description}{_accuracy_text(result)}")
+    print(ran)
     return 0
+
+
+def _cluster(address: str) -> Any:
+    """A Dask cluster for ``--cluster`` (imports Dask; its absence is one line)."""
+    from viewer.cluster.dask_client import DaskCluster, parse_address
+
+    parse_address(address)  # a bad address is said before anything starts
+    return DaskCluster(address)
 
 
 def _accuracy_text(result: SweepResult) -> str:
@@ -98,7 +176,7 @@ def _accuracy_text(result: SweepResult) -> str:
 
 
 def write_sweep(result: SweepResult, outdir: str, *, net_name: str = "",
-                samples_source: str = "") -> list[str]:
+                samples_source: str = "", ran: str = "in-process") -> list[str]:
     """Write a sweep's results as the files listed in the module docstring.
 
     Parameters
@@ -108,6 +186,8 @@ def write_sweep(result: SweepResult, outdir: str, *, net_name: str = "",
         An existing folder.
     net_name, samples_source : str
         Recorded in sweep.json.
+    ran : str
+        Where the sweep ran ("in-process", "local:2 (2 worker processes)"), for sweep.json.
 
     Returns
     -------
@@ -174,7 +254,7 @@ def write_sweep(result: SweepResult, outdir: str, *, net_name: str = "",
         "pca": {"description": pca.description, "method": pca.method, "n_fit": pca.n_fit,
                 "n_samples": pca.n_samples, "n_features": pca.n_features,
                 "n_original_features": pca.n_original_features, "seed": pca.seed},
-        "elapsed_seconds": round(result.elapsed, 3),
+        "elapsed_seconds": round(result.elapsed, 3), "ran": ran,
         "files": written + ["sweep.json"],
     }
     with open(os.path.join(outdir, "sweep.json"), "w") as fh:

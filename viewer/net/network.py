@@ -63,6 +63,13 @@ class Net(Sequence[Layer]):
                                      "an earlier layer of this net")
             self._index[layer.name] = i
 
+    def __getstate__(self) -> dict:
+        """Pickled without the plan cache: plans key layers by id(), which another
+        process (a Dask worker) does not share."""
+        state = self.__dict__.copy()
+        state["_plans"] = {}
+        return state
+
     # -- the sequence -----------------------------------------------------------
 
     def __len__(self) -> int:
