@@ -133,8 +133,7 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
     try:
         executor = cluster.executor() if cluster is not None else None
         state, report = run_shards(sweep, args.shard_size, folder, executor,
-                                   progress=lambda p: print(f"sweep: {p.describe()}",
-                                                            file=sys.stderr, flush=True))
+                                   progress=_print_progress)
     finally:
         if cluster is not None:
             cluster.close()
@@ -143,6 +142,7 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
            + (f", {report.skipped} found finished" if report.skipped else "")
            + (f"; removed {report.removed} shard files of another sweep" if report.removed
               else ""))
+    print(ran)
     for layer, result in results.items():
         where = outdir if len(results) == 1 else layer_folder(outdir, layer, result.layer_name)
         try:
@@ -155,8 +155,13 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
               f"{_count(result.n_samples, 'sample')}, {_count(result.n_units, 'unit')} "
               f"({int(result.never_active.sum())} {result.inactive_name}); "
               f"{result.pca.description}{_accuracy_text(result)}")
-    print(ran)
     return 0
+
+
+def _print_progress(progress: Any) -> None:
+    """One line on stderr per finished shard, when there are several."""
+    if progress.n_shards > 1:
+        print(f"sweep: {progress.describe()}", file=sys.stderr, flush=True)
 
 
 def _cluster(address: str) -> Any:
