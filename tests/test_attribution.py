@@ -208,7 +208,9 @@ def test_rise_is_reproducible_with_its_seed():
     a = rise(net, x, masks=300, cells=4, seed=3, rows=32)
     b = rise(net, x, masks=300, cells=4, seed=3, rows=300)
     c = rise(net, x, masks=300, cells=4, seed=4)
-    np.testing.assert_allclose(a.values, b.values, rtol=1e-9)
+    # Batches of 32 and of 300 rows take different BLAS blockings of the same
+    # float32 convolutions, so equal means equal up to float32 rounding.
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-6)
     assert not np.allclose(a.values, c.values)
 
 
