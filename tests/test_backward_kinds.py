@@ -216,6 +216,30 @@ def _indexing_cases():
     }
 
 
+def _elementwise_cases():
+    from viewer.net.layers.expression import Elementwise
+    formulas = [
+        # Theano's ReLU and batch norm as Composite formulas
+        ([["abs", ["in", 0]], ["add", ["in", 0], ["step", 0]], ["mul", ["num", 0.5], ["step", 1]]], []),
+        ([["sub", ["in", 0], ["const", 0]], ["mul", ["step", 0], ["const", 1]],
+          ["add", ["step", 1], ["in", 1]]], [rand(1, 3), rand(1, 3)]),
+        ([["sigmoid", ["in", 0]], ["tanh", ["in", 1]], ["mul", ["step", 0], ["step", 1]],
+          ["div", ["step", 2], ["const", 0]], ["sqr", ["step", 3]], ["maximum", ["step", 4], ["in", 0]],
+          ["minimum", ["step", 5], ["num", 0.3]], ["softplus", ["step", 6]], ["erf", ["step", 7]],
+          ["sin", ["step", 8]], ["cos", ["step", 8]], ["sub", ["step", 9], ["step", 10]],
+          ["neg", ["step", 11]], ["identity", ["step", 12]]], [RNG.uniform(0.5, 2, (1, 3))]),
+        ([["gt", ["in", 0], ["num", 0.0]], ["switch", ["step", 0], ["in", 0], ["in", 1]],
+          ["clip", ["step", 1], ["num", -0.5], ["in", 1]], ["second", ["in", 0], ["step", 2]],
+          ["floor", ["in", 1]], ["add", ["step", 3], ["step", 4]]], []),
+        ([["exp", ["in", 0]], ["log", ["step", 0]], ["log1p", ["step", 0]], ["expm1", ["in", 1]],
+          ["sqrt", ["step", 0]], ["inv", ["step", 4]], ["pow", ["step", 4], ["in", 1]],
+          ["add", ["step", 1], ["step", 2]], ["add", ["step", 7], ["step", 3]],
+          ["add", ["step", 8], ["step", 5]], ["add", ["step", 9], ["step", 6]]], []),
+    ]
+    return [merged(lambda p, steps=steps, consts=consts: Elementwise.from_constants(
+        p, name="L", steps=steps, constants=consts), (3,), (3,)) for steps, consts in formulas]
+
+
 def _cases():
     from viewer.net.layers import (Add, AvgPool2D, BatchNorm, Concatenate, Dense, Dropout, Flatten,
                                    GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D, Multiply, Permute,
@@ -249,6 +273,7 @@ def _cases():
         **_conv_extra_cases(),
         **_tensor_cases(),
         **_indexing_cases(),
+        "Elementwise": _elementwise_cases(),
         "Concatenate": [merged(lambda p: Concatenate(p, name="L", axis=-1), (2, 3), (2, 1)),
                         merged(lambda p: Concatenate(p, name="L", axis=1), (2, 3), (4, 3), (1, 3))],
     }
@@ -321,6 +346,12 @@ def test_embedding_indices_have_zero_gradient():
     x = RNG.integers(0, 5, (2, 3))
     (g,) = vjp(layer, [x], layer.forward(x), rand(2, 3, 2))
     assert g.shape == (2, 3) and not g.any()
+
+
+def test_every_formula_op_has_a_derivative_rule():
+    from viewer.net.backward.expression import RULED
+    from viewer.net.layers.expression import OPS
+    assert RULED == set(OPS)
 
 
 def test_every_activation_function_has_a_derivative():

@@ -109,14 +109,18 @@ def binary_grads(name: str, a: np.ndarray, b: np.ndarray, y: np.ndarray,
 
 
 def clip_grads(x: np.ndarray, low, high, g: np.ndarray) -> tuple:
-    """Gradients of ``clip(x, low, high)`` w.r.t. x, low and high (None bounds get None).
+    """Gradients of ``clip(x, low, high) = minimum(maximum(x, low), high)`` w.r.t. x, low, high.
 
-    Inside the bounds (bounds included, as PyTorch's clamp) x gets the
-    gradient; where x is clipped, the bound that clipped it does.
+    Bounds that are None get None. Within the bounds (bounds included, as
+    PyTorch's clamp) x gets the gradient; where x is clipped, the bound that
+    clipped it does.
     """
-    below = np.zeros(np.shape(x), bool) if low is None else x < low
-    above = np.zeros(np.shape(x), bool) if high is None else x > high
-    gx = np.where(below | above, 0, g)
-    glow = None if low is None else unbroadcast(np.where(below, g, 0), np.shape(low))
-    ghigh = None if high is None else unbroadcast(np.where(above & ~below, g, 0), np.shape(high))
+    floor = x if low is None else np.maximum(x, low)
+    if high is None:
+        g_floor, ghigh = g, None
+    else:
+        g_floor, ghigh = binary_grads("minimum", floor, high, None, g)
+    if low is None:
+        return unbroadcast(g_floor, np.shape(x)), None, ghigh
+    gx, glow = binary_grads("maximum", x, low, None, g_floor)
     return gx, glow, ghigh
