@@ -240,6 +240,36 @@ def _elementwise_cases():
         p, name="L", steps=steps, constants=consts), (3,), (3,)) for steps, consts in formulas]
 
 
+def _recurrent_cases():
+    from viewer.net.layers.recurrent import GRU, LSTM, SimpleRNN
+    features, units = 3, 2
+    cases = {"SimpleRNN": [], "LSTM": [], "GRU": []}
+    options = [{}, {"output": "last", "go_backwards": True},
+               {"bidirectional": True, "merge_mode": "concat"},
+               {"bidirectional": True, "merge_mode": "mul", "output": "last"},
+               {"bidirectional": True, "merge_mode": "stack", "go_backwards": True, "restore_order": True},
+               {"bidirectional": True, "merge_mode": "ave"}, {"bidirectional": True, "merge_mode": "sum"},
+               {"merge_mode": "stack", "activation": "relu",
+                "recurrent_activation": {"function": "hard_sigmoid", "slope": 0.2, "offset": 0.5}}]
+    for cls in (SimpleRNN, LSTM, GRU):
+        extra = [{"output": "cell"}, {"cell_clip": 0.3}] if cls is LSTM else \
+            [{"reset_after": True}, {"reset_after": True, "bidirectional": True}] if cls is GRU else []
+        for opts in options + extra:
+            def factory(p, cls=cls, opts=dict(opts)):
+                width = cls.gates * units
+                params = {"W": rand(features, width), "U": rand(units, width) * 0.5, "b": rand(width)}
+                if opts.pop("bidirectional", False):
+                    params.update(W_back=rand(features, width), U_back=rand(units, width) * 0.5,
+                                  b_back=rand(width))
+                    if opts.get("reset_after"):
+                        params["b_rec_back"] = rand(width)
+                if opts.get("reset_after"):
+                    params["b_rec"] = rand(width)
+                return cls(p, name="L", **params, **opts)
+            cases[cls.kind].append(single(factory, 4, features))
+    return cases
+
+
 def _cases():
     from viewer.net.layers import (Add, AvgPool2D, BatchNorm, Concatenate, Dense, Dropout, Flatten,
                                    GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D, Multiply, Permute,
@@ -274,6 +304,7 @@ def _cases():
         **_tensor_cases(),
         **_indexing_cases(),
         "Elementwise": _elementwise_cases(),
+        **_recurrent_cases(),
         "Concatenate": [merged(lambda p: Concatenate(p, name="L", axis=-1), (2, 3), (2, 1)),
                         merged(lambda p: Concatenate(p, name="L", axis=1), (2, 3), (4, 3), (1, 3))],
     }
