@@ -1,7 +1,9 @@
 """Every layer kind's vector-Jacobian product against central finite differences in float64.
 
 CASES lists, per kind, layers with every option; the test is parametrised
-over the backward registry, so a backward without cases here fails.
+over the layer registry, so a kind registered without a backward (and without
+a refusal in REFUSED) or without cases here fails. The Operator kind's ONNX
+ops are tested one by one in test_backward_operator.py.
 """
 
 import numpy as np
@@ -270,6 +272,15 @@ def _recurrent_cases():
     return cases
 
 
+def _operator_case():
+    """An ONNX op kept as an Operator layer (every op: test_backward_operator.py)."""
+    from viewer.net.layers.operator import Operator
+    prev = (inp(2, 3, name="a"), inp(3, name="b"))
+    layer = Operator(prev, name="L", op="Mul", args=[["data", 0, 0], ["data", 1, 0]], shape=[2, 3],
+                     batch_axis=0)
+    return layer, [rand(2, 2, 3), rand(2, 3)]
+
+
 def _cases():
     from viewer.net.layers import (Add, AvgPool2D, BatchNorm, Concatenate, Dense, Dropout, Flatten,
                                    GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D, Multiply, Permute,
@@ -305,6 +316,7 @@ def _cases():
         **_indexing_cases(),
         "Elementwise": _elementwise_cases(),
         **_recurrent_cases(),
+        "Operator": [_operator_case],
         "Concatenate": [merged(lambda p: Concatenate(p, name="L", axis=-1), (2, 3), (2, 1)),
                         merged(lambda p: Concatenate(p, name="L", axis=1), (2, 3), (4, 3), (1, 3))],
     }
@@ -345,6 +357,14 @@ def check_against_finite_differences(layer, inputs, rule="standard"):
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_has_a_backward_or_is_refused_by_name(kind):
+    assert kind in BACKWARDS or kind in REFUSED, f"layer kind {kind!r} has no backward and no refusal"
+    assert not (kind in BACKWARDS and kind in REFUSED)
+    if kind in BACKWARDS:
+        assert kind in CASES, f"layer kind {kind!r} has a backward but no finite-difference cases"
 
 
 #: Kinds whose inputs cannot move by small steps, tested on their own below.

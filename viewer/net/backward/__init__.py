@@ -14,7 +14,7 @@ Numpy only, no Qt.
 from viewer.net.backward.registry import (BACKWARDS, REFUSED, RULES, Backward, NoBackward,
                                           check_backward, refusal_of, vjp)
 from viewer.net.backward import (activation, conv_extra, core, expression, indexing, merge,  # noqa: F401  (register their kinds)
-                                 norm, recurrent, spatial, tensor)
+                                 norm, operator, quantized, recurrent, spatial, tensor)
 from viewer.net.backward.chain import GradientResult, gradient
 
 __all__ = ["BACKWARDS", "REFUSED", "RULES", "Backward", "NoBackward", "GradientResult",
