@@ -183,3 +183,31 @@ def test_conv_gradient_in_float32_stays_float32():
     net = Net([inp, conv])
     result = net.gradient(RNG.normal(size=(2, 2, 6, 6)).astype(np.float32), Target(layer="c", unit=1))
     assert result.input_grad.dtype == np.float32
+
+
+TORCH = np.load("tests/fixtures/gradients/demo_gradients.npz")
+TORCH_TARGETS = {  # as tests/fixtures/make_gradients.py names them
+    "predicted": (Target(), "standard"),
+    "class3": (Target(unit=3), "standard"),
+    "relu2_unit5": (Target(layer="relu2", unit=5), "standard"),
+    "conv2_unit1_at_2_1": (Target(layer="conv2", unit=1, position=(2, 1)), "standard"),
+    "guided": (Target(), "guided"),
+    "deconvnet": (Target(), "deconvnet"),
+}
+
+
+@pytest.mark.parametrize("net_name", ["mnist_cnn", "digits_cnn"])
+@pytest.mark.parametrize("target_name", sorted(TORCH_TARGETS))
+def test_demo_gradients_equal_pytorch_autograd(net_name, target_name):
+    net = load(f"resources/demo/{net_name}.h5")
+    X = TORCH[f"{net_name}/X"].astype(np.float64)
+    target, rule = TORCH_TARGETS[target_name]
+    result = net.gradient(X, target, rule=rule)
+    want = TORCH[f"{net_name}/{target_name}/grad"]
+    np.testing.assert_array_equal(result.units, TORCH[f"{net_name}/{target_name}/units"])
+    np.testing.assert_allclose(result.score, TORCH[f"{net_name}/{target_name}/score"], rtol=1e-5)
+    # 1e-5 relative to the largest gradient of each sample
+    scale = np.abs(want).reshape(len(X), -1).max(axis=1)
+    assert np.all(scale > 0)
+    error = np.abs(result.input_grad - want).reshape(len(X), -1).max(axis=1) / scale
+    assert error.max() < 1e-5, error
