@@ -7,7 +7,7 @@ from viewer.analysis.attribution.target import Target
 from viewer.errors import StrataError
 from viewer.net import Net, load
 from viewer.net.backward import NoBackward, gradient, vjp
-from viewer.net.backward.chain import _kept
+from viewer.net.backward.chain import kept_for_backward
 from viewer.net.layers import evaluate
 from viewer.net.layers import Activation, Add, Conv2D, Dense, Flatten, Input, MaxPool2D, Multiply
 
@@ -103,7 +103,7 @@ def test_unknown_rule_is_refused(demo):
 
 def test_memory_keeps_only_what_the_backward_reads(demo):
     net, _ = demo
-    kept = {layer.name for layer in net if id(layer) in _kept(list(net), [net[-1]])}
+    kept = {layer.name for layer in net if id(layer) in kept_for_backward(list(net), [net[-1]])}
     # ReLUs read their input (the batch norms' outputs), max pools their input and output,
     # softmax its output; convolutions, dense layers, batch norms and flatten read nothing.
     assert kept == {"bn1", "relu1", "pool1", "bn2", "relu2", "pool2", "fc1", "softmax"}

@@ -97,21 +97,48 @@ def gradient(net: Any, X: Any, target: Target = Target(), *, rule: str = "standa
     order = ancestors(head)
     check_backward(order)
     wanted = _wrt_layers(net, wrt, order, head)
-    keep = _kept(order, [head] + [net[i] for i in wanted])
-    values, meta = _forward(order, X, keep)
+    keep = kept_for_backward(order, [head] + [net[i] for i in wanted])
+    values, meta = forward_pass(order, X, keep)
 
     out = values[id(head)]
     units = _units(resolved, target, out)
     score, seed = _score_and_seed(resolved, units, out)
     activations = {i: values[id(net[i])] for i in wanted}
+    grads_at, input_grads = backward_pass(order, values, meta, seed, rule,
+                                          {id(net[i]): i for i in wanted})
+    return GradientResult(_input_grad(net, X, input_grads), score, activations, grads_at,
+                          units, resolved)
+
+
+def backward_pass(order: list, values: dict, meta: dict, seed: np.ndarray, rule: str,
+                  wanted: dict) -> tuple[dict, dict]:
+    """The chain rule from the last layer of ``order`` down to its Input layers.
+
+    Parameters
+    ----------
+    order : list of Layer
+        The target layer and what it depends on, inputs first.
+    values : dict
+        id(layer) -> output kept by the forward pass (emptied as it goes).
+    meta : dict
+        id(layer) -> (shape, dtype) of every layer's output.
+    seed : ndarray
+        d score / d output of the last layer of ``order``.
+    wanted : dict
+        id(layer) -> index, of the layers whose gradients to return.
+
+    Returns
+    -------
+    (dict, dict)
+        Index -> gradient at each wanted layer; id(Input layer) -> gradient there.
+    """
+    grads = {id(order[-1]): seed}
     grads_at: dict[int, np.ndarray] = {}
-    grads = {id(head): seed}
-    wanted_ids = {id(net[i]): i for i in wanted}
     input_grads: dict[int, np.ndarray] = {}
     for layer in reversed(order):
         g = grads.pop(id(layer))
-        if id(layer) in wanted_ids:
-            grads_at[wanted_ids[id(layer)]] = g
+        if id(layer) in wanted:
+            grads_at[wanted[id(layer)]] = g
         if not layer.inputs:
             input_grads[id(layer)] = g
             continue
@@ -121,8 +148,7 @@ def gradient(net: Any, X: Any, target: Target = Target(), *, rule: str = "standa
         for p, gp in zip(layer.inputs, in_grads):
             gp = np.asarray(gp)
             grads[id(p)] = gp if id(p) not in grads else grads[id(p)] + gp
-    return GradientResult(_input_grad(net, X, input_grads), score, activations, grads_at,
-                          units, resolved)
+    return grads_at, input_grads
 
 
 def _first_sample(X: Any) -> Any:
@@ -146,7 +172,7 @@ def _wrt_layers(net: Any, wrt: Optional[Sequence[Any]], order: list, head: Layer
     return sorted(set(indices))
 
 
-def _kept(order: list, asked: list) -> set[int]:
+def kept_for_backward(order: list, asked: list) -> set[int]:
     """id() of the layers whose outputs the backward pass reads, or that are ``asked`` for."""
     keep = {id(layer) for layer in asked}
     for layer in order:
@@ -158,7 +184,7 @@ def _kept(order: list, asked: list) -> set[int]:
     return keep
 
 
-def _forward(order: list, X: Any, keep: set[int]) -> tuple[dict, dict]:
+def forward_pass(order: list, X: Any, keep: set[int]) -> tuple[dict, dict]:
     """Outputs of the kept layers, and (shape, dtype) of every layer's output.
 
     Unkept outputs are dropped after their last reader in ``order``.
