@@ -10,13 +10,12 @@ takes there (relu'(0) = 0).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import numpy as np
 
+from viewer.net.backward.derivatives import UNARY
 from viewer.net.backward.registry import backward
-from viewer.net.layers.activation import SELU_ALPHA, SELU_SCALE, erfc
 from viewer.net.layers.base import Layer
 
 RELU_LIKE = ("relu", "leaky_relu")
@@ -31,37 +30,17 @@ def _relu_slope(x: np.ndarray, max_value: float | None = None, alpha: float = 0.
     return slope
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    k = math.sqrt(2.0 / math.pi)
-    t = np.tanh(k * (x + 0.044715 * x ** 3))
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3 * 0.044715 * x * x)
-
-
-def _hard_swish(x: np.ndarray) -> np.ndarray:
-    return np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6))
-
-
 #: name -> derivative of (input x, output y, options), element-wise; the
 #: axis-wise softmax and log_softmax are in _AXIS_WISE.
 SLOPES: dict[str, Callable[..., np.ndarray]] = {
-    "linear": lambda x, y: np.ones_like(x),
+    **{name: UNARY[name] for name in ("tanh", "gelu", "gelu_tanh", "selu", "hard_swish", "softplus",
+                                      "softsign", "swish")},
+    "linear": UNARY["identity"],
     "relu": lambda x, y, **o: _relu_slope(x, **o),
     "leaky_relu": lambda x, y, alpha: np.where(x >= 0, 1.0, alpha),
     "elu": lambda x, y, alpha: np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))),
-    "selu": lambda x, y: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0))),
-    "gelu": lambda x, y: 0.5 * erfc(-x / math.sqrt(2.0)) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi),
-    "gelu_tanh": lambda x, y: _gelu_tanh(x),
-    "tanh": lambda x, y: 1.0 - y * y,
     "sigmoid": lambda x, y: y * (1.0 - y),
     "hard_sigmoid": lambda x, y, slope, offset: np.where((y > 0) & (y < 1), slope, 0.0),
-    "hard_swish": lambda x, y: _hard_swish(x),
-    "softplus": lambda x, y: _sigmoid(x),
-    "softsign": lambda x, y: 1.0 / (1.0 + np.abs(x)) ** 2,
-    "swish": lambda x, y: _sigmoid(x) * (1.0 + x * (1.0 - _sigmoid(x))),
 }
 
 

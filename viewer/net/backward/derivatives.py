@@ -20,6 +20,19 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def gelu_tanh_slope(x: np.ndarray) -> np.ndarray:
+    """Derivative of GELU's tanh approximation ``0.5 x (1 + tanh(k (x + 0.044715 x^3)))``."""
+    k = math.sqrt(2.0 / math.pi)
+    t = np.tanh(k * (x + 0.044715 * x ** 3))
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3 * 0.044715 * x * x)
+
+
+def swish_slope(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Derivative of ``x * sigmoid(alpha x)``."""
+    s = _sigmoid(alpha * x)
+    return s + alpha * x * s * (1 - s)
+
+
 def _zero(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.zeros(np.shape(x))
 
@@ -54,6 +67,8 @@ UNARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "arctanh": lambda x, y: 1.0 / (1.0 - x * x),
     "erf": lambda x, y: 2.0 / math.sqrt(math.pi) * np.exp(-x * x),
     "gelu": lambda x, y: 0.5 * erfc(-x / math.sqrt(2.0)) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi),
+    "gelu_tanh": lambda x, y: gelu_tanh_slope(x),
+    "swish": lambda x, y: swish_slope(x),
     "mish": lambda x, y: np.tanh(np.logaddexp(0, x)) + x * _sigmoid(x) * (1 - np.tanh(np.logaddexp(0, x)) ** 2),
     "hard_swish": lambda x, y: np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6)),
     "selu": lambda x, y: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0))),

@@ -9,14 +9,15 @@ output and ``g`` the gradient at it. Inputs and attributes are as
 
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
-from viewer.net.backward.derivatives import UNARY, binary_grads, clip_grads, unbroadcast
+from viewer.net.backward.derivatives import (UNARY, binary_grads, clip_grads, gelu_tanh_slope,
+                                             swish_slope, unbroadcast)
 from viewer.net.backward.spatial import route_to_argmax
 from viewer.net.backward.tensor import _others_product, normalised_grad
+from viewer.net.layers.activation import SELU_ALPHA, SELU_SCALE
 from viewer.net.operators.tensor import axes_input
 
 OpGrad = Callable[[list, dict, int, np.ndarray, np.ndarray], list]
@@ -60,36 +61,23 @@ def _alpha(attrs: dict, default: float) -> float:
     return float(attrs.get("alpha", default))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def _gelu(x: np.ndarray, attrs: dict) -> np.ndarray:
-    if attrs.get("approximate", "none") != "tanh":
-        return UNARY["gelu"](x, None)
-    k = math.sqrt(2.0 / math.pi)
-    t = np.tanh(k * (x + 0.044715 * x ** 3))
-    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3 * 0.044715 * x * x)
-
-
-def _swish(x: np.ndarray, a: float) -> np.ndarray:
-    s = _sigmoid(a * x)
-    return s + a * x * s * (1 - s)
+    return gelu_tanh_slope(x) if attrs.get("approximate", "none") == "tanh" else UNARY["gelu"](x, None)
 
 
 # name -> slope of (x, attrs), for the activations with attributes
 _ACTIVATION_SLOPES: dict[str, Callable[[np.ndarray, dict], np.ndarray]] = {
     "LeakyRelu": lambda x, a: np.where(x >= 0, 1.0, _alpha(a, 0.01)),
     "Elu": lambda x, a: np.where(x > 0, 1.0, _alpha(a, 1.0) * np.exp(np.minimum(x, 0))),
-    "Selu": lambda x, a: float(a.get("gamma", 1.0507009873554804934193349852946)) * np.where(
-        x > 0, 1.0, float(a.get("alpha", 1.6732632423543772848170429916717)) * np.exp(np.minimum(x, 0))),
+    "Selu": lambda x, a: float(a.get("gamma", SELU_SCALE)) * np.where(
+        x > 0, 1.0, float(a.get("alpha", SELU_ALPHA)) * np.exp(np.minimum(x, 0))),
     "Celu": lambda x, a: np.where(x > 0, 1.0, np.exp(np.minimum(x, 0) / _alpha(a, 1.0))),
     "ThresholdedRelu": lambda x, a: np.where(x > _alpha(a, 1.0), 1.0, 0.0),
     "HardSigmoid": lambda x, a: np.where((_alpha(a, 0.2) * x + float(a.get("beta", 0.5)) > 0)
                                          & (_alpha(a, 0.2) * x + float(a.get("beta", 0.5)) < 1),
                                          _alpha(a, 0.2), 0.0),
     "Shrink": lambda x, a: np.where(np.abs(x) > float(a.get("lambd", 0.5)), 1.0, 0.0),
-    "Swish": lambda x, a: _swish(x, _alpha(a, 1.0)),
+    "Swish": lambda x, a: swish_slope(x, _alpha(a, 1.0)),
     "Gelu": _gelu,
 }
 
