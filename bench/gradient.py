@@ -12,6 +12,9 @@ of interleaved repeats, CPU time) per batch size:
 - gradient: all of ``net.gradient(X, target)``: the target checked on one
   sample, the unfused forward keeping what the backward reads, the backward.
 
+- again: ``net.gradient(X, target, resolved=...)``, the target resolved by an
+  earlier call, as repeated calls (feature visualisation) make it.
+
 Prints backward / forward (target <= 3) and gradient / forward.
 """
 from __future__ import annotations
@@ -61,11 +64,13 @@ def main() -> None:
 
         calls = max(1, 32 // n)
         times = interleaved({"forward": lambda: net[-1](X), "backward": backward,
-                             "gradient": lambda: net.gradient(X, target)}, args.repeats, calls)
-        f, b, g = times["forward"], times["backward"], times["gradient"]
+                             "gradient": lambda: net.gradient(X, target),
+                             "again": lambda: net.gradient(X, target, resolved=resolved)},
+                            args.repeats, calls)
+        f, b, g, r = times["forward"], times["backward"], times["gradient"], times["again"]
         print(f"batch {n:3d}: forward {f * 1e3:8.3f} ms  backward {b * 1e3:8.3f} ms  "
               f"gradient {g * 1e3:8.3f} ms  backward/forward {b / f:5.2f} (target <= 3)  "
-              f"gradient/forward {g / f:5.2f}")
+              f"gradient/forward {g / f:5.2f}  with the target resolved {r / f:5.2f}")
 
 
 if __name__ == "__main__":

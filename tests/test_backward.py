@@ -211,3 +211,18 @@ def test_demo_gradients_equal_pytorch_autograd(net_name, target_name):
     assert np.all(scale > 0)
     error = np.abs(result.input_grad - want).reshape(len(X), -1).max(axis=1) / scale
     assert error.max() < 1e-5, error
+
+
+def test_a_resolved_target_is_reused_without_its_forward_pass(demo, monkeypatch):
+    net, X = demo
+    first = net.gradient(X, Target(layer="relu2", unit=5))
+    predicted_first = gradient(net, X[:1], Target())
+    import viewer.net.backward.chain as chain
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("resolved again")
+    monkeypatch.setattr(chain, "resolve_target", refuse)
+    again = net.gradient(X[::-1], Target(layer="relu2", unit=5), resolved=first.target)
+    np.testing.assert_allclose(again.input_grad, first.input_grad[::-1])
+    predicted = gradient(net, X[::-1], Target(), resolved=predicted_first.target)
+    np.testing.assert_array_equal(predicted.units, net[-1](X[::-1]).argmax(axis=1))

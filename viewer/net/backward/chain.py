@@ -50,7 +50,8 @@ class GradientResult:
 
 
 def gradient(net: Any, X: Any, target: Target = Target(), *, rule: str = "standard",
-             wrt: Optional[Sequence[Any]] = None) -> GradientResult:
+             wrt: Optional[Sequence[Any]] = None,
+             resolved: Optional[ResolvedTarget] = None) -> GradientResult:
     """d (target unit's score) / d (net input) for a batch, by one forward and one backward pass.
 
     Parameters
@@ -66,6 +67,11 @@ def gradient(net: Any, X: Any, target: Target = Target(), *, rule: str = "standa
     wrt : sequence of int or str, optional
         Layers (indices or names) whose activations and gradients to return
         too, e.g. Grad-CAM's conv layer; each must feed the target layer.
+    resolved : ResolvedTarget, optional
+        ``target`` as an earlier call on this net resolved it (its
+        ``result.target``), so that repeated calls (feature visualisation,
+        SmoothGrad batches) skip checking it on a sample, a forward pass of
+        its own. Each sample's unit still follows X when ``target.unit`` is None.
 
     Returns
     -------
@@ -92,7 +98,8 @@ def gradient(net: Any, X: Any, target: Target = Target(), *, rule: str = "standa
     """
     if rule not in RULES:
         raise StrataError(f"unknown gradient rule {rule!r}; use one of {', '.join(RULES)}")
-    resolved = resolve_target(net, target, _first_sample(X))
+    if resolved is None:
+        resolved = resolve_target(net, target, _first_sample(X))
     head = net[resolved.layer]
     order = ancestors(head)
     check_backward(order)
