@@ -368,6 +368,32 @@ def test_onnx_input_of_absurd_size_gives_one_line(tmp_path):
     assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value)
 
 
+def test_pt2_tensor_spread_over_zero_strides_is_refused_before_allocating(tmp_path, monkeypatch):
+    """32 stored bytes viewed as a 16384 x 16384 float32 tensor: 1 GB from nothing (found by the fuzzer)."""
+    import json
+    with zipfile.ZipFile(os.path.join(FIXTURES, "pt2_seq.pt2")) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    key = "pt2_seq/data/weights/model_weights_config.json"
+    table = json.loads(members[key])
+    meta = table["config"]["norm.weight"]["tensor_meta"]
+    meta["sizes"] = [{"as_int": 1 << 14}, {"as_int": 1 << 14}]
+    meta["strides"] = [{"as_int": 0}, {"as_int": 0}]
+    members[key] = json.dumps(table).encode()
+    path = tmp_path / "spread.pt2"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with pytest.raises(FileFormatError) as e:
+        convert(str(path))
+    assert str(e.value) == (f"{path}: tensor 'norm.weight' of shape [16384, 16384] spreads 32 stored "
+                            f"bytes over 1,073,741,824 (strides [0, 0], 33554432 times), over the limit "
+                            f"unpack_ratio=100; if you trust the file, raise it with "
+                            f"--limit unpack_ratio=41943040")
+    monkeypatch.setenv(limits.ENV, "unpack_ratio=41943040")  # trusted: the reader goes on, the layer refuses
+    with pytest.raises(ConversionError, match="gamma has shape"):
+        convert(str(path))
+
+
 def test_the_child_check_runs_under_a_memory_cap(tmp_path, monkeypatch):
     """A check that would allocate far beyond check_bytes fails in the child, with the limit named."""
     from viewer.net import probe

@@ -59,7 +59,8 @@ LIMITS = {limit.name: limit for limit in (
           "(beyond four times the model's own size)"),
     Limit("unpack_ratio", 100, "ratio",
           "how many times its stored size a compressed member (.npz, .keras, a "
-          "compressed HDF5 dataset) may unpack to, once it is over 16 MB"),
+          "compressed HDF5 dataset), or a .pt2 tensor viewed over its storage, may "
+          "unpack to, once it is over 16 MB"),
     Limit("layer_bytes", max(256 << 20, _memory_bytes() // 64), "bytes",
           "bytes one layer's output may take per sample (1/64 of this machine's memory)"),
     Limit("header_bytes", 64 << 10, "bytes", "length of a .npy header"),

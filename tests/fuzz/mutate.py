@@ -18,6 +18,9 @@ from typing import Callable
 
 import numpy as np
 
+from fuzz.mutate_pt2 import pt2_structure
+from fuzz.zips import patch_zip_headers, read_zip, rewrite_zip, zip_bomb
+
 INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0xFE, 0x40, 0x20]
 WRONG_VALUES = [True, False, None, "", "x" * 40, -1, 0, 1 << 40, -(1 << 31), 1.5e300, float("nan"),
                 [], [True], [[]], {}, {"class_name": 7}, "channels_sideways", 750_000_000, [1 << 30, 1 << 30]]
@@ -271,82 +274,6 @@ def h5_structure(rng: random.Random, paths: list[str]) -> str:
 
 # ---- zip (.keras, .npz) -------------------------------------------------------------------------
 
-_BOMB_CACHE: dict[int, bytes] = {}
-
-
-def _deflated_zeros(size: int) -> bytes:
-    if size not in _BOMB_CACHE:
-        c = zlib.compressobj(9, zlib.DEFLATED, -15)
-        block = bytes(1 << 20)
-        out = [c.compress(block) for _ in range(size >> 20)]
-        _BOMB_CACHE[size] = b"".join(out) + c.flush()
-    return _BOMB_CACHE[size]
-
-
-def _rewrite_zip(path: str, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> None:
-    with zipfile.ZipFile(path, "w", method) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-
-
-def _read_zip(path: str) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as z:
-        return {n: z.read(n) for n in z.namelist()}
-
-
-def _patch_zip_headers(path: str, field: str, rng: random.Random) -> str:
-    """Set the compression method or the encryption flag in every header."""
-    data = _bytes(path)
-    value = rng.choice([99, 14, 93, 6, 1]) if field == "method" else None
-    for sig, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
-        i = data.find(sig)
-        while i >= 0:
-            if field == "method":
-                data[i + method_at:i + method_at + 2] = struct.pack("<H", value)
-            else:
-                data[i + flag_at] |= 1
-            i = data.find(sig, i + 4)
-    _put(path, data)
-    return f"zip {field} {value}"
-
-
-def _zip_bomb(path: str, name: str, header: bytes, size: int) -> None:
-    """Replace member ``name`` by ``header`` + ``size`` zero bytes, deflated (a raw-written member)."""
-    members = _read_zip(path)
-    members.pop(name, None)
-    _rewrite_zip(path, members)
-    body = _deflated_zeros(size)
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    packed_head = c.compress(header) + c.flush(zlib.Z_SYNC_FLUSH)
-    crc, block = zlib.crc32(header), bytes(1 << 20)  # never the whole member in memory
-    for _ in range(size >> 20):
-        crc = zlib.crc32(block, crc)
-    unpacked = len(header) + (size >> 20 << 20)
-    packed = packed_head + body
-    with open(path, "r+b") as fh:
-        # Append a member by hand: zipfile cannot write precomputed deflate data.
-        data = bytearray(fh.read())
-        end = data.rfind(b"PK\x05\x06")
-        central_at = struct.unpack("<I", data[end + 16:end + 20])[0]
-        central, tail = data[central_at:end], data[end:]
-        fname = name.encode()
-        local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0, crc, len(packed),
-                            unpacked & 0xFFFFFFFF, len(fname), 0) + fname
-        offset = central_at
-        record = struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 8, 0, 0, crc, len(packed),
-                             unpacked & 0xFFFFFFFF, len(fname), 0, 0, 0, 0, 0, offset) + fname
-        body_all = bytes(data[:central_at]) + local + packed
-        new_central = bytes(central) + record
-        count = struct.unpack("<H", tail[10:12])[0] + 1
-        tail[8:10] = struct.pack("<H", count)
-        tail[10:12] = struct.pack("<H", count)
-        tail[12:16] = struct.pack("<I", len(new_central))
-        tail[16:20] = struct.pack("<I", len(body_all))
-        fh.seek(0)
-        fh.truncate()
-        fh.write(body_all + new_central + bytes(tail))
-
-
 def npy_header(shape: tuple, dtype: str = "<f8") -> bytes:
     text = "{'descr': '%s', 'fortran_order': False, 'shape': %r, }" % (dtype, shape)
     text = text.ljust(118) + "\n"
@@ -356,17 +283,17 @@ def npy_header(shape: tuple, dtype: str = "<f8") -> bytes:
 def keras_zip_structure(rng: random.Random, paths: list[str]) -> str:
     roll = rng.randrange(7)
     if roll == 0:
-        return _patch_zip_headers(paths[0], "method", rng)
+        return patch_zip_headers(paths[0], "method", rng)
     if roll == 1:
-        return _patch_zip_headers(paths[0], "flag", rng)
-    members = _read_zip(paths[0])
+        return patch_zip_headers(paths[0], "flag", rng)
+    members = read_zip(paths[0])
     if roll == 2:
-        _zip_bomb(paths[0], "config.json", b"{\"a\": \"", 1 << 30 if rng.random() < 0.5 else 60 << 20)
+        zip_bomb(paths[0], "config.json", b"{\"a\": \"", 1 << 30 if rng.random() < 0.5 else 60 << 20)
         return "config.json bomb"
     if roll in (3, 4):
         key = "config.json" if roll == 3 or "metadata.json" not in members else "metadata.json"
         members[key] = json_text(rng, members[key].decode()).encode()
-        _rewrite_zip(paths[0], members)
+        rewrite_zip(paths[0], members)
         return f"json {key}"
     if roll == 5 and "model.weights.h5" in members:
         inner = paths[0] + ".inner.h5"
@@ -374,36 +301,36 @@ def keras_zip_structure(rng: random.Random, paths: list[str]) -> str:
         what = h5_structure(rng, [inner]) if rng.random() < 0.6 else rng.choice(BYTE_MUTATIONS)(rng, [inner])
         members["model.weights.h5"] = _bytes(inner)
         os.remove(inner)
-        _rewrite_zip(paths[0], members, rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+        rewrite_zip(paths[0], members, rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
         return f"weights.h5: {what}"
-    _zip_bomb(paths[0], "model.weights.h5", b"\x89HDF\r\n\x1a\n", 1 << 30)
+    zip_bomb(paths[0], "model.weights.h5", b"\x89HDF\r\n\x1a\n", 1 << 30)
     return "weights bomb"
 
 
 def npz_structure(rng: random.Random, paths: list[str]) -> str:
     roll = rng.randrange(8)
     if roll == 0:
-        return _patch_zip_headers(paths[0], "method", rng)
+        return patch_zip_headers(paths[0], "method", rng)
     if roll == 1:
-        return _patch_zip_headers(paths[0], "flag", rng)
+        return patch_zip_headers(paths[0], "flag", rng)
     if roll == 2:
         size = rng.choice([1 << 30, 1 << 31])
         n = size // (8 * 8 * 8)
-        _zip_bomb(paths[0], "X.npy", npy_header((n, 1, 8, 8)), size)
+        zip_bomb(paths[0], "X.npy", npy_header((n, 1, 8, 8)), size)
         return f"X.npy bomb {size}"
     if roll == 3:
         n = 150_000_000
-        _zip_bomb(paths[0], "labels.npy", npy_header((n,), "<i8"), n * 8)
+        zip_bomb(paths[0], "labels.npy", npy_header((n,), "<i8"), n * 8)
         return "labels.npy bomb"
-    members = _read_zip(paths[0])
+    members = read_zip(paths[0])
     name = rng.choice(sorted(members))
     if roll == 4:
         members[name] = npy_mutated_bytes(rng, members[name])
-        _rewrite_zip(paths[0], members)
+        rewrite_zip(paths[0], members)
         return f"npy header of {name}"
     if roll == 5:
         members["label_names.npy"] = _npy_bytes(np.array(["y" * 200_000] * 10))
-        _rewrite_zip(paths[0], members)
+        rewrite_zip(paths[0], members)
         return "long label names"
     if roll == 6:
         data = _bytes(paths[0])  # damage the deflate stream of the first member
@@ -412,7 +339,7 @@ def npz_structure(rng: random.Random, paths: list[str]) -> str:
         _put(paths[0], data)
         return f"deflate byte {i}"
     members[name] = _npy_bytes(np.array([{"a": 1}], dtype=object))
-    _rewrite_zip(paths[0], members)
+    rewrite_zip(paths[0], members)
     return f"object array {name}"
 
 
@@ -619,7 +546,7 @@ def flatbuffer_fields(rng: random.Random, paths: list[str]) -> str:
 
 
 STRUCTURAL: dict[str, Callable] = {
-    "tflite": flatbuffer_fields,
+    "tflite": flatbuffer_fields, "pt2": pt2_structure,
     "net": h5_structure, "keras-h5": h5_structure, "hdf5-samples": h5_structure,
     "keras-zip": keras_zip_structure, "npz": npz_structure, "npy": npy_structure,
     "image": image_structure, "onnx": onnx_structure,

@@ -206,6 +206,8 @@ def preload() -> None:
     import viewer.cli  # noqa: F401
     import viewer.convert.keras_h5  # noqa: F401
     import viewer.convert.onnx_model  # noqa: F401
+    import viewer.convert.pt2_model  # noqa: F401
+    import viewer.convert.tflite_model  # noqa: F401
     import viewer.data  # noqa: F401
     import viewer.export  # noqa: F401
     import viewer.session  # noqa: F401

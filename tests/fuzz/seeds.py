@@ -25,7 +25,7 @@ class Seed:
     ----------
     reader : str
         The reader group: "net", "keras-h5", "keras-zip", "onnx", "npy",
-        "npz", "hdf5-samples", "image", "tflite".
+        "npz", "hdf5-samples", "image", "tflite", "pt2".
     files : tuple of str
         Source files copied into the case folder (the first is the one read;
         the others sit beside it, e.g. ONNX external data).
@@ -93,6 +93,9 @@ def all_seeds(folder: str) -> list[Seed]:
                  "tflite_ops.tflite"):
         if os.path.exists(_fixture(name)):
             seeds.append(Seed("tflite", (_fixture(name),), "convert"))
+    for name in ("pt2_cnn.pt2", "pt2_seq.pt2"):
+        seeds.append(Seed("pt2", (_fixture(name),), "convert"))
+    seeds.append(Seed("pt2", (_fixture("pt2_cnn.pt2"),), "info"))
     seeds.append(Seed("npy", (samples["npy"],), "samples"))
     seeds.append(Seed("npz", (samples["npz"],), "samples"))
     seeds.append(Seed("hdf5-samples", (samples["hdf5"],), "samples"))

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from viewer import limits
 from viewer.errors import FileFormatError, file_error
+from viewer.limits import LimitExceeded
 
 MAX_JSON_BYTES = 256 << 20
 MAX_TENSOR_BYTES = 4 << 30
@@ -203,6 +205,15 @@ def _tensor(path: str, z: zipfile.ZipFile, infos: dict, folder: str, fqn: str, e
     if needed * dtype.itemsize > member.file_size:
         raise file_error(path, f"tensor {fqn!r} of shape {sizes} needs {needed * dtype.itemsize:,} bytes; "
                                f"its storage {member.filename} holds {member.file_size:,}")
+    wanted = count * dtype.itemsize
+    if wanted > limits.RATIO_FLOOR:  # zero strides make a view far larger than its storage, like a zip bomb
+        ratio = wanted / max(member.file_size, 1)
+        try:
+            limits.check("unpack_ratio", ratio, f"tensor {fqn!r} of shape {sizes} spreads "
+                                                f"{member.file_size:,} stored bytes over {wanted:,} "
+                                                f"(strides {strides}, {ratio:.0f} times)")
+        except LimitExceeded as exc:
+            raise file_error(path, str(exc)) from None
     storage = np.frombuffer(_bytes(path, z, member, MAX_TENSOR_BYTES), dtype,
                             member.file_size // dtype.itemsize)
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=sizes,
