@@ -394,6 +394,35 @@ def test_pt2_tensor_spread_over_zero_strides_is_refused_before_allocating(tmp_pa
         convert(str(path))
 
 
+@pytest.mark.parametrize("damage", ["deflate", "lzma"])
+def test_pt2_with_a_damaged_compressed_stream_gives_one_line(tmp_path, damage):
+    """zlib.error and LZMAError escaped the .pt2 reader (found by the fuzzer, seed 11, cases 958, 788)."""
+    path = tmp_path / "damaged.pt2"
+    with zipfile.ZipFile(os.path.join(FIXTURES, "pt2_seq.pt2")) as src, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name))
+    data = bytearray(path.read_bytes())
+    if damage == "lzma":  # every header of the stored archive says LZMA: its bytes are no LZMA stream
+        data = bytearray(pathlib.Path(os.path.join(FIXTURES, "pt2_cnn.pt2")).read_bytes())
+        for sig, at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+            i = data.find(sig)
+            while i >= 0:
+                data[i + at:i + at + 2] = struct.pack("<H", zipfile.ZIP_LZMA)
+                i = data.find(sig, i + 4)
+        expected = "cannot read the archive (LZMAError: "
+    else:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("pt2_seq/models/model.json")
+        start = info.header_offset + 30 + len(info.filename.encode())
+        data[start] = 0b111  # the first deflate block: final, of the reserved type 3
+        expected = "cannot read the archive (error: Error -3 while decompressing data: invalid block type)"
+    path.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError) as e:
+        convert(str(path))
+    assert str(e.value).startswith(f"{path}: {expected}") and "\n" not in str(e.value)
+
+
 def test_the_child_check_runs_under_a_memory_cap(tmp_path, monkeypatch):
     """A check that would allocate far beyond check_bytes fails in the child, with the limit named."""
     from viewer.net import probe

@@ -16,9 +16,11 @@ compressed (zip bombs), tensor extents against their storage.
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import posixpath
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,8 +80,10 @@ def read_archive(path: str | os.PathLike) -> Archive:
         raise refuse(path, f"unexpected structure ({type(exc).__name__}: {exc})") from None
     except zipfile.BadZipFile as exc:
         raise file_error(path, f"not a readable zip archive ({exc})") from None
-    except (OSError, EOFError, ValueError, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:
-        # ValueError covers member names that are not UTF-8 and damaged compressed data
+    except (OSError, EOFError, ValueError, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+            zlib.error, lzma.LZMAError) as exc:
+        # ValueError covers member names that are not UTF-8 and damaged compressed data;
+        # zlib and lzma raise their own errors for a damaged deflate or LZMA stream
         raise file_error(path, f"cannot read the archive ({type(exc).__name__}: {exc})") from None
 
 
