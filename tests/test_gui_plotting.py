@@ -11,7 +11,7 @@ from matplotlib.image import AxesImage
 from viewer.app.colouring import to_rgba
 from viewer.gui.colour import colour_table
 from viewer.gui.colour_bar import tick_texts
-from viewer.gui.plotting import PixelImage
+from viewer.gui.plotting import PixelImage, area_means
 
 
 def render(cls, pixels, xlim, ylim, origin):
@@ -64,3 +64,52 @@ def test_tick_texts_use_the_decimals_the_step_needs():
     assert tick_texts(np.array([-0.25, 0.0, 0.25])) == ["-0.25", "0.00", "0.25"]
     assert tick_texts(np.array([0.0, 100.0, 200.0])) == ["0", "100", "200"]
     assert tick_texts(np.array([0.0, 2e5, 4e5])) == ["0", "2e+05", "4e+05"]
+
+
+def test_area_means_average_the_pixels_under_each_output_pixel():
+    pixels = np.random.default_rng(3).integers(0, 256, (6, 8, 4), dtype=np.uint8)
+    # Halving: each output pixel is the mean of a 2x2 block, the rows taken in either order.
+    halved = area_means(pixels, np.arange(0, 7, 2.0), np.arange(0, 9, 2.0))
+    blocks = pixels.reshape(3, 2, 4, 2, 4).astype(float).mean(axis=(1, 3))
+    np.testing.assert_array_equal(halved, np.rint(blocks).astype(np.uint8))
+    flipped = area_means(pixels, np.arange(6, -1, -2.0), np.arange(0, 9, 2.0))
+    np.testing.assert_array_equal(flipped, halved[::-1])
+    # A fractional interval weighs each pixel by the part of it covered.
+    one = area_means(pixels, np.array([0.5, 2.0]), np.array([0.0, 1.0]))
+    want = (0.5 * pixels[0, 0].astype(float) + pixels[1, 0]) / 1.5
+    np.testing.assert_array_equal(one[0, 0], np.rint(want).astype(np.uint8))
+    # Intervals outside the image are transparent.
+    outside = area_means(pixels, np.array([-3.0, -1.0]), np.array([0.0, 1.0]))
+    np.testing.assert_array_equal(outside, np.zeros((1, 1, 4), np.uint8))
+
+
+@pytest.mark.parametrize("origin", ["upper", "lower"])
+def test_a_shrunk_opaque_picture_is_drawn_as_area_means(origin):
+    """Smoothing a picture shrunk to fit: close to matplotlib's own filter, no stray colours."""
+    pixels = np.zeros((300, 240, 4), np.uint8)
+    pixels[..., 3] = 255
+    pixels[:, 120:, 0] = 255  # red right half, black left half
+    pixels[150:, :, 2] = 255  # blue bottom half
+    xlim, ylim = (-0.5, 239.5), ((299.5, -0.5) if origin == "upper" else (-0.5, 299.5))
+
+    def drawn(cls):
+        fig = Figure(figsize=(2.4, 2.4), dpi=100)  # about 190 pixels for 300 rows
+        canvas = FigureCanvasAgg(fig)
+        ax = fig.add_axes((0.1, 0.1, 0.8, 0.8))
+        ax.set_axis_off()
+        image = cls(ax, interpolation="antialiased", origin=origin)
+        image.set_data(pixels)
+        image.set_extent((-0.5, 239.5, 299.5, -0.5) if origin == "upper"
+                         else (-0.5, 239.5, -0.5, 299.5))
+        ax.add_image(image)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_aspect("equal")
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba()).astype(int)
+
+    ours, theirs = drawn(PixelImage), drawn(AxesImage)
+    differs = np.abs(ours - theirs).max(axis=-1) > 2
+    assert differs.mean() < 0.01  # only along the colour boundaries, where the filters differ
+    quadrant = ours[60, 60] if origin == "upper" else ours[180, 60]  # top left: black
+    np.testing.assert_array_equal(quadrant[:3], [0, 0, 0])
