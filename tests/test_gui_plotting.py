@@ -71,13 +71,13 @@ def test_area_means_average_the_pixels_under_each_output_pixel():
     # Halving: each output pixel is the mean of a 2x2 block, the rows taken in either order.
     halved = area_means(pixels, np.arange(0, 7, 2.0), np.arange(0, 9, 2.0))
     blocks = pixels.reshape(3, 2, 4, 2, 4).astype(float).mean(axis=(1, 3))
-    np.testing.assert_array_equal(halved, np.rint(blocks).astype(np.uint8))
+    assert np.abs(halved - blocks).max() <= 1  # fixed-point weights: within one level
     flipped = area_means(pixels, np.arange(6, -1, -2.0), np.arange(0, 9, 2.0))
     np.testing.assert_array_equal(flipped, halved[::-1])
     # A fractional interval weighs each pixel by the part of it covered.
     one = area_means(pixels, np.array([0.5, 2.0]), np.array([0.0, 1.0]))
     want = (0.5 * pixels[0, 0].astype(float) + pixels[1, 0]) / 1.5
-    np.testing.assert_array_equal(one[0, 0], np.rint(want).astype(np.uint8))
+    assert np.abs(one[0, 0] - want).max() <= 1
     # Intervals outside the image are transparent.
     outside = area_means(pixels, np.array([-3.0, -1.0]), np.array([0.0, 1.0]))
     np.testing.assert_array_equal(outside, np.zeros((1, 1, 4), np.uint8))

@@ -43,8 +43,8 @@ AXIS_LEFT, AXIS_BOTTOM = 46, 34
 # Mosaic tiles get their channel number when there are at most this many, drawn this big.
 MAX_TILE_LABELS, MIN_LABELLED_TILE = 256, 22
 MIN_BAR_HEIGHT = 160
-SCALE_CHOICES = (("shared", "Scale: this sample"), ("channel", "Scale: each channel"),
-                 ("dataset", f"Scale: first {DATASET_SCALE_SAMPLES} samples"))
+SCALE_CHOICES = (("shared", "Scale: this sample"), ("channel", "Scale: per channel"),
+                 ("dataset", "Scale: dataset"))
 
 
 def plural(n: int, word: str) -> str:
@@ -106,8 +106,8 @@ class HeatmapView(PlotPanel):
         self.scale_box.setToolTip(
             "This sample: one colour scale for the layer's output on this sample. "
             "Each channel: every channel scaled by its own largest |value|. "
-            f"First {DATASET_SCALE_SAMPLES} samples: one scale for the layer over the first "
-            "samples, so colours keep their meaning while stepping through samples")
+            f"Dataset: one scale for the layer over the first {DATASET_SCALE_SAMPLES} samples, "
+            "so colours keep their meaning while stepping through samples")
 
         self.canvas.setFocusPolicy(Qt.ClickFocus)
         self.axes = self.figure.add_axes((0.05, 0.05, 0.8, 0.9))
@@ -216,6 +216,8 @@ class HeatmapView(PlotPanel):
             what += f" · {plural(n, 'channel')} <i>(click one to enlarge)</i>"
             if req.scale == "channel":
                 what += " · each channel scaled to its largest |value|"
+        if req.scale == "dataset":
+            what += f" · colours over the first {DATASET_SCALE_SAMPLES} samples"
         return what + f" · sample {req.sample}"
 
     def _label(self, result: Result) -> bool:

@@ -36,7 +36,7 @@ from viewer.gui.menus import build_menus
 from viewer.gui.render import PICTURE_FORMATS
 from viewer.gui.sample_panel import SamplePanel
 from viewer.gui.state import AppState
-from viewer.gui.stats_panel import StatsPanel
+from viewer.gui.stats_panel import PANEL_WIDTH, StatsPanel
 from viewer.gui.style import STYLE
 from viewer.gui.view_registry import Factory, ViewRegistry
 from viewer.gui.views import register_views
@@ -46,6 +46,9 @@ PICTURE_FILTERS = {file_filter(label, (ext,)): ext for ext, label in PICTURE_FOR
 ACTIVATION_FILTERS = {file_filter(label, (ext,)): ext for ext, label in ACTIVATION_FORMATS.items()}
 BUSY_DELAY_MS = 200  # show the busy indicator only for work that is noticeably slow
 DEFAULT_SIZE = (1280, 800)
+# The left column widens for its layer table up to this share of the window: at
+# 1280 pixels the demo's table fits, and the tabs keep room for their titles.
+LEFT_SHARE = 0.38
 PANELS_KEY = "window/panels"  # the panels on show at the last close
 
 
@@ -117,7 +120,7 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([370, 650, 260])
+        self.splitter.setSizes([370, 650, PANEL_WIDTH + 14])
         self.setCentralWidget(self.splitter)
 
         self.busy = QProgressBar()
@@ -137,7 +140,7 @@ class MainWindow(QMainWindow):
         build_menus(self)
         self.views = ViewRegistry(self, self.state, self.tabs, self.column, self.view_menu)
         register_views(self)
-        self._corner_button()
+        self._dataset_button()
         self._connect_state()
         self.layers.tree.painted.connect(self._on_layers_painted)
         self.splitter.installEventFilter(self)
@@ -197,14 +200,18 @@ class MainWindow(QMainWindow):
         """The histogram view, or None before it is first shown."""
         return self.views.widget("histogram")
 
-    def _corner_button(self) -> None:
-        """The Dataset panel's toggle in the corner of the tab bar."""
-        corner = QToolButton()
+    def _dataset_button(self) -> None:
+        """The Dataset panel's toggle at the bottom right, below where the panel opens.
+
+        Not in the tab bar's corner: at 1280 pixels the tabs need all of its width.
+        """
+        button = QToolButton()
+        button.setObjectName("datasetToggle")
+        button.setAutoRaise(True)
         action = self.views.entries["dataset"].action
-        action.setIconText("Dataset")  # what the button says; the menu says "Dataset panel"
-        corner.setDefaultAction(action)
-        self.tabs.setCornerWidget(corner, Qt.TopRightCorner)
-        corner.show()
+        action.setIconText("Dataset panel ▴")  # the menu says "Dataset panel" too
+        button.setDefaultAction(action)
+        self.statusBar().addPermanentWidget(button)
 
     def _on_tab(self, key: str) -> None:
         if self.views.entries[key].follows_result:
@@ -291,13 +298,13 @@ class MainWindow(QMainWindow):
             self.banner.hide_kind("preprocess")
 
     def _fit_layer_list(self) -> None:
-        """Widen the left column to show the layer table in full, up to 35% of the window."""
+        """Widen the left column to show the layer table in full, up to LEFT_SHARE of the window."""
         sizes = self.splitter.sizes()
         if len(sizes) != 3 or not sum(sizes):
             return
         margins = self.splitter.widget(0).layout().contentsMargins()
         want = self.layers.wanted_width() + margins.left() + margins.right()
-        want = min(want, int(0.35 * sum(sizes)))
+        want = min(want, int(LEFT_SHARE * sum(sizes)))
         if want > sizes[0]:
             self.splitter.setSizes([want, max(sizes[1] - (want - sizes[0]), 200), sizes[2]])
 

@@ -63,10 +63,10 @@ class PlotPanel(QWidget):
         self._pages, self.message = canvas_or_message(self.canvas)
 
         self.controls = QHBoxLayout()
-        self.controls.setSpacing(8)
+        self.controls.setSpacing(6)
         self._n_controls = 0
         if self.toolbar is not None:
-            self.controls.addSpacing(12)
+            self.controls.addSpacing(6)
             self.controls.addWidget(self.toolbar)
         self.controls.addStretch(1)
         layout = QVBoxLayout(self)

@@ -103,7 +103,7 @@ class NavToolbar(NavigationToolbar2QT):
 
     def __init__(self, canvas: Canvas, parent: QWidget | None = None) -> None:
         super().__init__(canvas, parent, coordinates=False)
-        self.setIconSize(QSize(20, 20))
+        self.setIconSize(QSize(18, 18))
         self.setMovable(False)
 
     @property

@@ -17,12 +17,12 @@ from viewer.app.compute import Result
 from viewer.gui.layer_list import shape_text
 from viewer.gui.state import AppState
 
-PANEL_WIDTH = 250
+PANEL_WIDTH = 212  # the longest values ("16×28×28", "108.8 ms") beside their names
 FIELDS = (
     ("layer", "Layer"), ("kind", "Kind"), ("shape", "Shape"), ("size", "Values"),
     ("min", "Min"), ("max", "Max"), ("mean", "Mean"), ("std", "Std"),
     ("zero", "Zero"), ("negative", "Negative"), ("nan", "NaN"), ("inf", "Inf"),
-    ("time", "Computed in"),
+    ("time", "Time"),
 )
 
 
@@ -64,7 +64,7 @@ class StatsPanel(QWidget):
         form = QFormLayout(box)
         form.setLabelAlignment(Qt.AlignRight)
         form.setFormAlignment(Qt.AlignTop)
-        form.setHorizontalSpacing(12)
+        form.setHorizontalSpacing(6)
         form.setVerticalSpacing(6)
         self.values: dict[str, QLabel] = {}
         for key, text in FIELDS:
@@ -80,6 +80,9 @@ class StatsPanel(QWidget):
             label.setObjectName(f"stat_{key}")
             if key in ("layer", "kind", "shape", "time"):  # long texts wrap instead of being cut
                 label.setWordWrap(True)
+            if key == "time":
+                label.setToolTip("Time spent computing what is shown: the forward pass "
+                                 "(unless cached), the picture and the statistics")
             self.values[key] = label
             form.addRow(text, label)
         self.scope = QLabel("")
