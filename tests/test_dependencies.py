@@ -1,5 +1,6 @@
 """Import contracts: the Qt-free packages never load Qt or matplotlib, the command line stays light."""
 
+import ast
 import json
 import os
 import pkgutil
@@ -9,9 +10,11 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: Packages (and top-level modules) that must never import PyQt5 or matplotlib.
-QT_FREE = ("viewer.net", "viewer.convert", "viewer.data", "viewer.analysis", "viewer.app")
-QT_FREE_MODULES = ("viewer.session", "viewer.export", "viewer.errors", "viewer.cli")
+GUI = "viewer.gui"
+_TOP = list(pkgutil.iter_modules([os.path.join(ROOT, "viewer")], prefix="viewer."))
+#: Every package and top-level module of viewer/ but the window's: never PyQt5 or matplotlib.
+QT_FREE = tuple(sorted(m.name for m in _TOP if m.ispkg and m.name != GUI))
+QT_FREE_MODULES = tuple(sorted(m.name for m in _TOP if not m.ispkg and m.name != "viewer.__main__"))
 
 
 def _modules_after(code: str) -> set:
@@ -52,6 +55,62 @@ def test_the_top_level_glue_imports_no_qt_or_matplotlib(module):
 def test_the_walk_finds_modules_added_later():
     modules = _every_module("viewer.app")
     assert {"viewer.app.runner", "viewer.app.compute", "viewer.app.opening"} <= set(modules)
+    assert {"viewer.net", "viewer.convert", "viewer.data", "viewer.analysis",
+            "viewer.app"} <= set(QT_FREE)
+    assert {"viewer.session", "viewer.export", "viewer.errors", "viewer.cli",
+            "viewer.desktop_entry"} <= set(QT_FREE_MODULES)
+
+
+def _source(module: str) -> str:
+    path = os.path.join(ROOT, *module.split("."))
+    path = os.path.join(path, "__init__.py") if os.path.isdir(path) else path + ".py"
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _imported(module: str) -> set:
+    """Every module named by an import statement in ``module``'s source (any depth)."""
+    found = set()
+    for node in ast.walk(ast.parse(_source(module))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def qt_free_gui_modules() -> list:
+    """Modules of viewer.gui that import neither Qt nor matplotlib, directly or through
+    other viewer.gui modules (package ``__init__`` files with no code are left out)."""
+    modules = [m for m in _every_module(GUI)
+               if ast.parse(_source(m)).body[1:] or not os.path.isdir(
+                   os.path.join(ROOT, *m.split(".")))]
+    imports = {m: _imported(m) for m in modules}
+    drawing = {m for m in modules
+               if any(i.split(".")[0] in ("PyQt5", "matplotlib") for i in imports[m])}
+    while True:  # a module importing a drawing module draws too
+        more = {m for m in modules if m not in drawing and imports[m] & drawing}
+        if not more:
+            return sorted(set(modules) - drawing)
+        drawing |= more
+
+
+def test_every_gui_module_imports_qt_or_matplotlib():
+    # Code without Qt or matplotlib belongs to viewer.app (or viewer/), not to the window.
+    assert qt_free_gui_modules() == []
+    assert len(_every_module(GUI)) > 30
+
+
+def test_the_gui_check_finds_a_qt_free_module(tmp_path, monkeypatch):
+    gui = tmp_path / "viewer" / "gui"
+    gui.mkdir(parents=True)
+    (gui / "__init__.py").write_text('"""The window."""\n')
+    (gui / "widget.py").write_text("from PyQt5.QtWidgets import QWidget\n")
+    (gui / "uses_widget.py").write_text("from viewer.gui.widget import QWidget\n")
+    (gui / "plain.py").write_text("import numpy as np\n\nX = np.zeros(3)\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", str(tmp_path))
+    assert qt_free_gui_modules() == ["viewer.gui.plain"]
 
 
 def test_info_command_imports_no_qt_or_matplotlib():

@@ -12,10 +12,11 @@ from PyQt5.QtGui import QDropEvent, QImage
 from PyQt5.QtWidgets import QApplication, QTableWidget
 
 import viewer
+from viewer import desktop_entry
 from viewer.app.demo import SMALL_CNN
 from viewer.export import read_activation_csv
 from viewer.gui import app as gui_app
-from viewer.gui import desktop_entry, settings
+from viewer.gui import settings
 from viewer.gui.dialogs import MOUSE_HINTS, about_html
 from viewer.gui.main_window import MainWindow
 

@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_window(args: argparse.Namespace) -> int:
     if args.install_desktop or args.uninstall_desktop:
-        from viewer.gui import desktop_entry
+        from viewer import desktop_entry
         done = desktop_entry.install() if args.install_desktop else desktop_entry.uninstall()
         for line in done:
             print(line)

@@ -8,9 +8,9 @@ no Qt: ``main.py render`` draws with it too.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.container import BarContainer
 
 from viewer.app.bars import Bars
 from viewer.app.classes import BAD, GOOD
@@ -30,7 +30,7 @@ def bar_colours(bars: Bars) -> list[str]:
     return colours
 
 
-def draw_bars(ax: Any, bars: Bars, colour: str = "black") -> Any:
+def draw_bars(ax: Axes, bars: Bars, colour: str = "black") -> BarContainer:
     """Draw ``bars`` on matplotlib axes ``ax`` (cleared first); returns the BarContainer."""
     ax.clear()
     n = len(bars.values)

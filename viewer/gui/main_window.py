@@ -1,7 +1,7 @@
 """The main window: panels, menus, keyboard navigation, files, errors.
 
 Layout: a splitter with the net's layers and the sample picker on the left,
-the views in the middle (tabs, registered in :mod:`viewer.gui.views`; panels
+the views in the middle (tabs, registered in :mod:`viewer.app.views`; panels
 such as the Dataset panel open under them) and the statistics on the right;
 a status bar with a busy indicator below.
 
@@ -31,15 +31,15 @@ from viewer.gui import settings as cfg
 from viewer.gui.banner import Banner
 from viewer.gui.dialogs import ShortcutsDialog
 from viewer.gui.layer_list import LayerList
-from viewer.gui.marks import mark
+from viewer.app.marks import mark
 from viewer.gui.menus import build_menus
 from viewer.gui.render import PICTURE_FORMATS
 from viewer.gui.sample_panel import SamplePanel
 from viewer.gui.state import AppState
 from viewer.gui.stats_panel import PANEL_WIDTH, StatsPanel
-from viewer.gui.style import STYLE
+from viewer.gui.style import apply_style
 from viewer.gui.view_registry import Factory, ViewRegistry
-from viewer.gui.views import register_views
+from viewer.app.views import register_views
 
 #: Save dialogs' filters: filter text -> extension.
 PICTURE_FILTERS = {file_filter(label, (ext,)): ext for ext, label in PICTURE_FORMATS.items()}
@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self._shown_option = ""  # the view option whose tab was last made current
         self.setWindowTitle("Strata")
         self.setAcceptDrops(True)
-        self.setStyleSheet(STYLE)
+        apply_style(self)
 
         self.layers = LayerList(self.state)
         self.samples = SamplePanel(self.state)

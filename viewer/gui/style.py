@@ -4,6 +4,8 @@ Colours come from the palette where possible, so a dark desktop theme stays
 readable; only the message strip has fixed colours.
 """
 
+from PyQt5.QtWidgets import QWidget
+
 STYLE = """
 QLabel#netTitle { font-size: 15px; font-weight: 600; }
 QLabel#netSource, QLabel#samplesSource, QLabel#netTotals, QLabel#statsScope {
@@ -24,3 +26,8 @@ QGroupBox {
 QGroupBox::title { subcontrol-origin: margin; subcontrol-position: top left; left: 8px; padding: 0 4px; }
 QGroupBox QLabel, QGroupBox QPushButton, QGroupBox QSpinBox { font-weight: normal; }
 """
+
+
+def apply_style(window: QWidget) -> None:
+    """Give ``window`` and everything in it the style sheet."""
+    window.setStyleSheet(STYLE)

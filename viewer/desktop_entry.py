@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "resources" / "strata.desktop"
 ICON_SVG = ROOT / "resources" / "icons" / "strata.svg"
 ICON_PNG = ROOT / "resources" / "icons" / "strata.png"

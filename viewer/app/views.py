@@ -1,8 +1,10 @@
 """Every view of the window, one registration line each.
 
-A new view is one module (a QWidget made from the state) and one line here.
-Factories are given as "module:Class", imported the first time the view is
-shown, so a view costs nothing at start-up.
+A new view is one module (a QWidget made from the state, in
+:mod:`viewer.gui`) and one line here. Factories are given as
+"module:Class", imported the first time the view is shown, so a view costs
+nothing at start-up, and this list needs no Qt: ``window`` is the
+:class:`~viewer.gui.main_window.MainWindow` calling it.
 """
 
 from __future__ import annotations
