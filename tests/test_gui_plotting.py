@@ -11,7 +11,7 @@ from matplotlib.image import AxesImage
 from viewer.app.colouring import to_rgba
 from viewer.gui.colour import colour_table
 from viewer.gui.colour_bar import tick_texts
-from viewer.gui.plotting import PixelImage, area_means
+from viewer.gui.plotting import PixelImage, area_means, quarter_samples
 
 
 def render(cls, pixels, xlim, ylim, origin):
@@ -81,6 +81,18 @@ def test_area_means_average_the_pixels_under_each_output_pixel():
     # Intervals outside the image are transparent.
     outside = area_means(pixels, np.array([-3.0, -1.0]), np.array([0.0, 1.0]))
     np.testing.assert_array_equal(outside, np.zeros((1, 1, 4), np.uint8))
+
+
+def test_quarter_samples_average_the_four_pixels_under_the_quarter_points():
+    pixels = np.random.default_rng(4).integers(0, 256, (6, 8, 4), dtype=np.uint8)
+    halved = quarter_samples(pixels, np.arange(0, 7, 2.0), np.arange(0, 9, 2.0))
+    blocks = pixels.reshape(3, 2, 4, 2, 4).astype(float).mean(axis=(1, 3))
+    assert np.abs(halved - blocks).max() <= 1
+    flipped = quarter_samples(pixels, np.arange(6, -1, -2.0), np.arange(0, 9, 2.0))
+    np.testing.assert_array_equal(flipped, halved[::-1])
+    # Shrunk 6 -> 4 rows: output row 1 covers rows 1.5..3, its quarter points 1.875 and 2.625.
+    rows = quarter_samples(pixels, np.linspace(0, 6, 5), np.arange(0, 9.0))
+    assert np.abs(rows[1] - pixels[1:3].astype(float).mean(axis=0)).max() <= 1
 
 
 @pytest.mark.parametrize("origin", ["upper", "lower"])
