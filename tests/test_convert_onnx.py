@@ -386,3 +386,19 @@ def test_folding_a_vgg_size_weight_built_by_an_op_converts() -> None:
     x = rng.standard_normal((1, 25088)).astype(np.float32)
     want = 0.5 * (x.astype(np.float64) @ (Wq.astype(np.float64) * np.float64(np.float32(0.01))).T)
     np.testing.assert_allclose(net[-1](x), want, rtol=1e-4, atol=1e-3)
+
+
+def test_an_if_without_its_branches_is_refused_in_one_line(tmp_path: Path) -> None:
+    # bench/fuzz.py --seed 5 cases 827, 2567, 3997: a node retyped to If, no sub-graphs.
+    h = onnx.helper
+    nodes = [h.make_node("Constant", [], ["cond"], value=h.make_tensor("c", onnx.TensorProto.BOOL, [], [True])),
+             h.make_node("If", ["cond"], ["y"], name="choose")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 2])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    path = tmp_path / "if.onnx"
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    with pytest.raises(ConversionError) as info:
+        convert(path)
+    text = str(info.value)
+    assert text.startswith(str(path)) and "\n" not in text
+    assert "If 'choose' (If without its then_branch and else_branch sub-graph)" in text

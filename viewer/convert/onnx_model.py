@@ -392,6 +392,10 @@ class _Converter:
     def _if(self, node: Any, cond: Any) -> None:
         """An If whose condition is a constant: its taken branch, inlined. One whose
         condition depends on the data: both branches kept, the taken one run at run time."""
+        branches = {a.name for a in node.attribute if a.HasField("g")}
+        missing = [name for name in ("then_branch", "else_branch") if name not in branches]
+        if missing:
+            return self._refuse(node, "If without its " + " and ".join(missing) + " sub-graph")
         if not is_const(cond):
             try:
                 return self._store(node, self._runtime_if(node, cond))
