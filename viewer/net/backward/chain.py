@@ -15,7 +15,7 @@ import numpy as np
 from viewer.analysis.attribution.target import ResolvedTarget, Target, resolve_target
 from viewer.errors import StrataError
 from viewer.net.backward.registry import RULES, check_backward, reads, vjp
-from viewer.net.layers.base import Layer, LayerFailed, ancestors
+from viewer.net.layers.base import Layer, LayerFailed, _input_for, ancestors
 
 
 @dataclass
@@ -206,7 +206,7 @@ def forward_pass(order: list, X: Any, keep: set[int]) -> tuple[dict, dict]:
     for layer in order:
         try:
             if not layer.inputs:
-                out = layer.forward(_net_input(layer, X))
+                out = layer.forward(_input_for(layer, X))
             elif isinstance(layer.prev, Layer):
                 out = layer.forward(live[id(layer.prev)])
             else:
@@ -225,14 +225,6 @@ def forward_pass(order: list, X: Any, keep: set[int]) -> tuple[dict, dict]:
             if remaining[id(p)] == 0:
                 del live[id(p)]
     return kept, meta
-
-
-def _net_input(layer: Layer, X: Any) -> Any:
-    if isinstance(X, Mapping):
-        if layer.name not in X:
-            raise StrataError(f"no data given for input {layer.name!r} (given: {sorted(X)})")
-        return X[layer.name]
-    return X
 
 
 def _value(layer: Layer, values: dict, meta: dict) -> np.ndarray:

@@ -214,8 +214,51 @@ class _Weighted(Quantized):
         return self._output(q)
 
 
+class ConvGeometry:
+    """Stride, padding, dilation, groups and layout of a 2-D convolution whose
+    kernels ``W`` are (out, in/groups, kh, kw): its config and output shape, one
+    copy for the integer and the hybrid convolutions."""
+
+    name: str
+    kind: str
+    W: np.ndarray
+
+    def _set_geometry(self, name: str, stride: Any, padding: Any, dilation: Any, groups: int,
+                      data_format: str) -> None:
+        self.stride = as_pair(stride, f"layer {name!r} stride")
+        self.dilation = as_pair(dilation, f"layer {name!r} dilation")
+        self.padding = _padding_config(padding, name)
+        self.groups = int(groups)
+        self.data_format = check_format(data_format)
+        if min(self.stride) < 1 or min(self.dilation) < 1 or self.groups < 1 or self.W.shape[0] % self.groups:
+            raise LayerError(f"layer {name!r}: bad stride, dilation or groups")
+
+    def config(self) -> dict:
+        return {**super().config(), "stride": list(self.stride), "padding": _padding_json(self.padding),
+                "dilation": list(self.dilation), "groups": self.groups, "data_format": self.data_format}
+
+    def _pads(self, h: int, w: int) -> tuple:
+        return conv_pads(self.padding, self.W.shape[2:], self.stride, self.dilation, h, w)
+
+    def infer_shape(self, in_shape: Shape) -> Shape:
+        need_rank(self, in_shape, 3)
+        last = self.data_format == "channels_last"
+        h, w, c = in_shape if last else (in_shape[1], in_shape[2], in_shape[0])
+        if c != self.W.shape[1] * self.groups:
+            raise LayerError(f"layer {self.name!r} ({self.kind}) has kernels for "
+                             f"{self.W.shape[1] * self.groups} input channels, gets {c}")
+        (top, bottom), (left, right) = self._pads(h, w)
+        kh, kw = self.W.shape[2:]
+        oh = ops.conv_output_size(h, kh, self.stride[0], top, bottom, self.dilation[0])
+        ow = ops.conv_output_size(w, kw, self.stride[1], left, right, self.dilation[1])
+        if oh < 1 or ow < 1:
+            raise LayerError(f"layer {self.name!r} ({self.kind}): input {in_shape} is smaller than its kernel")
+        o = self.W.shape[0]
+        return (oh, ow, o) if last else (o, oh, ow)
+
+
 @register
-class QConv2D(_Weighted):
+class QConv2D(ConvGeometry, _Weighted):
     """Integer 2-D convolution (TFLite CONV_2D and DEPTHWISE_CONV_2D on int8).
 
     Parameters
@@ -243,36 +286,7 @@ class QConv2D(_Weighted):
                  data_format: str = "channels_last", rounding: str = "gemm", **quant: Any) -> None:
         super().__init__(prev, name=name, **quant)
         self._setup(W, b, w_scale, 4, 0, rounding)
-        self.stride = as_pair(stride, f"layer {name!r} stride")
-        self.dilation = as_pair(dilation, f"layer {name!r} dilation")
-        self.padding = _padding_config(padding, name)
-        self.groups = int(groups)
-        self.data_format = check_format(data_format)
-        if min(self.stride) < 1 or min(self.dilation) < 1 or self.groups < 1 or self.W.shape[0] % self.groups:
-            raise LayerError(f"layer {name!r}: bad stride, dilation or groups")
-
-    def config(self) -> dict:
-        return {**super().config(), "stride": list(self.stride), "padding": _padding_json(self.padding),
-                "dilation": list(self.dilation), "groups": self.groups, "data_format": self.data_format}
-
-    def _pads(self, h: int, w: int) -> tuple:
-        return conv_pads(self.padding, self.W.shape[2:], self.stride, self.dilation, h, w)
-
-    def infer_shape(self, in_shape: Shape) -> Shape:
-        need_rank(self, in_shape, 3)
-        last = self.data_format == "channels_last"
-        h, w, c = in_shape if last else (in_shape[1], in_shape[2], in_shape[0])
-        if c != self.W.shape[1] * self.groups:
-            raise LayerError(f"layer {self.name!r} (QConv2D) has kernels for "
-                             f"{self.W.shape[1] * self.groups} input channels, gets {c}")
-        (top, bottom), (left, right) = self._pads(h, w)
-        kh, kw = self.W.shape[2:]
-        oh = ops.conv_output_size(h, kh, self.stride[0], top, bottom, self.dilation[0])
-        ow = ops.conv_output_size(w, kw, self.stride[1], left, right, self.dilation[1])
-        if oh < 1 or ow < 1:
-            raise LayerError(f"layer {self.name!r} (QConv2D): input {in_shape} is smaller than its kernel")
-        o = self.W.shape[0]
-        return (oh, ow, o) if last else (o, oh, ow)
+        self._set_geometry(name, stride, padding, dilation, groups, data_format)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         last = self.data_format == "channels_last"

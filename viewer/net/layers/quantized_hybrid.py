@@ -23,9 +23,8 @@ import numpy as np
 from viewer.errors import LayerError
 from viewer.net import fixed_point as fp
 from viewer.net import ops
-from viewer.net.layers.base import Layer, Shape, as_array, as_pair, check_format, need_rank, register
-from viewer.net.layers.quantized import _int_array, _scales
-from viewer.net.layers.spatial import _padding_config, _padding_json, conv_pads
+from viewer.net.layers.base import Layer, Shape, as_array, register
+from viewer.net.layers.quantized import ConvGeometry, _int_array, _scales
 
 
 def symmetric_quantize(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +151,7 @@ class _Hybrid(Layer):
 
 
 @register
-class HybridConv2D(_Hybrid):
+class HybridConv2D(ConvGeometry, _Hybrid):
     """2-D convolution with int8 weights on float32 data (TFLite's hybrid CONV_2D and
     DEPTHWISE_CONV_2D): each sample is quantized to int8 as a whole.
 
@@ -179,36 +178,7 @@ class HybridConv2D(_Hybrid):
                  dilation: Any = 1, groups: int = 1, data_format: str = "channels_last") -> None:
         super().__init__(prev, name=name)
         self._setup(W, w_scale, b, asymmetric, 4, 0, rescale)
-        self.stride = as_pair(stride, f"layer {name!r} stride")
-        self.dilation = as_pair(dilation, f"layer {name!r} dilation")
-        self.padding = _padding_config(padding, name)
-        self.groups = int(groups)
-        self.data_format = check_format(data_format)
-        if min(self.stride) < 1 or min(self.dilation) < 1 or self.groups < 1 or self.W.shape[0] % self.groups:
-            raise LayerError(f"layer {name!r}: bad stride, dilation or groups")
-
-    def config(self) -> dict:
-        return {**super().config(), "stride": list(self.stride), "padding": _padding_json(self.padding),
-                "dilation": list(self.dilation), "groups": self.groups, "data_format": self.data_format}
-
-    def _pads(self, h: int, w: int) -> tuple:
-        return conv_pads(self.padding, self.W.shape[2:], self.stride, self.dilation, h, w)
-
-    def infer_shape(self, in_shape: Shape) -> Shape:
-        need_rank(self, in_shape, 3)
-        last = self.data_format == "channels_last"
-        h, w, c = in_shape if last else (in_shape[1], in_shape[2], in_shape[0])
-        if c != self.W.shape[1] * self.groups:
-            raise LayerError(f"layer {self.name!r} (HybridConv2D) has kernels for "
-                             f"{self.W.shape[1] * self.groups} input channels, gets {c}")
-        (top, bottom), (left, right) = self._pads(h, w)
-        kh, kw = self.W.shape[2:]
-        oh = ops.conv_output_size(h, kh, self.stride[0], top, bottom, self.dilation[0])
-        ow = ops.conv_output_size(w, kw, self.stride[1], left, right, self.dilation[1])
-        if oh < 1 or ow < 1:
-            raise LayerError(f"layer {self.name!r} (HybridConv2D): input {in_shape} is smaller than its kernel")
-        o = self.W.shape[0]
-        return (oh, ow, o) if last else (o, oh, ow)
+        self._set_geometry(name, stride, padding, dilation, groups, data_format)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         last = self.data_format == "channels_last"
