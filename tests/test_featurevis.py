@@ -1,0 +1,173 @@
+"""Feature visualisation: the ascent, its regularisers, seeds, ranges, refusals, cancel."""
+
+import numpy as np
+import pytest
+
+from viewer.analysis.attribution.target import Target
+from viewer.analysis.featurevis import (Settings, gallery, input_range, unit_objective,
+                                        visualise)
+from viewer.analysis.attribution.grid import Grid
+from viewer.errors import StrataError
+from viewer.net import Net, load
+from viewer.net.backward import NoBackward
+from viewer.net.layers import Activation, Conv2D, Dense, Input
+
+DEMO = "resources/demo/mnist_cnn.h5"
+#: No transforms, no blur: plain projected Adam ascent.
+PLAIN = Settings(steps=40, parameterisation="pixel", jitter=0, scale=0.0, rotate=0.0, blur=0.0)
+#: Few steps, for the demo tests to stay quick.
+QUICK = Settings(steps=48, lr=0.5)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load(DEMO)
+
+
+def _dense_net(W, softmax=False):
+    inp = Input(shape=(W.shape[0],), name="in")
+    fc = Dense(inp, name="fc", W=W, b=np.zeros(W.shape[1]))
+    layers = [inp, fc]
+    if softmax:
+        layers.append(Activation(fc, name="prob", function="softmax"))
+    return Net(layers)
+
+
+def test_a_linear_unit_ends_at_the_corner_of_the_range_its_weights_point_to():
+    # The unit's score is w . x, so over the box [low, high] its maximum sits at high where
+    # w > 0 and at low where w < 0.
+    W = np.array([[2.0, -1.0], [-3.0, 0.5], [0.7, 1.0], [-0.1, -2.0]])
+    result = visualise(_dense_net(W), Target(layer="fc", unit=0), PLAIN, low=-1.0, high=2.0)
+    np.testing.assert_allclose(result.image, [2.0, -1.0, 2.0, -1.0])
+    assert result.final[0] == pytest.approx(2 * 2 + 3 + 0.7 * 2 + 0.1)
+    assert result.scores.shape == (40, 1) and result.steps == 40 and not result.cancelled
+    assert np.all(np.diff(result.scores[:, 0]) >= -1e-12)  # a linear score never falls
+
+
+def test_a_softmax_class_is_ascended_on_its_logit():
+    W = np.array([[1.0, -1.0], [1.0, -1.0]])
+    result = visualise(_dense_net(W, softmax=True), Target(unit=1), PLAIN, low=0.0, high=1.0)
+    # The logit of class 1 is -(x0 + x1): highest at 0; the probability would be too, but the
+    # score reported is the logit's.
+    np.testing.assert_allclose(result.image, [0.0, 0.0])
+    assert result.final[0] == pytest.approx(0.0)
+    assert result.labels == ["unit 1 of fc"]
+
+
+def test_unit_objective_scores_a_channel_mean_or_one_position():
+    out = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2)
+    grid = Grid((3, 2, 2), 0, "channels_first")
+    score, seed = unit_objective(grid, np.array([1, 2]), None)(out)
+    np.testing.assert_allclose(score, [out[0, 1].mean(), out[1, 2].mean()])
+    want = np.zeros_like(out)
+    want[0, 1] = want[1, 2] = 0.25
+    np.testing.assert_array_equal(seed, want)
+    score, seed = unit_objective(grid, np.array([0, 0]), (1, 0))(out)
+    np.testing.assert_allclose(score, out[:, 0, 1, 0])
+    assert seed.sum() == 2 and seed[0, 0, 1, 0] == seed[1, 0, 1, 0] == 1
+
+
+@pytest.mark.parametrize("param", ["fourier", "pixel"])
+def test_images_stay_in_the_range_per_channel(param):
+    inp = Input(shape=(2, 6, 6), name="in", data_format="channels_first")
+    rng = np.random.default_rng(1)
+    conv = Conv2D(inp, name="c", W=rng.normal(size=(3, 2, 3, 3)), padding="same",
+                  data_format="channels_first")
+    net = Net([inp, conv])
+    low, high = np.array([-1.0, 0.0]), np.array([1.0, 0.25])
+    settings = Settings(steps=30, lr=0.5 if param == "fourier" else 0.1, parameterisation=param)
+    result = visualise(net, Target(layer="c", unit=2), settings, low=low, high=high)
+    image = result.image
+    assert image.shape == (2, 6, 6) and image.dtype == np.float32
+    for c in range(2):
+        assert low[c] <= image[c].min() and image[c].max() <= high[c]
+        # The score is linear, so the ascent heads for an end of the range.
+        assert abs(image[c].mean() - (low[c] + high[c]) / 2) > 0.25 * (high[c] - low[c])
+    assert result.final[0] > result.start[0]
+
+
+def test_input_range_follows_the_preprocessing(demo):
+    from viewer.session import choose_samples, open_net
+    net, own = open_net(DEMO)
+    samples, _ = choose_samples(net, own, None)
+    low, high = input_range(demo, samples)
+    raw = samples.raw_batch(np.arange(min(len(samples), 1024)))
+    assert samples.preprocess.scale == pytest.approx(1 / 255) and raw.max() > 250
+    np.testing.assert_allclose(low, [raw.min() / 255], rtol=1e-6)
+    np.testing.assert_allclose(high, [raw.max() / 255], rtol=1e-6)
+
+
+def test_the_demo_conv2_channels_rise_far_over_the_start(demo):
+    # conv2's channels as the net passes them on: after batch norm and ReLU (relu2), whose
+    # activation is not negative, so that a ratio to the start means something.
+    result = gallery(demo, "relu2", [8, 14, 20], QUICK, low=0.0, high=1.0)
+    assert result.images.shape == (3, 1, 28, 28)
+    assert np.all(result.final >= 10 * result.start), (result.start, result.final)
+
+
+def test_the_same_seed_gives_the_same_image_and_another_seed_another(demo):
+    target = Target(layer="conv2", unit=3)
+    settings = Settings(steps=6)
+    a = visualise(demo, target, settings, low=0, high=1)
+    b = visualise(demo, target, settings, low=0, high=1)
+    c = visualise(demo, target, Settings(steps=6, seed=1), low=0, high=1)
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    assert np.abs(a.image - c.image).max() > 1e-3
+
+
+def test_a_channel_in_a_gallery_gets_the_image_it_gets_alone(demo):
+    settings = Settings(steps=6)
+    alone = visualise(demo, Target(layer="conv2", unit=5), settings, low=0, high=1)
+    together = gallery(demo, "conv2", [2, 5], settings, low=0, high=1)
+    np.testing.assert_allclose(together.images[1], alone.image, atol=1e-4)
+    assert together.labels == ["unit 2 of conv2", "unit 5 of conv2"]
+
+
+def test_cancel_and_a_callback_returning_false_stop_the_ascent(demo):
+    target = Target(layer="conv2", unit=0)
+    calls = []
+    result = visualise(demo, target, Settings(steps=50), low=0, high=1,
+                       cancel=lambda: len(calls) >= 3,
+                       callback=lambda step, images, scores: calls.append((step, images.shape,
+                                                                           scores.shape)))
+    assert calls == [(8, (1, 1, 28, 28), (8, 1)), (16, (1, 1, 28, 28), (16, 1)),
+                     (24, (1, 1, 28, 28), (24, 1))]
+    assert result.cancelled and result.steps == 24 and result.scores.shape == (24, 1)
+    stopped = visualise(demo, target, Settings(steps=50, every=5), low=0, high=1,
+                        callback=lambda step, images, scores: step < 10)
+    assert stopped.cancelled and stopped.steps == 10
+
+
+def test_a_kind_without_backward_is_refused_by_name():
+    class Mystery(Dense):
+        kind = "MysteryKind"
+
+    inp = Input(shape=(2,), name="in")
+    odd = Mystery(inp, name="odd", W=np.eye(2))
+    with pytest.raises(NoBackward, match=r"no backward pass for layer kind MysteryKind .*'odd'"):
+        visualise(Net([inp, odd]), Target(layer="odd", unit=0), PLAIN)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"parameterisation": "dct"}, "unknown parameterisation 'dct'; use one of fourier, pixel"),
+    ({"steps": 0}, "steps must be at least 1, not 0"),
+    ({"lr": -1.0}, "lr must not be negative, not -1.0"),
+    ({"scale": 1.0}, "scale and decay must be below 1"),
+])
+def test_bad_settings_are_refused_in_one_line(change, message):
+    net = _dense_net(np.eye(2))
+    with pytest.raises(StrataError, match=f"^{message}$".replace("(", r"\(").replace(")", r"\)")):
+        visualise(net, Target(layer="fc", unit=0), Settings(**change))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"target": Target(layer="fc", unit=5)}, "unit 5 is out of range: layer 'fc' has 2 units"),
+    ({"target": Target(layer="fc")}, "say which class, channel or unit to visualise"),
+    ({"low": 0.0}, "give both ends of the input range, or neither"),
+    ({"low": 1.0, "high": 0.0}, "the input range is empty"),
+])
+def test_bad_targets_and_ranges_are_refused_in_one_line(kwargs, message):
+    kwargs = {"target": Target(layer="fc", unit=0), **kwargs}
+    with pytest.raises(StrataError, match=message):
+        visualise(_dense_net(np.eye(2)), settings=PLAIN, **kwargs)

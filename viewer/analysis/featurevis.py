@@ -1,0 +1,205 @@
+"""Feature visualisation: the input a unit, a channel or a class responds to most.
+
+    result = visualise(net, Target(layer="conv2", unit=3), Settings(steps=256), low=0, high=1)
+    result.image          # (*input_shape) net input, float32
+    result.scores[:, 0]   # the target's activation at each step
+    gallery(net, "conv2") # every channel of a layer, batched
+
+Starting from seeded noise, the image climbs the gradient of the target's
+score (a channel's mean over its positions, one unit, or a class logit) with
+respect to the net input, by Adam steps, under the regularisers that make the
+result readable (Lucid, DeepVis): each step sees a randomly rolled, zoomed and
+rotated copy (:mod:`viewer.analysis.featurevis_warp`), the image is either a
+frequency-scaled Fourier spectrum squashed into the input range by a sigmoid,
+or plain pixels blurred every few steps and clipped to the range; an L2 decay
+pulls it back towards the middle of the range. The input range is the one the
+preprocessing gives the samples' raw values (:func:`input_range`).
+
+Every sample of a batch draws its noise and transforms from its own stream,
+seeded by (seed, unit), so a channel's image is the same whether it is
+computed alone or in a gallery. Numpy only, no Qt.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from viewer.analysis.attribution.grid import Grid
+from viewer.analysis.attribution.target import Target, resolve_target
+from viewer.analysis.featurevis_ascent import (PARAMETERISATIONS, Callback, Problem, Result,
+                                               Settings, ascend, input_grid)
+from viewer.errors import StrataError
+from viewer.net.layers.base import output_bytes
+
+__all__ = ["PARAMETERISATIONS", "Result", "Settings", "gallery", "input_range",
+           "unit_objective", "visualise"]
+
+#: Gallery batches take at most about this many bytes of layer outputs.
+GALLERY_BYTES = 256 << 20
+#: And at most this many channels.
+GALLERY_BATCH = 64
+
+
+def unit_objective(grid: Grid, units: np.ndarray, position: Optional[tuple]) -> Callable:
+    """The score of a unit per sample (its mean over positions, or one position) and its seed.
+
+    Sample i of the batch scores unit ``units[i]``.
+    """
+    def objective(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.arange(len(out))
+        picked = grid.canonical(out)[rows, units]                 # (B, *positions)
+        seed = np.zeros(out.shape, out.dtype if out.dtype.kind == "f" else np.float64)
+        seeded = grid.canonical(seed)                              # a view of seed
+        if position is not None:
+            seeded[(rows, units) + tuple(np.full(len(out), p) for p in position)] = 1
+            return picked[(slice(None),) + position].astype(np.float64), seed
+        seeded[rows, units] = 1.0 / max(1, int(np.prod(picked.shape[1:], dtype=np.int64)))
+        return picked.reshape(len(out), -1).mean(axis=1, dtype=np.float64), seed
+    return objective
+
+
+def input_range(net: Any, samples: Any, count: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """The net-input range (low, high) per input channel that the samples' raw values imply.
+
+    The smallest and largest raw value over the first ``count`` samples, put
+    through the samples' preprocessing (an affine map per channel).
+
+    Returns
+    -------
+    (ndarray (C,), ndarray (C,))
+        One value per channel of the net's input (C = 1 for vectors).
+    """
+    n = min(len(samples), count)
+    if n == 0:
+        raise StrataError("no samples to take the input range from")
+    raw = samples.raw_batch(np.arange(n))
+    ends = np.stack([np.full(raw.shape[1:], raw.min()), np.full(raw.shape[1:], raw.max())])
+    grid = input_grid(net)
+    values = grid.canonical(np.asarray(samples.prepare(ends), np.float64))  # (2, C, *positions)
+    values = values.reshape(2, grid.channels, -1)
+    return values.min(axis=(0, 2)), values.max(axis=(0, 2))
+
+
+def visualise(net: Any, target: Target = Target(), settings: Settings = Settings(), *,
+              low: Any = None, high: Any = None, callback: Optional[Callback] = None,
+              cancel: Optional[Callable[[], bool]] = None, class_names: Optional[list] = None
+              ) -> Result:
+    """The image that most excites one unit, channel (its mean) or class.
+
+    Parameters
+    ----------
+    net : Net
+    target : Target
+        As the explain view takes it; a class of a last layer that is a
+        softmax is ascended on its input (the logit), since raising a
+        probability mostly lowers the other classes.
+    settings : Settings
+    low, high : float or array (C,), optional
+        The net-input range per channel (:func:`input_range`); both or neither.
+    callback : callable, optional
+        ``callback(step, images (1, *input_shape), scores (step, 1))``; False stops.
+    cancel : callable, optional
+        Checked before each step; True stops.
+    class_names : list of str, optional
+        For the label.
+
+    Returns
+    -------
+    Result
+        With one image.
+    """
+    layer, unit, position = _head(net, target)
+    problem, units, label = _unit_problem(net, layer, [unit], position, class_names)
+    result = ascend(problem, units, settings, low, high, callback, cancel)
+    result.labels = [label]
+    return result
+
+
+def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
+            settings: Settings = Settings(), *, low: Any = None, high: Any = None,
+            progress: Optional[Callable[[int, int, np.ndarray], Optional[bool]]] = None,
+            cancel: Optional[Callable[[], bool]] = None) -> Result:
+    """The images of many channels (units) of one layer, in batches as memory allows.
+
+    Parameters
+    ----------
+    net : Net
+    layer : int or str
+    units : sequence of int, optional
+        Default: every channel of the layer.
+    settings, low, high, cancel
+        As for :func:`visualise`.
+    progress : callable, optional
+        ``progress(done, total, images)`` after each batch: units done, units
+        asked for, the images so far (done, *input_shape); False stops.
+
+    Returns
+    -------
+    Result
+        One image per unit done (fewer than asked for when stopped).
+    """
+    index = net.resolve(layer)
+    problem, units, _ = _unit_problem(net, index, units, None, None)
+    per_sample = 3 * output_bytes([problem.head])
+    batch = int(max(1, min(GALLERY_BATCH, GALLERY_BYTES // per_sample)))
+    parts: list[Result] = []
+    for start in range(0, len(units), batch):
+        chunk = units[start:start + batch]
+        parts.append(ascend(_unit_problem(net, index, chunk, None, None)[0], chunk, settings,
+                            low, high, None, cancel))
+        done = sum(len(p.units) for p in parts)
+        if parts[-1].cancelled or (progress is not None and progress(
+                done, len(units), np.concatenate([p.images for p in parts])) is False):
+            break
+    result = Result(np.concatenate([p.images for p in parts]), _scores(parts),
+                    np.concatenate([p.start for p in parts]),
+                    np.concatenate([p.final for p in parts]),
+                    np.concatenate([p.units for p in parts]),
+                    steps=min(p.steps for p in parts),
+                    cancelled=parts[-1].cancelled or done < len(units))
+    result.labels = [f"unit {u} of {net[index].name}" for u in result.units]
+    return result
+
+
+def _head(net: Any, target: Target) -> tuple[int, int, Optional[tuple]]:
+    """The layer, unit and position to ascend: a softmax's class moves to its input (the logit)."""
+    last = len(net) - 1
+    index = last if target.layer is None else net.resolve(target.layer)
+    if target.unit is None:
+        raise StrataError("say which class, channel or unit to visualise")
+    layer = net[index]
+    if (index == last and target.position is None and layer.kind == "Activation"
+            and layer.config().get("function") in ("softmax", "log_softmax")):
+        index = net.index(layer.prev.name)
+    return index, int(target.unit), target.position
+
+
+def _unit_problem(net: Any, index: int, units: Optional[Sequence[int]],
+                  position: Optional[tuple], class_names: Optional[list]
+                  ) -> tuple[Problem, np.ndarray, str]:
+    """The problem of ascending ``units`` (None: every unit) of layer ``index``, checked;
+    the units, and the first unit's label."""
+    shape = input_grid(net).shape
+    first = 0 if units is None or len(units) == 0 else int(units[0])
+    resolved = resolve_target(net, Target(layer=index, unit=first, position=position),
+                              np.zeros((1,) + shape, np.float32), class_names)
+    grid = resolved.grid
+    units = np.arange(grid.channels) if units is None else np.asarray(units, dtype=np.int64)
+    for u in units:
+        if not 0 <= int(u) < grid.channels:
+            raise StrataError(f"unit {int(u)} is out of range: layer {net[index].name!r} has "
+                              f"{grid.channels} units (0..{grid.channels - 1})")
+    objective = unit_objective(grid, units, resolved.position)
+    return Problem(net, index, objective), units, resolved.label
+
+
+def _scores(parts: list) -> np.ndarray:
+    """The batches' scores side by side (steps, units); NaN after a batch stopped early."""
+    out = np.full((max(p.steps for p in parts), sum(len(p.units) for p in parts)), np.nan)
+    col = 0
+    for p in parts:
+        out[:p.steps, col:col + len(p.units)] = p.scores
+        col += len(p.units)
+    return out
