@@ -215,7 +215,9 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
     init : ndarray (B, C, *positions), optional
         Canonical starting images (DeepDream); implies the pixel parameterisation.
     smooth : callable, optional
-        Applied to each canonical gradient before the step (DeepDream's octaves).
+        Applied to each step (of the pixels: with ``init``) before it is taken
+        (DeepDream's octaves; after Adam, whose per-cell scaling would undo a
+        smoothing of the gradient).
 
     Returns
     -------
@@ -241,9 +243,8 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
         score, g = problem.gradient(seen)
         if warp is not None:
             g = warp.adjoint(g)
-        if smooth is not None:
-            g = smooth(g)
-        view.step(adam.step(view.parameter_grad(g)), step)
+        delta = adam.step(view.parameter_grad(g))
+        view.step(delta if smooth is None else smooth(delta), step)
         scores[step] = score
         done = step + 1
         if callback is not None and (done % settings.every == 0 or done == settings.steps):
