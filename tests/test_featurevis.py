@@ -16,7 +16,7 @@ DEMO = "resources/demo/mnist_cnn.h5"
 #: No transforms, no blur: plain projected Adam ascent.
 PLAIN = Settings(steps=40, parameterisation="pixel", jitter=0, scale=0.0, rotate=0.0, blur=0.0)
 #: Few steps, for the demo tests to stay quick.
-QUICK = Settings(steps=48, lr=0.5)
+QUICK = Settings(steps=48)
 
 
 @pytest.fixture(scope="module")

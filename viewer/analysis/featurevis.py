@@ -22,6 +22,7 @@ computed alone or in a gallery. Numpy only, no Qt.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -33,8 +34,8 @@ from viewer.analysis.featurevis_ascent import (PARAMETERISATIONS, Callback, Prob
 from viewer.errors import StrataError
 from viewer.net.layers.base import output_bytes
 
-__all__ = ["PARAMETERISATIONS", "Result", "Settings", "gallery", "input_range",
-           "unit_objective", "visualise"]
+__all__ = ["PARAMETERISATIONS", "Result", "Settings", "gallery", "input_range", "mosaic",
+           "pictures", "unit_objective", "visualise"]
 
 #: Gallery batches take at most about this many bytes of layer outputs.
 GALLERY_BYTES = 256 << 20
@@ -120,7 +121,8 @@ def visualise(net: Any, target: Target = Target(), settings: Settings = Settings
 def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
             settings: Settings = Settings(), *, low: Any = None, high: Any = None,
             progress: Optional[Callable[[int, int, np.ndarray], Optional[bool]]] = None,
-            cancel: Optional[Callable[[], bool]] = None) -> Result:
+            cancel: Optional[Callable[[], bool]] = None,
+            callback: Optional[Callback] = None) -> Result:
     """The images of many channels (units) of one layer, in batches as memory allows.
 
     Parameters
@@ -134,6 +136,10 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
     progress : callable, optional
         ``progress(done, total, images)`` after each batch: units done, units
         asked for, the images so far (done, *input_shape); False stops.
+    callback : callable, optional
+        ``callback(step, images, scores)`` every ``settings.every`` steps of
+        each batch: the images of the batches done and the current one's
+        images, and the current batch's scores (step, batch); False stops.
 
     Returns
     -------
@@ -147,8 +153,9 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
     parts: list[Result] = []
     for start in range(0, len(units), batch):
         chunk = units[start:start + batch]
+        relay = None if callback is None else partial(_after, callback, [p.images for p in parts])
         parts.append(ascend(_unit_problem(net, index, chunk, None, None)[0], chunk, settings,
-                            low, high, None, cancel))
+                            low, high, relay, cancel))
         done = sum(len(p.units) for p in parts)
         if parts[-1].cancelled or (progress is not None and progress(
                 done, len(units), np.concatenate([p.images for p in parts])) is False):
@@ -161,6 +168,44 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
                     cancelled=parts[-1].cancelled or done < len(units))
     result.labels = [f"unit {u} of {net[index].name}" for u in result.units]
     return result
+
+
+def pictures(net: Any, images: np.ndarray, low: Any = None, high: Any = None) -> np.ndarray:
+    """Net-input images as pictures in [0, 1]: (B, H, W) grey or (B, H, W, 3) colour.
+
+    Each channel is scaled from its input range (low, high) to [0, 1], or from
+    the batch's own range without one; three channels are colour, others are
+    averaged; a sequence is (T, F), a vector one row.
+    """
+    grid = input_grid(net)
+    canonical = grid.canonical(np.asarray(images, np.float64))          # (B, C, *positions)
+    b, c = canonical.shape[:2]
+    if low is None or high is None:
+        low, high = np.nanmin(canonical), np.nanmax(canonical)
+    low, high = (np.broadcast_to(np.asarray(v, np.float64).ravel(), (c,)) for v in (low, high))
+    shape = (1, c) + (1,) * (canonical.ndim - 2)
+    span = np.where(high > low, high - low, 1.0).reshape(shape)
+    scaled = np.clip((canonical - low.reshape(shape)) / span, 0.0, 1.0)
+    if grid.layout == "vector":
+        return scaled.reshape(b, 1, -1)
+    if grid.layout == "sequence":
+        return np.swapaxes(scaled, 1, 2)                                  # (B, T, F)
+    return np.moveaxis(scaled, 1, -1) if c == 3 else scaled.mean(axis=1)
+
+
+def mosaic(pictures: np.ndarray, columns: Optional[int] = None, gap: int = 1) -> np.ndarray:
+    """Pictures (B, H, W[, 3]) side by side in rows, ``gap`` pixels of 1 (white) between.
+
+    ``columns`` defaults to the smallest count that makes the mosaic at least as wide as tall.
+    """
+    b, h, w = pictures.shape[:3]
+    columns = columns or max(1, int(np.ceil(np.sqrt(b * h / w))))
+    rows = int(np.ceil(b / columns))
+    out = np.ones((rows * (h + gap) - gap, columns * (w + gap) - gap) + pictures.shape[3:])
+    for i, picture in enumerate(pictures):
+        r, k = divmod(i, columns)
+        out[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = picture
+    return out
 
 
 def _head(net: Any, target: Target) -> tuple[int, int, Optional[tuple]]:
@@ -193,6 +238,12 @@ def _unit_problem(net: Any, index: int, units: Optional[Sequence[int]],
                               f"{grid.channels} units (0..{grid.channels - 1})")
     objective = unit_objective(grid, units, resolved.position)
     return Problem(net, index, objective), units, resolved.label
+
+
+def _after(callback: Callback, before: list, step: int, images: np.ndarray,
+           scores: np.ndarray) -> Optional[bool]:
+    """A batch's callback, with the images of the batches before it in front of its own."""
+    return callback(step, np.concatenate(before + [images]), scores)
 
 
 def _scores(parts: list) -> np.ndarray:

@@ -26,6 +26,9 @@ from viewer.net.layers.base import ancestors
 
 #: How the image is held: a damped Fourier spectrum, or plain pixels.
 PARAMETERISATIONS = ("fourier", "pixel")
+#: Adam's step size when the settings give none, per parameterisation (on the demo's conv2,
+#: 0.5 climbs about as far in 128 steps as 1.0, and 0.2 a fifth less).
+STEP_SIZES = {"fourier": 0.5, "pixel": 0.05}
 
 #: ``callback(step, images, scores)`` every few steps; returning False stops the ascent.
 Callback = Callable[[int, np.ndarray, np.ndarray], Optional[bool]]
@@ -39,9 +42,9 @@ class Settings:
     ----------
     steps : int
         Adam steps.
-    lr : float
+    lr : float or None
         Adam step size: in logits of the sigmoid for "fourier", in input
-        ranges for "pixel".
+        ranges for "pixel"; None for :data:`STEP_SIZES`.
     parameterisation : str
         One of :data:`PARAMETERISATIONS`.
     jitter : int
@@ -62,7 +65,7 @@ class Settings:
     """
 
     steps: int = 256
-    lr: float = 0.05
+    lr: Optional[float] = None
     parameterisation: str = "fourier"
     jitter: int = 2
     scale: float = 0.05
@@ -82,11 +85,17 @@ class Settings:
             if getattr(self, name) < 1:
                 raise StrataError(f"{name} must be at least 1, not {getattr(self, name)}")
         for name in ("lr", "jitter", "scale", "rotate", "blur", "decay"):
-            if not getattr(self, name) >= 0:
-                raise StrataError(f"{name} must not be negative, not {getattr(self, name)}")
+            value = self.step_size if name == "lr" else getattr(self, name)
+            if not value >= 0:
+                raise StrataError(f"{name} must not be negative, not {value}")
         if self.scale >= 1 or self.decay >= 1:
             raise StrataError("scale and decay must be below 1")
         return self
+
+    @property
+    def step_size(self) -> float:
+        """``lr``, or the parameterisation's default."""
+        return STEP_SIZES.get(self.parameterisation, 0.0) if self.lr is None else self.lr
 
 
 @dataclass
@@ -229,7 +238,7 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
     bounds = _bounds(low, high, problem.grid.channels, len(shape))
     rngs = [np.random.default_rng([settings.seed, int(u)]) for u in units]
     view = _View(problem, settings, bounds, rngs, shape, init)
-    adam = _Adam(view.parameter.shape, settings.lr)
+    adam = _Adam(view.parameter.shape, settings.step_size)
     start = problem.score(view.image())
     scores = np.empty((settings.steps, len(units)))
     done, stopped = 0, False
