@@ -8,6 +8,8 @@
     python main.py sweep NET --layer L [--layer L2 | --all-layers] [--samples FILE] [--k K]
                          [--cluster local:N|tcp://HOST:PORT] -o OUTDIR
     python main.py explain NET --sample I --method METHOD [--target CLASS] -o OUT.npy|OUT.png
+    python main.py featurevis NET --layer L [--channel C | --dream] [--steps N --seed S]
+                              -o OUT.png|OUT.npy
 
 Problems with arguments or files print one line on stderr and exit with 2.
 Heavy modules (Qt, matplotlib, h5py) are imported only by the command that needs them.
@@ -25,7 +27,7 @@ from viewer import __version__, limits
 from viewer.errors import StrataError
 
 EXIT_BAD_INPUT = 2
-COMMANDS = ("info", "render", "export", "convert", "sweep", "explain")
+COMMANDS = ("info", "render", "export", "convert", "sweep", "explain", "featurevis")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,7 +122,13 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     _samples_args(explain)
     from viewer.explain_command import add_arguments as add_explain_arguments
     add_explain_arguments(explain)
-    for parser in (window, info, render, export, sweep, explain):  # convert's come with its arguments
+    featurevis = sub.add_parser("featurevis", help="the input a channel, unit or class responds "
+                                "to most (feature visualisation), a gallery of a layer's "
+                                "channels, or DeepDream on a sample, as .png or .npy")
+    _samples_args(featurevis)
+    from viewer.featurevis_command import add_arguments as add_featurevis_arguments
+    add_featurevis_arguments(featurevis)
+    for parser in (window, info, render, export, sweep, explain, featurevis):  # convert's come with its arguments
         limits.add_argument(parser)
     return window, commands
 
@@ -182,6 +190,9 @@ def _run_command(args: argparse.Namespace) -> int:
     if args.command == "explain":
         from viewer.explain_command import run as run_explain
         return run_explain(args, net, samples)
+    if args.command == "featurevis":
+        from viewer.featurevis_command import run as run_featurevis
+        return run_featurevis(args, net, samples)
     if args.command == "sweep":
         from viewer.sweep_command import run
         return run(args, net, samples)
