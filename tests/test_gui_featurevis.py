@@ -1,0 +1,125 @@
+"""The Feature vis view on the 28x28 demo: the image it grows against the library's, the curve,
+Cancel, the gallery, DeepDream on the current sample, the heatmap's channel click."""
+
+import os
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import Qt
+
+from viewer.analysis.attribution.target import Target
+from viewer.analysis.featurevis import Settings, gallery, input_range, mosaic, pictures, visualise
+from viewer.analysis.featurevis_dream import DREAM, dream
+from viewer.gui.featurevis_view import FeatureVisView
+from viewer.gui.state import AppState
+from viewer.session import open_net
+
+MNIST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources",
+                     "demo", "mnist_cnn.h5")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return open_net(MNIST, isolate=False)
+
+
+@pytest.fixture
+def view(qtbot, demo):
+    state = AppState()
+    state.set_net(*demo)
+    v = FeatureVisView(state)
+    qtbot.addWidget(v)
+    v.resize(1000, 640)
+    v.show()
+    qtbot.waitExposed(v)
+    yield v
+    v.runner.shutdown()
+    state.shutdown()
+
+
+def finish(qtbot, v):
+    qtbot.waitUntil(lambda: not v.runner.busy and v.frame is not None
+                    and v.frame.result is not None, timeout=60000)
+
+
+def test_run_grows_the_image_step_by_step_and_ends_at_the_librarys(qtbot, view):
+    view.select("conv2", 10)
+    view.steps.setValue(12)   # a frame every 2 steps
+    view.seed.setValue(4)
+    assert view.unit.maximum() == 31
+    frames = []
+    view.runner.progressed.connect(lambda _j, done, total, frame: frames.append(frame.step))
+    qtbot.mouseClick(view.run_button, Qt.LeftButton)
+    finish(qtbot, view)
+    assert frames == [2, 4, 6, 8, 10, 12]
+    state = view._state
+    low, high = input_range(state.net, state.samples)
+    want = visualise(state.net, Target(layer="conv2", unit=10),
+                     Settings(steps=12, seed=4, every=2), low=low, high=high)
+    np.testing.assert_allclose(view.frame.result.images, want.images)
+    np.testing.assert_allclose(view.image.get_array(), pictures(state.net, want.images, 0, 1)[0],
+                               atol=1e-6)
+    x, y = view.curve.get_data()
+    np.testing.assert_array_equal(x, np.arange(1, 13))
+    np.testing.assert_allclose(y, want.scores[:, 0])
+    assert view.status.text() == (f"activation {want.start[0]:.3g} → {want.final[0]:.3g}, "
+                                  f"12 steps")
+    assert view.title.text() == "<b>unit 10 of conv2</b> · Fourier, seed 4"
+    assert view.image_axes.get_title() == "unit 10 of conv2\nstep 12"
+    assert not view.cancel_button.isEnabled()
+
+
+def test_cancel_stops_the_ascent_and_keeps_the_image_so_far(qtbot, view):
+    view.select("conv2", 3)
+    view.steps.setValue(5000)
+    qtbot.mouseClick(view.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: view.frame is not None and view.frame.step >= 4, timeout=60000)
+    assert view.cancel_button.isEnabled()
+    qtbot.mouseClick(view.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not view.runner.busy, timeout=60000)
+    step = view.frame.step
+    assert 4 <= step < 5000 and view.frame.result is None
+    assert view.status.text() == f"cancelled after {step} steps"
+    assert view.progress.isHidden() and not view.cancel_button.isEnabled()
+
+
+def test_the_gallery_fills_a_mosaic_of_every_channel(qtbot, view):
+    view.select("conv1", mode="gallery")
+    view.steps.setValue(4)
+    assert not view.unit.isEnabled()
+    qtbot.mouseClick(view.run_button, Qt.LeftButton)
+    finish(qtbot, view)
+    state = view._state
+    want = gallery(state.net, "conv1", None, Settings(steps=4, every=2), low=0.0, high=1.0)
+    assert view.frame.picture.shape == (115, 115)       # 4 x 4 channels of 28 with gaps of 1
+    np.testing.assert_allclose(view.frame.picture, mosaic(pictures(state.net, want.images, 0, 1)),
+                               atol=1e-5)
+    assert view.status.text().startswith("activation ")
+    assert view.status.text().endswith(" (median of 16), 4 steps")
+    assert view.title.text().startswith("<b>every channel of conv1</b>")
+    assert view.curve_axes.get_title() == "activation (median)"
+
+
+def test_deepdream_works_on_the_current_sample(qtbot, view):
+    state = view._state
+    state.set_sample(3)
+    view.select("conv2", mode="dream")
+    view.steps.setValue(4)
+    view.octaves.setValue(2)
+    assert view.octaves.isEnabled() and not view.param_box.isEnabled()
+    qtbot.mouseClick(view.run_button, Qt.LeftButton)
+    finish(qtbot, view)
+    x = state.samples.batch([3])[0]
+    settings = Settings(steps=4, lr=DREAM.lr, parameterisation="pixel", blur=0.0, every=2)
+    want = dream(state.net, x, "conv2", settings, octaves=2, low=0.0, high=1.0)
+    np.testing.assert_allclose(view.frame.result.images, want.images)
+    assert view.frame.result.steps == 8
+    assert view.image_axes.get_title() == "DeepDream of conv2 on sample 3\nstep 8"
+
+
+def test_a_channel_clicked_in_the_heatmap_becomes_the_unit(view):
+    state = view._state
+    state.set_layer(state.net.index("relu1"))
+    state.set_channel(7)
+    assert view.layer_box.currentText() == "relu1" and view.unit.value() == 7
+    assert view.unit.maximum() == 15
