@@ -101,8 +101,9 @@ def _channels(net: Any, index: int, out: np.ndarray) -> np.ndarray:
     return spatial_grid(net, index).canonical(out)[0].astype(np.float64)
 
 
-def _finish(method: str, net: Any, index: int, layer_map: np.ndarray, target: str, score: float,
-            signed: bool, params: dict) -> Attribution:
+def finish_cam(method: str, net: Any, index: int, layer_map: np.ndarray, target: str, score: float,
+               signed: bool, params: dict) -> Attribution:
+    """A CAM's result: the map at layer ``index``'s positions, resized to the input's."""
     grid = input_grid(net)
     values = resize_linear(layer_map, grid.positions)
     return Attribution(method, values, grid, target, score, signed, layer=net[index].name,
@@ -127,7 +128,7 @@ def cam(net: Any, x: np.ndarray, target: Target = Target(), *, layer: Any = None
     A = _channels(net, index, resolved.outputs[index])
     weights = np.asarray(dense.W, dtype=np.float64)[:, resolved.unit]  # (K,)
     layer_map = np.tensordot(weights, A, axes=(0, 0))
-    return _finish("cam", net, index, layer_map, resolved.label, resolved.original, True, {})
+    return finish_cam("cam", net, index, layer_map, resolved.label, resolved.original, True, {})
 
 
 def eigen_cam(net: Any, x: np.ndarray, *, layer: Any = None) -> Attribution:
@@ -144,7 +145,7 @@ def eigen_cam(net: Any, x: np.ndarray, *, layer: Any = None) -> Attribution:
     projection = matrix @ vt[0]
     if projection.sum() < 0:
         projection = -projection
-    return _finish("eigen-cam", net, index, projection.reshape(A.shape[1:]), "", float("nan"),
+    return finish_cam("eigen-cam", net, index, projection.reshape(A.shape[1:]), "", float("nan"),
                    True, {})
 
 
@@ -178,7 +179,7 @@ def score_cam(net: Any, x: np.ndarray, target: Target = Target(), *, layer: Any 
     run_batches(len(masks), batch_rows([net[resolved.layer]], rows), work, progress, cancel)
     alpha = score[1:] - score[0]
     layer_map = np.maximum(np.tensordot(alpha, A, axes=(0, 0)), 0.0)
-    return _finish("score-cam", net, index, layer_map, resolved.label, resolved.original, False,
+    return finish_cam("score-cam", net, index, layer_map, resolved.label, resolved.original, False,
                    {"baseline": "array" if np.ndim(baseline) else float(baseline)})
 
 
@@ -211,4 +212,4 @@ def ablation_cam(net: Any, x: np.ndarray, target: Target = Target(), *, layer: A
     run_batches(len(A), batch_rows([net[resolved.layer]], rows), work, progress, cancel)
     weights = (y - ablated) / y
     layer_map = np.maximum(np.tensordot(weights, A, axes=(0, 0)), 0.0)
-    return _finish("ablation-cam", net, index, layer_map, resolved.label, y, False, {})
+    return finish_cam("ablation-cam", net, index, layer_map, resolved.label, y, False, {})

@@ -38,6 +38,14 @@ class Attribution:
         CAM methods: the map at that layer's resolution, before resizing.
     params : dict
         The parameters used, for titles and files.
+    raw : np.ndarray or None
+        Gradient methods: the attribution of every input cell, shaped like
+        one sample of the net input (channels apart), float64.
+    report : dict
+        What the method measured besides the map: integrated gradients'
+        ``completeness_error`` = sum(raw) - (f(x) - f(baseline)), its
+        ``relative_error`` (divided by |f(x) - f(baseline)|), ``f_x``,
+        ``f_baseline`` and the quadrature's ``points`` along the path.
     """
 
     method: str
@@ -49,6 +57,8 @@ class Attribution:
     layer: Optional[str] = None
     layer_values: Optional[np.ndarray] = None
     params: dict = field(default_factory=dict)
+    raw: Optional[np.ndarray] = None
+    report: dict = field(default_factory=dict)
 
     def limits(self) -> tuple[float, float]:
         """Colour limits: symmetric around zero for signed maps, else the map's range (NaN ignored)."""
@@ -82,8 +92,9 @@ class Attribution:
         return picture, self.values
 
     def per_sample(self) -> np.ndarray:
-        """The map with the input's per-sample shape, channels sharing each position's value."""
-        return self.grid.expand(self.values)
+        """The attribution with the input's per-sample shape: ``raw`` where the method gives
+        one value per input cell, else the map with channels sharing each position's value."""
+        return self.raw if self.raw is not None else self.grid.expand(self.values)
 
 
 def input_grid(net: Any) -> Grid:
