@@ -34,7 +34,11 @@ from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
 TITLES = {"occlusion": "Occlusion", "rise": "RISE", "score-cam": "Score-CAM",
-          "ablation-cam": "Ablation-CAM", "eigen-cam": "EigenCAM", "cam": "CAM"}
+          "ablation-cam": "Ablation-CAM", "eigen-cam": "EigenCAM", "cam": "CAM",
+          "gradient": "Gradient", "saliency": "Saliency", "gradient-x-input": "Gradient × input",
+          "smoothgrad": "SmoothGrad", "integrated-gradients": "Integrated gradients",
+          "grad-cam": "Grad-CAM", "grad-cam++": "Grad-CAM++", "guided-backprop": "Guided backprop",
+          "deconvnet": "Deconvnet"}
 #: Most classes listed as targets and drawn as bars.
 MAX_CLASSES = 100
 #: The "samples' mean" baseline averages at most this many samples.
