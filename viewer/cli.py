@@ -117,8 +117,8 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     from viewer.sweep_command import add_arguments as add_sweep_arguments
     add_sweep_arguments(sweep)
 
-    explain = sub.add_parser("explain", help="an attribution map (occlusion, RISE, Score-CAM, "
-                             "Ablation-CAM, EigenCAM, CAM) for one sample, as .npy or a picture")
+    explain = sub.add_parser("explain", help="an attribution map (occlusion, RISE, CAMs, "
+                             "gradients, integrated gradients) for one sample, as .npy or a picture")
     _samples_args(explain)
     from viewer.explain_command import add_arguments as add_explain_arguments
     add_explain_arguments(explain)

@@ -220,4 +220,7 @@ def _title(net: Any, samples: Any, args: argparse.Namespace, result: Any) -> str
     what = f" · {result.target}" if result.target else ""
     on = f" on {result.layer}" if result.layer else ""
     score = "" if result.score != result.score else f" · score {result.score:.3g}"
+    relative = result.report.get("relative_error")
+    if relative is not None and relative == relative:
+        score += f" · completeness error {100 * relative:.2g}%"
     return f"{net.name} · sample {args.sample}{label}\n{result.method}{on}{what}{score}"
