@@ -24,12 +24,9 @@ from typing import Any
 import numpy as np
 
 from viewer.analysis.attribution.cam import default_layer, finish_cam, spatial_grid
-from viewer.analysis.attribution.gradients import prepare
+from viewer.analysis.attribution.gradients import net_gradient, prepare
 from viewer.analysis.attribution.result import Attribution
 from viewer.analysis.attribution.target import Target
-from viewer.errors import LayerError
-from viewer.net.backward import gradient as backward_gradient
-from viewer.net.layers.base import LayerFailed
 
 
 def layer_gradient(net: Any, x: np.ndarray, target: Target, layer: Any,
@@ -59,10 +56,7 @@ def layer_gradient(net: Any, x: np.ndarray, target: Target, layer: Any,
             and resolved.layer == len(net) - 1 and head.prev.output_shape == head.output_shape):
         fixed = Target(layer=net.index(head.prev.name), unit=resolved.unit)
         label = f"{label}, its logit in {head.prev.name}"
-    try:
-        result = backward_gradient(net, x, fixed, wrt=[index])
-    except LayerFailed as exc:
-        raise LayerError(str(exc)) from None
+    result = net_gradient(net, x, fixed, wrt=[index])
     A = grid.canonical(np.asarray(result.activations[index], np.float64))[0]
     G = grid.canonical(np.asarray(result.grads[index], np.float64))[0]
     return index, A, G, label, float(result.score[0])

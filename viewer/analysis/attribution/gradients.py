@@ -35,7 +35,6 @@ from viewer.analysis.attribution.result import (Attribution, check_positive, inp
 from viewer.analysis.attribution.target import ResolvedTarget, Target, resolve_target
 from viewer.data.batches import ACTIVATION_BUDGET
 from viewer.errors import LayerError, StrataError
-from viewer.net.backward import gradient as backward_gradient
 from viewer.net.layers.base import LayerFailed, ancestors, output_bytes
 
 #: Operator ops computing a rectifier that the backward's ReLU rules do not modify.
@@ -66,6 +65,20 @@ def prepare(net: Any, x: np.ndarray, target: Target,
     resolved = resolve_target(net, target, x, class_names)
     fixed = Target(layer=resolved.layer, unit=resolved.unit, position=resolved.position)
     return x, resolved, fixed
+
+
+def net_gradient(net: Any, X: np.ndarray, target: Target, **options: Any) -> Any:
+    """:func:`viewer.net.backward.gradient`, a layer failing named in one line.
+
+    Imported on first use: the backward pass imports this package's target
+    module, so a module-level import would be circular.
+    """
+    from viewer.net.backward import gradient as backward_gradient
+
+    try:
+        return backward_gradient(net, X, target, **options)
+    except LayerFailed as exc:
+        raise LayerError(str(exc)) from None
 
 
 def gradient_rows(net: Any, layer: int, limit: int | None = None) -> int:
@@ -156,10 +169,7 @@ def summed_gradient(net: Any, fixed: Target, resolved: ResolvedTarget, total: in
 
     def work(start: int, stop: int) -> None:
         nonlocal summed
-        try:
-            result = backward_gradient(net, make(start, stop), fixed, rule=rule, resolved=resolved)
-        except LayerFailed as exc:
-            raise LayerError(str(exc)) from None
+        result = net_gradient(net, make(start, stop), fixed, rule=rule, resolved=resolved)
         grads = np.asarray(result.input_grad, np.float64)
         summed += np.tensordot(w[start:stop], grads, axes=(0, 0))
         scores[start:stop] = result.score

@@ -35,15 +35,13 @@ from typing import Any
 import numpy as np
 
 from viewer.analysis.attribution.batches import AttributionCancelled, Progress, scores
-from viewer.analysis.attribution.gradients import (gradient_rows, prepare, signed_map,
-                                                   summed_gradient)
+from viewer.analysis.attribution.gradients import (gradient_rows, net_gradient, prepare,
+                                                   signed_map, summed_gradient)
 from viewer.analysis.attribution.grid import Grid
 from viewer.analysis.attribution.result import (Attribution, baseline_array, check_positive,
                                                 input_grid)
 from viewer.analysis.attribution.target import Target
-from viewer.errors import LayerError, StrataError
-from viewer.net.backward import gradient as backward_gradient
-from viewer.net.layers.base import LayerFailed
+from viewer.errors import StrataError
 
 #: Quadrature rules for the path integral, in menu order.
 QUADRATURES = ("adaptive", "gauss-legendre", "trapezoid", "midpoint", "left-riemann")
@@ -249,8 +247,5 @@ def _adaptive(net: Any, fixed: Target, resolved: Any, on_path: Any, delta: np.nd
 def _node_gradients(net: Any, fixed: Target, resolved: Any,
                     batch: np.ndarray) -> tuple[list, np.ndarray]:
     """d score / d input at each copy of ``batch`` (a list of (*input_shape,) arrays) and the scores."""
-    try:
-        result = backward_gradient(net, batch, fixed, resolved=resolved)
-    except LayerFailed as exc:
-        raise LayerError(str(exc)) from None
+    result = net_gradient(net, batch, fixed, resolved=resolved)
     return list(np.asarray(result.input_grad, np.float64)), np.asarray(result.score, np.float64)
