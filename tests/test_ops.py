@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from viewer.net import ops, winograd
+from viewer.net import ops, ops_depthwise, ops_geometry, winograd
 
 
 def naive_conv(x, w, b, stride, pads, dilation, groups):
@@ -133,7 +133,7 @@ def test_conv2d_scalar_arguments_equal_pairs():
 @pytest.mark.parametrize("groups", [1, 3])
 def test_conv2d_batch_in_several_blocks(monkeypatch, block, stride, groups):
     # 5 samples in blocks of 1, or of 3 with a short last block.
-    monkeypatch.setattr(ops, "_block", lambda n, per_sample: min(n, block))
+    monkeypatch.setattr(ops_geometry, "samples_per_block", lambda n, per_sample: min(n, block))
     x, w, b = rand(5, 3, 6, 6), rand(6, 3 // groups, 3, 3, seed=1), rand(6, seed=2)
     want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (1, 1)), (1, 1),
                       groups)
@@ -157,7 +157,7 @@ def test_conv2d_samples_in_bands_of_output_rows(monkeypatch, budget_rows, stride
     k1 = 6 // groups * 9 + bias
     for last in (False, True):
         per_row = 8 if stride == 1 else want.shape[3]   # padded width (flat windows), or output width
-        monkeypatch.setattr(ops, "IM2COL_BLOCK_BYTES", budget_rows * per_row * groups * k1 * 4)
+        monkeypatch.setattr(ops_geometry, "IM2COL_BLOCK_BYTES", budget_rows * per_row * groups * k1 * 4)
         got = ops.conv2d(to_last(x) if last else x, w, b, stride=stride, padding=((1, 1), (2, 0)),
                          groups=groups, channels_last=last)
         np.testing.assert_allclose(to_first(got) if last else got, want, rtol=1e-5, atol=1e-5)
@@ -167,9 +167,9 @@ def test_conv2d_samples_in_bands_of_output_rows(monkeypatch, budget_rows, stride
 def test_depthwise_channels_first_in_channel_blocks(monkeypatch, stride):
     # A small block budget: the 10 maps of 2 samples x 5 channels in several blocks,
     # computed channels first (maps this small would otherwise run channels last).
-    monkeypatch.setattr(ops, "DEPTHWISE_BLOCK_BYTES", 2016)
-    monkeypatch.setattr(ops, "DEPTHWISE_LAST_MAX_CELLS", 0)
-    monkeypatch.setattr(ops, "_depthwise", None)
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_BLOCK_BYTES", 2016)
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_LAST_MAX_CELLS", 0)
+    monkeypatch.setattr(ops_depthwise, "depthwise_last", None)
     x, w, b = rand(2, 5, 6, 6), rand(5, 1, 3, 3, seed=1), rand(5, seed=2)
     want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (1, 1)), (1, 1), 5)
     got = ops.conv2d(x, w, b, stride=stride, padding=1, groups=5)
@@ -184,8 +184,8 @@ def test_depthwise_channels_last_in_bands_of_rows(monkeypatch, band_bytes, strid
     # Bands of one row, of a few rows (crossing from one sample to the next in the
     # stacked image), and of the whole batch; channels-first input of small maps
     # runs this kernel too.
-    monkeypatch.setattr(ops, "DEPTHWISE_BLOCK_BYTES", band_bytes)
-    monkeypatch.setattr(ops, "_depthwise_first", None)
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_BLOCK_BYTES", band_bytes)
+    monkeypatch.setattr(ops_depthwise, "depthwise_first", None)
     x, w, b = rand(3, 4, 7, 6), rand(4, 1, 3, 3, seed=1), rand(4, seed=2)
     pads = ((1, 2), (2, 1))
     want = naive_conv(x.astype(np.float64), w, b, (stride, stride), pads, (dilation, dilation), 4)

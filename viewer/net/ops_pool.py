@@ -1,0 +1,97 @@
+"""Max and average pooling over the two spatial axes, both layouts."""
+from __future__ import annotations
+
+import numpy as np
+
+from viewer.net.ops_geometry import IntPair, Padding, normal_padding, pad_spatial, pair, \
+    pool_output_size, window
+
+def pool2d(x: np.ndarray, mode: str = "max", size: IntPair = (2, 2),
+           stride: IntPair | None = None, padding: Padding = ((0, 0), (0, 0)),
+           ceil_mode: bool = False, count_include_pad: bool = True,
+           channels_last: bool = False) -> np.ndarray:
+    """Max or average pooling over the two spatial axes.
+
+    Parameters
+    ----------
+    x : ndarray
+        Input, ``(N, C, H, W)``, or ``(N, H, W, C)`` if ``channels_last``.
+    mode : {"max", "avg"}
+    size : int or (int, int)
+        Window (kh, kw).
+    stride : int or (int, int), optional
+        Defaults to ``size``.
+    padding : int, (int, int) or ((top, bottom), (left, right))
+        Max pooling pads with -inf, so padding never wins; average pooling
+        pads with zeros.
+    ceil_mode : bool
+        Keep a last partial window (PyTorch rule, see
+        :func:`pool_output_size`). Cells past the after-padding are ignored.
+    count_include_pad : bool
+        For "avg": divide by the window cells inside input + padding (True,
+        PyTorch default) or by the real input cells only (False, Keras/TF).
+
+    Returns
+    -------
+    ndarray
+        ``(N, C, H', W')``, or ``(N, H', W', C)`` if ``channels_last``, with
+        ``H' = pool_output_size(H, kh, sh, top, bottom, ceil_mode)``.
+    """
+    if mode not in ("max", "avg"):
+        raise ValueError(f"pool2d mode must be 'max' or 'avg', got {mode!r}")
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ValueError(f"pool2d needs a 4-d input, got shape {x.shape}")
+    if mode == "avg" and not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    kh, kw = pair(size, "size")
+    sh, sw = pair(size if stride is None else stride, "stride")
+    (top, bottom), (left, right) = normal_padding(padding)
+    h_axis = 1 if channels_last else 2
+    h, wd = x.shape[h_axis], x.shape[h_axis + 1]
+    ho = pool_output_size(h, kh, sh, top, bottom, ceil_mode)
+    wo = pool_output_size(wd, kw, sw, left, right, ceil_mode)
+    if ho < 1 or wo < 1:
+        raise ValueError(f"pool2d: input {h}x{wd} is smaller than the window {kh}x{kw}")
+    # Extra cells after the after-padding for ceil_mode windows; they hold
+    # the neutral value, so they change neither the max nor the sum.
+    extra_h = max(0, (ho - 1) * sh + kh - (h + top + bottom))
+    extra_w = max(0, (wo - 1) * sw + kw - (wd + left + right))
+    if mode == "max":
+        fill = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+        reduce = np.maximum
+    else:
+        fill, reduce = 0, np.add
+    xp = pad_spatial(x, ((top, bottom + extra_h), (left, right + extra_w)), h_axis, fill)
+    # Separable: reduce the rows of each window, then its columns
+    # (kh + kw passes instead of kh * kw).
+    lead = (slice(None),) * h_axis
+    rows = None
+    for i in range(kh):
+        part = xp[lead + (window(i, sh, ho),)]
+        rows = part.copy() if rows is None else reduce(rows, part, out=rows)
+    y = None
+    for j in range(kw):
+        part = rows[lead + (slice(None), window(j, sw, wo))]
+        y = part.copy() if y is None else reduce(y, part, out=y)
+    if mode == "avg":
+        y /= _window_counts(h, wd, (kh, kw), (sh, sw), (top, left), (ho, wo),
+                            (bottom, right), count_include_pad, channels_last).astype(y.dtype)
+    return y
+
+
+def _window_counts(h: int, w: int, size, stride, before, out_size, after,
+                   count_include_pad: bool, channels_last: bool) -> np.ndarray:
+    """Divisor of each average-pooling window, shaped to broadcast on the output.
+
+    Counts are separable: cells per window along H times cells along W.
+    """
+    counts = []
+    for length, k, s, pb, pa, n_out in zip((h, w), size, stride, before, after, out_size):
+        starts = np.arange(n_out) * s
+        # Window [start, start + k) in padded coordinates, clipped to the part
+        # that is counted: input + padding, or the input only.
+        lo, hi = (0, length + pb + pa) if count_include_pad else (pb, pb + length)
+        counts.append(np.minimum(starts + k, hi) - np.maximum(starts, lo))
+    grid = np.maximum(counts[0][:, None] * counts[1][None, :], 1)
+    return grid[:, :, None] if channels_last else grid
