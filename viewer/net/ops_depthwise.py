@@ -30,82 +30,117 @@ DEPTHWISE_BLOCK_BYTES = 1 << 20
 
 
 def depthwise_last(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads, geo: "_Geometry",
-               prepared: dict) -> np.ndarray:
+                   prepared: dict) -> np.ndarray:
     """Depthwise convolution, channels last, one input channel per output (x has O channels).
 
-    Accumulates ``window * weight`` over the kernel offsets. Every window is
-    one contiguous run of a flattened padded image: with stride 1 of the
-    padded image itself, with a larger stride of one of its stride phases
-    (the cells ``[a::sh, b::sw]``, copied once), since the window at offset
-    (r, q) reads phase ``(r * dh % sh, q * dw % sw)`` shifted by
-    ``(r * dh // sh, q * dw // sw)``. Rows span the whole (phase) width, so
-    numpy's inner loop runs over ``width * O`` cells with the weights tiled
-    along the row; the cells past the output width are computed and dropped.
-    The samples of a block are stacked into one tall image, cut into bands
-    of rows small enough that the accumulator stays in cache.
+    Parameters
+    ----------
+    x : ndarray (N, H, W, O)
+    w : ndarray (O, 1, kh, kw)
+    b : ndarray (O,) or None
+    pads : ((top, bottom), (left, right))
+    geo : the convolution's geometry (output size, stride, dilation)
+    prepared : dict
+        Where the weights tiled along an output row are kept between calls.
+
+    Returns
+    -------
+    ndarray (N, H', W', O)
+
+    Notes
+    -----
+    Accumulates ``window * weight`` over the kernel offsets, straight into
+    the result, band of output rows by band of rows (see :class:`_LastPlan`
+    for the windows). Each row of a window is one contiguous run of
+    ``W' * O`` cells, so numpy's inner loop runs over a whole output row
+    with the weights tiled along it, and no cell is computed that is not
+    kept. The work arrays and every window view are made once per input
+    geometry and reused (:func:`viewer.net.scratch.reused`): on small maps
+    slicing them anew cost as much as the arithmetic.
     """
     n, h, wd, c = x.shape
     o, _, kh, kw = w.shape
     ho, wo = geo.out_size
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    (top, bottom), (left, right) = pads
-    pw = -(-(wd + left + right) // sw)
-    ph = ho + (kh - 1) * dh // sh + 1          # +1: the last row's dropped cells read one more
-    offsets = [((r * dh) % sh, (q * dw) % sw, ((r * dh) // sh * pw + (q * dw) // sw) * c)
-               for r in range(kh) for q in range(kw)]
-    taps = prepared_weights(prepared, f"depthwise last {pw}", w, None,
-                    lambda: np.tile(w[:, 0].reshape(o, kh * kw).T, (1, pw)))   # (taps, pw * O)
-    row = pw * c
-    block = geometry.samples_per_block(n, ph * sh * row * sw * x.dtype.itemsize)
-    hp, wpad = max(h + top + bottom, sh * ph), sw * pw
-    xp = scratch.buffer(("depthwise input last", top, left, h, wd), (block, hp, wpad, c), x.dtype,
-                        fill=0)
-    interior = xp[:, top:top + h, left:left + wd]
-    strided = (sh, sw) != (1, 1)
-    phases = scratch.buffer("depthwise phases last", (sh, sw, block * ph * row), x.dtype) \
-        if strided else None
-    band = max(1, min(block * ph, DEPTHWISE_BLOCK_BYTES // (3 * row * x.dtype.itemsize)))
-    acc = scratch.buffer("depthwise sum", (band, row), x.dtype)
-    tmp = scratch.buffer("depthwise term", (band, row), x.dtype)
+    block = geometry.samples_per_block(n, (h + kh * geo.dilation[0]) * (wd + kw * geo.dilation[1])
+                                       * c * x.dtype.itemsize)
+    plan = scratch.reused(("depthwise last", block, x.shape[1:], pads, (kh, kw), geo.stride,
+                           geo.dilation, x.dtype.str),
+                          lambda: _LastPlan(block, x.shape[1:], pads, (kh, kw), geo.stride,
+                                            geo.dilation, geo.out_size, x.dtype))
+    taps, bias = prepared_weights(prepared, f"depthwise last {wo}", w, b,
+                                  lambda: _row_weights(w, b, plan.taps, wo))
     y = np.empty((n, ho, wo, o), dtype=x.dtype)
+    rows = y.reshape(n, ho, wo * o)
     for start in range(0, n, block):
         nb = min(block, n - start)
-        interior[:nb] = x[start:start + nb]
-        if strided:
-            for i in range(sh):
-                for j in range(sw):
-                    phases[i, j, :nb * ph * row].reshape(nb, ph, pw, c)[...] = \
-                        xp[:nb, i:i + sh * ph:sh, j:j + sw * pw:sw]
-            flat = phases
-        else:
-            flat = xp.reshape(1, 1, -1)
-        rows = (nb - 1) * ph + ho              # tall-image rows that hold an output row
-        for y0 in range(0, rows, band):
-            nr = min(band, rows - y0)
-            a, t = acc[:nr], tmp[:nr]
-            for k, (pa, pb, off) in enumerate(offsets):
-                begin = y0 * row + off
-                win = flat[pa, pb, begin:begin + nr * row].reshape(nr, row)
-                if k == 0:
-                    np.multiply(win, taps[k], out=a)
-                else:
-                    a += np.multiply(win, taps[k], out=t)
-            _keep_rows(a.reshape(nr, pw, c), y, start, y0, ph, ho, wo)
-    if b is not None:
-        y += b
+        partial = nb < block
+        plan.interior[:nb] = x[start:start + nb]
+        for phase, cells in plan.copies:
+            phase[:nb] = cells[:nb]
+        for r0, nr, term, windows in plan.bands:
+            acc = rows[start:start + nb, r0:r0 + nr]
+            if partial:
+                term, windows = term[:nb], [win[:nb] for win in windows]
+            np.multiply(windows[0], taps[0], out=acc)
+            for win, tap in zip(windows[1:], taps[1:]):
+                acc += np.multiply(win, tap, out=term)
+            if bias is not None:
+                acc += bias
     return y
 
 
-def _keep_rows(a: np.ndarray, y: np.ndarray, start: int, y0: int, ph: int, ho: int, wo: int) -> None:
-    """Copy the output rows among tall-image rows ``y0 ...`` of ``a`` (rows, pw, O) into ``y``.
+def _row_weights(w: np.ndarray, b: np.ndarray | None, offsets: list, wo: int) -> tuple:
+    """Each kernel offset's weights, and the bias, tiled along an output row of ``wo`` cells."""
+    o, _, kh, kw = w.shape
+    per_offset = w[:, 0].reshape(o, kh * kw).T
+    return [np.tile(per_offset[r * kw + q], wo) for r, q in offsets], \
+        None if b is None else np.tile(b, wo)
 
-    Tall-image row ``s * ph + r`` is row r of sample ``start + s`` when r < ho.
+
+class _LastPlan:
+    """The work arrays of :func:`depthwise_last` for one input geometry, and the views it reads.
+
+    The padded input of a block of samples (zero border, written once), with
+    a stride its stride phases (the cells ``[a::sh, b::sw]``, copied from it
+    on every call), the term array, and for each band of output rows the
+    window of every kernel offset: offset (r, q) reads the padded input,
+    or with a stride the phase ``(r * dh % sh, q * dw % sw)``, shifted by
+    ``(r * dh // sh, q * dw // sw)``. A band is small enough that it, its
+    term and the rows it reads stay in cache (DEPTHWISE_BLOCK_BYTES).
     """
-    y1 = y0 + a.shape[0]
-    for s in range(y0 // ph, -(-y1 // ph)):
-        r0, r1 = max(y0, s * ph), min(y1, s * ph + ho)
-        if r0 < r1:
-            y[start + s, r0 - s * ph:r1 - s * ph] = a[r0 - y0:r1 - y0, :wo]
+
+    def __init__(self, block: int, shape: tuple, pads, kernel, stride, dilation, out_size,
+                 dtype) -> None:
+        h, wd, c = shape
+        (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_size
+        (top, bottom), (left, right) = pads
+        # Rows and columns of a stride phase that some window reads.
+        ph, pw = ho + (kh - 1) * dh // sh, wo + (kw - 1) * dw // sw
+        hp, wp = max(h + top + bottom, sh * ph), max(wd + left + right, sw * pw)
+        row = wo * c
+        self.block = block
+        self.xp = np.zeros((block, hp, wp, c), dtype)
+        self.interior = self.xp[:, top:top + h, left:left + wd]
+        if (sh, sw) == (1, 1):
+            self.phases, self.copies = None, []
+        else:
+            self.phases = np.empty((sh, sw, block, ph, pw, c), dtype)
+            self.copies = [(self.phases[i, j], self.xp[:, i:i + sh * ph:sh, j:j + sw * pw:sw])
+                           for i in range(sh) for j in range(sw)]
+        band = max(1, min(ho, DEPTHWISE_BLOCK_BYTES // (3 * block * row * np.dtype(dtype).itemsize)))
+        self.term = np.empty((block, band, row), dtype)
+        self.taps = [(r, q) for r in range(kh) for q in range(kw)]
+        self.bands = []
+        for r0 in range(0, ho, band):
+            nr = min(band, ho - r0)
+            windows = []
+            for r, q in self.taps:
+                src = self.xp if self.phases is None else self.phases[r * dh % sh, q * dw % sw]
+                i0, j0 = r0 + r * dh // sh, q * dw // sw
+                windows.append(src[:, i0:i0 + nr, j0:j0 + wo].reshape(block, nr, row))
+            self.bands.append((r0, nr, self.term[:, :nr], windows))
+        self.nbytes = self.xp.nbytes + self.term.nbytes + \
+            (0 if self.phases is None else self.phases.nbytes)
 
 
 def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,

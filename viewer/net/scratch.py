@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
@@ -45,14 +45,31 @@ def buffer(tag: Hashable, shape: tuple, dtype: Any, fill: float | None = None) -
     fill : float, optional
         Value of every cell when the array is new (np.empty otherwise).
     """
-    pool = _pool()
     key = (tag, tuple(shape), np.dtype(dtype).str, fill)
-    arr = pool.pop(key, None)
-    if arr is None:
-        arr = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
-        held = sum(a.nbytes for a in pool.values())
-        while pool and held + arr.nbytes > BUDGET_BYTES:
+    return _kept(key, lambda: np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype))
+
+
+def reused(tag: Hashable, make: Callable[[], Any]) -> Any:
+    """A work object (arrays and views of them) for the purpose ``tag``, made once.
+
+    Kept like the arrays of :func:`buffer` (per thread, within the budget), so
+    a kernel can keep the views it slices out of its work arrays instead of
+    slicing them again on every call. ``make()`` returns an object with an
+    ``nbytes`` attribute, the bytes of the arrays it owns; ``tag`` must hold
+    everything the object depends on (shapes, padding, dtype).
+    """
+    return _kept(("reused", tag), make)
+
+
+def _kept(key: Hashable, make: Callable[[], Any]) -> Any:
+    """The pool's entry for ``key`` (made if missing), now the most recently used."""
+    pool = _pool()
+    entry = pool.pop(key, None)
+    if entry is None:
+        entry = make()
+        held = sum(e.nbytes for e in pool.values())
+        while pool and held + entry.nbytes > BUDGET_BYTES:
             held -= pool.popitem(last=False)[1].nbytes
-    if arr.nbytes <= BUDGET_BYTES:
-        pool[key] = arr
-    return arr
+    if entry.nbytes <= BUDGET_BYTES:
+        pool[key] = entry
+    return entry
