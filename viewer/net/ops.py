@@ -114,7 +114,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         if channels_last:
             return depthwise.depthwise_last(x, w, bias, pads, geo, keep)
         if h * wd > depthwise.DEPTHWISE_LAST_MAX_CELLS:
-            return depthwise.depthwise_first(x, w, bias, geo)
+            return depthwise.depthwise_first(x, w, bias, geo, keep)
         y = depthwise.depthwise_last(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w, bias, pads, geo,
                                      keep)
         return np.ascontiguousarray(y.transpose(0, 3, 1, 2))

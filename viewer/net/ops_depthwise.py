@@ -143,76 +143,113 @@ class _LastPlan:
             (0 if self.phases is None else self.phases.nbytes)
 
 
-def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
-                     geo: "_Geometry") -> np.ndarray:
+def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
+                    prepared: dict) -> np.ndarray:
     """Depthwise convolution, channels first, one input channel per output (x has O channels).
 
-    Every (sample, channel) map is independent, so the maps of the whole batch
-    are processed as one stack, in blocks small enough that the accumulator
-    stays in cache. Each block accumulates ``window * weight`` over the kernel
-    offsets, and every window is one contiguous slice of a flattened padded
-    map: with stride 1 of the padded map itself (see :func:`conv2d`), with a
-    larger stride of one of its stride phases (the cells ``[a::sh, b::sw]``,
-    copied once), since the window at offset (r, q) reads phase
-    ``(r % sh, q % sw)`` shifted by ``(r // sh, q // sw)``.
+    Parameters
+    ----------
+    x : ndarray (N, O, H, W)
+    w : ndarray (O, 1, kh, kw)
+    b : ndarray (O,) or None
+    geo : the convolution's geometry (pads with the flat layout's extra row, output size, ...)
+    prepared : dict
+        Where each block's weight columns are kept between calls.
+
+    Returns
+    -------
+    ndarray (N, O, H', W')
+
+    Notes
+    -----
+    Every (sample, channel) map is independent, so the maps of the whole
+    batch are processed as one stack, in blocks small enough that the
+    accumulator stays in cache; each block accumulates ``window * weight``
+    over the kernel offsets (see :class:`_FirstPlan` for the windows, made
+    once per input geometry like those of :func:`depthwise_last`).
     """
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     ho, wo = geo.out_size
-    (dh, dw), (sh, sw) = geo.dilation, geo.stride
-    (top, bottom), (left, right) = geo.pads
+    plan = scratch.reused(("depthwise first", n * c, (h, wd), geo.pads, (kh, kw), geo.stride,
+                           geo.dilation, x.dtype.str),
+                          lambda: _FirstPlan(n * c, (h, wd), geo, (kh, kw), x.dtype))
+    columns = prepared_weights(prepared, f"depthwise first {n} {plan.block}", w, None,
+                               lambda: _block_columns(w, n, plan.block, plan.window_ndim))
     maps = x.reshape(n * c, h, wd)
-    taps = np.tile(w[:, 0].reshape(o, kh * kw), (n, 1))[:, :, None]   # (N*C, taps, 1)
-    if geo.flat or (dh, dw) == (1, 1):
-        # Phase grid: rows of the phases and the offset of each tap in them.
-        pw = -(-(wd + left + right) // sw)
-        ph = ho + (kh - 1) // sh + 1          # +1: the last row's dropped cells read one more
-        offsets = [((r * dh) % sh, (q * dw) % sw, (r * dh) // sh * pw + (q * dw) // sw)
-                   for r in range(kh) for q in range(kw)]
-        length = ho * pw
-        per_map = sh * sw * ph * pw
-    else:
-        length, per_map = ho * wo, (h + top + bottom) * (wd + left + right)
-    cb = max(1, min(n * c, DEPTHWISE_BLOCK_BYTES // ((per_map + 2 * length) * x.dtype.itemsize)))
-    acc = scratch.buffer("depthwise sum", (cb, length), x.dtype)
-    tmp = scratch.buffer("depthwise term", (cb, length), x.dtype)
     y = np.empty((n * c, ho, wo), dtype=x.dtype)
-    if geo.flat or (dh, dw) == (1, 1):
-        hp = max(h + top + bottom, sh * ph)
-        wpad = max(wd + left + right, sw * pw)
-        phases = None if (sh, sw) == (1, 1) else \
-            scratch.buffer("depthwise phases", (sh, sw, cb, ph * pw), x.dtype)
-    else:
-        hp, wpad = h + top + bottom, wd + left + right
-    xp = scratch.buffer(("depthwise input", top, left, h, wd), (cb, hp, wpad), x.dtype, fill=0)
-    interior = xp[:, top:top + h, left:left + wd]
-    for m0 in range(0, n * c, cb):
-        nm = min(cb, n * c - m0)
-        interior[:nm] = maps[m0:m0 + nm]
-        a, t = acc[:nm], tmp[:nm]
-        for k in range(kh * kw):
-            wcol = taps[m0:m0 + nm, k]
-            if geo.flat or (dh, dw) == (1, 1):
-                pa, pb, off = offsets[k]
-                if phases is None:
-                    src = xp[:nm].reshape(nm, -1)
-                else:
-                    if k == 0:
-                        for i in range(sh):
-                            for j in range(sw):
-                                phases[i, j, :nm].reshape(nm, ph, pw)[...] = \
-                                    xp[:nm, i:i + sh * ph:sh, j:j + sw * pw:sw]
-                    src = phases[pa, pb, :nm]
-                win = src[:, off:off + length]
-            else:
-                r, q = divmod(k, kw)
-                win = xp[:nm, window(r * dh, sh, ho), window(q * dw, sw, wo)].reshape(nm, -1)
-            if k == 0:
-                np.multiply(win, wcol, out=a)
-            else:
-                a += np.multiply(win, wcol, out=t)
-        y[m0:m0 + nm] = a.reshape(nm, ho, -1)[:, :, :wo]
+    for m0, weights in zip(range(0, n * c, plan.block), columns):
+        nm = len(weights[0])
+        plan.interior[:nm] = maps[m0:m0 + nm]
+        for phase, cells in plan.copies:
+            phase[:nm] = cells[:nm]
+        acc, term, windows = plan.acc, plan.term, plan.windows
+        if nm < plan.block:
+            acc, term, windows = acc[:nm], term[:nm], [win[:nm] for win in windows]
+        np.multiply(windows[0], weights[0], out=acc)
+        for win, weight in zip(windows[1:], weights[1:]):
+            acc += np.multiply(win, weight, out=term)
+        y[m0:m0 + nm] = acc.reshape(nm, ho, -1)[:, :, :wo]
     y = y.reshape(n, c, ho, wo)
     if b is not None:
         y += b[:, None, None]
     return y
+
+
+def _block_columns(w: np.ndarray, n: int, block: int, ndim: int) -> list:
+    """Per block of maps, per kernel offset, the weights of the block's maps as a column."""
+    o, _, kh, kw = w.shape
+    taps = np.tile(w[:, 0].reshape(o, kh * kw), (n, 1)).reshape((n * o, kh * kw) + (1,) * (ndim - 1))
+    return [[taps[m0:m0 + block, k] for k in range(kh * kw)] for m0 in range(0, n * o, block)]
+
+
+class _FirstPlan:
+    """The work arrays of :func:`depthwise_first` for one input geometry, and the views it reads.
+
+    Without dilation and stride together, every window is one contiguous
+    slice of a flattened padded map: with stride 1 of the padded map itself
+    (whole padded rows, see :func:`viewer.net.ops.conv2d`), with a larger
+    stride of one of its stride phases (the cells ``[a::sh, b::sw]``, copied
+    on every call), since the window at offset (r, q) reads phase
+    ``(r % sh, q % sw)`` shifted by ``(r // sh, q // sw)``. Otherwise the
+    windows are strided 2-d views of the padded map.
+    """
+
+    def __init__(self, maps: int, shape: tuple, geo: "_Geometry", kernel, dtype) -> None:
+        h, wd = shape
+        (kh, kw), (sh, sw), (dh, dw) = kernel, geo.stride, geo.dilation
+        ho, wo = geo.out_size
+        (top, bottom), (left, right) = geo.pads
+        item = np.dtype(dtype).itemsize
+        flat = geo.flat or (dh, dw) == (1, 1)
+        if flat:
+            pw = -(-(wd + left + right) // sw)
+            ph = ho + (kh - 1) // sh + 1          # +1: the last row's dropped cells read one more
+            cells, per_map = (ho * pw,), sh * sw * ph * pw
+            hp, wpad = max(h + top + bottom, sh * ph), max(wd + left + right, sw * pw)
+        else:
+            cells, per_map = (ho, wo), (h + top + bottom) * (wd + left + right)
+            hp, wpad = h + top + bottom, wd + left + right
+        length = cells[0] * (cells[1] if len(cells) > 1 else 1)
+        self.block = cb = max(1, min(maps, DEPTHWISE_BLOCK_BYTES // ((per_map + 2 * length) * item)))
+        self.window_ndim = 1 + len(cells)
+        self.xp = np.zeros((cb, hp, wpad), dtype)
+        self.interior = self.xp[:, top:top + h, left:left + wd]
+        self.acc, self.term = np.empty((cb,) + cells, dtype), np.empty((cb,) + cells, dtype)
+        self.phases, self.copies, self.windows = None, [], []
+        if flat and (sh, sw) != (1, 1):
+            self.phases = np.empty((sh, sw, cb, ph * pw), dtype)
+            self.copies = [(self.phases[i, j].reshape(cb, ph, pw),
+                            self.xp[:, i:i + sh * ph:sh, j:j + sw * pw:sw])
+                           for i in range(sh) for j in range(sw)]
+        for r in range(kh):
+            for q in range(kw):
+                if flat:
+                    src = self.xp.reshape(cb, -1) if self.phases is None else \
+                        self.phases[r * dh % sh, q * dw % sw]
+                    off = (r * dh) // sh * pw + (q * dw) // sw
+                    self.windows.append(src[:, off:off + length])
+                else:
+                    self.windows.append(self.xp[:, window(r * dh, sh, ho), window(q * dw, sw, wo)])
+        self.nbytes = self.xp.nbytes + self.acc.nbytes + self.term.nbytes + \
+            (0 if self.phases is None else self.phases.nbytes)
