@@ -398,3 +398,44 @@ def test_reused_work_buffers_keep_their_zero_border():
             wfull = rand(3, 4, 3, 3, seed=2)
             want = naive_conv(x.astype(np.float64), wfull, None, (1, 1), pads, (1, 1), 1)
             np.testing.assert_allclose(ops.conv2d(x, wfull, padding=pads), want, rtol=1e-5, atol=1e-5)
+
+
+def test_reused_work_objects_are_per_thread_and_within_the_budget(monkeypatch):
+    # The kernels keep views of their work arrays with them: a thread never gets
+    # another thread's, and the pool drops the least recently used past the budget.
+    import threading
+
+    from viewer.net import scratch
+
+    class Work:
+        def __init__(self, nbytes):
+            self.nbytes = nbytes
+    monkeypatch.setattr(scratch, "BUDGET_BYTES", 100)
+    first = scratch.reused("test a", lambda: Work(60))
+    assert scratch.reused("test a", lambda: Work(60)) is first
+    other = []
+    thread = threading.Thread(target=lambda: other.append(scratch.reused("test a", lambda: Work(60))))
+    thread.start()
+    thread.join()
+    assert other[0] is not first
+    scratch.reused("test b", lambda: Work(60))            # 120 bytes: "test a" goes
+    assert scratch.reused("test a", lambda: Work(60)) is not first
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_depthwise_reused_views_follow_the_batch_size(monkeypatch, channels_last):
+    # One layer's kernel called with batches of 3, 1 and 3 samples in blocks of 2
+    # (a partial last block, then a whole one): the kept windows must read each
+    # call's own samples. Channels first, blocks of 3 maps, the last one short.
+    monkeypatch.setattr(ops_geometry, "samples_per_block", lambda n, per_sample: min(n, 2))
+    # 3 maps per block channels first: (12 x 11 padded cells + 2 x 9 x 11 sums) x 4 bytes each.
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_BLOCK_BYTES", 700 if channels_last else 3 * 1320)
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_LAST_MAX_CELLS", 0)
+    w, b, prepared = rand(4, 1, 3, 3, seed=1), rand(4, seed=2), {}
+    for n, seed in ((3, 3), (1, 4), (3, 5)):
+        x = rand(n, 4, 9, 9, seed=seed)
+        want = naive_conv(x.astype(np.float64), w, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 4)
+        got = ops.conv2d(to_last(x) if channels_last else x, w, b, padding=1, groups=4,
+                         channels_last=channels_last, prepared=prepared)
+        np.testing.assert_allclose(to_first(got) if channels_last else got, want,
+                                   rtol=1e-5, atol=1e-5)
