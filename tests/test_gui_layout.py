@@ -19,7 +19,7 @@ def demo_window(qtbot, isolated_settings):
     assert (w.width(), w.height()) == DEFAULT_SIZE == (1280, 800)
     w.start(str(DEMO_NET))
     qtbot.waitUntil(lambda: w.heatmap is not None and w.state.result is not None
-                    and not w.state.busy)
+                    and not w.state.busy, timeout=30_000)
     QApplication.processEvents()
     yield w
     w.close()
@@ -64,3 +64,85 @@ def test_the_dataset_panel_toggle_is_in_the_status_bar(demo_window):
     button.click()
     assert demo_window.views.widget("dataset") is not None
     assert demo_window.views.entries["dataset"].action.isChecked()
+
+
+def clipped_labels(root):
+    """The visible labels under ``root`` whose text does not fit them, as "name: text".
+
+    One-line labels must be as wide as their text (rich text measured as laid
+    out); wrapping labels as tall as their wrapped text.
+    """
+    from PyQt5.QtCore import Qt
+    from PyQt5.QtGui import QTextDocument
+    from PyQt5.QtWidgets import QLabel
+
+    found = []
+    for label in root.findChildren(QLabel):
+        text = label.text()
+        if not text or not label.isVisibleTo(root) or label.pixmap() is not None:
+            continue
+        box = label.contentsRect()
+        if label.wordWrap():
+            too_small = label.heightForWidth(box.width()) > box.height() + 1
+        elif label.textFormat() == Qt.RichText or (label.textFormat() == Qt.AutoText
+                                                   and Qt.mightBeRichText(text)):
+            doc = QTextDocument()
+            doc.setDocumentMargin(0)
+            doc.setDefaultFont(label.font())
+            doc.setHtml(text)
+            too_small = doc.idealWidth() > box.width() + 1
+        else:
+            widest = max(label.fontMetrics().horizontalAdvance(line) for line in text.split("\n"))
+            too_small = widest > box.width() + 1
+        if too_small:
+            found.append(f"{label.objectName() or type(label.parent()).__name__}: {text!r}")
+    return found
+
+
+def test_the_status_bar_names_the_file_with_its_path_in_the_tooltip(demo_window):
+    status = demo_window.statusBar()
+    assert status.currentMessage() == "Opened mnist_cnn.h5"
+    assert status.toolTip() == str(DEMO_NET)
+    status.clearMessage()
+    assert status.toolTip() == ""
+
+
+def test_no_label_is_cut_in_the_heatmap_weights_and_dataset_views(qtbot, demo_window, tmp_path):
+    import numpy as np
+
+    from viewer.data import open_samples
+
+    w = demo_window
+    s = w.state
+    # The first 100 samples, so that the sweep below is quick.
+    first = np.arange(100)
+    np.savez(tmp_path / "first.npz", X=s.samples.batch(first), labels=s.samples.labels[first])
+    s.set_net(s.net, open_samples(str(tmp_path / "first.npz")))
+    qtbot.waitUntil(lambda: s.result is not None and not s.busy, timeout=30_000)
+    QApplication.processEvents()
+    assert clipped_labels(w) == []
+    s.set_layer(s.net.index("conv2"))
+    weights = w.show_view("weights")
+    shape = w.stats.values["shape"]
+    qtbot.waitUntil(lambda: weights.param is not None and shape.text() == "32×16×3×3")
+    QApplication.processEvents()
+    assert shape.fontMetrics().horizontalAdvance(shape.text()) <= shape.contentsRect().width()
+    assert clipped_labels(w) == []
+
+    w.show_view("heatmap")
+    s.set_layer(s.net.index("relu3"))
+    panel = w.show_view("dataset")
+    qtbot.waitUntil(lambda: panel.sweeps.result is not None and not panel.sweeps.running,
+                    timeout=60_000)
+    QApplication.processEvents()
+    table = panel.table
+    header = table.horizontalHeader()
+    for column in range(table.model().columnCount()):
+        assert header.sectionSize(column) >= header.sectionSizeHint(column), column
+    assert table.horizontalScrollBar().maximum() == 0
+    assert clipped_labels(w) == []
+    panel.show_tab("browse")
+    qtbot.waitUntil(lambda: panel.predictions.complete, timeout=60_000)
+    QApplication.processEvents()
+    assert "misclassified" in panel.strip.count.text()
+    assert clipped_labels(w) == []

@@ -132,6 +132,9 @@ class MainWindow(QMainWindow):
         self.where = QLabel("")
         self.statusBar().addPermanentWidget(self.busy)
         self.statusBar().addPermanentWidget(self.where)
+        # The tooltip names the file of the message on show, and goes with it.
+        self.statusBar().messageChanged.connect(
+            lambda text: text or self.statusBar().setToolTip(""))
         self._busy_timer = QTimer(self)
         self._busy_timer.setSingleShot(True)
         self._busy_timer.setInterval(BUSY_DELAY_MS)
@@ -249,7 +252,7 @@ class MainWindow(QMainWindow):
 
     def start(self, net_path: str, samples_path: str | None = None) -> None:
         """Open the first net (and samples); the window is already showing."""
-        self.statusBar().showMessage(f"Opening {os.path.basename(net_path)}…")
+        self.show_file_message("Opening", net_path, 0)
         self.state.open(net_path, samples_path)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
@@ -288,7 +291,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{net.name} — Strata")
         self._fit_layer_list()
         self.banner.hide_kind("open")
-        self.statusBar().showMessage(f"Opened {net.path or net.name}", 5000)
+        self.show_file_message("Opened", net.path or net.name)
 
     def _on_choice(self, choice: Any) -> None:
         """The samples' preprocessing warnings (range far off, images resized) in the strip."""
@@ -324,7 +327,7 @@ class MainWindow(QMainWindow):
         cfg.set_last_folder(self.settings, path)
         if samples:
             self.banner.hide_kind("open")
-            self.statusBar().showMessage(f"Opened samples {path}", 5000)
+            self.show_file_message("Opened samples", path)
 
     def _on_options(self, opts: Any) -> None:
         if opts.view != self._shown_option:
@@ -386,6 +389,14 @@ class MainWindow(QMainWindow):
         elif self.state.net is not None and self.state.samples is None:
             view.show_message("This net has no samples.\n"
                               "Open some with File > Open samples… or drop a file here.")
+
+    def show_file_message(self, verb: str, path: str, timeout_ms: int = 5000) -> None:
+        """"<verb> <file name>" in the status bar, the full path in its tooltip.
+
+        A worktree or home folder path would push the text off a 1280-pixel window.
+        """
+        self.statusBar().showMessage(f"{verb} {os.path.basename(path) or path}", timeout_ms)
+        self.statusBar().setToolTip(path)
 
     def _update_where(self) -> None:
         s = self.state
@@ -535,7 +546,7 @@ class MainWindow(QMainWindow):
             self.banner.show_message(str(exc), "export")
             return False
         self.banner.hide_kind("export")
-        self.statusBar().showMessage(f"Saved {path}", 5000)
+        self.show_file_message("Saved", path)
         return True
 
     def copy_picture(self) -> None:
@@ -548,6 +559,7 @@ class MainWindow(QMainWindow):
         image = QImage.fromData(picture_png(result, self.state.options, self.picture_kind(result)))
         QApplication.clipboard().setImage(image)
         self.statusBar().showMessage("Copied the picture to the clipboard", 5000)
+        self.statusBar().setToolTip("")
 
     # -- help and closing ---------------------------------------------------------
 

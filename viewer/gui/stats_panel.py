@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from PyQt5.QtCore import Qt
+from PyQt5.QtGui import QFontMetrics
 from PyQt5.QtWidgets import (QFormLayout, QFrame, QGroupBox, QLabel, QSizePolicy, QVBoxLayout,
                              QWidget)
 
@@ -49,6 +50,40 @@ def duration(seconds: float, cached: bool) -> str:
     return text + (" (cached)" if cached else "")
 
 
+class FittedLabel(QLabel):
+    """A one-line label whose font shrinks (down to ``MIN_POINTS``) until its text fits.
+
+    For values such as a 4-D weight shape ("32×16×3×3"): wrapping would cut
+    the shape at a "×", and eliding would hide a size.
+    """
+
+    MIN_POINTS = 6.0
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self._points = self.font().pointSizeF()
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        width = self.contentsRect().width()
+        font = self.font()
+        points = self._points
+        font.setPointSizeF(points)
+        while (points > self.MIN_POINTS and width > 0
+               and QFontMetrics(font).horizontalAdvance(self.text()) > width):
+            points = max(points - 0.5, self.MIN_POINTS)
+            font.setPointSizeF(points)
+        if font != self.font():
+            self.setFont(font)
+
+
 class StatsPanel(QWidget):
     """Statistics of the current result, one labelled value per row.
 
@@ -73,12 +108,12 @@ class StatsPanel(QWidget):
                 line.setFrameShape(QFrame.HLine)
                 line.setFrameShadow(QFrame.Sunken)
                 form.addRow(line)
-            label = QLabel("–")
+            label = FittedLabel("–") if key == "shape" else QLabel("–")
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
             # Text width must not resize the panel (and so the plot) on every step.
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
             label.setObjectName(f"stat_{key}")
-            if key in ("layer", "kind", "shape", "time"):  # long texts wrap instead of being cut
+            if key in ("layer", "kind", "time"):  # long texts wrap instead of being cut
                 label.setWordWrap(True)
             if key == "time":
                 label.setToolTip("Time spent computing what is shown: the forward pass "

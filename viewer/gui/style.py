@@ -12,7 +12,9 @@ QLabel#netSource, QLabel#samplesSource, QLabel#netTotals, QLabel#statsScope {
     color: palette(dark);
 }
 QLabel#plotTitle { font-size: 13px; }
-QLabel#hoverText { color: palette(dark); font-family: monospace; }
+/* Readouts and summaries beside controls: the platform's proportional font, since a
+   monospace one is a third wider and cut them short in a 1280-pixel window. */
+QLabel#hoverText { color: palette(dark); }
 QLabel#plotMessage { color: palette(dark); font-size: 14px; }
 QLabel#sampleLabel, QLabel#samplePrediction { font-size: 13px; }
 QFrame#banner { border-radius: 4px; border: 1px solid #e0a0a0; background: #fdecea; }

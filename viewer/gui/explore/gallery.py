@@ -190,9 +190,11 @@ class TopGallery(QWidget):
             self._thumbs = ThumbnailCache(samples, THUMB)
         unit = self.sweeps.unit
         what = "channel" if len(result.shape) == 3 else "unit"
-        self.title.setText(f"<b>{what.capitalize()} {unit}</b> of {result.layer_name}: the "
-                           f"samples where it peaks highest (Most) and lowest (Least) · "
-                           f"click one to open it")
+        # Short enough for one line beside a 1280-pixel window's heatmap; the rest on hover.
+        self.title.setText(f"<b>{what.capitalize()} {unit}</b> of {result.layer_name}: "
+                           f"highest and lowest peaks")
+        self.title.setToolTip(f"The samples where {what} {unit} peaks highest (Most) and "
+                              f"lowest (Least); click one to open it")
         rows = ((self.top, result.top_samples[unit], result.top_values[unit]),
                 (self.bottom, result.bottom_samples[unit], result.bottom_values[unit]))
         for thumbs, indices, values in rows:

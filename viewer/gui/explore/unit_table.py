@@ -103,9 +103,9 @@ class UnitTable(QTableView):
         header = self.horizontalHeader()
         # Columns as wide as their numbers and names; the last takes what is left.
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
         header.setHighlightSections(False)
-        self.setMinimumWidth(240)
+        header.sectionResized.connect(lambda *_a: self._fit_width())
         self.selectionModel().currentRowChanged.connect(self._on_row)
         sweeps.resultChanged.connect(self._on_result)
         sweeps.unitChanged.connect(self.show_unit)
@@ -113,7 +113,20 @@ class UnitTable(QTableView):
 
     def _on_result(self, result: Any) -> None:
         self.units.set_result(result)
+        self._fit_width()
         self.show_unit(self.sweeps.unit)
+
+    def wanted_width(self) -> int:
+        """The width that shows every column's numbers and title (sort arrow too) in full."""
+        header = self.horizontalHeader()
+        last = self.units.columnCount() - 1
+        # The columns size to their contents as rows come into view; the last one stretches.
+        columns = sum(header.sectionSize(c) for c in range(last))
+        columns += max(self.sizeHintForColumn(last), header.sectionSizeHint(last))
+        return columns + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+
+    def _fit_width(self) -> None:
+        self.setMinimumWidth(self.wanted_width())
 
     def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():
