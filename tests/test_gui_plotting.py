@@ -125,3 +125,52 @@ def test_a_shrunk_opaque_picture_is_drawn_as_area_means(origin):
     assert differs.mean() < 0.01  # only along the colour boundaries, where the filters differ
     quadrant = ours[60, 60] if origin == "upper" else ours[180, 60]  # top left: black
     np.testing.assert_array_equal(quadrant[:3], [0, 0, 0])
+
+
+def test_toolbar_icons_are_rendered_once_not_on_every_paint(qtbot, monkeypatch):
+    import matplotlib.backends.backend_qt as backend_qt
+
+    from viewer.gui.plotting import Canvas, NavToolbar
+
+    from PyQt5.QtWidgets import QVBoxLayout, QWidget
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    canvas = Canvas(Figure())
+    toolbar = NavToolbar(canvas, host)
+    layout = QVBoxLayout(host)
+    layout.addWidget(toolbar)
+    layout.addWidget(canvas)
+    host.show()
+    qtbot.waitExposed(host)
+    renders = []
+    engine = backend_qt._IconEngine
+    real = engine._create_pixmap_from_svg
+    monkeypatch.setattr(engine, "_create_pixmap_from_svg",
+                        lambda *a: renders.append(1) or real(*a))
+    for _ in range(3):
+        host.grab()  # paints the toolbar's buttons
+    # matplotlib's icon engine reads and renders each SVG on every paint.
+    assert renders == []
+    icons = [a.icon() for a in toolbar.actions() if not a.icon().isNull()]
+    assert len(icons) == 5 and all(not i.pixmap(toolbar.iconSize()).isNull() for i in icons)
+
+
+def test_tile_numbers_are_drawn_once_per_layout_at_their_places(qtbot):
+    from PyQt5.QtWidgets import QWidget
+
+    from viewer.gui.tile_numbers import TileNumbers
+
+    host = QWidget()
+    host.resize(200, 100)
+    qtbot.addWidget(host)
+    numbers = TileNumbers(host)
+    numbers.set_places([(0, 10.0, 10.0), (1, 110.0, 10.0)])
+    picture = numbers._render()
+    assert picture.pixelColor(12, 12).alpha() > 0 and picture.pixelColor(112, 12).alpha() > 0
+    assert picture.pixelColor(60, 60).alpha() == 0
+    numbers._picture = cached = picture
+    numbers.set_places([(0, 10.0, 10.0), (1, 110.0, 10.0)])  # the same places: kept
+    assert numbers._picture is cached
+    numbers.set_places([(0, 20.0, 10.0)])
+    assert numbers._picture is None

@@ -45,7 +45,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 from matplotlib.transforms import Bbox, TransformedBbox  # noqa: E402
 from PyQt5.QtCore import QSize, Qt, pyqtSignal  # noqa: E402
-from PyQt5.QtGui import QPaintEvent, QPalette  # noqa: E402
+from PyQt5.QtGui import QIcon, QPaintEvent, QPalette  # noqa: E402
 from PyQt5.QtWidgets import QLabel, QStackedLayout, QWidget  # noqa: E402
 
 # Small, readable text inside the plots; the Qt labels around them carry titles.
@@ -105,6 +105,19 @@ class NavToolbar(NavigationToolbar2QT):
         super().__init__(canvas, parent, coordinates=False)
         self.setIconSize(QSize(18, 18))
         self.setMovable(False)
+        self._freeze_icons()
+
+    def _freeze_icons(self) -> None:
+        """Render each button's icon once: matplotlib's icon engine reads and renders its SVG
+        file on every paint of the button (about 3 ms each, five buttons, on every redraw
+        that repaints the control bar)."""
+        for action in self.actions():
+            icon = action.icon()
+            if icon.isNull():
+                continue
+            # The engine scales by the screen's pixel ratio itself; Qt greys the disabled look.
+            frozen = QIcon(icon.pixmap(self.iconSize()))
+            action.setIcon(frozen)
 
     @property
     def navigating(self) -> bool:

@@ -8,7 +8,7 @@ numbers in a fraction of a millisecond, and only when the layout changes.
 from __future__ import annotations
 
 from PyQt5.QtCore import QRectF, Qt
-from PyQt5.QtGui import QColor, QFont, QPainter, QPaintEvent
+from PyQt5.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
 from PyQt5.QtWidgets import QWidget
 
 BACKGROUND = QColor(0, 0, 0, 115)
@@ -26,6 +26,7 @@ class TileNumbers(QWidget):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.places: list[tuple[int, float, float]] = []
+        self._picture: QImage | None = None
         self.setAttribute(Qt.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WA_NoSystemBackground)
         self._font = QFont(self.font())
@@ -33,14 +34,30 @@ class TileNumbers(QWidget):
 
     def set_places(self, places: list[tuple[int, float, float]]) -> None:
         """Number the tiles at ``places`` (an empty list hides the numbers)."""
-        self.places = places
         parent = self.parentWidget()
+        if places == self.places and self.size() == parent.size():
+            return  # the same numbers: the cached picture stays
+        self.places = places
         self.setGeometry(0, 0, parent.width(), parent.height())
         self.setVisible(bool(places))
+        self._picture = None
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
+        # Painted with every repaint of the canvas below: the numbers are drawn into a
+        # picture once per layout (64 tiles' text cost ~10 ms a paint), then copied.
+        if self._picture is None or self._picture.size() != self.size() * self.devicePixelRatioF():
+            self._picture = self._render()
+        painter = QPainter(self)  # clipped to the region being repainted
+        painter.drawImage(0, 0, self._picture)
+        painter.end()
+
+    def _render(self) -> QImage:
+        ratio = self.devicePixelRatioF()
+        image = QImage(self.size() * ratio, QImage.Format_ARGB32_Premultiplied)
+        image.setDevicePixelRatio(ratio)
+        image.fill(Qt.transparent)
+        painter = QPainter(image)
         painter.setFont(self._font)
         metrics = painter.fontMetrics()
         height = metrics.height()
@@ -51,3 +68,4 @@ class TileNumbers(QWidget):
             painter.fillRect(box, BACKGROUND)
             painter.drawText(box, Qt.AlignCenter, text)
         painter.end()
+        return image
