@@ -12,39 +12,31 @@ first paint.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from PyQt5.QtCore import QEvent, QObject, Qt, QTimer
-from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PyQt5.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QProgressBar,
-                             QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PyQt5.QtGui import QCloseEvent, QGuiApplication
+from PyQt5.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from viewer.app.compute import Result
+from viewer.app.marks import mark
 from viewer.app.messages import report, setup_logging
-from viewer.app.opening import open_filters, samples_filters
 from viewer.app.options import VIEWS
-from viewer.app.pairs import PairMemory
-from viewer.data.formats import file_filter
-from viewer.export import ACTIVATION_FORMATS
+from viewer.app.views import register_views
 from viewer.gui import settings as cfg
 from viewer.gui.banner import Banner
 from viewer.gui.dialogs import ShortcutsDialog
 from viewer.gui.layer_list import LayerList
-from viewer.app.marks import mark
 from viewer.gui.menus import build_menus
-from viewer.gui.render import PICTURE_FORMATS
 from viewer.gui.sample_panel import SamplePanel
 from viewer.gui.state import AppState
 from viewer.gui.stats_panel import PANEL_WIDTH, StatsPanel
+from viewer.gui.status import StatusLine
 from viewer.gui.style import apply_style
 from viewer.gui.view_registry import Factory, ViewRegistry
-from viewer.app.views import register_views
+from viewer.gui.window_export import ExportActions
+from viewer.gui.window_files import FileActions
 
-#: Save dialogs' filters: filter text -> extension.
-PICTURE_FILTERS = {file_filter(label, (ext,)): ext for ext, label in PICTURE_FORMATS.items()}
-ACTIVATION_FILTERS = {file_filter(label, (ext,)): ext for ext, label in ACTIVATION_FORMATS.items()}
-BUSY_DELAY_MS = 200  # show the busy indicator only for work that is noticeably slow
 DEFAULT_SIZE = (1280, 800)
 # The left column widens for its layer table up to this share of the window: at
 # 1280 pixels the demo's table fits, and the tabs keep room for their titles.
@@ -52,7 +44,7 @@ LEFT_SHARE = 0.38
 PANELS_KEY = "window/panels"  # the panels on show at the last close
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileActions, ExportActions, QMainWindow):
     """Strata's window around one :class:`AppState`.
 
     Parameters
@@ -68,6 +60,8 @@ class MainWindow(QMainWindow):
     stats : StatsPanel
     banner : Banner
         The message strip above the plots (errors and warnings).
+    status : StatusLine
+        The status bar's messages and permanent widgets.
     views : ViewRegistry
         The registered tabs and panels (see :meth:`add_view`).
     """
@@ -123,22 +117,8 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([370, 650, PANEL_WIDTH + 14])
         self.setCentralWidget(self.splitter)
 
-        self.busy = QProgressBar()
-        self.busy.setRange(0, 0)
-        self.busy.setMaximumWidth(120)
-        self.busy.setMaximumHeight(14)
-        self.busy.setTextVisible(False)
-        self.busy.hide()
-        self.where = QLabel("")
-        self.statusBar().addPermanentWidget(self.busy)
-        self.statusBar().addPermanentWidget(self.where)
-        # The tooltip names the file of the message on show, and goes with it.
-        self.statusBar().messageChanged.connect(
-            lambda text: text or self.statusBar().setToolTip(""))
-        self._busy_timer = QTimer(self)
-        self._busy_timer.setSingleShot(True)
-        self._busy_timer.setInterval(BUSY_DELAY_MS)
-        self._busy_timer.timeout.connect(lambda: self.busy.setVisible(self.state.busy))
+        self.status = StatusLine(self.statusBar(), self.state)
+        self.busy, self.where = self.status.busy, self.status.where
 
         build_menus(self)
         self.views = ViewRegistry(self, self.state, self.tabs, self.column, self.view_menu)
@@ -160,10 +140,6 @@ class MainWindow(QMainWindow):
         s.fileOpened.connect(self._on_file_opened)
         s.choiceChanged.connect(self._on_choice)
         s.optionsChanged.connect(self._on_options)
-        s.busyChanged.connect(self._on_busy)
-        s.samplesChanged.connect(lambda _s: self._update_where())
-        s.layerChanged.connect(lambda _i: self._update_where())
-        s.sampleChanged.connect(lambda _i: self._update_where())
         self.views.tabChanged.connect(self._on_tab)
         self.views.built.connect(self._on_view_built)
 
@@ -208,13 +184,8 @@ class MainWindow(QMainWindow):
 
         Not in the tab bar's corner: at 1280 pixels the tabs need all of its width.
         """
-        button = QToolButton()
-        button.setObjectName("datasetToggle")
-        button.setAutoRaise(True)
-        action = self.views.entries["dataset"].action
-        action.setIconText("Dataset panel ▴")  # the menu says "Dataset panel" too
-        button.setDefaultAction(action)
-        self.statusBar().addPermanentWidget(button)
+        self.status.add_toggle(self.views.entries["dataset"].action, "Dataset panel ▴",
+                               "datasetToggle")  # the menu says "Dataset panel" too
 
     def _on_tab(self, key: str) -> None:
         if self.views.entries[key].follows_result:
@@ -252,7 +223,7 @@ class MainWindow(QMainWindow):
 
     def start(self, net_path: str, samples_path: str | None = None) -> None:
         """Open the first net (and samples); the window is already showing."""
-        self.show_file_message("Opening", net_path, 0)
+        self.status.show_file_message("Opening", net_path, 0)
         self.state.open(net_path, samples_path)
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
@@ -291,7 +262,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{net.name} — Strata")
         self._fit_layer_list()
         self.banner.hide_kind("open")
-        self.show_file_message("Opened", net.path or net.name)
+        self.status.show_file_message("Opened", net.path or net.name)
 
     def _on_choice(self, choice: Any) -> None:
         """The samples' preprocessing warnings (range far off, images resized) in the strip."""
@@ -321,14 +292,6 @@ class MainWindow(QMainWindow):
         else:
             self._show_current()
 
-    def _on_file_opened(self, path: str) -> None:
-        samples = path == self.state.samples_path
-        cfg.add_recent(self.settings, path, "samples" if samples else "nets")
-        cfg.set_last_folder(self.settings, path)
-        if samples:
-            self.banner.hide_kind("open")
-            self.show_file_message("Opened samples", path)
-
     def _on_options(self, opts: Any) -> None:
         if opts.view != self._shown_option:
             # The option changed (a key, the menu, restored settings): show its tab.
@@ -337,17 +300,9 @@ class MainWindow(QMainWindow):
                 self.views.tabs.setCurrentWidget(self.views.entries[opts.view].page)
         self._show_current()
 
-    def _on_busy(self, busy: bool) -> None:
-        if busy:
-            self._busy_timer.start()
-        else:
-            self._busy_timer.stop()
-            self.busy.hide()
-
     def _on_result(self, result: Result | None) -> None:
         has = result is not None
-        for a in (self.export_picture_action, self.export_activation_action, self.copy_action):
-            a.setEnabled(has)
+        self._enable_exports(has)
         if has:
             self.banner.hide_kind("compute")
             st = result.stats
@@ -360,8 +315,7 @@ class MainWindow(QMainWindow):
         self._show_current()
 
     def _on_compute_failed(self, message: str) -> None:
-        for a in (self.export_picture_action, self.export_activation_action, self.copy_action):
-            a.setEnabled(False)
+        self._enable_exports(False)
         self.banner.show_message(message, "compute")
         for key in VIEWS:
             view = self.views.widget(key)
@@ -389,177 +343,6 @@ class MainWindow(QMainWindow):
         elif self.state.net is not None and self.state.samples is None:
             view.show_message("This net has no samples.\n"
                               "Open some with File > Open samples… or drop a file here.")
-
-    def show_file_message(self, verb: str, path: str, timeout_ms: int = 5000) -> None:
-        """"<verb> <file name>" in the status bar, the full path in its tooltip.
-
-        A worktree or home folder path would push the text off a 1280-pixel window.
-        """
-        self.statusBar().showMessage(f"{verb} {os.path.basename(path) or path}", timeout_ms)
-        self.statusBar().setToolTip(path)
-
-    def _update_where(self) -> None:
-        s = self.state
-        if s.net is None:
-            self.where.setText("")
-            return
-        text = f"{s.net.name} · layer {s.layer}: {s.net[s.layer].name}"
-        if s.samples is not None:
-            text += f" · sample {s.sample} in 0–{len(s.samples) - 1:,}"
-        self.where.setText(text)
-
-    # -- files ----------------------------------------------------------------------
-
-    def open_dialog(self) -> None:
-        """File > Open: a net, or samples for the current net."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open a net or samples",
-                                              cfg.last_folder(self.settings), open_filters())
-        if path:
-            self.state.open(path)
-
-    def open_samples_dialog(self) -> None:
-        """File > Open samples: samples for the current net."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open samples",
-                                              cfg.last_folder(self.settings), samples_filters())
-        if path:
-            self.state.open(path)
-
-    def open_folder_dialog(self) -> None:
-        """File > Open sample folder: a folder of images as samples for the current net."""
-        path = QFileDialog.getExistingDirectory(self, "Open a folder of images",
-                                                cfg.last_folder(self.settings))
-        if path:
-            self.state.open(path)
-
-    def open_recent(self, path: str) -> None:
-        """Open a file from the recent list, forgetting it if it is gone."""
-        if not os.path.exists(path):
-            cfg.remove_recent(self.settings, path)
-            message = f"{path}: no such file any more; removed from the recent files"
-            report(message)
-            self.banner.show_message(message, "open")
-            return
-        self.state.open(path)
-
-    def fill_recent(self) -> None:
-        """Rebuild File > Open recent from the settings (just before it opens)."""
-        self.recent_menu.clear()
-        count = 0
-        for kind, title in zip(cfg.RECENT_KINDS, ("Nets and models", "Samples")):
-            files = cfg.recent_files(self.settings, kind)
-            self.recent_menu.addSection(title)
-            for path in files:
-                count += 1
-                a = self.recent_menu.addAction(f"&{count % 10}  {os.path.basename(path)}")
-                a.setToolTip(path)
-                a.setStatusTip(path)
-                a.triggered.connect(lambda _c=False, p=path: self.open_recent(p))
-            if not files:
-                self.recent_menu.addAction(f"No recent {title.lower()}").setEnabled(False)
-        self.recent_menu.addSeparator()
-        clear = self.recent_menu.addAction("Clear the lists")
-        clear.setEnabled(count > 0)
-        clear.triggered.connect(self.clear_recent)
-
-    def clear_recent(self) -> None:
-        """Forget the recent files, and the samples and preprocessing remembered with them."""
-        cfg.clear_recent(self.settings)
-        self.state.memory = PairMemory()
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            event.acceptProposedAction()
-            self.state.open_many(paths)
-
-    # -- taking results away ------------------------------------------------------
-
-    def _protected(self) -> list[str | None]:
-        net = self.state.net
-        return [net.path if net is not None else None, self.state.samples_path]
-
-    def _save_name(self, title: str, filters: dict[str, str], result: Result) -> str | None:
-        from viewer.gui.export import default_name
-
-        first = next(iter(filters.values()))
-        start = os.path.join(cfg.export_folder(self.settings), default_name(result, first))
-        path, chosen = QFileDialog.getSaveFileName(self, title, start, ";;".join(filters))
-        if not path:
-            return None
-        if not os.path.splitext(path)[1]:
-            path += filters.get(chosen, first)
-        cfg.set_last_folder(self.settings, path)
-        return path
-
-    def export_picture_dialog(self) -> None:
-        """File > Export picture."""
-        result = self.state.result
-        if result is not None:
-            path = self._save_name("Export picture", PICTURE_FILTERS, result)
-            if path:
-                self.export_picture(path)
-
-    def export_activation_dialog(self) -> None:
-        """File > Export activation."""
-        result = self.state.result
-        if result is not None:
-            path = self._save_name("Export activation", ACTIVATION_FILTERS, result)
-            if path:
-                self.export_activation(path)
-
-    def export_picture(self, path: str) -> bool:
-        """Save the visible plot of the current result to ``path``; False on error."""
-        from viewer.gui.export import export_picture
-
-        return self._export(lambda r: export_picture(path, r, self.state.options,
-                                                     self.picture_kind(r), self._protected()),
-                            path)
-
-    def picture_kind(self, result: Result) -> str:
-        """What a saved picture of ``result`` shows: the visible view, or "bars" where the
-        heatmap draws the layer as bars."""
-        view = self.state.options.view
-        if view == "heatmap" and self.heatmap is not None and self.heatmap.bars.wanted(result):
-            return "bars"
-        return view
-
-    def export_activation(self, path: str) -> bool:
-        """Save the current activation (or channel) to ``path``; False on error."""
-        from viewer.gui.export import export_activation
-
-        return self._export(lambda r: export_activation(path, r.values, self._protected()), path)
-
-    def _export(self, write: Any, path: str) -> bool:
-        from viewer.errors import StrataError
-
-        result = self.state.result
-        if result is None:
-            return False
-        try:
-            write(result)
-        except StrataError as exc:
-            report(str(exc))
-            self.banner.show_message(str(exc), "export")
-            return False
-        self.banner.hide_kind("export")
-        self.show_file_message("Saved", path)
-        return True
-
-    def copy_picture(self) -> None:
-        """Put the visible plot of the current result on the clipboard."""
-        from viewer.gui.export import picture_png
-
-        result = self.state.result
-        if result is None:
-            return
-        image = QImage.fromData(picture_png(result, self.state.options, self.picture_kind(result)))
-        QApplication.clipboard().setImage(image)
-        self.statusBar().showMessage("Copied the picture to the clipboard", 5000)
-        self.statusBar().setToolTip("")
 
     # -- help and closing ---------------------------------------------------------
 
