@@ -1,16 +1,26 @@
-"""Colouring a picture: scalar image -> RGBA through a colour map's table (plain numpy).
+"""Colouring a picture: scalar image -> RGBA through a colour map's table (plain numpy),
+and the dataset-wide colour ranges of the "dataset" scale.
 
 The worker thread colours every result, so the main thread only hands
 finished pixels to matplotlib; the tables come from matplotlib on the main
 thread (:func:`viewer.gui.colour.colour_table`).
+
+A layer's dataset range comes from the last sweep of it where the sweep holds
+the exact range (:func:`range_of_sweep`), else from its first samples,
+computed in the background (:func:`range_of_first`); until one is known the
+picture is coloured by its own range.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
+
+from viewer.analysis import color_limits
+from viewer.app.options import DATASET_SCALE_SAMPLES
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,3 +77,109 @@ def to_rgba(image: np.ndarray, table: np.ndarray, lo: float, hi: float,
     colours = np.ascontiguousarray(np.vstack([table, gap]), dtype=np.uint8)
     packed = colours.view(np.uint32).ravel()
     return packed[index].view(np.uint8).reshape(image.shape + (4,))
+
+
+@dataclass(frozen=True)
+class DatasetRange:
+    """One layer's colour range over many samples, for the "dataset" scale.
+
+    Attributes
+    ----------
+    limits : ColorLimits
+        ``vmin < vmax``; ``both_signs`` picks the "auto" colour map.
+    source : str
+        What the range spans, for the heatmap's title: "a sweep of 1,000
+        samples", "the first 64 samples".
+    swept : bool
+        It comes from a sweep (and so over more samples than the first few).
+    """
+
+    limits: Any
+    source: str
+    swept: bool = False
+
+
+def range_of_first(net: Any, samples: Any, layer: int,
+                   n: int = DATASET_SCALE_SAMPLES) -> DatasetRange:
+    """The min and max of layer ``layer``'s outputs over the first ``n`` samples.
+
+    Raises
+    ------
+    StrataError
+        When the layer fails on those samples.
+    """
+    from viewer.data.batches import sample_batches
+
+    lo, hi = np.inf, -np.inf
+    count = min(n, len(samples))
+    for batch in sample_batches(samples, np.arange(count), batch_size=16, adaptive=False):
+        out = np.asarray(net.outputs(batch.x, [layer])[layer])
+        finite = out[np.isfinite(out)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    limits = color_limits(np.array([lo, hi]) if lo <= hi else np.array([]))
+    return DatasetRange(limits, f"the first {count:,} samples")
+
+
+def range_of_sweep(result: Any) -> DatasetRange | None:
+    """The exact range of a layer over a sweep's samples, where the sweep holds it.
+
+    The largest value is the largest per-sample peak (a unit's max over its
+    positions). The smallest is exact for dense layers (each element is a
+    unit: its histogram keeps its min) and 0 for ReLU-like layers; a signed
+    conv layer's sweep keeps no minimum over positions: None there.
+    """
+    if result.n_samples == 0 or result.top_values.size == 0:
+        return None
+    peaks = result.top_values[np.isfinite(result.top_values)]
+    if result.unit_axis is None:
+        lows = result.histograms.low[np.isfinite(result.histograms.low)]
+        if not lows.size:
+            return None
+        lo = float(lows.min())
+    elif result.rectified:
+        lo = 0.0
+    else:
+        return None
+    if not peaks.size:
+        return None
+    hi = float(peaks.max())
+    return DatasetRange(color_limits(np.array([lo, hi])),
+                        f"a sweep of {result.n_samples:,} samples", swept=True)
+
+
+class LayerRanges:
+    """Each layer's :class:`DatasetRange` for the "dataset" scale, once known.
+
+    Thread-safe; keyed by the net and samples objects themselves (identity),
+    so opening another file never returns a stale range. A sweep's range
+    replaces one of the first samples; the reverse never happens.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, int, int], tuple[Any, Any, DatasetRange]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, net: Any, samples: Any, layer: int) -> DatasetRange | None:
+        """The range of layer ``layer`` of ``net`` over ``samples``, or None (not yet known)."""
+        with self._lock:
+            hit = self._items.get((id(net), id(samples), layer))
+        if hit is None or hit[0] is not net or hit[1] is not samples:
+            return None
+        return hit[2]
+
+    def put(self, net: Any, samples: Any, layer: int, found: DatasetRange) -> bool:
+        """Keep ``found``; False (and nothing kept) when a sweep's range is already there."""
+        key = (id(net), id(samples), layer)
+        with self._lock:
+            hit = self._items.get(key)
+            if (hit is not None and hit[0] is net and hit[1] is samples and hit[2].swept
+                    and not found.swept):
+                return False
+            self._items[key] = (net, samples, found)
+        return True
+
+    def clear(self) -> None:
+        """Forget every range."""
+        with self._lock:
+            self._items.clear()

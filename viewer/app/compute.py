@@ -21,8 +21,8 @@ from viewer.analysis import (ActivationStats, Histogram, Picture, activation_sta
                              color_limits, histogram, to_picture)
 from viewer.analysis.classifier import classifier_of
 from viewer.analysis.reading import picture_layout
-from viewer.app.colouring import Colouring, to_rgba
-from viewer.app.options import AUTO_CMAP, DATASET_SCALE_SAMPLES, colormap_for
+from viewer.app.colouring import Colouring, DatasetRange, LayerRanges, to_rgba
+from viewer.app.options import AUTO_CMAP, colormap_for
 from viewer.errors import LayerError, SampleError, StrataError
 
 # Traces kept for quick layer switching and stepping back, within this many bytes.
@@ -43,7 +43,8 @@ class Request:
     scale : str
         One of :data:`viewer.app.options.SCALES`: "shared" and "channel" as
         :func:`viewer.analysis.to_picture` has them; "dataset" lays out as
-        "shared" and colours by the layer's range over the first samples.
+        "shared" and colours by the layer's dataset range once it is known
+        (:mod:`viewer.app.colouring`), by the picture's own range until then.
     bins : int
         Histogram bins.
     channel : int or None
@@ -84,7 +85,11 @@ class Result:
         the per-channel scale, or of the layer over the dataset.
     both_signs : bool
         Whether the whole layer has values of both signs (which picks the
-        "auto" colour map, the same for a channel shown large).
+        "auto" colour map, the same for a channel shown large); with the
+        dataset scale, whether its dataset range has.
+    dataset_range : DatasetRange or None
+        The range the "dataset" scale coloured by; None for the other
+        scales, and while the layer's range is not known yet.
     cmap : str
         The colour map the picture is drawn with ("auto" resolved).
     clim : (float, float)
@@ -114,6 +119,7 @@ class Result:
     vmin: float
     vmax: float
     both_signs: bool
+    dataset_range: DatasetRange | None
     cmap: str
     clim: tuple[float, float]
     rgba: np.ndarray | None
@@ -232,51 +238,6 @@ class TraceCache:
             self._bytes = 0
 
 
-class LayerRanges:
-    """Each layer's colour range over the first samples, for the "dataset" scale.
-
-    Thread-safe; keyed by the net and samples objects themselves, like
-    :class:`TraceCache`.
-    """
-
-    def __init__(self, n_samples: int = DATASET_SCALE_SAMPLES) -> None:
-        self._n = n_samples
-        self._items: dict[tuple[int, int, int], tuple[Any, Any, Any]] = {}
-        self._lock = threading.Lock()
-
-    def limits(self, net: Any, samples: Any, layer: int) -> Any:
-        """The ColorLimits of layer ``layer`` over the first samples (computed once).
-
-        Raises
-        ------
-        StrataError
-            When the layer fails on those samples.
-        """
-        key = (id(net), id(samples), layer)
-        with self._lock:
-            hit = self._items.get(key)
-        if hit is not None and hit[0] is net and hit[1] is samples:
-            return hit[2]
-        from viewer.data.batches import sample_batches
-
-        lo, hi = np.inf, -np.inf
-        for batch in sample_batches(samples, np.arange(min(self._n, len(samples))),
-                                    batch_size=16, adaptive=False):
-            out = np.asarray(net.outputs(batch.x, [layer])[layer])
-            finite = out[np.isfinite(out)]
-            if finite.size:
-                lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
-        found = color_limits(np.array([lo, hi]) if lo <= hi else np.array([]))
-        with self._lock:
-            self._items[key] = (net, samples, found)
-        return found
-
-    def clear(self) -> None:
-        """Forget every range."""
-        with self._lock:
-            self._items.clear()
-
-
 def forward(net: Any, samples: Any, i: int) -> Trace:
     """Read sample ``i`` and compute every layer's output for it once.
 
@@ -311,11 +272,12 @@ def prefetch(net: Any, samples: Any, i: int, cache: TraceCache) -> None:
         pass
 
 
-def compute(request: Request, cache: TraceCache, ranges: "LayerRanges | None" = None) -> Result:
+def compute(request: Request, cache: TraceCache, ranges: LayerRanges | None = None) -> Result:
     """Compute what the window shows for ``request``.
 
-    ``ranges`` keeps the layers' dataset-wide colour ranges between calls
-    (for the "dataset" scale; a fresh one is used when None).
+    ``ranges`` holds the layers' dataset-wide colour ranges known so far (for
+    the "dataset" scale); computing a missing one is the caller's business,
+    in the background (:func:`viewer.app.colouring.range_of_first`).
 
     Raises
     ------
@@ -325,7 +287,6 @@ def compute(request: Request, cache: TraceCache, ranges: "LayerRanges | None" = 
     """
     start = time.perf_counter()
     net = request.net
-    ranges = ranges if ranges is not None else LayerRanges()
     trace, cached = cache.trace(net, request.samples, request.sample, forward)
     if request.layer >= len(trace.outputs):
         raise LayerError(trace.failure)
@@ -341,13 +302,18 @@ def compute(request: Request, cache: TraceCache, ranges: "LayerRanges | None" = 
     values = act if channel is None else picture.channel_map(channel)
     image = picture.image if channel is None else values.astype(picture.image.dtype)
     whole = color_limits(picture.image)
-    if request.scale == "dataset":
-        limits = ranges.limits(net, request.samples, request.layer)
-    elif channel is not None and request.scale == "channel":
-        limits = color_limits(image)  # the channel on its own scale, as in the mosaic
+    dataset_range = None
+    if request.scale == "dataset" and ranges is not None:
+        dataset_range = ranges.get(net, request.samples, request.layer)
+    if dataset_range is not None:
+        limits = dataset_range.limits  # the same map and range for every sample and channel
+        both_signs = limits.vmin < 0 < limits.vmax
     else:
-        limits = whole
-    both_signs = whole.vmin < 0 < whole.vmax or limits.vmin < 0 < limits.vmax
+        if channel is not None and request.scale == "channel":
+            limits = color_limits(image)  # the channel on its own scale, as in the mosaic
+        else:
+            limits = whole
+        both_signs = whole.vmin < 0 < whole.vmax or limits.vmin < 0 < limits.vmax
     colouring = request.colouring
     cmap, lo, hi = colormap_for(colouring.cmap if colouring else AUTO_CMAP,
                                 limits.vmin, limits.vmax, both_signs)
@@ -358,7 +324,8 @@ def compute(request: Request, cache: TraceCache, ranges: "LayerRanges | None" = 
         prediction = found.predict(np.asarray(outputs[-1][0]))
     return Result(
         request=request, activation=act, picture=picture, image=image,
-        vmin=limits.vmin, vmax=limits.vmax, both_signs=both_signs, cmap=cmap, clim=(lo, hi),
+        vmin=limits.vmin, vmax=limits.vmax, both_signs=both_signs, dataset_range=dataset_range,
+        cmap=cmap, clim=(lo, hi),
         rgba=None if table is None else to_rgba(image, table, lo, hi, colouring.gap),
         stats=activation_stats(values),
         hist=histogram(values, bins=request.bins) if request.with_hist else None,

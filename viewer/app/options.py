@@ -12,7 +12,8 @@ from dataclasses import dataclass
 VIEWS = ("heatmap", "histogram")
 #: Colour scales: one for the sample's whole layer, one per channel, one for the dataset.
 SCALES = ("shared", "channel", "dataset")
-#: The "dataset" scale spans the layer's values over this many samples (the first ones).
+#: Without a sweep, the "dataset" scale spans the layer's values over this many samples
+#: (the first ones).
 DATASET_SCALE_SAMPLES = 64
 AUTO_CMAP = "auto"
 SEQUENTIAL_CMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "gray")
@@ -37,8 +38,9 @@ class DisplayOptions:
     scale : str
         "shared": one colour scale for the whole picture of this sample;
         "channel": each channel normalised on its own; "dataset": one colour
-        scale for the layer over the first :data:`DATASET_SCALE_SAMPLES`
-        samples, so stepping through samples keeps the colours' meaning.
+        scale for the layer over the samples (from its last sweep where that
+        holds the range, else over the first :data:`DATASET_SCALE_SAMPLES`),
+        so stepping through samples keeps the colours' meaning.
     bins : int
         Histogram bins.
     log_counts : bool

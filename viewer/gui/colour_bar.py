@@ -61,6 +61,11 @@ class ColourBar(QWidget):
         """The colour limits shown (low, high)."""
         return self._lo, self._hi
 
+    @property
+    def table(self) -> np.ndarray | None:
+        """The colour table shown ((N, 4) uint8 RGBA), None before the first."""
+        return self._table
+
     def ticks(self) -> list[tuple[float, str]]:
         """The ticks shown: (value, label), low to high."""
         return list(self._ticks)

@@ -106,8 +106,9 @@ class HeatmapView(PlotPanel):
         self.scale_box.setToolTip(
             "This sample: one colour scale for the layer's output on this sample. "
             "Each channel: every channel scaled by its own largest |value|. "
-            f"Dataset: one scale for the layer over the first {DATASET_SCALE_SAMPLES} samples, "
-            "so colours keep their meaning while stepping through samples")
+            "Dataset: one scale for the layer over the samples (its last sweep, where that "
+            f"holds the range, else the first {DATASET_SCALE_SAMPLES}), so colours keep their "
+            "meaning while stepping through samples")
 
         self.canvas.setFocusPolicy(Qt.ClickFocus)
         self.axes = self.figure.add_axes((0.05, 0.05, 0.8, 0.9))
@@ -217,7 +218,9 @@ class HeatmapView(PlotPanel):
             if req.scale == "channel":
                 what += " · each channel scaled to its largest |value|"
         if req.scale == "dataset":
-            what += f" · colours over the first {DATASET_SCALE_SAMPLES} samples"
+            found = result.dataset_range
+            what += (f" · colours over {found.source}" if found is not None
+                     else " · colours over this sample until the dataset's range is known")
         return what + f" · sample {req.sample}"
 
     def _label(self, result: Result) -> bool:

@@ -199,6 +199,8 @@ class MainWindow(FileActions, ExportActions, QMainWindow):
         if key == "heatmap":
             view.drawn.connect(lambda _r: mark("heatmap"))
             view.fieldHovered.connect(self.samples.thumb.show_field)
+        if key == "dataset":  # a sweep's range serves the heatmap's "dataset" scale
+            view.sweeps.finished.connect(self.state.use_sweep)
         changed = getattr(view, "statsChanged", None)
         if changed is not None:
             changed.connect(lambda own, key=key: self.views.current_key() == key

@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 from PyQt5.QtCore import QObject, pyqtSignal
 
-from viewer.app.colouring import Colouring
-from viewer.app.compute import LayerRanges, Request, Result, TraceCache, compute, prefetch
+from viewer.app.colouring import Colouring, LayerRanges, range_of_first, range_of_sweep
+from viewer.app.compute import Request, Result, TraceCache, compute, prefetch
 from viewer.app.messages import error_text, report
 from viewer.app.opening import Opened, open_file, open_paths, reprocess
 from viewer.app.pairs import PairMemory
@@ -75,12 +75,14 @@ class AppState(QObject):
         self.loader = LatestRunner(self, "strata-open")
         self.computer = LatestRunner(self, "strata-compute")
         self.prefetcher = LatestRunner(self, "strata-prefetch")
+        self.ranger = LatestRunner(self, "strata-ranges")  # dataset colour ranges
         self.cache = TraceCache()
         self.ranges = LayerRanges()  # the layers' colour ranges for the "dataset" scale
         # Set by the heatmap once matplotlib is loaded: colour option -> Colouring,
         # so the worker can colour pictures off the main thread.
         self.colouring: Callable[[str], Colouring] | None = None
         self._direction = 0  # +1 / -1 while stepping through samples
+        self._range_wanted: tuple = ()  # (net, samples, layer) whose range is being found
         self.net: Any = None
         self.samples: Any = None
         self.samples_path: str | None = None
@@ -96,6 +98,8 @@ class AppState(QObject):
         self.loader.failed.connect(self._on_open_failed)
         self.computer.finished.connect(self._on_result)
         self.computer.failed.connect(self._on_compute_failed)
+        self.ranger.finished.connect(self._on_range)
+        self.ranger.failed.connect(lambda _job, exc: report(error_text(exc)))
         self.loader.busyChanged.connect(self._on_busy)
         self.computer.busyChanged.connect(self._on_busy)
 
@@ -260,6 +264,35 @@ class AppState(QObject):
         self.result = result
         self.resultReady.emit(result)
         self._prefetch(result.request)
+        req = result.request
+        wanted = (req.net, req.samples, req.layer)
+        if (req.scale == "dataset" and result.dataset_range is None
+                and not (self.ranger.busy and _same(wanted, self._range_wanted))):
+            # Coloured by its own range for now; recoloured when the layer's range is known.
+            self._range_wanted = wanted
+            self.ranger.submit(partial(self._find_range, *wanted))
+
+    @staticmethod
+    def _find_range(net: Any, samples: Any, layer: int) -> tuple[Any, Any, int, Any]:
+        return net, samples, layer, range_of_first(net, samples, layer)
+
+    def _on_range(self, _job: int, found: tuple[Any, Any, int, Any]) -> None:
+        net, samples, layer, rng = found
+        self.use_range(net, samples, layer, rng)
+
+    def use_range(self, net: Any, samples: Any, layer: int, rng: Any) -> None:
+        """Colour layer ``layer`` by ``rng`` (a DatasetRange) under the "dataset" scale;
+        a sweep's range replaces one of the first samples, not the reverse."""
+        if rng is None or not self.ranges.put(net, samples, layer, rng):
+            return
+        if _same((net, samples, layer), (self.net, self.samples, self.layer)) \
+                and self.options.scale == "dataset":
+            self.request()
+
+    def use_sweep(self, result: Any) -> None:
+        """Take a finished sweep's range of its layer for the "dataset" scale, if it has one."""
+        if self.net is not None and self.samples is not None:
+            self.use_range(self.net, self.samples, result.layer, range_of_sweep(result))
 
     def _prefetch(self, req: Request) -> None:
         """While stepping through samples, compute the next one's trace ahead of need."""
@@ -280,5 +313,10 @@ class AppState(QObject):
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Drop waiting work and wait for running work to end (closing the window)."""
-        for runner in (self.loader, self.computer, self.prefetcher):
+        for runner in (self.loader, self.computer, self.prefetcher, self.ranger):
             runner.shutdown(timeout_ms)
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Whether two (net, samples, layer) selections are the same objects and layer."""
+    return len(a) == len(b) == 3 and a[0] is b[0] and a[1] is b[1] and a[2] == b[2]
