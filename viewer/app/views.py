@@ -27,7 +27,6 @@ def register_views(window: Any) -> None:
                     tip="The selected layer's parameters as pictures and histograms")
     window.add_view("explain", "E&xplain", "viewer.gui.explain_view:ExplainView", shortcut="Ctrl+5",
                     tip="Which parts of the sample drive a class or a unit: attribution maps")
-    window.add_view("means", "&Means", "viewer.gui.explore.channel_means_view:ChannelMeansView")
     window.add_dock("dataset", "&Dataset panel", "viewer.gui.explore.dataset_panel:DatasetPanel",
                     shortcut="Ctrl+D",
                     tip="Sweep the selected layer over the samples: unit statistics, the samples "
