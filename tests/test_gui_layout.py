@@ -146,3 +146,25 @@ def test_no_label_is_cut_in_the_heatmap_weights_and_dataset_views(qtbot, demo_wi
     QApplication.processEvents()
     assert "misclassified" in panel.strip.count.text()
     assert clipped_labels(w) == []
+
+
+def test_long_layer_names_give_way_to_the_other_columns(qtbot, demo_window):
+    from pathlib import Path
+
+    from PyQt5.QtCore import Qt
+
+    w = demo_window
+    path = Path(__file__).parent / "fixtures" / "tflite_cnn_int8_per_channel.tflite"
+    w.state.open(str(path))
+    qtbot.waitUntil(lambda: w.state.net is not None and w.state.net.name.startswith("tflite"),
+                    timeout=30_000)
+    QApplication.processEvents()
+    tree = w.layers.tree
+    header = tree.header()
+    for column in (0, 2, 3, 4):  # "QConv2D · int8", shapes and counts whole
+        assert tree.columnWidth(column) >= tree.sizeHintForColumn(column), column
+    assert header.length() <= tree.viewport().width()
+    assert tree.horizontalScrollBar().maximum() == 0
+    assert tree.textElideMode() == Qt.ElideLeft  # path-like names keep their ends
+    item = tree.topLevelItem(2)
+    assert item.text(2) == "QConv2D · int8" and item.toolTip(1) == item.text(1)

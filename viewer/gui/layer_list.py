@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtGui import QPaintEvent
+from PyQt5.QtGui import QPaintEvent, QResizeEvent
 from PyQt5.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTreeWidget,
                              QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from viewer.gui.state import AppState
 
 COLUMNS = ("#", "Layer", "Kind", "Output", "Params")
+NAME_COLUMN = 1
+MIN_NAME_WIDTH = 60  # the layer names give way down to this, the other columns stay whole
 
 
 def shape_text(shape: Any) -> str:
@@ -32,6 +34,11 @@ class _Table(QTreeWidget):
     """The table, telling when it has painted rows (start-up benchmark)."""
 
     painted = pyqtSignal()
+    resized = pyqtSignal()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
@@ -66,10 +73,12 @@ class LayerList(QWidget):
         self.tree.setAlternatingRowColors(True)
         self.tree.setSelectionMode(QAbstractItemView.SingleSelection)
         self.tree.setAllColumnsShowFocus(True)
-        self.tree.setTextElideMode(Qt.ElideMiddle)  # "batch_n…lization_3" keeps both ends
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        # Long (path-like) names give way to the kind, shape and parameter columns.
+        header.setSectionResizeMode(NAME_COLUMN, QHeaderView.Fixed)
+        self.tree.resized.connect(self._fit_columns)
         header.setDefaultAlignment(Qt.AlignLeft | Qt.AlignVCenter)
         self.totals = QLabel("")
         self.totals.setObjectName("netTotals")
@@ -110,6 +119,10 @@ class LayerList(QWidget):
             items.append(item)
         self.tree.addTopLevelItems(items)
         self.tree.blockSignals(False)
+        # "batch_n…lization_3" keeps both ends; of a path-like name the end says most.
+        paths = any("/" in layer.name for layer in net)
+        self.tree.setTextElideMode(Qt.ElideLeft if paths else Qt.ElideMiddle)
+        self._fit_columns()
         self.select(self._state.layer)
         n_params = sum(layer.n_params for layer in net)
         self.totals.setText(f"{len(net)} layers · {n_params:,} parameters")
@@ -117,10 +130,22 @@ class LayerList(QWidget):
     def wanted_width(self) -> int:
         """Pixels the table needs to show every column in full (no elided names)."""
         tree = self.tree
-        for column in range(tree.columnCount()):
-            tree.resizeColumnToContents(column)
+        columns = sum(self._content_width(c) for c in range(tree.columnCount()))
         bar = tree.verticalScrollBar().sizeHint().width()
-        return tree.header().length() + 2 * tree.frameWidth() + bar + 4
+        return columns + 2 * tree.frameWidth() + bar + 4
+
+    def _content_width(self, column: int) -> int:
+        return max(self.tree.sizeHintForColumn(column),
+                   self.tree.header().sectionSizeHint(column))
+
+    def _fit_columns(self) -> None:
+        """The names as wide as they are, or as the table leaves them (elided, in the
+        tooltip in full); every other column whole."""
+        tree = self.tree
+        others = sum(tree.columnWidth(c) for c in range(tree.columnCount()) if c != NAME_COLUMN)
+        room = tree.viewport().width() - others
+        tree.setColumnWidth(NAME_COLUMN, max(min(self._content_width(NAME_COLUMN), room),
+                                             MIN_NAME_WIDTH))
 
     def select(self, index: int) -> None:
         """Highlight row ``index`` without telling the state again."""
