@@ -67,6 +67,26 @@ def test_unit_objective_scores_a_channel_mean_or_one_position():
     assert seed.sum() == 2 and seed[0, 0, 1, 0] == seed[1, 0, 1, 0] == 1
 
 
+def test_a_relus_dead_unit_is_ascended_on_its_input_until_it_wakes():
+    z = np.array([[[[-1.0, -2.0], [-0.5, -3.0]], [[1.0, -1.0], [2.0, 0.0]]]])   # (1, 2, 2, 2)
+    grid = Grid((2, 2, 2), 0, "channels_first")
+    objective = unit_objective(grid, np.array([0]), None, rectified=True)
+    score, seed = objective(z)
+    assert score[0] == 0.0                                      # relu(z) is 0 everywhere
+    np.testing.assert_array_equal(seed[0, 0], np.full((2, 2), 0.25))   # redirected to z
+    score, seed = unit_objective(grid, np.array([1]), None, rectified=True)(z)
+    assert score[0] == pytest.approx(3.0 / 4)
+    np.testing.assert_array_equal(seed[0, 1], [[0.25, 0.0], [0.25, 0.0]])  # relu's own gradient
+    assert np.all(seed[0, 0] == 0)
+
+
+def test_a_dead_relu2_channel_of_the_demo_comes_alive(demo):
+    # relu2's channel 16 is zero everywhere on the grey start: no gradient through the ReLU.
+    result = visualise(demo, Target(layer="relu2", unit=16), Settings(steps=64), low=0, high=1)
+    assert result.start[0] == 0.0 and result.final[0] > 0.005
+    assert result.labels == ["unit 16 of relu2"]
+
+
 @pytest.mark.parametrize("param", ["fourier", "pixel"])
 def test_images_stay_in_the_range_per_channel(param):
     inp = Input(shape=(2, 6, 6), name="in", data_format="channels_first")

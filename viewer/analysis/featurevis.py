@@ -32,7 +32,7 @@ from viewer.analysis.attribution.target import Target, resolve_target
 from viewer.analysis.featurevis_ascent import (PARAMETERISATIONS, Callback, Problem, Result,
                                                Settings, ascend, input_grid)
 from viewer.errors import StrataError
-from viewer.net.layers.base import output_bytes
+from viewer.net.layers.base import Layer, output_bytes
 
 __all__ = ["PARAMETERISATIONS", "Result", "Settings", "gallery", "input_range", "mosaic",
            "pictures", "unit_objective", "visualise"]
@@ -43,21 +43,34 @@ GALLERY_BYTES = 256 << 20
 GALLERY_BATCH = 64
 
 
-def unit_objective(grid: Grid, units: np.ndarray, position: Optional[tuple]) -> Callable:
+def unit_objective(grid: Grid, units: np.ndarray, position: Optional[tuple],
+                   rectified: bool = False) -> Callable:
     """The score of a unit per sample (its mean over positions, or one position) and its seed.
 
-    Sample i of the batch scores unit ``units[i]``.
+    Sample i of the batch scores unit ``units[i]``. With ``rectified`` the
+    output is a ReLU's input z and the score that of relu(z); where the unit
+    is zero at every cell it scores, relu has no gradient, so the seed is
+    redirected to z itself there (as Lucid does) until the unit wakes; once
+    any cell is positive the seed is the true gradient.
     """
     def objective(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = np.arange(len(out))
         picked = grid.canonical(out)[rows, units]                 # (B, *positions)
+        if position is not None:
+            picked = picked[(slice(None),) + position].reshape(len(out), 1)
+        values = np.maximum(picked, 0) if rectified else picked
+        weights = np.full(values.shape, 1.0 / max(1, values[0].size))
+        if rectified:
+            alive = picked.reshape(len(out), -1) > 0
+            awake = alive.any(axis=1).reshape((-1,) + (1,) * (picked.ndim - 1))
+            weights = np.where(awake, weights * alive.reshape(picked.shape), weights)
         seed = np.zeros(out.shape, out.dtype if out.dtype.kind == "f" else np.float64)
         seeded = grid.canonical(seed)                              # a view of seed
         if position is not None:
-            seeded[(rows, units) + tuple(np.full(len(out), p) for p in position)] = 1
-            return picked[(slice(None),) + position].astype(np.float64), seed
-        seeded[rows, units] = 1.0 / max(1, int(np.prod(picked.shape[1:], dtype=np.int64)))
-        return picked.reshape(len(out), -1).mean(axis=1, dtype=np.float64), seed
+            seeded[(rows, units) + tuple(np.full(len(out), p) for p in position)] = weights[:, 0]
+        else:
+            seeded[rows, units] = weights
+        return values.reshape(len(out), -1).mean(axis=1, dtype=np.float64), seed
     return objective
 
 
@@ -236,8 +249,21 @@ def _unit_problem(net: Any, index: int, units: Optional[Sequence[int]],
         if not 0 <= int(u) < grid.channels:
             raise StrataError(f"unit {int(u)} is out of range: layer {net[index].name!r} has "
                               f"{grid.channels} units (0..{grid.channels - 1})")
-    objective = unit_objective(grid, units, resolved.position)
-    return Problem(net, index, objective), units, resolved.label
+    head = _relu_input(net, index)
+    objective = unit_objective(grid, units, resolved.position, rectified=head != index)
+    return Problem(net, head, objective), units, resolved.label
+
+
+def _relu_input(net: Any, index: int) -> int:
+    """The index of a plain ReLU's input (same shape), where the ascent reads it; else ``index``."""
+    layer = net[index]
+    if layer.kind != "Activation" or not isinstance(layer.prev, Layer):
+        return index
+    if layer.config() != {"function": "relu", "max_value": None, "alpha": 0.0, "threshold": 0.0}:
+        return index
+    if layer.prev.output_shape != layer.output_shape:
+        return index
+    return net.index(layer.prev.name)
 
 
 def _after(callback: Callback, before: list, step: int, images: np.ndarray,

@@ -147,6 +147,7 @@ class FeatureVisView(PlotPanel):
         for box in (self.mode_box, self.layer_box, self.param_box):
             box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
             box.setMinimumContentsLength(6)
+        self.mode_box.setMinimumContentsLength(9)  # "DeepDream" in full
 
         # Short rows: at 1280 pixels the panel is about 640 wide.
         self.add_controls("Mode", self.mode_box, "Layer", self.layer_box, "Unit", self.unit,
@@ -315,7 +316,7 @@ class FeatureVisView(PlotPanel):
 
     def _build_axes(self) -> None:
         """The picture and the activation curve, made once and updated."""
-        grid = self.figure.add_gridspec(1, 2, width_ratios=[1.0, 0.8])
+        grid = self.figure.add_gridspec(1, 2, width_ratios=[1.2, 1.0])
         ink = text_colour(self)
         self.image_axes = self.figure.add_subplot(grid[0, 0])
         self.image_axes.set_xticks([])
