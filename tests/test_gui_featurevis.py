@@ -62,8 +62,7 @@ def test_run_grows_the_image_step_by_step_and_ends_at_the_librarys(qtbot, view):
     x, y = view.curve.get_data()
     np.testing.assert_array_equal(x, np.arange(1, 13))
     np.testing.assert_allclose(y, want.scores[:, 0])
-    assert view.status.text() == (f"activation {want.start[0]:.3g} → {want.final[0]:.3g}, "
-                                  f"12 steps")
+    assert view.status.text() == f"{want.start[0]:.3g} → {want.final[0]:.3g} in 12 steps"
     assert view.title.text() == "<b>unit 10 of conv2</b> · Fourier, seed 4"
     assert view.image_axes.get_title() == "unit 10 of conv2\nstep 12"
     assert not view.cancel_button.isEnabled()
@@ -94,8 +93,8 @@ def test_the_gallery_fills_a_mosaic_of_every_channel(qtbot, view):
     assert view.frame.picture.shape == (115, 115)       # 4 x 4 channels of 28 with gaps of 1
     np.testing.assert_allclose(view.frame.picture, mosaic(pictures(state.net, want.images, 0, 1)),
                                atol=1e-5)
-    assert view.status.text().startswith("activation ")
-    assert view.status.text().endswith(" (median of 16), 4 steps")
+    assert view.status.text().startswith("median of 16: ")
+    assert view.status.text().endswith(" in 4 steps")
     assert view.title.text().startswith("<b>every channel of conv1</b>")
     assert view.curve_axes.get_title() == "activation (median)"
 
@@ -123,3 +122,35 @@ def test_a_channel_clicked_in_the_heatmap_becomes_the_unit(view):
     state.set_channel(7)
     assert view.layer_box.currentText() == "relu1" and view.unit.value() == 7
     assert view.unit.maximum() == 15
+
+
+def test_the_panel_running_leaves_the_1280_window_its_layout(qtbot, isolated_settings):
+    from viewer.app.demo import DEMO_NET
+    from viewer.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.start(str(DEMO_NET))
+    qtbot.waitUntil(lambda: w.heatmap is not None and w.state.result is not None
+                    and not w.state.busy)
+    w.activateWindow()
+    w.layers.tree.setFocus()
+    qtbot.waitUntil(lambda: w.layers.tree.hasFocus())
+    qtbot.keyClick(w.layers.tree, Qt.Key_G, Qt.ControlModifier)
+    view = w.views.widget("featurevis")
+    assert view is not None and w.views.panel_visible("featurevis")
+    view.select("conv2", 3)
+    view.steps.setValue(400)
+    qtbot.mouseClick(view.run_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: view.frame is not None and view.progress.isVisible(), timeout=60000)
+    view.status.setText("median of 512: -0.523 → -3.7e+03 in 10000 steps")  # the longest
+    qtbot.wait(50)
+    assert (w.width(), w.height()) == (1280, 800)
+    tree = w.layers.tree
+    for column in range(tree.columnCount()):
+        assert tree.columnWidth(column) >= tree.sizeHintForColumn(column)
+    assert tree.horizontalScrollBar().maximum() == 0
+    view.cancel()
+    w.close()

@@ -140,6 +140,8 @@ def shoot(app: QApplication, size: tuple[int, int], folder: Path, primary: bool)
     window.show_view("dataset")  # the toggle: hide it again
     window.views.entries["dataset"].action.setChecked(False)
 
+    shoot_featurevis(window, app, folder, size, primary)
+
     net, samples = gru_net(folder_for_samples())
     s.set_net(net, samples)
     settle(app, lambda: s.net is net and s.result is not None)
@@ -147,6 +149,43 @@ def shoot(app: QApplication, size: tuple[int, int], folder: Path, primary: bool)
     settle(app, lambda: s.result is not None and s.result.request.layer == 1)
     save(window, app, folder, "sequence", size, primary)
     window.close()
+
+
+def shoot_featurevis(window: Any, app: QApplication, folder: Path, size: tuple[int, int],
+                     primary: bool) -> None:
+    """The Feature vis panel: one conv2 channel halfway and done, conv2's gallery, a dream."""
+    s = window.state
+    s.set_layer(s.net.index("conv2"))
+    s.set_sample(3)
+    view = window.show_view("featurevis")
+    column = window.views.column
+    total = sum(column.sizes())
+    column.setSizes([total * 2 // 5, total - total * 2 // 5])  # the panel gets the most room
+    view.select("conv2", 10)
+    view.steps.setValue(256)
+    growing = folder / f"featurevis-grow-{size[0]}x{size[1]}.png"
+
+    def grab_growing(_job: int, _done: int, _total: int, frame: Any) -> None:
+        if frame.step == 96:  # the view has drawn the frame (its slot runs first)
+            view.canvas.draw()
+            for path in [growing] + ([folder / "featurevis-grow.png"] if primary else []):
+                window.grab().save(str(path))
+                print(f"saved {path}")
+
+    view.runner.progressed.connect(grab_growing)
+    view.run()
+    settle(app, lambda: not view.runner.busy and view.frame is not None
+           and view.frame.result is not None, seconds=600)
+    view.runner.progressed.disconnect(grab_growing)
+    save(window, app, folder, "featurevis", size, primary)
+    for mode, steps in (("gallery", 128), ("dream", 32)):
+        view.select("conv2", mode=mode)
+        view.steps.setValue(steps)
+        view.run()
+        settle(app, lambda: not view.runner.busy and view.frame is not None
+               and view.frame.result is not None, seconds=1200)
+        save(window, app, folder, f"featurevis-{mode}", size, primary)
+    window.views.entries["featurevis"].action.setChecked(False)
 
 
 def main() -> None:

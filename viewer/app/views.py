@@ -32,7 +32,7 @@ def register_views(window: Any) -> None:
                     tip="Sweep the selected layer over the samples: unit statistics, the samples "
                         "that drive each unit, PCA map, class means, and a browser of all samples")
     window.add_dock("featurevis", "&Feature vis panel", "viewer.gui.featurevis_view:FeatureVisView",
-                    shortcut="Ctrl+Shift+F", tip="What a unit, channel or class responds to most: "
+                    shortcut="Ctrl+G", tip="What a unit, channel or class responds to most: "
                     "its image grown by gradient ascent, a layer's gallery, DeepDream")
     window.add_command("sweep", "&Sweep the layer", lambda: window.show_view("dataset").sweeps.run(),
                        shortcut="Ctrl+R", tip="Run the selected layer over the samples")

@@ -33,7 +33,7 @@ from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
 #: What Run does, in the order the mode box lists it.
-MODES = {"unit": "One unit", "gallery": "Gallery", "dream": "DeepDream"}
+MODES = {"unit": "Unit", "gallery": "Gallery", "dream": "Dream"}
 PARAM_TITLES = {"fourier": "Fourier", "pixel": "Pixels"}
 
 
@@ -96,7 +96,7 @@ def _channels(net: Any, index: int) -> int:
 
 
 class FeatureVisView(PlotPanel):
-    """The Feature vis tab: controls over the growing image and its activation curve.
+    """The Feature vis panel: controls over the growing image and its activation curve.
 
     Attributes
     ----------
@@ -112,14 +112,14 @@ class FeatureVisView(PlotPanel):
         self.mode_box = QComboBox()
         for key, title in MODES.items():
             self.mode_box.addItem(title, key)
-        self.mode_box.setToolTip("One unit; every channel of the layer (a gallery); or "
-                                 "DeepDream: amplify the layer in the current sample")
+        self.mode_box.setToolTip("Unit: one unit; Gallery: every channel of the layer; Dream: "
+                                 "DeepDream, amplify the layer in the current sample")
         self.layer_box = QComboBox()
         self.layer_box.setToolTip("The layer to visualise")
         self.unit = self._spin(0, 0, 0, "The channel (its mean over positions) or unit; for the "
                                "last layer, the class")
         self.steps = self._spin(1, 10000, 256, "Ascent steps (DeepDream: per octave)")
-        self.seed = self._spin(0, 99999, 0, "Seed of the starting noise and the random "
+        self.seed = self._spin(0, 9999, 0, "Seed of the starting noise and the random "
                                "transforms")
         self.octaves = self._spin(1, 8, 3, "DeepDream: octaves, coarse to fine")
         self.param_box = QComboBox()
@@ -128,40 +128,42 @@ class FeatureVisView(PlotPanel):
         self.param_box.setToolTip("Fourier: a frequency-scaled spectrum (smooth images); "
                                   "Pixels: plain pixels, blurred every few steps")
         self.jitter = self._spin(0, 64, 2, "Largest random roll each step, pixels")
-        self.rotate = self._dspin(0, 180, 5.0, 1.0, "Largest random rotation each step, degrees")
-        self.scale = self._dspin(0, 0.5, 0.05, 0.01, "Random zoom each step within 1 ± this")
-        self.blur = self._dspin(0, 10, 0.5, 0.1, "Pixels: blur sigma every 4 steps")
-        self.decay = self._dspin(0, 0.5, 0.0, 0.001, "L2 decay: the share of the way to the "
+        self.rotate = self._dspin(0, 90, 5.0, 1.0, 0, "Largest random rotation each step, degrees")
+        self.scale = self._dspin(0, 0.5, 0.05, 0.01, 2, "Random zoom each step within 1 ± this")
+        self.blur = self._dspin(0, 9, 0.5, 0.1, 1, "Pixels: blur sigma every 4 steps")
+        self.decay = self._dspin(0, 0.5, 0.0, 0.001, 3, "L2 decay: the share of the way to the "
                                  "middle of the input range each step")
-        self.decay.setDecimals(3)
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Start the ascent (off the window's thread)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        for button in (self.run_button, self.cancel_button):
+            button.setFixedWidth(button.fontMetrics().horizontalAdvance("Cancel") + 16)
         self.progress = QProgressBar()
-        self.progress.setFixedWidth(100)
+        self.progress.setFixedWidth(80)
         self.progress.hide()
         self.status = QLabel("")
         self.status.setObjectName("hoverText")
         self.status.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Preferred)
+        self.status.setWordWrap(True)  # a long outcome takes two lines, not the window's width
         for box in (self.mode_box, self.layer_box, self.param_box):
             box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(6)
-        self.mode_box.setMinimumContentsLength(9)  # "DeepDream" in full
+            box.setMinimumContentsLength(5)
 
         # Short rows: at 1280 pixels the panel is about 640 wide.
-        self.add_controls("Mode", self.mode_box, "Layer", self.layer_box, "Unit", self.unit,
-                          self.run_button, self.cancel_button, self.progress)
+        self.add_controls(self.mode_box, "Layer", self.layer_box, "Unit", self.unit,
+                          self.run_button, self.cancel_button)
         rows = [(QLabel("Steps"), self.steps, QLabel("Seed"), self.seed, QLabel("Octaves"),
                  self.octaves, self.param_box),
                 (QLabel("Jitter"), self.jitter, QLabel("Rotate"), self.rotate, QLabel("Zoom"),
-                 self.scale, QLabel("Blur"), self.blur, QLabel("Decay"), self.decay)]
+                 self.scale, QLabel("Blur"), self.blur, QLabel("L2"), self.decay)]
         for at, widgets in enumerate(rows, start=1):
             row = QHBoxLayout()
             for w in widgets:
                 row.addWidget(w)
             row.addStretch(1)
             self.layout().insertLayout(at, row)
+        self.heading.addWidget(self.progress)
         self.heading.addWidget(self.status)  # in full; the title gives way
 
         self.figure.set_layout_engine("constrained")
@@ -187,8 +189,10 @@ class FeatureVisView(PlotPanel):
         return spin
 
     @staticmethod
-    def _dspin(low: float, high: float, value: float, step: float, tip: str) -> QDoubleSpinBox:
+    def _dspin(low: float, high: float, value: float, step: float, decimals: int,
+               tip: str) -> QDoubleSpinBox:
         spin = QDoubleSpinBox()
+        spin.setDecimals(decimals)
         spin.setRange(low, high)
         spin.setSingleStep(step)
         spin.setValue(value)
@@ -302,8 +306,8 @@ class FeatureVisView(PlotPanel):
         self.frame = frame
         result = frame.result
         start, final = np.median(result.start), np.median(result.final)
-        median = "" if len(result.units) == 1 else f" (median of {len(result.units)})"
-        self.status.setText(f"activation {start:.3g} → {final:.3g}{median}, {result.steps} steps")
+        median = "" if len(result.units) == 1 else f"median of {len(result.units)}: "
+        self.status.setText(f"{median}{start:.3g} → {final:.3g} in {result.steps} steps")
         self._draw()
 
     def _on_failed(self, _job: int, exc: BaseException) -> None:
