@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 #: Channels-first depthwise convolutions of maps up to this many cells run
 #: channels last (transposed in and out): their rows are too short for numpy's
-#: inner loop channels first. Measured: 7x7 to 28x28 maps 0.5-0.9x the time
-#: (5x5 kernels and strides gain most), 40x40 and larger 1.0-2.4x.
-DEPTHWISE_LAST_MAX_CELLS = 32 * 32
+#: inner loop channels first. Measured with the kept window views: 7x7 to
+#: 28x28 maps 0.5-0.9x the time, 40x40 and 48x48 0.7-0.9x, 56x56 and larger
+#: 1.4-1.7x (stride 2: 0.9x).
+DEPTHWISE_LAST_MAX_CELLS = 48 * 48
 
 #: Bytes of one block of a depthwise accumulator (a band of rows, channels
 #: last; a stack of maps, channels first): it and the padded input it reads
