@@ -5,6 +5,7 @@ checks the exact error (one line naming the file and the problem), or that
 the window keeps ticking and keeps its net while such a file is checked.
 """
 
+import importlib.util
 import os
 import pathlib
 import struct
@@ -439,3 +440,28 @@ def test_the_child_check_runs_under_a_memory_cap(tmp_path, monkeypatch):
 
 def _allocate_4_gb(path):
     np.ones(1 << 29)  # 4 GB of float64
+
+
+# ---- Lasagne/Theano ------------------------------------------------------------------------------
+
+def test_lasagne_weights_npz_is_refused_with_how_to_convert_the_net(tmp_path):
+    path = tmp_path / "weights.npz"
+    np.savez(path, np.ones((4, 2, 3, 3), np.float32), np.zeros(4, np.float32))
+    with pytest.raises(FileFormatError) as e:
+        convert(str(path))
+    assert str(e.value) == (f"{path}: an .npz holds weights only; build the Lasagne net in Python, load "
+                            "the weights into it and pass the net to convert() (see the README)")
+
+
+def test_a_pickle_is_refused_unread_and_a_trusted_one_without_theano_names_the_file(tmp_path):
+    from fuzz.mutate_theano import canary_pickle
+    path = tmp_path / "net.pkl"
+    path.write_bytes(canary_pickle(str(tmp_path), protocol=2))
+    with pytest.raises(ConversionError, match=f"^{path} is a pickle: loading it runs code"):
+        convert(str(path))
+    if importlib.util.find_spec("theano") is None:
+        with pytest.raises(ConversionError) as e:
+            convert(str(path), trust_pickle=True)
+        assert str(e.value) == (f"{path}: converting Theano or Lasagne models needs Theano: run the "
+                                "converter in the model's own environment (python -m viewer.convert ...)")
+    assert sorted(os.listdir(tmp_path)) == ["net.pkl"]  # the canary never ran

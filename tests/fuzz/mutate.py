@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from fuzz.mutate_pt2 import pt2_structure
+from fuzz.mutate_theano import pickle_structure, weights_structure
 from fuzz.zips import patch_zip_headers, read_zip, rewrite_zip, zip_bomb
 
 INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, 0xFE, 0x40, 0x20]
@@ -545,11 +546,20 @@ def flatbuffer_fields(rng: random.Random, paths: list[str]) -> str:
     return f"flatbuffer {n} words"
 
 
+def theano_structure(rng: random.Random, paths: list[str]) -> str:
+    """The Lasagne/Theano group's files: converted nets (HDF5), weights (.npz), pickles."""
+    if paths[0].endswith(".h5"):
+        return h5_structure(rng, paths)
+    if paths[0].endswith(".npz"):
+        return npz_structure(rng, paths) if rng.random() < 0.5 else weights_structure(rng, paths)
+    return pickle_structure(rng, paths)
+
+
 STRUCTURAL: dict[str, Callable] = {
     "tflite": flatbuffer_fields, "pt2": pt2_structure,
     "net": h5_structure, "keras-h5": h5_structure, "hdf5-samples": h5_structure,
     "keras-zip": keras_zip_structure, "npz": npz_structure, "npy": npy_structure,
-    "image": image_structure, "onnx": onnx_structure,
+    "image": image_structure, "onnx": onnx_structure, "theano": theano_structure,
 }
 
 

@@ -17,6 +17,7 @@ import random
 import warnings
 import zipfile
 
+from fuzz.mutate_theano import canary_pickle
 from fuzz.zips import patch_zip_headers, read_zip, rewrite_zip, zip_bomb
 
 HUGE = [1 << 20, 1 << 31, 1 << 40, 1 << 62, 3_000_000_000]
@@ -28,12 +29,6 @@ def _prefix(members: dict[str, bytes]) -> str:
     """The folder every member sits in, with its trailing '/' ("" when there is none)."""
     name = next((n for n in members if n.endswith("archive_format")), "")
     return name[:-len("archive_format")]
-
-
-def _canary(folder: str) -> bytes:
-    """A protocol-0 pickle that creates ``folder/UNPICKLED`` when loaded."""
-    target = os.path.join(folder, "UNPICKLED")
-    return f"c__builtin__\nopen\n(V{target}\nVw\ntR.".encode()
 
 
 def _load(members: dict[str, bytes], name: str):
@@ -182,7 +177,7 @@ def pt2_structure(rng: random.Random, paths: list[str]) -> str:
             members[bad] = b"x"
         what = f"member named {bad!r}"
     elif roll == 10:  # pickled members: the older archive layout, or a tensor stored as a pickle
-        canary = _canary(os.path.dirname(paths[0]))
+        canary = canary_pickle(os.path.dirname(paths[0]))
         kind = rng.randrange(3)
         if kind == 0:
             members[f"{prefix}models/serialized_state_dict.pt"] = canary

@@ -215,9 +215,10 @@ def preload() -> None:
 
 def setup_seeds(folder: str) -> None:
     """Make the generated seeds and the demo net copy the samples cases run on."""
-    from fuzz.seeds import DEMO, make_sample_seeds
+    from fuzz.seeds import DEMO, make_sample_seeds, make_theano_seeds
     os.makedirs(os.path.join(folder, "net"), exist_ok=True)
     make_sample_seeds(folder)
+    make_theano_seeds(folder)
     shutil.copyfile(os.path.join(DEMO, "digits_cnn.h5"), os.path.join(folder, "net", "demo_cnn.h5"))
 
 

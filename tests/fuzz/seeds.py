@@ -25,7 +25,9 @@ class Seed:
     ----------
     reader : str
         The reader group: "net", "keras-h5", "keras-zip", "onnx", "npy",
-        "npz", "hdf5-samples", "image", "tflite", "pt2".
+        "npz", "hdf5-samples", "image", "tflite", "pt2", "theano" (Lasagne and
+        Theano: their pickles, which must be refused unread, Lasagne's
+        ``np.savez`` weights, and the nets converted from them).
     files : tuple of str
         Source files copied into the case folder (the first is the one read;
         the others sit beside it, e.g. ONNX external data).
@@ -48,6 +50,33 @@ def sample_seed_paths(folder: str) -> dict[str, str]:
     out = {"npy": "samples.npy", "npz": "samples.npz", "hdf5": "samples.h5"}
     out.update({ext: f"digit.{ext}" for ext in ("png", "jpg", "bmp", "gif")})
     return {k: os.path.join(folder, v) for k, v in out.items()}
+
+
+def theano_seed_paths(folder: str) -> dict[str, str]:
+    """Where :func:`make_theano_seeds` puts each generated Lasagne/Theano file."""
+    names = {"lasagne": "lasagne_cnn.h5", "symbolic": "theano_symbolic.h5", "pickle": "lasagne_params.pkl"}
+    return {k: os.path.join(folder, "theano", v) for k, v in names.items()}
+
+
+def make_theano_seeds(folder: str) -> dict[str, str]:
+    """Write the Lasagne/Theano seeds into ``folder``/theano.
+
+    The converted nets of the fixtures get their reference inputs as embedded
+    samples (so ``export`` runs them); the pickle holds weights the way
+    Lasagne code often saves them.
+    """
+    from fuzz.mutate_theano import lasagne_params
+    from viewer.net.store import load, save
+    out = theano_seed_paths(folder)
+    os.makedirs(os.path.dirname(out["pickle"]), exist_ok=True)
+    for key in ("lasagne", "symbolic"):
+        name = os.path.basename(out[key])
+        with np.load(_fixture(name[:-3] + ".npz")) as ref:
+            X = ref["input_0"]
+        save(load(_fixture(name)), out[key], samples={"X": X, "layout": "channels_first"})
+    with open(out["pickle"], "wb") as fh:
+        fh.write(lasagne_params())
+    return out
 
 
 def make_sample_seeds(folder: str) -> dict[str, str]:
@@ -76,6 +105,7 @@ def make_sample_seeds(folder: str) -> dict[str, str]:
 def all_seeds(folder: str) -> list[Seed]:
     """Every seed; the generated ones are those :func:`make_sample_seeds` made in ``folder``."""
     samples = sample_seed_paths(folder)
+    theano = theano_seed_paths(folder)
     seeds = [Seed("net", (os.path.join(DEMO, "digits_cnn.h5"),), "export"),
              Seed("net", (os.path.join(DEMO, "digits_mlp.h5"),), "info"),
              Seed("net", (os.path.join(DEMO, "digits_mlp.h5"),), "export")]
@@ -101,6 +131,10 @@ def all_seeds(folder: str) -> list[Seed]:
     seeds.append(Seed("hdf5-samples", (samples["hdf5"],), "samples"))
     for ext in ("png", "jpg", "bmp", "gif"):
         seeds.append(Seed("image", (samples[ext],), "samples"))
+    seeds += [Seed("theano", (theano["lasagne"],), "export"), Seed("theano", (theano["symbolic"],), "export"),
+              Seed("theano", (_fixture("theano_compiled.h5"),), "info"),
+              Seed("theano", (theano["pickle"],), "convert"), Seed("theano", (theano["pickle"],), "info"),
+              Seed("theano", (_fixture("lasagne_cnn.npz"),), "convert")]
     return seeds
 
 

@@ -56,16 +56,16 @@ def guess_format(path: str | os.PathLike) -> str:
             return kind
         if ext == ".pt2":
             return "pt2"  # the reader says what is missing
+        if ext == ".npz":  # an np.savez archive is a zip too
+            raise file_error(path, "an .npz holds weights only; build the Lasagne net in Python, "
+                                   "load the weights into it and pass the net to convert() "
+                                   "(see the README)")
         raise file_error(path, "a zip archive that is not a Keras 3 .keras model (no "
                                "config.json in it) nor a torch.export .pt2 archive (no archive_format)")
     if MODEL_EXTENSIONS.get(ext) in ("onnx", "tflite"):
         return MODEL_EXTENSIONS[ext]
     if ext in PICKLE_EXTENSIONS or head[:1] == b"\x80":
         return "theano"
-    if ext == ".npz":
-        raise file_error(path, "an .npz holds weights only; build the Lasagne net in Python, "
-                               "load the weights into it and pass the net to convert() "
-                               "(see the README)")
     raise file_error(path, "not a format Strata converts (Keras .h5/.keras, ONNX, TFLite, "
                            "torch.export .pt2, a Theano/Lasagne pickle); pass the format "
                            "explicitly if it is one")

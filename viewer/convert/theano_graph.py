@@ -373,7 +373,10 @@ def convert_pickle(path: str | os.PathLike, *, source_format: str = "theano", tr
         raise ConversionError(f"{path} is a pickle: loading it runs code chosen by whoever wrote the "
                               "file. Convert it only if you made it or trust its author, with "
                               "--trust-pickle (trust_pickle=True). Strata itself never loads pickles.")
-    theano_modules()
+    try:
+        theano_modules()
+    except ConversionError as exc:
+        raise ConversionError(f"{path}: {exc}") from None
     try:
         with open(path, "rb") as fh:
             obj = pickle.load(fh, encoding="latin1")  # latin1: pickles from Python 2 load too
