@@ -145,3 +145,12 @@ def test_trace_cache_computes_each_sample_once_across_threads():
     assert calls == [7]
     assert sorted(cached for _, cached in results) == [False, True, True]
     assert len({id(trace) for trace, _ in results}) == 1
+
+
+def test_trace_cache_keeps_the_newest_samples_within_its_count_and_bytes():
+    cache = TraceCache(max_bytes=1000, max_items=3)
+    for i in range(5):
+        cache.put("n", "s", i, Trace([np.zeros(10)], np.zeros(1)))  # 88 bytes each
+    assert [i for i in range(5) if cache.get("n", "s", i) is not None] == [2, 3, 4]
+    cache.put("n", "s", 5, Trace([np.zeros(112)], np.zeros(1)))  # 904 bytes: one 88 beside it
+    assert [i for i in range(6) if cache.get("n", "s", i) is not None] == [4, 5]

@@ -25,7 +25,10 @@ from viewer.app.colouring import Colouring, DatasetRange, LayerRanges, to_rgba
 from viewer.app.options import AUTO_CMAP, colormap_for
 from viewer.errors import LayerError, SampleError, StrataError
 
-# Traces kept for quick layer switching and stepping back, within this many bytes.
+# Traces kept for quick layer switching and stepping back: at most this many samples (stepping
+# back further is rare; without it a small net's cache grows to the byte budget, ~1000 samples of
+# the digits CNN) within this many bytes (a large net's few traces).
+TRACE_CACHE_ITEMS = 32
 TRACE_CACHE_BYTES = 256 * 2**20
 # Width / height the mosaic is laid out for (the plot area is landscape).
 MOSAIC_ASPECT = 4 / 3
@@ -164,14 +167,15 @@ class Trace:
 
 
 class TraceCache:
-    """Traces of single samples, most recent first, bounded in bytes.
+    """Traces of single samples, most recent first, bounded in count and in bytes.
 
     Thread-safe. Keyed by the net and samples objects themselves (identity),
     so opening another file never returns a stale trace.
     """
 
-    def __init__(self, max_bytes: int = TRACE_CACHE_BYTES) -> None:
+    def __init__(self, max_bytes: int = TRACE_CACHE_BYTES, max_items: int = TRACE_CACHE_ITEMS) -> None:
         self._max_bytes = max_bytes
+        self._max_items = max_items
         self._items: OrderedDict[tuple[int, int, int], tuple[Any, Any, Trace]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -219,7 +223,7 @@ class TraceCache:
             return hit[2]
 
     def put(self, net: Any, samples: Any, sample: int, trace: Trace) -> None:
-        """Store a trace, dropping the oldest ones beyond the byte budget."""
+        """Store a trace, dropping the oldest ones beyond the count or the byte budget."""
         key = (id(net), id(samples), sample)
         with self._lock:
             old = self._items.pop(key, None)
@@ -227,7 +231,8 @@ class TraceCache:
                 self._bytes -= old[2].nbytes
             self._items[key] = (net, samples, trace)
             self._bytes += trace.nbytes
-            while self._bytes > self._max_bytes and len(self._items) > 1:
+            while len(self._items) > 1 and (self._bytes > self._max_bytes
+                                            or len(self._items) > self._max_items):
                 _, (_, _, dropped) = self._items.popitem(last=False)
                 self._bytes -= dropped.nbytes
 
