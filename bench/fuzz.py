@@ -1,7 +1,7 @@
 """Mutation fuzz of every reader through the command line.
 
     python bench/fuzz.py [--cases 5000] [--seed 1] [--jobs 2] [--time-limit 60]
-                         [--log fuzz.jsonl] [--keep DIR] [--case N]
+                         [--log fuzz.jsonl] [--keep DIR] [--first N] [--case N]
 
 Each case damages one good file (byte flips, truncations, inserted and
 zeroed ranges, structural edits with h5py/onnx/zipfile, zip and
@@ -47,6 +47,7 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--log", help="write one JSON line per case here")
     parser.add_argument("--keep", help="keep every case folder under this directory")
+    parser.add_argument("--first", type=int, default=0, help="the first case index (to resume a run)")
     parser.add_argument("--case", type=int, help="run only this case index, keep its folder, print it")
     args = parser.parse_args()
     work = args.keep or tempfile.mkdtemp(prefix="strata-fuzz-")
@@ -54,7 +55,7 @@ def main() -> int:
     from fuzz.runner import FAILURES, setup_seeds, summary, to_json
     setup_seeds(seed_folder)
     keep = bool(args.keep) or args.case is not None
-    indices = [args.case] if args.case is not None else list(range(args.cases))
+    indices = [args.case] if args.case is not None else list(range(args.first, args.first + args.cases))
     ctx = multiprocessing.get_context("spawn")
     outcomes = []
     log = open(args.log, "w") if args.log else None

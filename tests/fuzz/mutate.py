@@ -566,11 +566,13 @@ STRUCTURAL: dict[str, Callable] = {
 def mutate(rng: random.Random, reader: str, paths: list[str]) -> str:
     """Apply one or two mutations to a case's files; returns what was done."""
     done = []
+    damaged = False  # libhdf5 may spin forever opening a byte-damaged file: no structural edit after
     for _ in range(1 if rng.random() < 0.8 else 2):
         if len(paths) > 1 and rng.random() < 0.25:
             done.append("data: " + rng.choice(BYTE_MUTATIONS)(rng, paths[1:]))
             continue
-        structural = rng.random() < (0.15 if reader == "image" else 0.55)
+        structural = rng.random() < (0.15 if reader == "image" else 0.55) and not damaged
+        damaged |= not structural
         try:
             if structural:
                 done.append(STRUCTURAL[reader](rng, paths))
