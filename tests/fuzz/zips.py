@@ -32,9 +32,20 @@ def rewrite_zip(path: str, members: dict[str, bytes], method: int = zipfile.ZIP_
             z.writestr(name, data)
 
 
+_MEMBER_CAP = 64 << 20
+
+
 def read_zip(path: str) -> dict[str, bytes]:
-    """Every member of the archive at ``path``, name -> bytes, in archive order."""
+    """Every member of the archive at ``path``, name -> bytes, in archive order.
+
+    Raises ValueError for a member over 64 MB (an earlier bomb): rewritten, it
+    would make the case a gigabyte-sized file instead of a small one asking
+    for gigabytes.
+    """
     with zipfile.ZipFile(path) as z:
+        big = [i.filename for i in z.infolist() if i.file_size > _MEMBER_CAP]
+        if big:
+            raise ValueError(f"member {big[0]} is a bomb")
         return {n: z.read(n) for n in z.namelist()}
 
 
