@@ -203,3 +203,17 @@ def test_a_worker_killed_mid_shard_loses_only_that_shard(tmp_path, capsys, dask_
     for layer in ("007-relu2", "010-fc1"):
         for name in CSV:
             _same_table(_table(got / layer / name), _table(want / layer / name), name)
+
+
+def _environment():
+    return {name: os.environ.get(name) for name in
+            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")}
+
+
+def test_local_workers_have_one_blas_thread_and_glibcs_own_malloc_thresholds():
+    from viewer.cluster.dask_client import DaskCluster
+
+    with DaskCluster("local:1") as cluster:
+        (env,) = cluster.client.run(_environment).values()
+    assert env == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                   "MALLOC_TRIM_THRESHOLD_": None}

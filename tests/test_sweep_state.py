@@ -259,3 +259,51 @@ def test_histograms_csv_counts_each_units_values(tmp_path, capsys):
         assert np.all(widths == widths[0]) and np.log2(widths[0]) == int(np.log2(widths[0]))
         counts = np.histogram(values[:, u], edges)[0]
         assert [int(r[4]) for r in mine] == counts.tolist()
+
+
+def test_a_shard_reads_its_samples_in_few_runs_and_gets_the_same_numbers(tmp_path, monkeypatch):
+    import h5py
+
+    import viewer.analysis.sweep as sweep_module
+    from viewer.data import embedded_samples, open_samples
+    from viewer.data.hdf5 import HDF5Reader
+    from viewer.net import load
+
+    net, digits = load(CNN), embedded_samples(CNN)
+    with h5py.File(tmp_path / "digits.h5", "w") as f:
+        f["X"] = digits.raw_batch(np.arange(len(digits)))
+    samples = open_samples(tmp_path / "digits.h5", preprocess={"scale": 1 / 16})
+    sweep = Sweep(net, samples, "relu2", pca_samples=50, batch_size=16)
+    fit, rest = sweep.shards(400)[:2]
+    projections = sweep_rows(net, samples, sweep.spec, fit).projections
+    reads = []
+    read = HDF5Reader.read
+    monkeypatch.setattr(HDF5Reader, "read",
+                        lambda self, rows: reads.append(rows) or read(self, rows))
+    state = sweep_rows(net, samples, sweep.spec, rest, projections)
+    # 400 rows in batches of 16, with the fit rows as gaps: one run of rows read.
+    assert len(reads) == 1 and reads[0][0] == rest[0] and reads[0][-1] == rest[-1]
+    assert len(reads[0]) == rest[-1] - rest[0] + 1 > len(rest)
+    monkeypatch.setattr(sweep_module, "READ_AHEAD", 1)  # a read per batch
+    reads.clear()
+    again = sweep_rows(net, samples, sweep.spec, rest, state.projections)
+    assert len(reads) == 25
+    a, b = state.layers[sweep.layer], again.layers[sweep.layer]
+    np.testing.assert_array_equal(a.extremes.result()[0], b.extremes.result()[0])
+    np.testing.assert_allclose(a.moments.means, b.moments.means, rtol=1e-12)
+    np.testing.assert_array_equal(a.pca.arrays()["coords"], b.pca.arrays()["coords"])
+
+
+def test_batches_shrink_after_slow_ones_only_when_someone_can_cancel(monkeypatch):
+    import threading
+
+    import viewer.data.batches as batches
+
+    monkeypatch.setattr(batches, "SLOW_BATCH", -1.0)  # every batch counts as slow...
+    monkeypatch.setattr(batches, "TARGET_BATCH", 0.0)  # ... and makes the next of one sample
+    net, samples = small_cnn(), small_samples(n=40)
+    sweep = Sweep(net, samples, "fc", pca_samples=10, batch_size=8)
+    rows = sweep.shards(30)[1]
+    assert sweep_rows(net, samples, sweep.spec, rows).batch_sizes == [8, 8, 8, 6]
+    shrunk = sweep_rows(net, samples, sweep.spec, rows, cancel=threading.Event()).batch_sizes
+    assert shrunk == [8] + [1] * 22

@@ -33,12 +33,14 @@ subset (see :mod:`viewer.analysis.pca`) comes first; results do not depend on
 the order or the batch sizes beyond float rounding (ties in top-k go to the
 lower sample index). The batch holds at most ``batch_size`` samples and at
 most :data:`ACTIVATION_BUDGET` bytes of the outputs the forward pass computes;
-a batch slower than :data:`viewer.data.batches.SLOW_BATCH` seconds makes the next ones smaller, so
+when there is a ``cancel`` or ``progress`` to answer, a batch slower than
+:data:`viewer.data.batches.SLOW_BATCH` seconds makes the next ones smaller, so
 ``cancel`` (checked between batches) is honoured within about a quarter of a
-second. The sweep computes the layer and, for class predictions, the net's
+second (a shard on a worker keeps its batch size). The sweep computes the layer and, for class predictions, the net's
 last layer in one ``net.outputs`` call per batch, each layer once. Memory:
-one batch of outputs plus the result arrays plus the PCA fit buffer (<= 16 MB)
-per layer, and a histogram of 64 bins per unit.
+one batch of outputs, 16 MB of net input read ahead (:class:`ReadAhead`), the
+result arrays, the PCA fit buffer (<= 16 MB) per layer, and a histogram of 64
+bins per unit.
 
 Shards
 ------
@@ -70,11 +72,17 @@ from viewer.analysis.rectified import is_rectified
 from viewer.analysis.sweep_state import LayerState, ShardState
 from viewer.analysis.unit_stats import ClassSums, unit_values
 from viewer.data.batches import ACTIVATION_BUDGET, Cancelled, sample_batches
+from viewer.data.samples import SampleSet
 from viewer.errors import LayerError, SampleError, StrataError
 from viewer.net.layers.base import output_bytes
 
 #: Default size of the PCA's random fit subset (see viewer.analysis.pca).
 PCA_SAMPLES = 1000
+#: Bytes of net input a shard reads at a time (see :class:`ReadAhead`).
+READ_AHEAD = 16 * 2 ** 20
+#: A block of ascending rows is read as one run when that reads at most this many times
+#: the rows it needs (the fit subset's rows are gaps in the other shards).
+HULL_FACTOR = 1.25
 
 Progress = Callable[[int, int], Optional[bool]]
 
@@ -474,13 +482,71 @@ def sweep_rows(net: Any, samples: Any, spec: SweepSpec, rows: np.ndarray,
     """
     run = _ShardRun(net, samples, spec, projections)
     sizes: list[int] = []
-    for batch in sample_batches(samples, spec.indices[rows], batch_size=spec.batch_size,
-                                cancel=cancel):
+    order = spec.indices[rows]
+    # Batches shrink after a slow one only so that a cancel is honoured quickly; with
+    # nobody to cancel (a worker's shard, the command line) they keep their size.
+    adaptive = cancel is not None or progress is not None
+    for batch in sample_batches(ReadAhead(samples, order), order, batch_size=spec.batch_size,
+                                cancel=cancel, adaptive=adaptive):
         run.add(rows[batch.rows], batch.x, batch.indices)
         sizes.append(len(batch.rows))
         if progress is not None and progress(batch.done, batch.total) is False:
             raise SweepCancelled("sweep cancelled")
     return run.state(np.asarray(rows, dtype=np.int64), sizes)
+
+
+class ReadAhead:
+    """Samples read in blocks of consecutive positions of a walk, served a batch at a time.
+
+    A sweep's batches are small (the activation budget), but each read of a
+    file has a fixed cost: an HDF5 file is reopened and whole chunks are read
+    for a few rows of them. Reading :data:`READ_AHEAD` bytes of net input at
+    once (at least one batch) makes that cost once per block.
+
+    Parameters
+    ----------
+    samples : SampleSet
+    order : np.ndarray, shape (m,), int64
+        The sample indices the walk asks for, in its order; ``batch`` must be
+        asked for consecutive runs of it, from the start.
+    """
+
+    def __init__(self, samples: Any, order: np.ndarray) -> None:
+        self.samples, self.order = samples, order
+        # Samples per read; for other sample sources, from the first batch's size in bytes.
+        self.block = (max(1, READ_AHEAD // (4 * int(np.prod(samples.input_shape))))
+                      if isinstance(samples, SampleSet) else 0)
+        self._start, self._x = 0, np.empty(0)
+        self._next = 0  # position in ``order`` of the next sample asked for
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def batch(self, indices: np.ndarray) -> np.ndarray:
+        """Net input for ``indices``: ``order[p:p + n]``, p where the last batch ended."""
+        n = len(indices)
+        end = self._next + n
+        if not np.array_equal(indices, self.order[self._next:end]):  # not the walk: read them
+            return self.samples.batch(indices)
+        if not self.block:
+            x = self.samples.batch(indices)
+            self.block = max(1, READ_AHEAD // max(1, x[:1].nbytes))
+            self._start, self._x = self._next, x
+        elif end > self._start + len(self._x):
+            self._start = self._next
+            self._x = self._read(self.order[self._next:self._next + max(n, self.block)])
+        begin, self._next = self._next - self._start, end
+        return self._x[begin:begin + n]
+
+    def _read(self, indices: np.ndarray) -> np.ndarray:
+        """``samples.batch(indices)``; ascending indices with few gaps as one run of rows,
+        for HDF5's selection of scattered rows costs far more than reading the gaps."""
+        low, high = int(indices[0]), int(indices[-1])
+        if (not isinstance(self.samples, SampleSet) or np.any(np.diff(indices) <= 0)
+                or high - low + 1 > HULL_FACTOR * len(indices)):
+            return self.samples.batch(indices)
+        raw = self.samples.raw_batch(np.arange(low, high + 1))
+        return self.samples.prepare(raw[indices - low])
 
 
 def _predicts(net: Any, samples: Any) -> bool:

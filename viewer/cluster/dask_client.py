@@ -31,9 +31,15 @@ from viewer.analysis.sweep_state import ShardState
 from viewer.errors import StrataError
 
 MISSING = ("--cluster needs Dask: pip install -r requirements-cluster.txt")
-#: One BLAS thread per worker process: N processes use N cores, no more.
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+#: A worker process's environment, set before it starts: one BLAS thread (N processes
+#: use N cores, no more), and not Dask's default MALLOC_TRIM_THRESHOLD_=65536, which
+#: freezes glibc's mmap threshold at 128 kB so that every batch's arrays are fresh
+#: mappings faulted in page by page (+45% CPU per shard on the demo CNN).
+WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                      "MKL_NUM_THREADS")}
+#: The Dask setting that holds it (``DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON`` for
+#: ``dask worker`` processes started by hand, see README.md).
+PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 #: How often a wait for shards looks at the cancel flag, in seconds.
 POLL = 0.2
 
@@ -44,6 +50,12 @@ def _distributed() -> Any:
     except ImportError as exc:
         raise StrataError(f"{MISSING} ({exc})") from None
     return distributed
+
+
+def _dask() -> Any:
+    _distributed()  # the one message when Dask is missing
+    import dask
+    return dask
 
 
 def parse_address(address: str) -> tuple[str, int | str]:
@@ -82,9 +94,13 @@ class DaskCluster:
         self._cluster = None
         try:
             if kind == "local":
-                self._cluster = distributed.LocalCluster(
-                    n_workers=value, threads_per_worker=1, processes=True,
-                    dashboard_address=None, env=ONE_THREAD, silence_logs=logging.CRITICAL)
+                with _dask().config.set({PRE_SPAWN: WORKER_ENV}):
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=value, threads_per_worker=1, processes=True,
+                        dashboard_address=None, silence_logs=logging.CRITICAL,
+                        # Its status pages on a free port, not on 8787 (taken by another
+                        # program, trying it leaves a socket behind and warns).
+                        scheduler_kwargs={"dashboard_address": ":0"})
                 self.client = distributed.Client(self._cluster)
             else:
                 self.client = distributed.Client(value, timeout=timeout)
@@ -133,17 +149,21 @@ class DaskExecutor:
     def _shared(self, sweep: Any) -> tuple:
         """The net, samples and spec on every worker, sent once per sweep."""
         if self._sent is None or self._sent[0] is not sweep:
-            scatter = self.client.scatter
-            self._sent = (sweep, scatter(sweep.net, broadcast=True),
-                          scatter(sweep.samples, broadcast=True),
-                          scatter(sweep.spec, broadcast=True))
+            self._sent = (sweep, *self._everywhere(sweep.net, sweep.samples, sweep.spec))
         return self._sent[1:]
+
+    def _everywhere(self, *values: Any) -> list:
+        """Futures of ``values`` held by every worker before any shard starts, so that a
+        worker dying does not take the only copy with it (they cannot be recomputed)."""
+        futures = [self.client.scatter(value, broadcast=True) for value in values]
+        self.client.replicate(futures)
+        return futures
 
     def run(self, sweep: Any, shards: list[tuple[int, np.ndarray]], projections: Optional[dict],
             cancel: Optional[threading.Event]) -> Iterator[tuple[int, ShardState]]:
         distributed = _distributed()
         net, samples, spec = self._shared(sweep)
-        fits = None if projections is None else self.client.scatter(projections, broadcast=True)
+        fits = None if projections is None else self._everywhere(projections)[0]
         tag = uuid.uuid4().hex[:8]
         futures = {self.client.submit(sweep_rows, net, samples, spec, rows, fits, pure=False,
                                       key=f"strata-shard-{number:05d}-{tag}"): number
