@@ -9,9 +9,9 @@ requirements-cluster.txt.
   run in parallel), without a dashboard; it is closed after the sweep.
 - ``tcp://HOST:PORT`` connects to a running ``dask scheduler``.
 
-The net, the samples and the sweep's spec are sent to every worker once
-(``Client.scatter(..., broadcast=True)``); each shard's task then carries only
-its rows. Workers read the samples themselves: a SampleSet carries its file's
+The net, the samples and the sweep's spec are sent to every worker once (as
+tasks that return them, so that a lost copy is computed again); each shard's
+task then carries only its rows. Workers read the samples themselves: a SampleSet carries its file's
 path, not its data, so that path must be reachable from the workers (the same
 absolute path on a shared filesystem). A worker that dies loses its shard;
 the scheduler gives it to another worker (up to ``allowed-failures`` times).
@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+import warnings
 from typing import Any, Iterator, Optional
 
 import numpy as np
@@ -153,11 +154,13 @@ class DaskExecutor:
         return self._sent[1:]
 
     def _everywhere(self, *values: Any) -> list:
-        """Futures of ``values`` held by every worker before any shard starts, so that a
-        worker dying does not take the only copy with it (they cannot be recomputed)."""
-        futures = [self.client.scatter(value, broadcast=True) for value in values]
-        self.client.replicate(futures)
-        return futures
+        """Futures of ``values`` as tasks that return them: one worker computes each, the
+        others fetch it once when a shard needs it, and when every copy dies with its
+        workers it is computed again (scattered data would be lost, and with it the sweep;
+        Dask also drops the replicas ``broadcast`` makes)."""
+        with warnings.catch_warnings():  # a big net is a big graph, and that is meant
+            warnings.filterwarnings("ignore", message="Sending large graph")
+            return [self.client.submit(_same, value, pure=False) for value in values]
 
     def run(self, sweep: Any, shards: list[tuple[int, np.ndarray]], projections: Optional[dict],
             cancel: Optional[threading.Event]) -> Iterator[tuple[int, ShardState]]:
@@ -185,6 +188,10 @@ class DaskExecutor:
         finally:
             for future in pending:
                 future.cancel()
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _result(future: Any) -> ShardState:

@@ -45,7 +45,11 @@ def fingerprint(sweep: Any, shard_size: int, net_path: str | None,
     """
     spec = sweep.spec
     files = {}
-    for name, path in (("net", net_path), ("samples", samples_path)):
+    # A glob of sample files (viewer.data.hdf5_shards): each file it matches.
+    parts = getattr(getattr(sweep.samples, "_reader", None), "files", None) or []
+    named = [("net", net_path), ("samples", samples_path)]
+    named += [(f"samples {i}", path) for i, path in enumerate(parts)]
+    for name, path in named:
         if path and os.path.exists(path):
             st = os.stat(path)
             files[name] = [os.path.abspath(path), st.st_size, st.st_mtime_ns]

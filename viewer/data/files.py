@@ -8,8 +8,10 @@ from typing import Mapping, Sequence
 from viewer.data.arrays import open_npy, open_npz
 from viewer.data.formats import describe, sample_format
 from viewer.data.hdf5 import open_hdf5
+from viewer.data.hdf5_shards import is_pattern, open_hdf5_shards
 from viewer.data.images import open_images
 from viewer.data.samples import SampleSet, check_fits
+from viewer.data.zarr_samples import open_zarr
 from viewer.errors import SampleError
 
 
@@ -23,7 +25,9 @@ def open_samples(path: str | os.PathLike, *, dataset: str | None = None,
     ----------
     path : str or os.PathLike
         ``.h5``/``.hdf5``/``.hdf``, ``.npy``, ``.npz``, an image file
-        (``.png``, ``.jpg``, ``.jpeg``, ...) or a folder of images.
+        (``.png``, ``.jpg``, ``.jpeg``, ...) or a folder of images; or a glob
+        pattern of HDF5 files (``data/part-*.h5``, see :mod:`viewer.data.hdf5_shards`),
+        or a zarr array (``.zarr``, see :mod:`viewer.data.zarr_samples`).
     dataset : str, optional
         HDF5 dataset path or .npz member holding the samples, shape
         (N, *sample_shape). Defaults are described in ``open_hdf5`` and
@@ -56,7 +60,12 @@ def open_samples(path: str | os.PathLike, *, dataset: str | None = None,
     path = os.fspath(path)
     fmt = sample_format(path)
     ext = os.path.splitext(path)[1].lower()
-    if not os.path.exists(path):
+    if fmt is not None and fmt.key == "hdf5" and not os.path.exists(path) and is_pattern(path):
+        samples = open_hdf5_shards(path, dataset=dataset, labels=labels, layout=data_format,
+                                   preprocess=preprocess)
+        return samples if input_shape is None else check_fits(samples, input_shape)
+    url = fmt is not None and fmt.key == "zarr" and "://" in path  # fsspec: s3://, gs://
+    if not os.path.exists(path) and not url:
         raise SampleError(f"{path}: no such file or folder")
     if fmt is None:
         raise SampleError(f"{path}: unknown kind of sample file {ext or '(no extension)'!r}; "
@@ -66,7 +75,10 @@ def open_samples(path: str | os.PathLike, *, dataset: str | None = None,
             raise SampleError(f"{path}: images have no datasets or labels to choose")
         return open_images(path, input_shape=input_shape, data_format=data_format,
                            preprocess=preprocess)
-    if fmt.key == "hdf5":
+    if fmt.key == "zarr":
+        samples = open_zarr(path, dataset=dataset, labels=labels, layout=data_format,
+                            preprocess=preprocess)
+    elif fmt.key == "hdf5":
         samples = open_hdf5(path, dataset=dataset, labels=labels, layout=data_format,
                             preprocess=preprocess)
     elif fmt.key == "npy":

@@ -20,19 +20,23 @@ class SampleFormat:
     Attributes
     ----------
     key : str
-        The reader's name in :mod:`viewer.data.files` ("hdf5", "npy", "npz", "images").
+        The reader's name in :mod:`viewer.data.files` ("hdf5", "npy", "npz", "images",
+        "zarr").
     label : str
         For people: "HDF5 samples", "images".
     extensions : tuple of str
         Lower-case file name endings, with the dot.
     folders : bool
         A folder of such files is samples too (images).
+    store : bool
+        One such "file" is a folder (a zarr store).
     """
 
     key: str
     label: str
     extensions: tuple[str, ...]
     folders: bool = False
+    store: bool = False
 
 
 #: Every sample format Strata reads.
@@ -42,6 +46,7 @@ SAMPLE_FORMATS = (
     SampleFormat("npz", "NumPy archive", (".npz",)),
     SampleFormat("images", "images", (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                                       ".webp"), folders=True),
+    SampleFormat("zarr", "zarr array", (".zarr",), store=True),
 )
 #: Every sample file extension.
 SAMPLE_EXTENSIONS = tuple(e for f in SAMPLE_FORMATS for e in f.extensions)
@@ -50,11 +55,12 @@ IMAGE_EXTENSIONS = SAMPLE_FORMATS[3].extensions
 
 
 def sample_format(path: str) -> SampleFormat | None:
-    """The format of ``path`` by its name (a folder counts as images), or None."""
-    if os.path.isdir(path):
+    """The format of ``path`` by its name (another folder counts as images), or None."""
+    ext = os.path.splitext(path.rstrip("/"))[1].lower()
+    fmt = next((f for f in SAMPLE_FORMATS if ext in f.extensions), None)
+    if os.path.isdir(path) and not (fmt is not None and fmt.store):
         return next(f for f in SAMPLE_FORMATS if f.folders)
-    ext = os.path.splitext(path)[1].lower()
-    return next((f for f in SAMPLE_FORMATS if ext in f.extensions), None)
+    return fmt
 
 
 def describe() -> str:
