@@ -371,11 +371,15 @@ class SampleStrip(QWidget):
             return
         shown, n = len(self.model.rows), len(samples)
         text = f"{shown:,} of {n:,} samples" if shown != n else f"{n:,} samples"
+        tip = ""
         pred = self.predictions
         if pred.predicted is not None and samples.labels is not None:
             if pred.complete:
                 wrong = int(np.count_nonzero(pred.predicted != np.asarray(samples.labels)))
-                text += f" · {wrong:,} misclassified ({100 * wrong / n:.1f} %)"
+                # Short: it shares the line with the filters under a 1280-pixel window's heatmap.
+                text += f" · {wrong:,} wrong"
+                tip = f"{wrong:,} of {n:,} samples misclassified ({100 * wrong / n:.1f} %)"
             elif pred.done:
                 text += f" · predicting… {100 * pred.done / n:.0f} %"
         self.count.setText(text)
+        self.count.setToolTip(tip)

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from matplotlib.backend_bases import MouseEvent
 from matplotlib.patches import Rectangle
-from PyQt5.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PyQt5.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                             QSizePolicy, QTableView, QVBoxLayout, QWidget)
+                             QSizePolicy, QStyle, QTableView, QVBoxLayout, QWidget)
 
 from viewer.analysis import Picture, to_picture
 from viewer.app.classes import BAD
@@ -101,11 +101,12 @@ class UnitTable(QTableView):
         self.verticalHeader().setVisible(False)
         self.verticalHeader().setDefaultSectionSize(20)
         header = self.horizontalHeader()
-        # Columns as wide as their numbers and names; the last takes what is left.
-        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        # Columns as wide as their numbers and names (set in _fit_columns: Qt's own sizing
+        # keeps room for a sort arrow in every column); the last takes what is left.
+        header.setSectionResizeMode(QHeaderView.Interactive)
         header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
         header.setHighlightSections(False)
-        header.sectionResized.connect(lambda *_a: self._fit_width())
+        header.sortIndicatorChanged.connect(lambda *_a: self._fit_columns())
         self.selectionModel().currentRowChanged.connect(self._on_row)
         sweeps.resultChanged.connect(self._on_result)
         sweeps.unitChanged.connect(self.show_unit)
@@ -113,19 +114,32 @@ class UnitTable(QTableView):
 
     def _on_result(self, result: Any) -> None:
         self.units.set_result(result)
-        self._fit_width()
+        self._fit_columns()
+        QTimer.singleShot(0, self._fit_columns)  # again once rows are laid out
         self.show_unit(self.sweeps.unit)
 
+    def column_width(self, column: int) -> int:
+        """Pixels that show ``column``'s numbers and title in full (its sort arrow too)."""
+        style, header = self.style(), self.horizontalHeader()
+        margin = style.pixelMetric(QStyle.PM_HeaderMargin, None, header)
+        title = str(self.units.headerData(column, Qt.Horizontal))
+        width = header.fontMetrics().horizontalAdvance(title) + 2 * margin + 4
+        if header.sortIndicatorSection() == column:
+            width += style.pixelMetric(QStyle.PM_HeaderMarkSize, None, header) + margin
+        return max(width, self.sizeHintForColumn(column))
+
     def wanted_width(self) -> int:
-        """The width that shows every column's numbers and title (sort arrow too) in full."""
-        header = self.horizontalHeader()
-        last = self.units.columnCount() - 1
-        # The columns size to their contents as rows come into view; the last one stretches.
-        columns = sum(header.sectionSize(c) for c in range(last))
-        columns += max(self.sizeHintForColumn(last), header.sectionSizeHint(last))
+        """The width that shows every column in full."""
+        columns = sum(self.column_width(c) for c in range(self.units.columnCount()))
         return columns + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
 
-    def _fit_width(self) -> None:
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        for column in range(self.units.columnCount() - 1):
+            self.setColumnWidth(column, self.column_width(column))
         self.setMinimumWidth(self.wanted_width())
 
     def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
