@@ -227,6 +227,9 @@ class UnitPicture(QWidget):
         for key, text in METRICS:
             self.metric_box.addItem(text, key)
         self.metric_box.setToolTip("The statistic the picture shows per unit")
+        # Narrow ("Active fr…" elides): beside the units table it sets the panel's width.
+        self.metric_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.metric_box.setMinimumContentsLength(6)
         self.hover = QLabel("")
         self.hover.setObjectName("hoverText")
         self.hover.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
