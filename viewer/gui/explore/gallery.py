@@ -191,8 +191,7 @@ class TopGallery(QWidget):
         unit = self.sweeps.unit
         what = "channel" if len(result.shape) == 3 else "unit"
         # Short enough for one line beside a 1280-pixel window's heatmap; the rest on hover.
-        self.title.setText(f"<b>{what.capitalize()} {unit}</b> of {result.layer_name}: "
-                           f"highest and lowest peaks")
+        self.title.setText(f"<b>{what.capitalize()} {unit}</b> of {result.layer_name}: peaks")
         self.title.setToolTip(f"The samples where {what} {unit} peaks highest (Most) and "
                               f"lowest (Least); click one to open it")
         rows = ((self.top, result.top_samples[unit], result.top_values[unit]),
