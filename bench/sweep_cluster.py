@@ -13,7 +13,9 @@ shards of ``--shard-size`` rows, by the same :func:`viewer.cluster.run.run_shard
 
 Runs alternate (in-process, local:2, ...) ``--rounds`` times; the medians give
 samples/s and the ratio local:2 / in-process (target >= 1.7 on 2 cores).
-Also printed:
+The machine may be shared: CPU seconds (this process plus the workers) are
+printed beside the wall times, and ``2 x in-process CPU / local:2 CPU`` is
+the ratio two free cores would give. Also printed:
 
 - overhead per shard: (2 x local:2 wall time - in-process wall time) / shards,
   the worker-seconds a shard costs beyond its compute (scheduling, sending
@@ -84,11 +86,51 @@ def make_file(path: Path, n: int) -> None:
         f["y"] = own.labels[rows]
 
 
-def timed(sweep: Sweep, shard_size: int, executor=None) -> tuple[float, int]:
+def cpu_seconds() -> float:
+    """CPU time of this process so far (all its threads)."""
+    return time.process_time()
+
+
+def timed(sweep: Sweep, shard_size: int, cluster=None) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds of this process and the workers, shards)."""
+    before = cpu_seconds() + (sum(cluster.client.run(cpu_seconds).values()) if cluster else 0)
     start = time.perf_counter()
-    state, report = run_shards(sweep, shard_size, executor=executor)
+    state, report = run_shards(sweep, shard_size,
+                               executor=cluster.executor() if cluster else None)
     sweep.finish(state, 0.0)
-    return time.perf_counter() - start, report.n_shards
+    wall = time.perf_counter() - start
+    after = cpu_seconds() + (sum(cluster.client.run(cpu_seconds).values()) if cluster else 0)
+    return wall, after - before, report.n_shards
+
+
+def costs(sweep: Sweep, rows: int = 3000, rounds: int = 3) -> None:
+    """Per-sample forward time and per-value statistics time, for the plan in bench/README.md.
+
+    The same ``rows`` samples go (a) through ``net.outputs`` alone, batch by batch, and
+    (b) through a shard sweep (forward + every statistic), alternately ``rounds`` times;
+    the difference of the medians over the values the swept layers output is the
+    statistics' cost per output value.
+    """
+    from viewer.analysis.sweep import sweep_rows
+    from viewer.data.batches import sample_batches
+
+    net, samples, spec = sweep.net, sweep.samples, sweep.spec
+    order = sweep.shards(rows)[1]
+    values = sum(int(np.prod([s or 1 for s in net[i].output_shape])) for i in spec.layers)
+    bare, swept = [], []
+    for _ in range(rounds):
+        start = time.process_time()
+        for batch in sample_batches(samples, spec.indices[order], batch_size=spec.batch_size,
+                                    adaptive=False):
+            net.outputs(batch.x, list(spec.targets))
+        bare.append(time.process_time() - start)
+        start = time.process_time()
+        sweep_rows(net, samples, spec, order)
+        swept.append(time.process_time() - start)
+    t_bare, t_swept = statistics.median(bare) / len(order), statistics.median(swept) / len(order)
+    print(f"per sample (CPU, {len(order):,} samples, median of {rounds}): read + forward "
+          f"{1000 * t_bare:.3f} ms, sweep {1000 * t_swept:.3f} ms; statistics "
+          f"{1e9 * (t_swept - t_bare) / values:.1f} ns per output value ({values:,} values)")
 
 
 def main() -> int:
@@ -105,30 +147,37 @@ def main() -> int:
         sweep = Sweep(net, samples, LAYERS)
         print(f"{args.samples:,} samples of {NET.name}, layers {', '.join(LAYERS)}, "
               f"shards of {args.shard_size:,}")
+        costs(sweep)
         began = time.perf_counter()
         with DaskCluster("local:2") as cluster:
             print(f"local:2 start-up: {time.perf_counter() - began:.1f} s")
-            executor = cluster.executor()
-            inside, local, n_shards = [], [], 0
+            inside, local, cpu_in, cpu_local, n_shards = [], [], [], [], 0
             for r in range(args.rounds):
-                seconds, n_shards = timed(sweep, args.shard_size)
+                seconds, cpu, n_shards = timed(sweep, args.shard_size)
                 inside.append(seconds)
-                seconds, _ = timed(sweep, args.shard_size, executor)
+                cpu_in.append(cpu)
+                seconds, cpu, _ = timed(sweep, args.shard_size, cluster)
                 local.append(seconds)
-                print(f"  round {r + 1}: in-process {inside[-1]:.1f} s, local:2 {local[-1]:.1f} s")
+                cpu_local.append(cpu)
+                print(f"  round {r + 1}: in-process {inside[-1]:.1f} s ({cpu_in[-1]:.1f} CPU-s), "
+                      f"local:2 {local[-1]:.1f} s ({cpu_local[-1]:.1f} CPU-s)")
             t_in, t_local = statistics.median(inside), statistics.median(local)
+            c_in, c_local = statistics.median(cpu_in), statistics.median(cpu_local)
             n = args.samples
-            print(f"in-process: {n / t_in:,.0f} samples/s ({1000 * t_in / n:.3f} ms per sample)")
-            print(f"local:2:    {n / t_local:,.0f} samples/s")
-            print(f"ratio local:2 / in-process: {t_in / t_local:.2f}x (target >= 1.7)")
-            print(f"overhead per shard: {(2 * t_local - t_in) / n_shards:.3f} worker-s "
-                  f"({n_shards} shards)")
+            print(f"in-process: {n / t_in:,.0f} samples/s ({1000 * t_in / n:.3f} ms per sample, "
+                  f"{1000 * c_in / n:.3f} CPU-ms)")
+            print(f"local:2:    {n / t_local:,.0f} samples/s ({1000 * c_local / n:.3f} CPU-ms "
+                  f"per sample, workers and this process)")
+            print(f"ratio local:2 / in-process: {t_in / t_local:.2f}x (target >= 1.7); "
+                  f"from CPU time, on 2 free cores: {2 * c_in / c_local:.2f}x")
+            print(f"overhead per shard: {(2 * t_local - t_in) / n_shards:.3f} worker-s wall, "
+                  f"{(c_local - c_in) / n_shards:.3f} CPU-s ({n_shards} shards)")
 
             base = reset_peak()
             timed(sweep, args.shard_size)
             print(f"peak memory growth in-process: {(peak() - base) / MB:.0f} MB")
             bases = cluster.client.run(reset_peak)
-            timed(sweep, args.shard_size, executor)
+            timed(sweep, args.shard_size, cluster)
             peaks = cluster.client.run(peak)
             grown = ", ".join(f"{(peaks[w] - bases[w]) / MB:.0f} MB" for w in sorted(peaks))
             total = ", ".join(f"{peaks[w] / MB:.0f} MB" for w in sorted(peaks))

@@ -1,4 +1,4 @@
-"""Which samples a window sweep covers, and the limits of automatic sweeps."""
+"""Which samples a window sweep covers, the limits of automatic sweeps, and where it runs."""
 
 from __future__ import annotations
 
@@ -39,3 +39,28 @@ class Subset:
         if self.size is None or self.size >= n:
             return f"all {n:,} samples"
         return f"a random {self.size:,} of {n:,} samples"
+
+
+#: Where a window sweep runs unless told otherwise.
+IN_PROCESS = "in-process"
+#: The choices offered besides an address typed in.
+RUN_CHOICES = (IN_PROCESS, "local:2", "local:4")
+#: The settings key that remembers the choice.
+WHERE_KEY = "sweep/where"
+
+
+def check_where(text: str) -> str:
+    """``"in-process"``, ``"local:N"`` or ``"tcp://HOST:PORT"``, stripped.
+
+    Raises
+    ------
+    StrataError
+        For anything else, in one line (Dask is not imported).
+    """
+    text = text.strip()
+    if text in ("", IN_PROCESS):
+        return IN_PROCESS
+    from viewer.cluster.dask_client import parse_address
+
+    parse_address(text)
+    return text

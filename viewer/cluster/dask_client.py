@@ -38,8 +38,7 @@ MISSING = ("--cluster needs Dask: pip install -r requirements-cluster.txt")
 #: mappings faulted in page by page (+45% CPU per shard on the demo CNN).
 WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                      "MKL_NUM_THREADS")}
-#: The Dask setting that holds it (``DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON`` for
-#: ``dask worker`` processes started by hand, see README.md).
+#: The Dask setting that holds it (workers started by hand: see README.md).
 PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 #: How often a wait for shards looks at the cancel flag, in seconds.
 POLL = 0.2

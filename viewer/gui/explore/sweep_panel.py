@@ -2,7 +2,9 @@
 
 One line above the dataset views. It names the layer being swept and the
 samples, shows a progress bar with an estimate of the time left while a
-sweep runs, and a summary of the result (units, dead units, time) after.
+sweep runs, and a summary of the result (units, dead units, time, where it
+ran) after. Where sweeps run (this process, local worker processes, a Dask
+cluster's address) is remembered in the settings.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from typing import Any
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                              QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from viewer.app.sweeps import AUTO_SWEEP_LIMIT, Subset
+from viewer.app.messages import error_text
+from viewer.app.sweeps import AUTO_SWEEP_LIMIT, IN_PROCESS, RUN_CHOICES, WHERE_KEY, Subset, \
+    check_where
+from viewer.errors import StrataError
 from viewer.gui.explore.sweep_worker import SweepController
+from viewer.gui.settings import open_settings
 from viewer.gui.state import AppState
 
 SUBSET_SIZES = (1_000, 10_000)
@@ -42,6 +48,9 @@ class SweepBar(QWidget):
         Sweep each selected layer without being asked.
     threshold_box : QDoubleSpinBox
         Active means a peak above this; never active is "dead" in ReLU-like layers.
+    run_box : QComboBox
+        Where sweeps run: in-process, local:N worker processes, or a typed
+        ``tcp://HOST:PORT`` (editable; remembered in the settings).
     sweep_button, cancel_button : QPushButton
     progress : QProgressBar
     status : QLabel
@@ -72,6 +81,16 @@ class SweepBar(QWidget):
         self.threshold_box.setToolTip("A unit is active on a sample when its peak exceeds this. "
                                       "Never active is \"dead\" in ReLU-like layers and "
                                       "\"never above\" the threshold in others (tanh, linear)")
+        self.run_box = QComboBox()
+        self.run_box.setEditable(True)
+        self.run_box.setInsertPolicy(QComboBox.NoInsert)
+        self.run_box.addItems(RUN_CHOICES)
+        self.run_box.setMinimumContentsLength(7)
+        self.run_box.setMaximumWidth(120)  # the status beside it needs the room at 1280 px
+        self.run_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.run_box.setToolTip("Where sweeps run: in this process, in N local worker processes "
+                                "(local:N), or on a Dask scheduler (type tcp://HOST:PORT); "
+                                "needs requirements-cluster.txt for all but in-process")
         self.sweep_button = QPushButton("Sweep")
         self.sweep_button.setToolTip("Run the selected layer over the samples: per-unit "
                                      "statistics, top samples, PCA and class means")
@@ -99,6 +118,8 @@ class SweepBar(QWidget):
         progress.setSpacing(8)
         progress.addWidget(QLabel("Active above"))
         progress.addWidget(self.threshold_box)
+        progress.addWidget(QLabel("Run"))
+        progress.addWidget(self.run_box)
         progress.addWidget(self.progress)
         progress.addWidget(self.cancel_button)
         progress.addWidget(self.status, 1)
@@ -113,6 +134,8 @@ class SweepBar(QWidget):
         self.auto_box.toggled.connect(sweeps.set_auto)
         self.threshold_box.valueChanged.connect(sweeps.set_threshold)
         self.subset_box.currentIndexChanged.connect(self._on_subset)
+        self.run_box.activated.connect(lambda _i: self._on_where())
+        self.run_box.lineEdit().editingFinished.connect(self._on_where)
         sweeps.started.connect(self._on_started)
         sweeps.progress.connect(self._on_progress)
         sweeps.runningChanged.connect(self._on_running)
@@ -123,6 +146,31 @@ class SweepBar(QWidget):
         state.layerChanged.connect(lambda _i: self._show_status())
         state.netChanged.connect(lambda _n: self._show_status())
         self._fill_subsets(state.samples)
+        self._set_where(str(open_settings().value(WHERE_KEY, IN_PROCESS) or IN_PROCESS))
+
+    def _set_where(self, text: str) -> None:
+        """Show and use ``text`` as where sweeps run (in-process when it is not valid)."""
+        try:
+            where = check_where(text)
+        except StrataError:
+            where = IN_PROCESS
+        if self.run_box.findText(where) < 0:
+            self.run_box.addItem(where)
+        self.run_box.setCurrentText(where)
+        self.sweeps.set_where(where)
+
+    def _on_where(self) -> None:
+        """The user chose or typed where sweeps run: check it, use it, remember it."""
+        text = self.run_box.currentText()
+        try:
+            where = check_where(text)
+        except StrataError as exc:
+            self.status.setText(error_text(exc))
+            self.run_box.setCurrentText(self.sweeps.where)
+            return
+        if where != self.sweeps.where:
+            self._set_where(where)
+            open_settings().setValue(WHERE_KEY, where)
 
     def _fill_subsets(self, samples: Any) -> None:
         n = len(samples) if samples is not None else 0
@@ -188,4 +236,5 @@ class SweepBar(QWidget):
         what = "channels" if result.unit_axis is not None and len(result.shape) == 3 else "units"
         off = int(result.never_active.sum())
         self.status.setText(f"{result.n_samples:,} samples · {result.n_units:,} {what} · "
-                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s")
+                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s · "
+                            f"{self.sweeps.ran or IN_PROCESS}")

@@ -24,7 +24,7 @@ from PyQt5.QtCore import QObject, pyqtSignal
 
 from viewer.app.messages import error_text, report
 from viewer.app.runner import Job
-from viewer.app.sweeps import AUTO_SWEEP_LIMIT, TOP_K, Subset
+from viewer.app.sweeps import AUTO_SWEEP_LIMIT, IN_PROCESS, TOP_K, Subset
 from viewer.gui.state import AppState
 from viewer.gui.worker import LatestRunner
 
@@ -39,9 +39,23 @@ class _Job:
     began: float
 
 
-def _sweep_job(make: Callable[[], Any], job: Job) -> Any:
-    """Run one sweep (on the runner's thread), reporting its progress."""
-    return make().run(progress=lambda done, total: job.progress(done, total), cancel=job.cancel)
+def _sweep_job(make: Callable[[], Any], where: str, job: Job) -> tuple[Any, str]:
+    """Run one sweep (on the runner's thread), reporting its progress: (result, where it ran).
+
+    Off this process the sweep runs in shards on a Dask cluster started (``local:N``)
+    or reached (``tcp://``) for it; cancel stops waiting and cancels the shards' futures.
+    """
+    sweep = make()
+    if where == IN_PROCESS:
+        return sweep.run(progress=lambda done, total: job.progress(done, total),
+                         cancel=job.cancel), IN_PROCESS
+    from viewer.cluster.dask_client import DaskCluster
+    from viewer.cluster.run import run_shards
+
+    with DaskCluster(where) as cluster:
+        state, ran = run_shards(sweep, executor=cluster.executor(), cancel=job.cancel,
+                                progress=lambda p: job.progress(p.done, p.total))
+    return sweep.finish(state, ran.elapsed)[sweep.layer], ran.where
 
 
 class SweepController(QObject):
@@ -72,6 +86,10 @@ class SweepController(QObject):
     threshold : float
         A unit is active on a sample when its peak exceeds this (see
         viewer.analysis.sweep); never active means dead in ReLU-like layers.
+    where : str
+        Where sweeps run: "in-process", "local:N" or "tcp://HOST:PORT".
+    ran : str or None
+        Where the shown result ran ("local:2 (2 worker processes)").
 
     Signals
     -------
@@ -112,7 +130,9 @@ class SweepController(QObject):
         self.runner.progressed.connect(self._on_progress)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
-        self._cache: dict[tuple[int, Subset], Any] = {}
+        self._cache: dict[tuple[int, Subset], tuple[Any, str]] = {}
+        self.where = IN_PROCESS
+        self.ran: str | None = None
         self._job: _Job | None = None
         self.result: Any = None
         self.unit = 0
@@ -144,7 +164,12 @@ class SweepController(QObject):
 
     def cached(self, layer: int, subset: Subset | None = None) -> Any:
         """The finished sweep of ``layer`` over ``subset`` (default: the current one), or None."""
-        return self._cache.get((layer, subset or self.subset))
+        return self._cache.get((layer, subset or self.subset), (None, None))[0]
+
+    def set_where(self, where: str) -> None:
+        """Run sweeps in this process, or on a Dask cluster ("local:N", "tcp://HOST:PORT"),
+        from the next one on (see :func:`viewer.app.sweeps.check_where`)."""
+        self.where = where
 
     def set_unit(self, unit: int) -> None:
         """Look at unit ``unit`` of the current result."""
@@ -206,7 +231,7 @@ class SweepController(QObject):
             return self._job.id
         self.cancel()
         net, samples, subset = state.net, state.samples, self.subset
-        k, batch, threshold = self.k, self.batch_size, self.threshold
+        k, batch, threshold, where = self.k, self.batch_size, self.threshold, self.where
 
         def make() -> Any:
             from viewer.analysis.sweep import Sweep
@@ -215,7 +240,7 @@ class SweepController(QObject):
                          batch_size=batch, k=k, threshold=threshold)
 
         was_running = self.running
-        job_id = self.runner.submit(partial(_sweep_job, make), with_job=True)
+        job_id = self.runner.submit(partial(_sweep_job, make, where), with_job=True)
         self._job = _Job(job_id, layer, subset, time.monotonic())
         self.started.emit(layer)
         if not was_running:
@@ -247,12 +272,13 @@ class SweepController(QObject):
         left = elapsed / done * (total - done) if done else math.nan
         self.progress.emit(done, total, left)
 
-    def _on_finished(self, job_id: int, result: Any) -> None:
+    def _on_finished(self, job_id: int, outcome: tuple[Any, str]) -> None:
         if self._job is None or self._job.id != job_id:
             return  # cancelled, or from a net or samples no longer open
         layer, subset = self._job.layer, self._job.subset
         self._job = None
-        self._cache[(layer, subset)] = result
+        self._cache[(layer, subset)] = outcome
+        result = outcome[0]
         self.finished.emit(result)
         if layer == self.state.layer and subset == self.subset:
             self._show(layer)
@@ -281,16 +307,16 @@ class SweepController(QObject):
             self._show(layer)
             return
         if self.result is not None:
-            self.result = None
+            self.result, self.ran = None, None
             self.resultChanged.emit(None)
         if self.should_auto_sweep():
             self.run(layer)
 
     def _show(self, layer: int) -> None:
-        result = self.cached(layer)
+        result, ran = self._cache[(layer, self.subset)]
         if result is self.result:
             return
-        self.result = result
+        self.result, self.ran = result, ran
         if self.unit >= result.n_units:
             self.unit = 0
         self.resultChanged.emit(result)
