@@ -85,8 +85,8 @@ class SweepBar(QWidget):
         self.run_box.setEditable(True)
         self.run_box.setInsertPolicy(QComboBox.NoInsert)
         self.run_box.addItems(RUN_CHOICES)
-        self.run_box.setMinimumContentsLength(7)
-        self.run_box.setMaximumWidth(120)  # the status beside it needs the room at 1280 px
+        self.run_box.setMinimumContentsLength(6)
+        self.run_box.setMaximumWidth(92)  # the status beside it needs the room at 1280 px
         self.run_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.run_box.setToolTip("Where sweeps run: in this process, in N local worker processes "
                                 "(local:N), or on a Dask scheduler (type tcp://HOST:PORT); "
@@ -111,15 +111,14 @@ class SweepBar(QWidget):
         self.threshold_box.setMaximumWidth(90)
         controls = QHBoxLayout()
         controls.setSpacing(8)
-        for widget in (self.layer_label, self.subset_box, self.sweep_button, self.auto_box):
+        for widget in (self.layer_label, self.subset_box, self.sweep_button, self.auto_box,
+                       self.run_box):
             controls.addWidget(widget)
         controls.addStretch(1)
         progress = QHBoxLayout()
         progress.setSpacing(8)
         progress.addWidget(QLabel("Active above"))
         progress.addWidget(self.threshold_box)
-        progress.addWidget(QLabel("Run"))
-        progress.addWidget(self.run_box)
         progress.addWidget(self.progress)
         progress.addWidget(self.cancel_button)
         progress.addWidget(self.status, 1)
@@ -235,6 +234,9 @@ class SweepBar(QWidget):
             return
         what = "channels" if result.unit_axis is not None and len(result.shape) == 3 else "units"
         off = int(result.never_active.sum())
+        ran = self.sweeps.ran or IN_PROCESS
+        # Where it ran is said when it was not here, the default (the bar is narrow).
         self.status.setText(f"{result.n_samples:,} samples · {result.n_units:,} {what} · "
-                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s · "
-                            f"{self.sweeps.ran or IN_PROCESS}")
+                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s"
+                            + ("" if ran == IN_PROCESS else f" · {ran}"))
+        self.status.setToolTip(f"ran {ran}")
