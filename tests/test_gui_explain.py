@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from matplotlib.backend_bases import MouseEvent
 
-from viewer.analysis.attribution import Target, cam, occlusion
+from viewer.analysis.attribution import (Target, cam, grad_cam, guided_backprop, integrated_gradients,
+                                         occlusion, smoothgrad)
 from viewer.gui.explain_view import ExplainView
 from viewer.gui.state import AppState
 from viewer.session import open_net
@@ -170,3 +171,72 @@ def test_the_view_fits_the_central_column_of_a_1280_window(qtbot, window):
     # The central column of a 1280-pixel window beside a layer list and statistics shown in
     # full is about 600 pixels: controls wider than that would squeeze the sample panel.
     assert view.minimumSizeHint().width() <= 600
+
+
+# -- gradient methods -------------------------------------------------------------------------
+
+def choose(qtbot, v, method):
+    v.method_box.setCurrentIndex(v.method_box.findData(method))
+    qtbot.waitUntil(lambda: not v.runner.busy and v.outcome is not None
+                    and v.outcome.results[0].method == method, timeout=60000)
+
+
+def test_integrated_gradients_with_its_steps_and_completeness_error(qtbot, view):
+    settle(qtbot, view)
+    view.steps.setValue(16)
+    choose(qtbot, view, "integrated-gradients")
+    view.baseline_box.setCurrentIndex(view.baseline_box.findData("blur"))
+    qtbot.waitUntil(lambda: not view.runner.busy
+                    and view.outcome.results[0].params["baseline"] == "blur 2", timeout=60000)
+    assert not view.steps.isHidden() and view.patch.isHidden() and view.copies.isHidden()
+    net, samples = view._state.net, view._state.samples
+    want = integrated_gradients(net, samples.batch([0]), steps=16, baseline="blur")
+    np.testing.assert_allclose(drawn(view), want.values, rtol=1e-6, atol=1e-12)
+    rel = want.report["relative_error"]
+    assert view.maps[0][0].get_title() == (f"Integrated gradients · {want.target}\nscore "
+                                           f"{want.score:.3g} · completeness error {100 * rel:.2g}%")
+
+
+def test_the_blurred_baseline_is_for_integrated_gradients_only(qtbot, view):
+    settle(qtbot, view)
+    blur = view.baseline_box.model().item(view.baseline_box.findData("blur"))
+    assert not blur.isEnabled()  # occlusion on show
+    choose(qtbot, view, "integrated-gradients")
+    assert blur.isEnabled()
+    view.baseline_box.setCurrentIndex(view.baseline_box.findData("blur"))
+    choose(qtbot, view, "rise")
+    assert not blur.isEnabled() and view.baseline_box.currentData() == 0.0
+
+
+def test_smoothgrad_options_progress_and_cancel(qtbot, view):
+    settle(qtbot, view)
+    view.copies.setValue(5000)
+    view.method_box.setCurrentIndex(view.method_box.findData("smoothgrad"))
+    qtbot.waitUntil(lambda: view.cancel_button.isVisible(), timeout=30000)
+    assert view.progress.maximum() == 5000 and not view.noise.isHidden()
+    view.cancel_button.click()
+    assert view.status.text() == "cancelled"
+    qtbot.waitUntil(lambda: view.runner.idle, timeout=60000)
+    view.copies.setValue(4)  # before the noise: each change starts a job
+    view.noise.setValue(0.3)
+    qtbot.waitUntil(lambda: not view.runner.busy and view.outcome.results[0].method == "smoothgrad"
+                    and view.outcome.results[0].params["noise"] == 0.3, timeout=60000)
+    net, samples = view._state.net, view._state.samples
+    want = smoothgrad(net, samples.batch([0]), noise=0.3, n=4)
+    np.testing.assert_allclose(drawn(view), want.values, rtol=1e-6, atol=1e-12)
+    assert view.maps[0][2].get_cmap().name != "RdBu_r"  # a magnitude: sequential colours
+
+
+def test_grad_cam_on_the_chosen_layer_and_guided_backprop(qtbot, view):
+    settle(qtbot, view)
+    net, samples = view._state.net, view._state.samples
+    view.layer_box.setCurrentIndex(view.layer_box.findData(net.index("relu2")))
+    choose(qtbot, view, "grad-cam")
+    want = grad_cam(net, samples.batch([0]), layer="relu2")
+    np.testing.assert_allclose(drawn(view), want.values, rtol=1e-6, atol=1e-12)
+    assert view.maps[0][0].get_title().startswith(f"Grad-CAM · on relu2 · class")
+    assert "its logit in fc" in view.maps[0][0].get_title()
+    choose(qtbot, view, "guided-backprop")
+    np.testing.assert_allclose(drawn(view), guided_backprop(net, samples.batch([0])).values,
+                               rtol=1e-6, atol=1e-12)
+    assert not view.layer_box.isEnabled()

@@ -1,8 +1,10 @@
 """Explain view: which parts of the sample drive a class or a unit, as a map over the input.
 
-The map (occlusion, RISE, Score-CAM, Ablation-CAM, EigenCAM or CAM, from
-:mod:`viewer.analysis.attribution`) is drawn over the sample, partly
-transparent, diverging around zero for signed maps. The target is the
+The map (occlusion, RISE, the CAMs, the gradient methods and integrated
+gradients, from :mod:`viewer.analysis.attribution`) is drawn over the sample,
+partly transparent, diverging around zero for signed maps; integrated
+gradients gives its completeness error in the title. The option row shows the
+options of the methods chosen. The target is the
 predicted class by default; clicking a bar of the class chart beside the map
 picks a class, and clicking a channel in the heatmap's mosaic picks that
 channel of that layer. "Compare" draws a second method or target beside the
@@ -19,8 +21,8 @@ from typing import Any
 import numpy as np
 from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt
-from PyQt5.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QProgressBar,
-                             QPushButton, QSizePolicy, QSlider, QSpinBox, QWidget)
+from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
+                             QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QWidget)
 
 from viewer.analysis.attribution import (BATCHED_METHODS, LAYER_METHODS, METHODS, Target,
                                          explain)
@@ -39,6 +41,9 @@ TITLES = {"occlusion": "Occlusion", "rise": "RISE", "score-cam": "Score-CAM",
           "smoothgrad": "SmoothGrad", "integrated-gradients": "Integrated gradients",
           "grad-cam": "Grad-CAM", "grad-cam++": "Grad-CAM++", "guided-backprop": "Guided backprop",
           "deconvnet": "Deconvnet"}
+#: Methods reading the baseline, and the one of them that may start from the blurred sample.
+BASELINE_METHODS = ("occlusion", "rise", "score-cam", "integrated-gradients")
+BLUR_METHOD = "integrated-gradients"
 #: Most classes listed as targets and drawn as bars.
 MAX_CLASSES = 100
 #: The "samples' mean" baseline averages at most this many samples.
@@ -119,10 +124,21 @@ class ExplainView(PlotPanel):
         self.stride = self._spin(1, 512, 2, "Occlusion window step")
         self.masks = self._spin(10, 100000, 1000, "RISE: number of random masks")
         self.masks.setSingleStep(100)
+        self.noise = QDoubleSpinBox()
+        self.noise.setRange(0.0, 1.0)
+        self.noise.setSingleStep(0.05)
+        self.noise.setValue(0.15)
+        self.noise.setToolTip("SmoothGrad: noise level, a fraction of the sample's range")
+        self.copies = self._spin(1, 10000, 50, "SmoothGrad: number of noisy copies")
+        self.steps = self._spin(3, 4096, 64, "Integrated gradients: points along the path")
         self.baseline_box = QComboBox()
         self.baseline_box.addItem("baseline 0", 0.0)
         self.baseline_box.addItem("baseline: samples' mean", "mean")
-        self.baseline_box.setToolTip("What hides the input where it is occluded or masked")
+        self.baseline_box.addItem("baseline: blurred sample", "blur")
+        self.baseline_box.setToolTip("What hides the input where it is occluded or masked, or "
+                                     "where integrated gradients' path starts (the blurred "
+                                     "sample is for integrated gradients; a method compared "
+                                     "with it uses 0)")
         self.compare_box = QCheckBox("Compare with")
         self.method2_box = self._method_box()
         self.target2_box = QComboBox()
@@ -150,9 +166,14 @@ class ExplainView(PlotPanel):
             box.setMinimumContentsLength(6)
         # Short rows: the view must leave the layer list and sample panel their width at 1280.
         self.add_controls("Method", self.method_box, "Target", self.target_box)
+        #: The option row's widgets by the methods they are for (shown when one is chosen).
+        self.options = {"occlusion": (QLabel("Patch"), self.patch, QLabel("Stride"), self.stride),
+                        "rise": (QLabel("Masks"), self.masks),
+                        "smoothgrad": (QLabel("Noise"), self.noise, QLabel("N"),
+                                       self.copies),
+                        "integrated-gradients": (QLabel("Steps"), self.steps)}
         rows = [(QLabel("Layer"), self.layer_box, self.baseline_box, QLabel("Opacity"), self.alpha),
-                (QLabel("Patch"), self.patch, QLabel("Stride"), self.stride, QLabel("Masks"),
-                 self.masks),
+                tuple(w for widgets in self.options.values() for w in widgets),
                 (self.compare_box, self.method2_box, self.target2_box, self.progress,
                  self.cancel_button)]
         for at, widgets in enumerate(rows, start=1):  # under the control bar
@@ -168,7 +189,7 @@ class ExplainView(PlotPanel):
         for box in (self.method_box, self.target_box, self.layer_box, self.baseline_box,
                     self.method2_box, self.target2_box):
             box.currentIndexChanged.connect(lambda _i: self._changed())
-        for spin in (self.patch, self.stride, self.masks):
+        for spin in (self.patch, self.stride, self.masks, self.noise, self.copies, self.steps):
             spin.valueChanged.connect(lambda _v: self._changed())
         self.compare_box.toggled.connect(self._on_compare)
         self.alpha.valueChanged.connect(lambda _v: self._draw())
@@ -286,20 +307,34 @@ class ExplainView(PlotPanel):
             params = dict(common)
             if method in LAYER_METHODS:
                 params["layer"] = self.layer_box.currentData()
-            if method in ("occlusion", "rise", "score-cam"):
-                params["baseline"] = self.baseline_box.currentData()
+            if method in BASELINE_METHODS:
+                baseline = self.baseline_box.currentData()
+                params["baseline"] = 0.0 if baseline == "blur" and method != BLUR_METHOD else baseline
             if method == "occlusion":
                 params.update(patch=self.patch.value(), stride=self.stride.value())
             if method == "rise":
                 params["masks"] = self.masks.value()
+            if method == "smoothgrad":
+                params.update(noise=self.noise.value(), n=self.copies.value())
+            if method == "integrated-gradients":
+                params["steps"] = self.steps.value()
             out.append(Spec(method, target, tuple(params.items())))
-        methods = {s.method for s in out}
-        self.patch.setEnabled("occlusion" in methods)
-        self.stride.setEnabled("occlusion" in methods)
-        self.masks.setEnabled("rise" in methods)
-        self.layer_box.setEnabled(bool(methods & set(LAYER_METHODS)))
-        self.baseline_box.setEnabled(bool(methods & {"occlusion", "rise", "score-cam"}))
+        self._show_options({s.method for s in out})
         return tuple(out)
+
+    def _show_options(self, methods: set) -> None:
+        """Show the options of the chosen methods only, and the baselines they accept."""
+        for method, widgets in self.options.items():
+            for w in widgets:
+                w.setVisible(method in methods)
+        self.layer_box.setEnabled(bool(methods & set(LAYER_METHODS)))
+        self.baseline_box.setEnabled(bool(methods & set(BASELINE_METHODS)))
+        blur = self.baseline_box.model().item(self.baseline_box.findData("blur"))
+        blur.setEnabled(BLUR_METHOD in methods)
+        if BLUR_METHOD not in methods and self.baseline_box.currentData() == "blur":
+            self.baseline_box.blockSignals(True)  # the maps asked for already use 0
+            self.baseline_box.setCurrentIndex(0)
+            self.baseline_box.blockSignals(False)
 
     def _changed(self) -> None:
         self._stale = True
@@ -422,6 +457,11 @@ class ExplainView(PlotPanel):
             title = " · ".join(parts)
             if result.score == result.score:
                 title += f"\nscore {result.score:.3g}"
+            relative = result.report.get("relative_error")
+            if relative is not None:
+                title += (" · completeness error " +
+                          ("n/a: f(x) = f(baseline)" if relative != relative
+                           else f"{100 * relative:.2g}%"))
             ax.set_title(title, fontsize=8, color=ink)
         self._draw_classes(outcome)
         self.show_plot()
