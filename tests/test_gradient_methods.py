@@ -240,7 +240,7 @@ def test_grad_cam_and_grad_cam_plus_plus_formulas(fmt, layer):
     assert result.values.shape == (10, 10) and result.layer == layer
     logit = float(net["fc"](x)[0, unit])
     assert result.score == pytest.approx(logit, rel=1e-5)
-    assert result.target == f"class {unit} of softmax, its logit in fc"
+    assert result.target == f"class {unit} logit in fc"
 
     g2, g3 = G ** 2, G ** 3
     den = 2 * g2 + A.sum(axis=(1, 2))[:, None, None] * g3
@@ -320,4 +320,4 @@ def test_every_gradient_method_runs_on_the_demo_through_explain():
         result = explain(net, x, method, Target(), **({"n": 4} if method == "smoothgrad" else {}))
         assert result.method == method and result.values.shape == (8, 8)
         assert np.isfinite(result.values).all() and np.abs(result.values).max() > 0
-        assert result.target.startswith(f"class {label} of softmax")
+        assert result.target.startswith(f"class {label} ")

@@ -452,9 +452,10 @@ class ExplainView(PlotPanel):
             parts = [TITLES[result.method]]
             if result.layer:
                 parts.append(f"on {result.layer}")
-            if result.target:
-                parts.append(result.target)
             title = " · ".join(parts)
+            if result.target:  # on a line of its own where two maps share the width
+                long = len(title) + len(result.target) > (24 if len(self.maps) > 1 else 60)
+                title += ("\n" if long else " · ") + result.target
             if result.score == result.score:
                 title += f"\nscore {result.score:.3g}"
             relative = result.report.get("relative_error")

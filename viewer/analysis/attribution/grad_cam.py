@@ -55,7 +55,7 @@ def layer_gradient(net: Any, x: np.ndarray, target: Target, layer: Any,
     if (head.kind == "Activation" and head.function == "softmax" and resolved.position is None
             and resolved.layer == len(net) - 1 and head.prev.output_shape == head.output_shape):
         fixed = Target(layer=net.index(head.prev.name), unit=resolved.unit)
-        label = f"{label}, its logit in {head.prev.name}"
+        label = label.replace(f" of {head.name}", f" logit in {head.prev.name}")
     result = net_gradient(net, x, fixed, wrt=[index])
     A = grid.canonical(np.asarray(result.activations[index], np.float64))[0]
     G = grid.canonical(np.asarray(result.grads[index], np.float64))[0]
