@@ -206,8 +206,6 @@ def _adaptive(net: Any, fixed: Target, resolved: Any, on_path: Any, delta: np.nd
     size = gradient_rows(net, resolved.layer, rows)
     flat_delta = delta.reshape(-1).astype(np.float64)
     t = np.linspace(0.0, 1.0, steps // 2 + 1)
-    grads: list[np.ndarray] = []
-    f = np.empty(0)
     done = 0
 
     def evaluate(points: np.ndarray) -> tuple[list, np.ndarray]:
@@ -216,10 +214,10 @@ def _adaptive(net: Any, fixed: Target, resolved: Any, on_path: Any, delta: np.nd
         for start in range(0, len(points), size):
             if cancel is not None and cancel.is_set():
                 raise AttributionCancelled("cancelled")
-            summed, score = _node_gradients(net, fixed, resolved, on_path(points[start:start + size]))
-            got.extend(summed)
+            part, score = _node_gradients(net, fixed, resolved, on_path(points[start:start + size]))
+            got.extend(part)
             values.append(score)
-            done += len(summed)
+            done += len(part)
             if progress is not None and progress(done, steps) is False:
                 raise AttributionCancelled("cancelled")
         return got, np.concatenate(values)
