@@ -203,6 +203,7 @@ class ExplainView(PlotPanel):
         state.sampleChanged.connect(lambda _i: self._changed())
         state.channelChanged.connect(self._on_channel)
         state.unitChosen.connect(self._on_unit)
+        self._show_options({self.method_box.currentData()})  # before any map is asked for
         self._on_compare(False)
         self._on_net()
 
