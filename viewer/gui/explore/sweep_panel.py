@@ -111,14 +111,14 @@ class SweepBar(QWidget):
         self.threshold_box.setMaximumWidth(90)
         controls = QHBoxLayout()
         controls.setSpacing(8)
-        for widget in (self.layer_label, self.subset_box, self.sweep_button, self.auto_box,
-                       self.run_box):
+        for widget in (self.layer_label, self.subset_box, self.sweep_button, self.auto_box):
             controls.addWidget(widget)
         controls.addStretch(1)
         progress = QHBoxLayout()
         progress.setSpacing(8)
-        progress.addWidget(QLabel("Active above"))
+        progress.addWidget(QLabel("Active >"))
         progress.addWidget(self.threshold_box)
+        progress.addWidget(self.run_box)
         progress.addWidget(self.progress)
         progress.addWidget(self.cancel_button)
         progress.addWidget(self.status, 1)
