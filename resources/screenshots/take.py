@@ -183,7 +183,8 @@ def shoot_featurevis(window: Any, app: QApplication, folder: Path, size: tuple[i
         view.steps.setValue(steps)
         view.run()
         settle(app, lambda: not view.runner.busy and view.frame is not None
-               and view.frame.result is not None, seconds=1200)
+               and view.frame.result is not None and view.frame.request.mode == mode,
+               seconds=1200)
         save(window, app, folder, f"featurevis-{mode}", size, primary)
     window.views.entries["featurevis"].action.setChecked(False)
 
