@@ -160,10 +160,12 @@ class ExplainView(PlotPanel):
         self.maps: list[Any] = []
         self._build_axes(1)
 
-        for box in (self.method_box, self.method2_box, self.target_box, self.target2_box,
-                    self.layer_box, self.baseline_box):  # narrow enough for a 1280-pixel window
+        # Narrow enough for a 1280-pixel window; the first row has room for whole names.
+        widths = {self.method_box: 13, self.target_box: 11, self.method2_box: 6,
+                  self.target2_box: 6, self.layer_box: 6, self.baseline_box: 6}
+        for box, letters in widths.items():
             box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-            box.setMinimumContentsLength(6)
+            box.setMinimumContentsLength(letters)
         # Short rows: the view must leave the layer list and sample panel their width at 1280.
         self.add_controls("Method", self.method_box, "Target", self.target_box)
         #: The option row's widgets by the methods they are for (shown when one is chosen).
