@@ -124,11 +124,11 @@ def test_the_classes_tab_forgets_the_previous_nets_plot(qtbot, window, tmp_path)
     wait_for(qtbot, window)
     panel = window.show_view("dataset")
     panel.show_tab("classes")
-    qtbot.waitUntil(lambda: panel.classes.means is not None)
+    qtbot.waitUntil(lambda: panel.classes.means is not None, timeout=30_000)
     assert panel.classes.axes.get_xlabel().startswith("channel of")
     # A net whose samples have no labels and that predicts no classes: no class means.
     window.state.set_net(custom_net("nan"), small_samples(tmp_path))
-    qtbot.waitUntil(lambda: panel.sweeps.idle and panel.classes.means is None)
+    qtbot.waitUntil(lambda: panel.sweeps.idle and panel.classes.means is None, timeout=30_000)
     classes = panel.classes
     assert classes.axes.get_xlabel() == "" and classes.axes.get_ylabel() == ""
     assert len(classes.axes.get_yticks()) == 0 and not classes.colorbar.ax.get_visible()

@@ -76,10 +76,13 @@ def clipped_labels(root):
     from PyQt5.QtGui import QTextDocument
     from PyQt5.QtWidgets import QLabel
 
+    from viewer.gui.elided_label import ElidedLabel
+
     found = []
     for label in root.findChildren(QLabel):
         text = label.text()
-        if not text or not label.isVisibleTo(root) or label.pixmap() is not None:
+        if not text or not label.isVisibleTo(root) or label.pixmap() is not None \
+                or isinstance(label, ElidedLabel):   # shortens itself with "…"
             continue
         box = label.contentsRect()
         if label.wordWrap():
@@ -146,10 +149,16 @@ def test_no_label_is_cut_in_the_heatmap_weights_and_dataset_views(qtbot, demo_wi
     # The panel's needs do not squeeze the layer table.
     assert w.layers.tree.horizontalScrollBar().maximum() == 0
     assert table.horizontalScrollBar().maximum() == 0
-    # The sweep bar's summary (viewer/gui/explore/sweep_panel.py) shares its row with the
-    # threshold and Cancel, and may be cut at 1280 pixels: left to that module.
+    # The sweep bar's summary shares its row with the controls: where it is wider than the
+    # room left it ends in "…" (an ElidedLabel), never cut mid-letter.
+    status = panel.bar.status
+    assert status.text()
+    assert status.shown_text() == status.text() or status.shown_text().endswith("…")
+    assert status.fontMetrics().horizontalAdvance(status.shown_text()) <= \
+        status.contentsRect().width()
+
     def cut():
-        return [t for t in clipped_labels(w) if t != f"hoverText: {panel.bar.status.text()!r}"]
+        return clipped_labels(w)
 
     assert cut() == []
     panel.show_tab("browse")
@@ -180,3 +189,25 @@ def test_long_layer_names_give_way_to_the_other_columns(qtbot, demo_window):
     assert tree.textElideMode() == Qt.ElideLeft  # path-like names keep their ends
     item = tree.topLevelItem(2)
     assert item.text(2) == "QConv2D · int8" and item.toolTip(1) == item.text(1)
+
+
+def test_an_elided_label_ends_in_an_ellipsis_and_shows_its_whole_text_on_hover(qtbot):
+    from PyQt5.QtCore import QEvent, QPoint
+    from PyQt5.QtGui import QHelpEvent
+    from PyQt5.QtWidgets import QToolTip
+
+    from viewer.gui.elided_label import ElidedLabel
+
+    text = "1,000 samples · 64 channels · 0 never active · 0.52 s"
+    label = ElidedLabel(text)
+    label.setToolTip("ran in-process")
+    qtbot.addWidget(label)
+    label.resize(label.fontMetrics().horizontalAdvance(text) + 10, 20)
+    label.show()
+    assert label.shown_text() == text
+    label.resize(80, 20)
+    shown = label.shown_text()
+    assert shown.endswith("…") and text.startswith(shown[:-1])
+    assert label.fontMetrics().horizontalAdvance(shown) <= label.contentsRect().width()
+    label.event(QHelpEvent(QEvent.ToolTip, QPoint(5, 5), label.mapToGlobal(QPoint(5, 5))))
+    assert QToolTip.text() == text + "\nran in-process"

@@ -13,12 +13,13 @@ import math
 from typing import Any
 
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
-                             QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget)
+                             QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from viewer.app.messages import error_text
 from viewer.app.sweeps import AUTO_SWEEP_LIMIT, IN_PROCESS, RUN_CHOICES, WHERE_KEY, Subset, \
     check_where
 from viewer.errors import StrataError
+from viewer.gui.elided_label import ElidedLabel
 from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.settings import open_settings
 from viewer.gui.state import AppState
@@ -53,7 +54,7 @@ class SweepBar(QWidget):
         ``tcp://HOST:PORT`` (editable; remembered in the settings).
     sweep_button, cancel_button : QPushButton
     progress : QProgressBar
-    status : QLabel
+    status : ElidedLabel
         Progress with time left, or the summary of the shown result.
     """
 
@@ -101,13 +102,11 @@ class SweepBar(QWidget):
         self.progress.setMaximumHeight(16)
         self.progress.setTextVisible(False)
         self.progress.hide()
-        self.status = QLabel("")
+        self.status = ElidedLabel("")
         self.status.setObjectName("hoverText")
-        self.status.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
         # Two rows, so the bar fits under the central view of a 1280-pixel window:
         # the controls, then the progress and what the sweep found.
-        self.status.setMinimumWidth(1)
         self.threshold_box.setMaximumWidth(90)
         controls = QHBoxLayout()
         controls.setSpacing(8)
