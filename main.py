@@ -9,10 +9,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# One BLAS thread unless the user says otherwise, set before numpy loads: Strata's
-# GEMMs are small, and spinning BLAS threads made them up to 10x slower on 2 cores.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+
+from viewer.blas import limit_blas_threads  # noqa: E402
+
+limit_blas_threads()  # before numpy loads
 
 from viewer.cli import main  # noqa: E402
 

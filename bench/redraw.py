@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from viewer.gui.app import limit_blas_threads  # noqa: E402
+from viewer.blas import limit_blas_threads  # noqa: E402
 
 limit_blas_threads()  # as viewer.gui.app.run() does, before numpy loads
 

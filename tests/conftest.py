@@ -9,6 +9,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The repository root, so `import viewer` works without installing anything.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from viewer.blas import THREAD_VARIABLES, limit_blas_threads  # noqa: E402
+
+# As main.py does, before numpy loads (pytest.ini keeps zarr's plugin from loading
+# it first): the window's tests then run as the window does, and an in-process sweep
+# rounds bit for bit as the one-thread sweep workers do (threaded GEMMs round apart).
+if "numpy" in sys.modules and not all(name in os.environ for name in THREAD_VARIABLES):
+    raise pytest.UsageError("a pytest plugin imported numpy before conftest.py could set "
+                            "one BLAS thread: disable it in pytest.ini (-p no:NAME)")
+limit_blas_threads()
+
 
 @pytest.fixture
 def h5py_modes(monkeypatch):

@@ -28,6 +28,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from viewer.analysis.sweep import SweepCancelled, sweep_rows
+from viewer.blas import THREAD_VARIABLES
 from viewer.analysis.sweep_state import ShardState
 from viewer.errors import StrataError
 
@@ -36,8 +37,7 @@ MISSING = ("--cluster needs Dask: pip install -r requirements-cluster.txt")
 #: use N cores, no more), and not Dask's default MALLOC_TRIM_THRESHOLD_=65536, which
 #: freezes glibc's mmap threshold at 128 kB so that every batch's arrays are fresh
 #: mappings faulted in page by page (+45% CPU per shard on the demo CNN).
-WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                     "MKL_NUM_THREADS")}
+WORKER_ENV = {name: "1" for name in THREAD_VARIABLES}
 #: The Dask setting that holds it (workers started by hand: see README.md).
 PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 #: How often a wait for shards looks at the cancel flag, in seconds.

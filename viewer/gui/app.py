@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from viewer.app.demo import DEMO_NET
+from viewer.blas import limit_blas_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 ICON = ROOT / "resources" / "icons" / "strata.svg"
@@ -41,17 +42,6 @@ XCB_LIBRARIES = {
     "libdbus-1.so.3": "libdbus-1-3",
     "libGL.so.1": "libgl1",
 }
-
-
-def limit_blas_threads() -> None:
-    """Use one BLAS thread, unless the user chose otherwise (call before numpy loads).
-
-    The window computes one sample at a time, where BLAS threads gain little;
-    spinning beside the drawing thread they made a small conv layer up to
-    ten times slower on a busy two-core machine.
-    """
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
 
 
 def _platform_name() -> str:
