@@ -157,6 +157,19 @@ def test_no_label_is_cut_in_the_heatmap_weights_and_dataset_views(qtbot, demo_wi
     assert status.fontMetrics().horizontalAdvance(status.shown_text()) <= \
         status.contentsRect().width()
 
+    # Every choice of where sweeps run shows in full in its box.
+    run_box = panel.bar.run_box
+    room = run_box.lineEdit().contentsRect().width()
+    for i in range(run_box.count()):
+        assert run_box.fontMetrics().horizontalAdvance(run_box.itemText(i)) <= room, i
+    # The unit's top samples: one whole row of thumbnails shows under its picture.
+    gallery = panel.gallery
+    qtbot.waitUntil(lambda: gallery.top[0].sample >= 0)
+    first = gallery.top[0]
+    viewport = first.parentWidget().parentWidget()  # the scroll area's viewport
+    shown = first.visibleRegion().boundingRect()
+    assert viewport.height() >= first.height() and shown.height() == first.height()
+
     def cut():
         return clipped_labels(w)
 

@@ -73,6 +73,8 @@ class DatasetPanel(QWidget):
         right.addWidget(self.picture)
         right.addWidget(self.gallery)
         right.setSizes([200, 200])
+        right.setStretchFactor(0, 1)  # the picture grows with the panel; the samples keep a row
+        right.setStretchFactor(1, 0)
         units = QSplitter(Qt.Horizontal)
         units.setChildrenCollapsible(False)
         units.addWidget(self.table)

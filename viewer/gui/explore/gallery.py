@@ -155,6 +155,9 @@ class TopGallery(QWidget):
         scroll.setWidget(self._grid_host)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.NoFrame)
+        # Room for one whole row of thumbnails and the scroll bar under it.
+        scroll.setMinimumHeight(CELL.height() + scroll.horizontalScrollBar().sizeHint().height()
+                                + self._grid.verticalSpacing())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
@@ -190,10 +193,10 @@ class TopGallery(QWidget):
             self._thumbs = ThumbnailCache(samples, THUMB)
         unit = self.sweeps.unit
         what = "channel" if len(result.shape) == 3 else "unit"
-        # Short enough for one line beside a 1280-pixel window's heatmap; the rest on hover.
-        self.title.setText(f"<b>{what.capitalize()} {unit}</b> of {result.layer_name}: peaks")
-        self.title.setToolTip(f"The samples where {what} {unit} peaks highest (Most) and "
-                              f"lowest (Least); click one to open it")
+        # One line in a 1280-pixel window (the sweep bar names the layer); the rest on hover.
+        self.title.setText(f"<b>{what.capitalize()} {unit}</b>: peaks")
+        self.title.setToolTip(f"The samples where {what} {unit} of {result.layer_name} peaks "
+                              f"highest (Most) and lowest (Least); click one to open it")
         rows = ((self.top, result.top_samples[unit], result.top_values[unit]),
                 (self.bottom, result.bottom_samples[unit], result.bottom_values[unit]))
         for thumbs, indices, values in rows:

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
-                             QProgressBar, QPushButton, QVBoxLayout, QWidget)
+                             QProgressBar, QPushButton, QStyle, QVBoxLayout, QWidget)
 
 from viewer.app.messages import error_text
 from viewer.app.sweeps import AUTO_SWEEP_LIMIT, IN_PROCESS, RUN_CHOICES, WHERE_KEY, Subset, \
@@ -86,9 +86,12 @@ class SweepBar(QWidget):
         self.run_box.setEditable(True)
         self.run_box.setInsertPolicy(QComboBox.NoInsert)
         self.run_box.addItems(RUN_CHOICES)
+        # Wide enough for the longest choice, no wider: the status beside it needs the room.
+        longest = max(self.run_box.fontMetrics().horizontalAdvance(c) for c in RUN_CHOICES)
         self.run_box.setMinimumContentsLength(6)
-        self.run_box.setMaximumWidth(92)  # the status beside it needs the room at 1280 px
         self.run_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.run_box.setFixedWidth(longest + 2 * self.run_box.style().pixelMetric(
+            QStyle.PM_ScrollBarExtent) + 8)  # the text, the arrow, the frame
         self.run_box.setToolTip("Where sweeps run: in this process, in N local worker processes "
                                 "(local:N), or on a Dask scheduler (type tcp://HOST:PORT); "
                                 "needs requirements-cluster.txt for all but in-process")

@@ -235,7 +235,8 @@ class UnitPicture(QWidget):
         self.hover.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.figure = new_figure(self)
         self.canvas = Canvas(self.figure)
-        self.canvas.setMinimumSize(160, 120)
+        # Short enough that a row of top samples fits below it in a 1280x800 window.
+        self.canvas.setMinimumSize(160, 44)
         self.axes = self.figure.add_axes((0.02, 0.02, 0.8, 0.96))
         self.axes.set_axis_off()
         import matplotlib
