@@ -102,6 +102,29 @@ def test_weights_of_a_subclassed_model_say_so(tmp_path: Path) -> None:
         assert str(info.value).startswith(str(path))
 
 
+def test_opening_weights_as_a_net_says_weights_only_not_samples(tmp_path: Path) -> None:
+    """The window and ``info`` open any file as a net: HDF5 without a model config was taken
+    for samples ("holds samples, not a net") before the weights layouts were looked at."""
+    from viewer.session import open_net
+
+    subclassed = tmp_path / "hed.weights.h5"
+    with h5py.File(subclassed, "w") as f:
+        f.create_group("vars")
+        f.create_dataset("block1/layers/conv2d/vars/0", data=np.zeros((3, 3, 3, 4), np.float32))
+    keras3 = tmp_path / "m.weights.h5"
+    with zipfile.ZipFile(FIXTURES / "keras3_cnn.keras") as z:
+        keras3.write_bytes(z.read("model.weights.h5"))
+    for path, message in ((subclassed, "saved by a subclassed keras.Model"),
+                          (keras3, r"weights only \(model.save_weights\)")):
+        with pytest.raises(FileFormatError, match=message) as info:
+            open_net(str(path))
+        assert str(info.value).startswith(str(path)) and "samples" not in str(info.value)
+        out = subprocess.run([sys.executable, str(REPO / "main.py"), "info", str(path)],
+                             capture_output=True, text=True)
+        assert out.returncode == 2 and out.stdout == ""
+        assert out.stderr.count("\n") == 1 and "saved" in out.stderr, out.stderr
+
+
 def test_architecture_of_another_model_is_refused(tmp_path: Path) -> None:
     weights, _ = _split(tmp_path, FIXTURES / "keras2_theano_cf_cnn.h5")
     with pytest.raises(ConversionError, match=r"weights file has \d+ layers with weights, the "

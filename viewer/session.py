@@ -27,7 +27,7 @@ OPENS = ("Strata opens strata-net .h5 files, Keras .h5/.keras models, ONNX .onnx
 def hdf5_kind(path: str) -> str:
     """Whether an HDF5 file holds a strata "net", a Keras "model", or "samples".
 
-    Reads only the root attributes. Call it after the net reader's child
+    Reads only the root attributes and names. Call it after the net reader's child
     process has read the file (:func:`open_net` does), so that a damaged file
     cannot hang this one. Files that are not HDF5 count as "net": the net
     reader's message says what they are not.
@@ -43,7 +43,10 @@ def hdf5_kind(path: str) -> str:
                 return "net"
             if "model_config" in attrs or "keras_version" in attrs:
                 return "model"
-            return "samples"
+            from viewer.convert.keras_file import weights_layout
+
+            # Keras weights without the model: the converter says what to give with them.
+            return "model" if weights_layout(f) else "samples"
     except (OSError, RuntimeError, KeyError, ValueError, TypeError):  # damage: the net reader says what
         return "net"
 

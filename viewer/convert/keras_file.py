@@ -212,13 +212,25 @@ def _dataset(g: h5py.Group, path: str, file_size: int) -> np.ndarray:
     return np.asarray(ds[()])
 
 
-def _read_h5(f: h5py.File, path: str, file_size: int, paired: bool = False) -> KerasFile:
-    """Read an HDF5 model file, or with ``paired`` (an architecture given) a weights file."""
-    legacy_weights = "layer_names" in f.attrs or "layer_names0" in f.attrs
-    keras3_weights = "layers" in f and isinstance(f.get("layers", getlink=True), h5py.HardLink)
+def weights_layout(f: h5py.File) -> str:
+    """How ``model.save_weights`` laid out an open HDF5 file: "legacy" (Keras 1/2),
+    "keras3", "subclassed" (Keras 3, a subclassed Model), or "" for none of these."""
+    if "layer_names" in f.attrs or "layer_names0" in f.attrs:
+        return "legacy"
+    if "layers" in f and isinstance(f.get("layers", getlink=True), h5py.HardLink):
+        return "keras3"
     # Keras 3 writes the model's own variables in "vars", and its layers under the
     # model's attribute names (a subclassed Model: block1, head, ...) or "layers".
-    subclassed = not keras3_weights and "vars" in f and isinstance(f.get("vars", getlink=True), h5py.HardLink)
+    if "vars" in f and isinstance(f.get("vars", getlink=True), h5py.HardLink):
+        return "subclassed"
+    return ""
+
+
+def _read_h5(f: h5py.File, path: str, file_size: int, paired: bool = False) -> KerasFile:
+    """Read an HDF5 model file, or with ``paired`` (an architecture given) a weights file."""
+    layout = weights_layout(f)
+    legacy_weights, keras3_weights = layout == "legacy", layout == "keras3"
+    subclassed = layout == "subclassed"
     if "model_config" not in f.attrs and not paired:
         if legacy_weights or keras3_weights:
             raise FileFormatError(WEIGHTS_ONLY)
