@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from viewer.analysis.attribution.target import Target
-from viewer.analysis.featurevis import Settings, visualise
+from viewer.analysis.featurevis import Settings, input_mean, visualise
 from viewer.cli import main
 from viewer.featurevis_command import write_png
 from viewer.net import load
+from viewer.session import choose_samples, open_net
 
 MNIST = "resources/demo/mnist_cnn.h5"
 MLP = "resources/demo/digits_mlp.h5"
@@ -36,8 +37,12 @@ def test_a_channel_as_npy_is_the_library_image(tmp_path, capsys):
     assert main(["featurevis", MNIST, "--layer", "conv2", "--channel", "3", "--steps", "5",
                  "--seed", "2", "-o", str(out)]) == 0
     image = np.load(out)
+    # The start is around the samples' mean input, the dark background of the digits.
+    net, own = open_net(MNIST)
+    centre = input_mean(net, choose_samples(net, own, None)[0])
+    assert 0.05 < centre[0] < 0.3
     want = visualise(load(MNIST), Target(layer="conv2", unit=3), Settings(steps=5, seed=2),
-                     low=0.0, high=1.0)
+                     low=0.0, high=1.0, centre=centre)
     np.testing.assert_allclose(image, want.image, atol=1e-6)
     said = capsys.readouterr().out.strip()
     assert said == (f"wrote {out}: unit 3 of conv2, 5 steps, activation "

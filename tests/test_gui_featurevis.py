@@ -8,7 +8,8 @@ import pytest
 from PyQt5.QtCore import Qt
 
 from viewer.analysis.attribution.target import Target
-from viewer.analysis.featurevis import Settings, gallery, input_range, mosaic, pictures, visualise
+from viewer.analysis.featurevis import (Settings, gallery, input_mean, input_range, mosaic,
+                                        pictures, visualise)
 from viewer.analysis.featurevis_dream import DREAM, dream
 from viewer.gui.featurevis_view import FeatureVisView
 from viewer.gui.state import AppState
@@ -55,7 +56,8 @@ def test_run_grows_the_image_step_by_step_and_ends_at_the_librarys(qtbot, view):
     state = view._state
     low, high = input_range(state.net, state.samples)
     want = visualise(state.net, Target(layer="conv2", unit=10),
-                     Settings(steps=12, seed=4, every=2), low=low, high=high)
+                     Settings(steps=12, seed=4, every=2), low=low, high=high,
+                     centre=input_mean(state.net, state.samples))
     np.testing.assert_allclose(view.frame.result.images, want.images)
     np.testing.assert_allclose(view.image.get_array(), pictures(state.net, want.images, 0, 1)[0],
                                atol=1e-6)
@@ -89,7 +91,8 @@ def test_the_gallery_fills_a_mosaic_of_every_channel(qtbot, view):
     qtbot.mouseClick(view.run_button, Qt.LeftButton)
     finish(qtbot, view)
     state = view._state
-    want = gallery(state.net, "conv1", None, Settings(steps=4, every=2), low=0.0, high=1.0)
+    want = gallery(state.net, "conv1", None, Settings(steps=4, every=2), low=0.0, high=1.0,
+                   centre=input_mean(state.net, state.samples))
     assert view.frame.picture.shape == (115, 115)       # 4 x 4 channels of 28 with gaps of 1
     np.testing.assert_allclose(view.frame.picture, mosaic(pictures(state.net, want.images, 0, 1)),
                                atol=1e-5)
@@ -109,7 +112,8 @@ def test_deepdream_works_on_the_current_sample(qtbot, view):
     qtbot.mouseClick(view.run_button, Qt.LeftButton)
     finish(qtbot, view)
     x = state.samples.batch([3])[0]
-    settings = Settings(steps=4, lr=DREAM.lr, parameterisation="pixel", blur=0.0, every=2)
+    settings = Settings(steps=4, lr=DREAM.lr, parameterisation="pixel", blur=0.0, every=2,
+                        anneal=False)
     want = dream(state.net, x, "conv2", settings, octaves=2, low=0.0, high=1.0)
     np.testing.assert_allclose(view.frame.result.images, want.images)
     assert view.frame.result.steps == 8

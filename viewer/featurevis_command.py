@@ -45,8 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--octaves", type=int, default=3, help="--dream: octaves (default 3)")
     p.add_argument("--steps", type=int, help="ascent steps (default 256; --dream: 32 per octave)")
     p.add_argument("--seed", type=int, default=0, help="noise and transform seed (default 0)")
-    p.add_argument("--lr", type=float, help="Adam step size (default 0.5 for fourier, 0.05 for "
-                   "pixel)")
+    p.add_argument("--lr", type=float, help="Adam's first step size, falling along a cosine to 0 "
+                   "(default 1.0 for fourier, 0.05 for pixel; --dream: 0.05, constant)")
     p.add_argument("--param", choices=PARAM_NAMES, default="fourier",
                    help="fourier (default): a frequency-scaled spectrum; pixel: blurred pixels")
     p.add_argument("--jitter", type=int, default=2, help="largest random roll, pixels (default 2)")
@@ -65,8 +65,8 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
     import numpy as np
 
     from viewer.analysis.attribution.target import Target
-    from viewer.analysis.featurevis import (Settings, gallery, input_range, mosaic, pictures,
-                                            visualise)
+    from viewer.analysis.featurevis import (Settings, gallery, input_mean, input_range, mosaic,
+                                            pictures, visualise)
     from viewer.analysis.featurevis_dream import DREAM, dream
 
     ext = os.path.splitext(args.output)[1].lower()
@@ -86,8 +86,9 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
                         parameterisation="pixel" if args.dream else args.param,
                         jitter=args.jitter, scale=args.scale, rotate=args.rotate,
                         blur=0.0 if args.dream else args.blur, decay=args.decay,
-                        seed=args.seed).checked()
+                        anneal=base.anneal, seed=args.seed).checked()
     low, high = input_range(net, samples)
+    centre = input_mean(net, samples)
     progress = _progress if sys.stderr.isatty() else None
     if args.dream:
         if not 0 <= args.sample < len(samples):
@@ -98,12 +99,12 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
                        callback=progress and (lambda step, images, scores:
                                               progress(step, settings.steps * args.octaves)))
     elif args.channel is None and args.klass is None:
-        result = gallery(net, args.layer, None, settings, low=low, high=high,
+        result = gallery(net, args.layer, None, settings, low=low, high=high, centre=centre,
                          progress=progress and (lambda done, total, images: progress(done, total)))
     else:
         target = Target(unit=args.klass) if args.klass is not None else \
             Target(layer=args.layer, unit=args.channel)
-        result = visualise(net, target, settings, low=low, high=high,
+        result = visualise(net, target, settings, low=low, high=high, centre=centre,
                            class_names=samples.label_names,
                            callback=progress and (lambda step, images, scores:
                                                   progress(step, settings.steps)))

@@ -1,18 +1,22 @@
 """Feature visualisation: the input a unit, a channel or a class responds to most.
 
-    result = visualise(net, Target(layer="conv2", unit=3), Settings(steps=256), low=0, high=1)
+    result = visualise(net, Target(layer="conv2", unit=3), Settings(steps=256), low=0, high=1,
+                       centre=0.13)
     result.image          # (*input_shape) net input, float32
     result.scores[:, 0]   # the target's activation at each step
     gallery(net, "conv2") # every channel of a layer, batched
 
-Starting from seeded noise, the image climbs the gradient of the target's
-score (a channel's mean over its positions, one unit, or a class logit) with
-respect to the net input, by Adam steps, under the regularisers that make the
+Starting from seeded low-amplitude noise around the samples' mean input
+(:func:`input_mean`; as Lucid starts near the data's mean, here a dark
+28x28 digit background rather than mid grey), the image climbs the gradient
+of the target's score (a channel's mean over its positions, one unit, or a
+class logit) with respect to the net input, by Adam steps whose size falls
+to zero along a half cosine, under the regularisers that make the
 result readable (Lucid, DeepVis): each step sees a randomly rolled, zoomed and
 rotated copy (:mod:`viewer.analysis.featurevis_warp`), the image is either a
 frequency-scaled Fourier spectrum squashed into the input range by a sigmoid,
 or plain pixels blurred every few steps and clipped to the range; an L2 decay
-pulls it back towards the middle of the range. The input range is the one the
+pulls it back towards the start's mean. The input range is the one the
 preprocessing gives the samples' raw values (:func:`input_range`).
 
 Every sample of a batch draws its noise and transforms from its own stream,
@@ -34,8 +38,8 @@ from viewer.analysis.featurevis_ascent import (PARAMETERISATIONS, Callback, Prob
 from viewer.errors import StrataError
 from viewer.net.layers.base import Layer, output_bytes
 
-__all__ = ["PARAMETERISATIONS", "Result", "Settings", "gallery", "input_range", "mosaic",
-           "pictures", "unit_objective", "visualise"]
+__all__ = ["PARAMETERISATIONS", "Result", "Settings", "gallery", "input_mean", "input_range",
+           "mosaic", "pictures", "unit_objective", "visualise"]
 
 #: Gallery batches take at most about this many bytes of layer outputs.
 GALLERY_BYTES = 256 << 20
@@ -96,8 +100,25 @@ def input_range(net: Any, samples: Any, count: int = 1024) -> tuple[np.ndarray, 
     return values.min(axis=(0, 2)), values.max(axis=(0, 2))
 
 
+def input_mean(net: Any, samples: Any, count: int = 1024) -> np.ndarray:
+    """The mean net input per input channel over the first ``count`` samples, preprocessed.
+
+    Returns
+    -------
+    ndarray (C,)
+        One value per channel of the net's input (C = 1 for vectors).
+    """
+    n = min(len(samples), count)
+    if n == 0:
+        raise StrataError("no samples to take the mean input from")
+    grid = input_grid(net)
+    values = grid.canonical(np.asarray(samples.batch(np.arange(n)), np.float64))  # (n, C, ...)
+    return values.reshape(n, grid.channels, -1).mean(axis=(0, 2))
+
+
 def visualise(net: Any, target: Target = Target(), settings: Settings = Settings(), *,
-              low: Any = None, high: Any = None, callback: Optional[Callback] = None,
+              low: Any = None, high: Any = None, centre: Any = None,
+              callback: Optional[Callback] = None,
               cancel: Optional[Callable[[], bool]] = None, class_names: Optional[list] = None
               ) -> Result:
     """The image that most excites one unit, channel (its mean) or class.
@@ -112,6 +133,9 @@ def visualise(net: Any, target: Target = Target(), settings: Settings = Settings
     settings : Settings
     low, high : float or array (C,), optional
         The net-input range per channel (:func:`input_range`); both or neither.
+    centre : float or array (C,), optional
+        The start image's value per channel, noise aside (:func:`input_mean`);
+        default the middle of the range.
     callback : callable, optional
         ``callback(step, images (1, *input_shape), scores (step, 1))``; False stops.
     cancel : callable, optional
@@ -126,14 +150,14 @@ def visualise(net: Any, target: Target = Target(), settings: Settings = Settings
     """
     layer, unit, position = _head(net, target)
     problem, units, label = _unit_problem(net, layer, [unit], position, class_names)
-    result = ascend(problem, units, settings, low, high, callback, cancel)
+    result = ascend(problem, units, settings, low, high, callback, cancel, centre=centre)
     result.labels = [label]
     return result
 
 
 def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
             settings: Settings = Settings(), *, low: Any = None, high: Any = None,
-            progress: Optional[Callable[[int, int, np.ndarray], Optional[bool]]] = None,
+            centre: Any = None, progress: Optional[Callable[[int, int, np.ndarray], Optional[bool]]] = None,
             cancel: Optional[Callable[[], bool]] = None,
             callback: Optional[Callback] = None) -> Result:
     """The images of many channels (units) of one layer, in batches as memory allows.
@@ -144,7 +168,7 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
     layer : int or str
     units : sequence of int, optional
         Default: every channel of the layer.
-    settings, low, high, cancel
+    settings, low, high, centre, cancel
         As for :func:`visualise`.
     progress : callable, optional
         ``progress(done, total, images)`` after each batch: units done, units
@@ -168,7 +192,7 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
         chunk = units[start:start + batch]
         relay = None if callback is None else partial(_after, callback, [p.images for p in parts])
         parts.append(ascend(_unit_problem(net, index, chunk, None, None)[0], chunk, settings,
-                            low, high, relay, cancel))
+                            low, high, relay, cancel, centre=centre))
         done = sum(len(p.units) for p in parts)
         if parts[-1].cancelled or (progress is not None and progress(
                 done, len(units), np.concatenate([p.images for p in parts])) is False):

@@ -24,8 +24,8 @@ from viewer.analysis.featurevis_ascent import Callback, Problem, Result, Setting
 from viewer.errors import StrataError
 
 #: DeepDream's defaults: the sample's own pixels, small steps, no blur (it would wash the
-#: sample out).
-DREAM = Settings(steps=32, lr=0.05, parameterisation="pixel", blur=0.0)
+#: sample out), a constant step (each octave amplifies; it need not settle).
+DREAM = Settings(steps=32, lr=0.05, parameterisation="pixel", blur=0.0, anneal=False)
 
 
 def norm_objective(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

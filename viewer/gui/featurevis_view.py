@@ -22,8 +22,8 @@ from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPr
 
 from viewer.analysis.attribution.grid import layer_grid
 from viewer.analysis.attribution.target import Target
-from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, gallery, input_range,
-                                        mosaic, pictures, visualise)
+from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, gallery, input_mean,
+                                        input_range, mosaic, pictures, visualise)
 from viewer.analysis.featurevis_dream import DREAM, dream
 from viewer.app.messages import error_text
 from viewer.errors import StrataError
@@ -64,6 +64,7 @@ class Frame:
 def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
     """Worker-thread job: the ascent of ``request``, a :class:`Frame` every few steps."""
     low, high = input_range(net, samples)
+    centre = input_mean(net, samples)
     s = request.settings
     # A gallery's steps count within each batch (a layer's channels mostly fit one).
     total = s.steps * (request.octaves if request.mode == "dream" else 1)
@@ -78,11 +79,11 @@ def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
         result = dream(net, x, request.layer, s, octaves=request.octaves, low=low, high=high,
                        callback=show, cancel=job.cancel.is_set)
     elif request.mode == "gallery":
-        result = gallery(net, request.layer, None, s, low=low, high=high,
+        result = gallery(net, request.layer, None, s, low=low, high=high, centre=centre,
                          callback=show, cancel=job.cancel.is_set)
     else:
         result = visualise(net, Target(layer=request.layer, unit=request.unit), s, low=low,
-                           high=high, callback=show, cancel=job.cancel.is_set,
+                           high=high, centre=centre, callback=show, cancel=job.cancel.is_set,
                            class_names=getattr(samples, "label_names", None))
     job.check()
     picture = mosaic(pictures(net, result.images, low, high))
@@ -258,7 +259,8 @@ class FeatureVisView(PlotPanel):
                             else self.param_box.currentData(),
                             jitter=self.jitter.value(), scale=self.scale.value(),
                             rotate=self.rotate.value(), blur=0.0 if dreaming else self.blur.value(),
-                            decay=self.decay.value(), every=self._every(), seed=self.seed.value())
+                            decay=self.decay.value(), anneal=base.anneal, every=self._every(),
+                            seed=self.seed.value())
         return Request(mode, int(self.layer_box.currentData()), self.unit.value(), settings,
                        self.octaves.value(), self._state.sample)
 
