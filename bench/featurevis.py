@@ -86,12 +86,14 @@ def channel_means(net: Any, index: int, images: np.ndarray) -> np.ndarray:
     return out.reshape(len(out), grid.channels, -1).mean(axis=2)
 
 
-def run_layer(net: Any, samples: Any, layer: str, settings: Settings) -> dict:
+def run_layer(net: Any, samples: Any, layer: str, settings: Settings, start: str = "mean"
+              ) -> dict:
     """The ascent of every channel of ``layer``, with the untransformed objective at 90% and at
-    the end, and the channels' responses to the samples. Arrays are (C,)."""
+    the end, and the channels' responses to the samples. Arrays are (C,). ``start``: "mean"
+    starts around the samples' mean input, "middle" around the middle of the range."""
     index = net.resolve(layer)
     low, high = input_range(net, samples)
-    centre = input_mean(net, samples)
+    centre = input_mean(net, samples) if start == "mean" else None
     tail = settings.steps - math.ceil(TAIL * settings.steps)
     at_tail: list = []
 
@@ -173,10 +175,16 @@ def main(argv: list | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, help="Adam step size (default: the CLI's)")
     parser.add_argument("--param", choices=PARAMETERISATIONS, default="fourier")
+    parser.add_argument("--start", choices=("mean", "middle"), default="mean",
+                        help="around the samples' mean input (default, as the CLI) or the "
+                             "middle of the range")
+    parser.add_argument("--constant-lr", action="store_true",
+                        help="keep the step size instead of letting it fall along a cosine")
     parser.add_argument("--bound", action="store_true",
                         help="also estimate each channel's maximum by unregularised ascent")
     args = parser.parse_args(argv)
-    settings = Settings(steps=args.steps, seed=args.seed, lr=args.lr, parameterisation=args.param)
+    settings = Settings(steps=args.steps, seed=args.seed, lr=args.lr, parameterisation=args.param,
+                        anneal=not args.constant_lr)
     lines = []
     for path in args.nets:
         net, own = open_net(path)
@@ -185,7 +193,7 @@ def main(argv: list | None = None) -> int:
             if layer not in [net[i].name for i in range(len(net))]:
                 print(f"\n{Path(path).name}: no layer {layer}")
                 continue
-            figures = run_layer(net, samples, layer, settings)
+            figures = run_layer(net, samples, layer, settings, args.start)
             ceiling = bound(net, layer, figures) if args.bound else None
             lines.append(report(Path(path).name, layer, figures, ceiling))
     print()
