@@ -132,8 +132,8 @@ class FeatureVisView(PlotPanel):
         self.rotate = self._dspin(0, 90, 5.0, 1.0, 0, "Largest random rotation each step, degrees")
         self.scale = self._dspin(0, 0.5, 0.05, 0.01, 2, "Random zoom each step within 1 ± this")
         self.blur = self._dspin(0, 9, 0.5, 0.1, 1, "Pixels: blur sigma every 4 steps")
-        self.decay = self._dspin(0, 0.5, 0.0, 0.001, 3, "L2 decay: the share of the way to the "
-                                 "middle of the input range each step")
+        self.decay = self._dspin(0, 0.5, 0.0, 0.001, 3, "L2 decay: the share of the way back to "
+                                 "the start's mean each step")
         self.run_button = QPushButton("Run")
         self.run_button.setToolTip("Start the ascent (off the window's thread)")
         self.cancel_button = QPushButton("Cancel")
