@@ -58,7 +58,8 @@ class Settings:
     rotate : float
         Largest random rotation, degrees.
     blur : float
-        "pixel": Gaussian blur sigma (pixels) applied every ``blur_every`` steps.
+        "pixel": Gaussian blur sigma (pixels) applied every ``blur_every`` steps
+        (with ``anneal``, blended in by the step size's share of its first).
     blur_every : int
     decay : float
         L2 decay: each step moves the image (for "fourier": its logits) this
@@ -67,7 +68,8 @@ class Settings:
         The step size falls from ``lr`` to 0 along a half cosine over the
         steps; else it stays ``lr``. Each step's gradient is taken through a
         random transform, so it is a noisy estimate, and a constant step
-        keeps the image wandering instead of settling.
+        keeps the image wandering instead of settling. The decay's and the
+        blur's pulls fall with it.
     every : int
         The callback runs every this many steps (and after the last).
     seed : int
@@ -268,11 +270,9 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
         score, g = problem.gradient(seen)
         if warp is not None:
             g = warp.adjoint(g)
-        rate = settings.step_size
-        if settings.anneal:
-            rate *= 0.5 * (1.0 + math.cos(math.pi * step / settings.steps))
-        delta = adam.step(view.parameter_grad(g), rate)
-        view.step(delta if smooth is None else smooth(delta), step)
+        share = 0.5 * (1.0 + math.cos(math.pi * step / settings.steps)) if settings.anneal else 1.0
+        delta = adam.step(view.parameter_grad(g), share * settings.step_size)
+        view.step(delta if smooth is None else smooth(delta), step, share)
         scores[step] = score
         done = step + 1
         if callback is not None and (done % settings.every == 0 or done == settings.steps):
@@ -340,17 +340,21 @@ class _View:
             g = g * (high - low) * self._sigmoid * (1.0 - self._sigmoid)
         return self.fourier.adjoint(g)
 
-    def step(self, delta: np.ndarray, step: int) -> None:
-        """Move by an Adam step (in input ranges for pixels), decay, blur and clip."""
+    def step(self, delta: np.ndarray, step: int, share: float = 1.0) -> None:
+        """Move by an Adam step (in input ranges for pixels), decay, blur and clip.
+
+        ``share`` is the step size's share of its first: the decay's and the blur's pulls
+        shrink with it, else they would drag the image off once the steps no longer push.
+        """
         s = self.settings
         if self.fourier is not None:
-            self.parameter = (self.parameter + delta) * (1.0 - s.decay)
+            self.parameter = (self.parameter + delta) * (1.0 - share * s.decay)
             return
         low, high = self.bounds if self.bounds is not None else (0.0, 1.0)
         x = self.parameter + delta * (high - low)
-        x = self.centre + (x - self.centre) * (1.0 - s.decay)
+        x = self.centre + (x - self.centre) * (1.0 - share * s.decay)
         if self.spatial and s.blur > 0 and (step + 1) % s.blur_every == 0:
-            x = blur(x, s.blur)
+            x = x + share * (blur(x, s.blur) - x)
         self.parameter = x if self.bounds is None else np.clip(x, low, high)
 
 
