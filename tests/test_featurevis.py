@@ -106,6 +106,35 @@ def test_images_stay_in_the_range_per_channel(param):
     assert result.final[0] > result.start[0]
 
 
+@pytest.mark.parametrize("param", ["fourier", "pixel"])
+def test_the_start_is_faint_noise_around_the_given_mean_per_channel(param):
+    inp = Input(shape=(2, 8, 8), name="in", data_format="channels_first")
+    conv = Conv2D(inp, name="c", W=np.ones((1, 2, 3, 3)), padding="same",
+                  data_format="channels_first")
+    net = Net([inp, conv])
+    low, high, centre = np.array([0.0, -1.0]), np.array([1.0, 1.0]), np.array([0.1, 0.5])
+    result = visualise(net, Target(layer="c", unit=0), Settings(steps=1, lr=0.0,
+                       parameterisation=param), low=low, high=high, centre=centre)
+    image = result.image
+    for c in range(2):
+        assert abs(image[c].mean() - centre[c]) < 0.01 * (high[c] - low[c])
+        assert 0 < image[c].std() < 0.02 * (high[c] - low[c])
+    middle = visualise(net, Target(layer="c", unit=0), Settings(steps=1, lr=0.0,
+                       parameterisation=param), low=low, high=high).image
+    np.testing.assert_allclose(middle.mean(axis=(1, 2)), (low + high) / 2, atol=0.01)
+    with pytest.raises(StrataError, match="the start's mean has 3 values; the input has 2"):
+        visualise(net, Target(layer="c", unit=0), Settings(steps=1), low=low, high=high,
+                  centre=[0.1, 0.2, 0.3])
+
+
+def test_input_mean_is_the_preprocessed_samples_mean(demo):
+    from viewer.session import choose_samples, open_net
+    net, own = open_net(DEMO)
+    samples, _ = choose_samples(net, own, None)
+    raw = samples.raw_batch(np.arange(min(len(samples), 1024)))
+    np.testing.assert_allclose(input_mean(demo, samples), [raw.mean() / 255], rtol=1e-5)
+
+
 def test_input_range_follows_the_preprocessing(demo):
     from viewer.session import choose_samples, open_net
     net, own = open_net(DEMO)
