@@ -43,7 +43,10 @@ with any input in range; ``--bound`` shows by how much).
 ``--bound`` adds a column: the largest objective that unregularised,
 projected pixel ascent (no transforms, no blur, no sigmoid) reaches from
 four starts (grey, black, the best real sample, uniform noise), an estimate
-of the channel's maximum over the input range.
+of the channel's maximum over the input range. ``--twice`` adds the final
+value of a run of twice the steps: the step size falls to 0 along a cosine,
+so the last 10% of the steps are small by design, and "converged" alone
+cannot tell a settled ascent from one cut short; twice the steps can.
 
 Ends with one summary line per net and layer.
 """
@@ -141,30 +144,36 @@ def verdicts(f: dict) -> tuple[np.ndarray, np.ndarray]:
     return converged, converged & (f["final"] >= f["real_max"])
 
 
-def report(name: str, layer: str, f: dict, ceiling: Any) -> str:
-    """Print the table of one layer; return its summary line."""
+def report(name: str, layer: str, f: dict, extras: dict) -> str:
+    """Print the table of one layer, with a column per entry of ``extras`` (name: (C,));
+    return its summary line."""
     converged, ok = verdicts(f)
     spread = np.maximum(f["real_max"] - f["real_median"], 1e-12)
     print(f"\n{name} {layer}: {len(ok)} channels, {f['seconds']:.1f} s")
     head = (f"{'ch':>3} {'start':>8} {'at 90%':>8} {'final':>8} {'ratio':>7} {'real max':>8} "
-            f"{'median':>8} {'x max':>6}" + (f" {'bound':>7}" if ceiling is not None else "")
-            + " conv ok")
+            f"{'median':>8} {'x max':>6}" + "".join(f" {k:>7}" for k in extras) + " conv ok")
     print(head)
     for c in range(len(ok)):
         start = f["start"][c]
         ratio = f"{f['final'][c] / start:7.1f}" if start > 0 else f"{'-':>7}"
-        extra = f" {ceiling[c]:7.3f}" if ceiling is not None else ""
+        extra = "".join(f" {v[c]:7.3f}" for v in extras.values())
         print(f"{c:3d} {start:8.3f} {f['tail'][c]:8.3f} {f['final'][c]:8.3f} {ratio} "
               f"{f['real_max'][c]:8.3f} {f['real_median'][c]:8.3f} "
               f"{(f['final'][c] - f['real_median'][c]) / spread[c]:6.2f}{extra} "
               f"{'yes' if converged[c] else 'NO':>4} {'yes' if ok[c] else 'NO':>3}")
     positive = f["start"] > 0
     tenfold = int(np.sum(f["final"][positive] >= 10 * f["start"][positive]))
-    return (f"{name} {layer}: {int(ok.sum())}/{len(ok)} meet the criterion (converged and final "
+    line = (f"{name} {layer}: {int(ok.sum())}/{len(ok)} meet the criterion (converged and final "
             f">= real max); {int(converged.sum())} converged; {int(positive.sum())} start > 0, "
             f"{tenfold} of them rise >= 10x; median final / real max "
             f"{np.nanmedian(f['final'] / np.where(f['real_max'] > 0, f['real_max'], np.nan)):.2f} "
             f"(channels with real max > 0)")
+    if "2x" in extras:
+        more = (extras["2x"] - f["final"]) / np.maximum(f["final"] - f["start"], 1e-12)
+        line += (f"; twice the steps add a median {100 * np.median(more):.1f}% of the rise, "
+                 f"at most {100 * more.max():.1f}% (channel {int(more.argmax())}), and "
+                 f"{int(np.sum(extras['2x'] >= f['real_max']))}/{len(ok)} end >= real max")
+    return line
 
 
 def main(argv: list | None = None) -> int:
@@ -182,6 +191,8 @@ def main(argv: list | None = None) -> int:
                         help="keep the step size instead of letting it fall along a cosine")
     parser.add_argument("--bound", action="store_true",
                         help="also estimate each channel's maximum by unregularised ascent")
+    parser.add_argument("--twice", action="store_true",
+                        help="also run twice the steps: does the ascent stop short?")
     args = parser.parse_args(argv)
     settings = Settings(steps=args.steps, seed=args.seed, lr=args.lr, parameterisation=args.param,
                         anneal=not args.constant_lr)
@@ -194,8 +205,14 @@ def main(argv: list | None = None) -> int:
                 print(f"\n{Path(path).name}: no layer {layer}")
                 continue
             figures = run_layer(net, samples, layer, settings, args.start)
-            ceiling = bound(net, layer, figures) if args.bound else None
-            lines.append(report(Path(path).name, layer, figures, ceiling))
+            extras = {}
+            if args.bound:
+                extras["bound"] = bound(net, layer, figures)
+            if args.twice:
+                extras["2x"] = run_layer(net, samples, layer,
+                                         replace(settings, steps=2 * settings.steps),
+                                         args.start)["final"]
+            lines.append(report(Path(path).name, layer, figures, extras))
     print()
     print("\n".join(lines))
     return 0
