@@ -358,7 +358,9 @@ class FeatureVisView(PlotPanel):
         name = net[r.layer].name
         title = {"unit": f"unit {r.unit} of {name}", "gallery": f"every channel of {name}",
                  "dream": f"DeepDream of {name} on sample {r.sample}"}[r.mode]
-        self.image_axes.set_title(f"{title}\nstep {frame.step}", fontsize=8, color=ink)
+        settings = f"{PARAM_TITLES[r.settings.parameterisation]}, seed {r.settings.seed}"
+        self.image_axes.set_title(f"{title}\nstep {frame.step} · {settings}", fontsize=8,
+                                  color=ink)
         steps = np.arange(1, len(frame.scores) + 1)
         self.curve.set_data(steps, frame.scores)
         if len(frame.scores):
@@ -368,8 +370,9 @@ class FeatureVisView(PlotPanel):
             self.curve_axes.set_ylim(low - pad, high + pad)
         median = "" if r.mode == "unit" else " (median)" if r.mode == "gallery" else " norm"
         self.curve_axes.set_title(f"activation{median}", fontsize=8, color=ink)
-        self.set_title(f"<b>{title}</b> · {PARAM_TITLES[r.settings.parameterisation]}, "
-                       f"seed {r.settings.seed}")
+        # The settings go under the picture: beside the outcome at 1280 pixels the heading
+        # has room for what is shown, no more.
+        self.set_title(f"<b>{title}</b>")
         self.show_plot()
         self.canvas.draw_idle()
 
