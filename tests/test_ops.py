@@ -163,32 +163,41 @@ def test_conv2d_samples_in_bands_of_output_rows(monkeypatch, budget_rows, stride
         np.testing.assert_allclose(to_first(got) if last else got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_depthwise_channels_first_in_channel_blocks(monkeypatch, stride):
+@pytest.mark.parametrize("stride, dilation, kernel", [
+    ((1, 1), (1, 1), (3, 3)), ((2, 2), (1, 1), (3, 3)), ((1, 1), (2, 1), (3, 3)),   # dilated rows
+    ((2, 1), (1, 1), (3, 2)), ((1, 2), (1, 1), (2, 3)), ((2, 2), (2, 2), (2, 2)),   # strided + dilated
+    ((3, 2), (1, 1), (5, 5))])
+def test_depthwise_channels_first_in_channel_blocks(monkeypatch, stride, dilation, kernel):
     # A small block budget: the 10 maps of 2 samples x 5 channels in several blocks,
-    # computed channels first (maps this small would otherwise run channels last).
+    # computed channels first (maps this small would otherwise run channels last):
+    # kernel offsets in groups of rows one stride phase apart, or one by one.
     monkeypatch.setattr(ops_depthwise, "DEPTHWISE_BLOCK_BYTES", 2016)
     monkeypatch.setattr(ops_depthwise, "DEPTHWISE_LAST_MAX_CELLS", 0)
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_LAST_MAX_CELLS_STRIDED", 0)
     monkeypatch.setattr(ops_depthwise, "depthwise_last", None)
-    x, w, b = rand(2, 5, 6, 6), rand(5, 1, 3, 3, seed=1), rand(5, seed=2)
-    want = naive_conv(x.astype(np.float64), w, b, (stride, stride), ((1, 1), (1, 1)), (1, 1), 5)
-    got = ops.conv2d(x, w, b, stride=stride, padding=1, groups=5)
+    x, w, b = rand(2, 5, 7, 6), rand(5, 1, *kernel, seed=1), rand(5, seed=2)
+    pads = ((1, 2), (2, 1))
+    want = naive_conv(x.astype(np.float64), w, b, stride, pads, dilation, 5)
+    got = ops.conv2d(x, w, b, stride=stride, padding=pads, dilation=dilation, groups=5)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("band_bytes", [1, 700, 1 << 20])
-@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize("samples", [1, 2, 3])
+@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2), (2, 2), ((1, 2), (2, 1)),
+                                              ((2, 1), (1, 2))])
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_depthwise_channels_last_in_bands_of_rows(monkeypatch, band_bytes, stride, dilation,
-                                                  channels_last):
-    # Bands of one row, of a few rows (crossing from one sample to the next in the
-    # stacked image), and of the whole batch; channels-first input of small maps
-    # runs this kernel too.
-    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_BLOCK_BYTES", band_bytes)
+def test_depthwise_channels_last_in_blocks_of_samples(monkeypatch, samples, stride, dilation,
+                                                      channels_last):
+    # Blocks of one sample, of two (the last one short) and the whole batch; a
+    # stride along rows only, or along columns only (whose output rows are not
+    # one run of cells); channels-first input of small maps runs this kernel too.
+    per_sample = (7 + 3) * (6 + 3) * 4 * 4          # padded cells x channels x bytes
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_BLOCK_BYTES", samples * per_sample)
     monkeypatch.setattr(ops_depthwise, "depthwise_first", None)
     x, w, b = rand(3, 4, 7, 6), rand(4, 1, 3, 3, seed=1), rand(4, seed=2)
     pads = ((1, 2), (2, 1))
-    want = naive_conv(x.astype(np.float64), w, b, (stride, stride), pads, (dilation, dilation), 4)
+    stride, dilation = ops_geometry.pair(stride, "stride"), ops_geometry.pair(dilation, "dilation")
+    want = naive_conv(x.astype(np.float64), w, b, stride, pads, dilation, 4)
     if channels_last:
         got = to_first(ops.conv2d(to_last(x), w, b, stride=stride, padding=pads,
                                   dilation=dilation, groups=4, channels_last=True))
@@ -427,10 +436,12 @@ def test_depthwise_reused_views_follow_the_batch_size(monkeypatch, channels_last
     # One layer's kernel called with batches of 3, 1 and 3 samples in blocks of 2
     # (a partial last block, then a whole one): the kept windows must read each
     # call's own samples. Channels first, blocks of 3 maps, the last one short.
-    monkeypatch.setattr(ops_geometry, "samples_per_block", lambda n, per_sample: min(n, 2))
-    # 3 maps per block channels first: (12 x 11 padded cells + 2 x 9 x 11 sums) x 4 bytes each.
-    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_BLOCK_BYTES", 700 if channels_last else 3 * 1320)
+    # Channels last, 2 samples per block: 11 x 11 padded cells x 4 channels x 4 bytes each;
+    # channels first, 3 maps: (12 x 11 padded cells + 2 x 9 x 11 sums) x 4 bytes each.
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_BLOCK_BYTES",
+                        2 * 11 * 11 * 4 * 4 if channels_last else 3 * 1320)
     monkeypatch.setattr(ops_depthwise, "DEPTHWISE_LAST_MAX_CELLS", 0)
+    monkeypatch.setattr(ops_depthwise, "DEPTHWISE_LAST_MAX_CELLS_STRIDED", 0)
     w, b, prepared = rand(4, 1, 3, 3, seed=1), rand(4, seed=2), {}
     for n, seed in ((3, 3), (1, 4), (3, 5)):
         x = rand(n, 4, 9, 9, seed=seed)

@@ -11,7 +11,7 @@ big arrays cost as much as the arithmetic here.
 
 Convolution is im2col + GEMM: the window contents are copied into a matrix
 whose product with the reshaped weights is the output, already in the
-requested layout (depthwise channels-last convolutions multiply and add
+requested layout (depthwise convolutions sum shifted windows times their weights
 instead). The batch is processed in blocks so that the im2col matrix stays in
 cache and its memory stays bounded however big the batch is.
 
@@ -73,8 +73,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     on the activations; large enough 3x3 stride-1 ones (64 channels and
     more, see WINOGRAD_MIN_WORK) use Winograd's F(2x2, 3x3) (:mod:`viewer.net.winograd`, channels first;
     channels-last input is transposed around it); depthwise ones
-    (``C // groups == 1``) multiply and add one shifted window per kernel
-    offset (:mod:`viewer.net.ops_depthwise`), channels last for small maps
+    (``C // groups == 1``) sum the shifted windows of the kernel offsets
+    times their weights (:mod:`viewer.net.ops_depthwise`), channels last for small maps
     whatever the layout; the others are im2col + GEMM, one GEMM per group. With stride 1, windows cover
     whole padded rows: the window at one kernel offset is then a single
     contiguous slice of the flattened padded image, which copies several
@@ -113,7 +113,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         keep = {} if prepared is None else prepared
         if channels_last:
             return depthwise.depthwise_last(x, w, bias, pads, geo, keep)
-        if h * wd > depthwise.DEPTHWISE_LAST_MAX_CELLS:
+        if h * wd > (depthwise.DEPTHWISE_LAST_MAX_CELLS if stride == (1, 1)
+                     else depthwise.DEPTHWISE_LAST_MAX_CELLS_STRIDED):
             return depthwise.depthwise_first(x, w, bias, geo, keep)
         y = depthwise.depthwise_last(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w, bias, pads, geo,
                                      keep)

@@ -1,32 +1,39 @@
-"""Depthwise convolution kernels: one input channel per output, by multiply-add.
+"""Depthwise convolution kernels: one input channel per output, summed over the kernel offsets.
 
 Per-group GEMMs with one input channel each measured 2-12x slower than
 accumulating ``window * weight`` over the kernel offsets, so :func:`conv2d
 <viewer.net.ops.conv2d>` sends depthwise convolutions here. Each layout has its
-own kernel; channels-first maps that are small run channels last.
+own kernel; channels-first maps that are small run channels last. Both sum
+with ``np.einsum`` over strided window views: its inner loop multiplies and
+accumulates in one pass (``out += a * b``), where a ufunc multiply and a ufunc
+add make two, and one call covers several offsets (a ufunc call costs about
+1.5 us, as much as its arithmetic on small maps).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
-from viewer.net import ops_geometry as geometry, scratch
-from viewer.net.ops_geometry import prepared_weights, window
+from viewer.net import scratch
+from viewer.net.ops_geometry import prepared_weights
 
 if TYPE_CHECKING:
     from viewer.net.ops import _Geometry
 
-#: Channels-first depthwise convolutions of maps up to this many cells run
-#: channels last (transposed in and out): their rows are too short for numpy's
-#: inner loop channels first. Measured with the kept window views: 7x7 to
-#: 28x28 maps 0.5-0.9x the time, 40x40 and 48x48 0.7-0.9x, 56x56 and larger
-#: 1.4-1.7x (stride 2: 0.9x).
-DEPTHWISE_LAST_MAX_CELLS = 48 * 48
+#: Channels-first depthwise convolutions of input maps up to this many cells
+#: run channels last (transposed in and out): their rows are too short for
+#: numpy's inner loop channels first. Measured with the einsum kernels, 3x3,
+#: time channels last / channels first: stride 1, 7x7 0.5x, 11x11 0.75x, 14x14
+#: 0.87x, 28x28 1.15x, 48x48 1.6x; stride 2 (no stride phases to copy channels
+#: last), 14x14 0.46x, 28x28 0.73x, 56x56 0.9x, 112x112 1.7x.
+DEPTHWISE_LAST_MAX_CELLS = 20 * 20
+DEPTHWISE_LAST_MAX_CELLS_STRIDED = 56 * 56
 
-#: Bytes of one block of a depthwise accumulator (a band of rows, channels
-#: last; a stack of maps, channels first): it and the padded input it reads
-#: stay in the core's L2 cache across the kernel taps.
+#: Bytes of one block of depthwise work arrays (the padded input of a block
+#: of samples, channels last; a stack of padded maps and their sums, channels
+#: first): bounded so they stay in the core's L2 cache across the kernel taps.
 DEPTHWISE_BLOCK_BYTES = 1 << 20
 
 
@@ -50,64 +57,57 @@ def depthwise_last(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads, geo
 
     Notes
     -----
-    Accumulates ``window * weight`` over the kernel offsets, straight into
-    the result, band of output rows by band of rows (see :class:`_LastPlan`
-    for the windows). Each row of a window is one contiguous run of
-    ``W' * O`` cells, so numpy's inner loop runs over a whole output row
-    with the weights tiled along it, and no cell is computed that is not
-    kept. The work arrays and every window view are made once per input
-    geometry and reused (:func:`viewer.net.scratch.reused`): on small maps
-    slicing them anew cost as much as the arithmetic.
+    One ``np.einsum`` per block of samples sums ``window * weight`` over the
+    kernel offsets: ``y[n, i, j, c] = sum_{r, q} xp[n, i*sh + r*dh, j*sw + q*dw, c]
+    * w[c, r, q]``, read from a strided view of the padded input
+    (:class:`_LastPlan`) against the weights tiled along an output row, so
+    that with stride 1 the innermost loop runs over a whole output row
+    (``W' * O`` cells) and accumulates in place, one pass per offset instead
+    of a multiply and an add (measured 2-4x faster than those two ufuncs,
+    whose calls also cost as much as their arithmetic on small maps).
     """
     n, h, wd, c = x.shape
     o, _, kh, kw = w.shape
     ho, wo = geo.out_size
-    block = geometry.samples_per_block(n, (h + kh * geo.dilation[0]) * (wd + kw * geo.dilation[1])
-                                       * c * x.dtype.itemsize)
+    (top, bottom), (left, right) = pads
+    per_sample = (h + top + bottom) * (wd + left + right) * c * x.dtype.itemsize
+    block = max(1, min(n, DEPTHWISE_BLOCK_BYTES // per_sample))
     plan = scratch.reused(("depthwise last", block, x.shape[1:], pads, (kh, kw), geo.stride,
                            geo.dilation, x.dtype.str),
                           lambda: _LastPlan(block, x.shape[1:], pads, (kh, kw), geo.stride,
                                             geo.dilation, geo.out_size, x.dtype))
-    taps, bias = prepared_weights(prepared, f"depthwise last {wo}", w, b,
-                                  lambda: _row_weights(w, b, plan.taps, wo))
+    taps = prepared_weights(prepared, f"depthwise last {wo}", w, None,
+                            lambda: _row_weights(w, wo, plan.rows))
     y = np.empty((n, ho, wo, o), dtype=x.dtype)
-    rows = y.reshape(n, ho, wo * o)
     for start in range(0, n, block):
         nb = min(block, n - start)
-        partial = nb < block
         plan.interior[:nb] = x[start:start + nb]
-        for phase, cells in plan.copies:
-            phase[:nb] = cells[:nb]
-        for r0, nr, term, windows in plan.bands:
-            acc = rows[start:start + nb, r0:r0 + nr]
-            if partial:
-                term, windows = term[:nb], [win[:nb] for win in windows]
-            np.multiply(windows[0], taps[0], out=acc)
-            for win, tap in zip(windows[1:], taps[1:]):
-                acc += np.multiply(win, tap, out=term)
-            if bias is not None:
-                acc += bias
+        out = y[start:start + nb].reshape((nb, ho) + taps.shape[2:])
+        np.einsum(plan.subscripts, plan.windows[:nb], taps, out=out)
+    if b is not None:
+        y += b
     return y
 
 
-def _row_weights(w: np.ndarray, b: np.ndarray | None, offsets: list, wo: int) -> tuple:
-    """Each kernel offset's weights, and the bias, tiled along an output row of ``wo`` cells."""
+def _row_weights(w: np.ndarray, wo: int, rows: bool) -> np.ndarray:
+    """Each kernel offset's weights tiled along an output row of ``wo`` cells.
+
+    Returns (kh, kw, wo * O) if ``rows`` (a row's cells as one run), else (kh, kw, wo, O).
+    """
     o, _, kh, kw = w.shape
-    per_offset = w[:, 0].reshape(o, kh * kw).T
-    return [np.tile(per_offset[r * kw + q], wo) for r, q in offsets], \
-        None if b is None else np.tile(b, wo)
+    per_offset = w[:, 0].transpose(1, 2, 0)
+    tiled = np.ascontiguousarray(np.broadcast_to(per_offset[:, :, None, :], (kh, kw, wo, o)))
+    return tiled.reshape(kh, kw, wo * o) if rows else tiled
 
 
 class _LastPlan:
-    """The work arrays of :func:`depthwise_last` for one input geometry, and the views it reads.
+    """The padded input of a block of samples for :func:`depthwise_last`, and its window view.
 
-    The padded input of a block of samples (zero border, written once), with
-    a stride its stride phases (the cells ``[a::sh, b::sw]``, copied from it
-    on every call), the term array, and for each band of output rows the
-    window of every kernel offset: offset (r, q) reads the padded input,
-    or with a stride the phase ``(r * dh % sh, q * dw % sw)``, shifted by
-    ``(r * dh // sh, q * dw // sw)``. A band is small enough that it, its
-    term and the rows it reads stay in cache (DEPTHWISE_BLOCK_BYTES).
+    The padded input has a zero border, written once. The window view has
+    axes ``(block, H', kh, kw, W', C)``: offset (r, q) of output cell (i, j)
+    reads padded cell ``(i*sh + r*dh, j*sw + q*dw)``, every cell of which
+    lies inside the padded input (``conv_output_size``), so the view never
+    reaches past it.
     """
 
     def __init__(self, block: int, shape: tuple, pads, kernel, stride, dilation, out_size,
@@ -115,33 +115,20 @@ class _LastPlan:
         h, wd, c = shape
         (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_size
         (top, bottom), (left, right) = pads
-        # Rows and columns of a stride phase that some window reads.
-        ph, pw = ho + (kh - 1) * dh // sh, wo + (kw - 1) * dw // sw
-        hp, wp = max(h + top + bottom, sh * ph), max(wd + left + right, sw * pw)
-        row = wo * c
-        self.block = block
-        self.xp = np.zeros((block, hp, wp, c), dtype)
+        self.xp = np.zeros((block, h + top + bottom, wd + left + right, c), dtype)
         self.interior = self.xp[:, top:top + h, left:left + wd]
-        if (sh, sw) == (1, 1):
-            self.phases, self.copies = None, []
+        sb, sr, sc, sch = self.xp.strides
+        # Stride 1 along a row: the cells (j, c) of an output row are one run.
+        self.rows = sw == 1
+        if self.rows:
+            shape, strides = (wo * c,), (sch,)
+            self.subscripts = "nirqk,rqk->nik"
         else:
-            self.phases = np.empty((sh, sw, block, ph, pw, c), dtype)
-            self.copies = [(self.phases[i, j], self.xp[:, i:i + sh * ph:sh, j:j + sw * pw:sw])
-                           for i in range(sh) for j in range(sw)]
-        band = max(1, min(ho, DEPTHWISE_BLOCK_BYTES // (3 * block * row * np.dtype(dtype).itemsize)))
-        self.term = np.empty((block, band, row), dtype)
-        self.taps = [(r, q) for r in range(kh) for q in range(kw)]
-        self.bands = []
-        for r0 in range(0, ho, band):
-            nr = min(band, ho - r0)
-            windows = []
-            for r, q in self.taps:
-                src = self.xp if self.phases is None else self.phases[r * dh % sh, q * dw % sw]
-                i0, j0 = r0 + r * dh // sh, q * dw // sw
-                windows.append(src[:, i0:i0 + nr, j0:j0 + wo].reshape(block, nr, row))
-            self.bands.append((r0, nr, self.term[:, :nr], windows))
-        self.nbytes = self.xp.nbytes + self.term.nbytes + \
-            (0 if self.phases is None else self.phases.nbytes)
+            shape, strides = (wo, c), (sw * sc, sch)
+            self.subscripts = "nirqjc,rqjc->nijc"
+        self.windows = as_strided(self.xp, (block, ho, kh, kw) + shape,
+                                  (sb, sh * sr, dh * sr, dw * sc) + strides, writeable=False)
+        self.nbytes = self.xp.nbytes
 
 
 def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
@@ -165,9 +152,11 @@ def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_G
     -----
     Every (sample, channel) map is independent, so the maps of the whole
     batch are processed as one stack, in blocks small enough that the
-    accumulator stays in cache; each block accumulates ``window * weight``
-    over the kernel offsets (see :class:`_FirstPlan` for the windows, made
-    once per input geometry like those of :func:`depthwise_last`).
+    accumulator stays in cache; each block sums ``window * weight`` over
+    the kernel offsets, one ``np.einsum`` per group of offsets that one
+    strided view covers (a kernel column, with a stride its offsets of one
+    stride phase; see :class:`_FirstPlan`, made once per input geometry like
+    the plan of :func:`depthwise_last`), the groups' sums added.
     """
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
@@ -176,7 +165,7 @@ def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_G
                            geo.dilation, x.dtype.str),
                           lambda: _FirstPlan(n * c, (h, wd), geo, (kh, kw), x.dtype))
     columns = prepared_weights(prepared, f"depthwise first {n} {plan.block}", w, None,
-                               lambda: _block_columns(w, n, plan.block, plan.window_ndim))
+                               lambda: _group_columns(w, n, plan.block, plan.taps))
     maps = x.reshape(n * c, h, wd)
     y = np.empty((n * c, ho, wo), dtype=x.dtype)
     for m0, weights in zip(range(0, n * c, plan.block), columns):
@@ -184,12 +173,11 @@ def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_G
         plan.interior[:nm] = maps[m0:m0 + nm]
         for phase, cells in plan.copies:
             phase[:nm] = cells[:nm]
-        acc, term, windows = plan.acc, plan.term, plan.windows
-        if nm < plan.block:
-            acc, term, windows = acc[:nm], term[:nm], [win[:nm] for win in windows]
-        np.multiply(windows[0], weights[0], out=acc)
-        for win, weight in zip(windows[1:], weights[1:]):
-            acc += np.multiply(win, weight, out=term)
+        acc, term = plan.acc[:nm], plan.term[:nm]
+        for g, (win, weight) in enumerate(zip(plan.windows, weights)):
+            np.einsum("mr...,mr->m...", win[:nm], weight, out=term if g else acc)
+            if g:
+                acc += term
         y[m0:m0 + nm] = acc.reshape(nm, ho, -1)[:, :, :wo]
     y = y.reshape(n, c, ho, wo)
     if b is not None:
@@ -197,11 +185,12 @@ def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_G
     return y
 
 
-def _block_columns(w: np.ndarray, n: int, block: int, ndim: int) -> list:
-    """Per block of maps, per kernel offset, the weights of the block's maps as a column."""
+def _group_columns(w: np.ndarray, n: int, block: int, taps: list) -> list:
+    """Per block of maps, per group of kernel offsets, the block's weights as (maps, offsets)."""
     o, _, kh, kw = w.shape
-    taps = np.tile(w[:, 0].reshape(o, kh * kw), (n, 1)).reshape((n * o, kh * kw) + (1,) * (ndim - 1))
-    return [[taps[m0:m0 + block, k] for k in range(kh * kw)] for m0 in range(0, n * o, block)]
+    per_map = np.tile(w[:, 0], (n, 1, 1))
+    return [[np.ascontiguousarray(per_map[m0:m0 + block, rows, q]) for rows, q in taps]
+            for m0 in range(0, n * o, block)]
 
 
 class _FirstPlan:
@@ -213,7 +202,11 @@ class _FirstPlan:
     stride of one of its stride phases (the cells ``[a::sh, b::sw]``, copied
     on every call), since the window at offset (r, q) reads phase
     ``(r % sh, q % sw)`` shifted by ``(r // sh, q // sw)``. Otherwise the
-    windows are strided 2-d views of the padded map.
+    windows are strided 2-d views of the padded map. The offsets of one
+    kernel column that read one source are a fixed number of rows apart,
+    so one view ``(maps, offsets, cells)`` holds all their windows (one
+    einsum in :func:`depthwise_first`); :attr:`taps` lists each view's
+    offsets as (rows, column).
     """
 
     def __init__(self, maps: int, shape: tuple, geo: "_Geometry", kernel, dtype) -> None:
@@ -243,14 +236,25 @@ class _FirstPlan:
             self.copies = [(self.phases[i, j].reshape(cb, ph, pw),
                             self.xp[:, i:i + sh * ph:sh, j:j + sw * pw:sw])
                            for i in range(sh) for j in range(sw)]
-        for r in range(kh):
-            for q in range(kw):
+        # Offsets (r, q) and (r', q) reading the same source at rows a fixed step
+        # apart form one group: one strided view (maps, offsets, cells).
+        self.taps, self.windows = [], []
+        for q in range(kw):
+            for a in range(sh if flat else 1):
+                rows = [r for r in range(kh) if r * dh % sh == a] if flat else list(range(kh))
+                if not rows:
+                    continue
                 if flat:
-                    src = self.xp.reshape(cb, -1) if self.phases is None else \
-                        self.phases[r * dh % sh, q * dw % sw]
-                    off = (r * dh) // sh * pw + (q * dw) // sw
-                    self.windows.append(src[:, off:off + length])
+                    src = self.xp.reshape(cb, -1) if self.phases is None else self.phases[a, q * dw % sw]
+                    offsets = [(r * dh) // sh * pw + (q * dw) // sw for r in rows]
+                    step = offsets[1] - offsets[0] if len(rows) > 1 else pw
+                    view = as_strided(src[:, offsets[0]:], (cb, len(rows), length),
+                                      (src.strides[0], step * item, item), writeable=False)
                 else:
-                    self.windows.append(self.xp[:, window(r * dh, sh, ho), window(q * dw, sw, wo)])
+                    sb, sr, sc = self.xp.strides
+                    view = as_strided(self.xp[:, :, q * dw:], (cb, kh, ho, wo),
+                                      (sb, dh * sr, sh * sr, sw * sc), writeable=False)
+                self.taps.append((rows, q))
+                self.windows.append(view)
         self.nbytes = self.xp.nbytes + self.acc.nbytes + self.term.nbytes + \
             (0 if self.phases is None else self.phases.nbytes)
