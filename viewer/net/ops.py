@@ -102,6 +102,13 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     bias = None if b is None else np.asarray(b, dtype=dtype)
     if kh == kw == 1 and groups == 1 and not any(pads[0] + pads[1]):
         return _pointwise(x, w, bias, stride, channels_last)
+    if channels_last and c == 1:
+        # One input channel: the same memory is (N, 1, H, W), whose windows are
+        # contiguous runs where channels-last ones are single cells (measured
+        # 48x48x1 to 8 channels: 0.6x the time, the result's transpose included).
+        y = conv2d(x.reshape(x.shape[0], 1, h, wd), w, bias, stride, pads, dilation, groups,
+                   False, prepared)
+        return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
     if (kh, kw) == (3, 3) and stride == dilation == (1, 1) and groups == 1 \
             and _winograd_pays(x.shape[0], c, o, out_size):
         return _winograd(x, w, bias, pads, channels_last, {} if prepared is None else prepared)

@@ -6,9 +6,11 @@ weights rearranged for a kernel.
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+from typing import Hashable, Sequence, Tuple, Union
 
 import numpy as np
+
+from viewer.net import scratch
 
 IntPair = Union[int, Sequence[int]]
 Padding = Union[int, Sequence[int], Sequence[Sequence[int]]]
@@ -83,31 +85,38 @@ def pool_output_size(in_size: int, kernel: int, stride: int, pad_before: int = 0
     return out
 
 
-def padded_buffer(shape: Tuple[int, ...], pads, h_axis: int, fill, dtype):
+def padded_buffer(shape: Tuple[int, ...], pads, h_axis: int, fill, dtype, tag: Hashable = None):
     """A buffer for ``shape`` padded on axes ``h_axis, h_axis + 1``, and its interior.
 
     Returns ``(buffer, interior)``: the buffer filled with ``fill``, and the
-    view of it where the unpadded data goes.
+    view of it where the unpadded data goes. With ``tag`` it is the work
+    array of :func:`viewer.net.scratch.buffer` for that purpose (kept between
+    calls: only its interior is written, so its border keeps ``fill``), else
+    a new array.
     """
     (top, bottom), (left, right) = pads
     full = list(shape)
     full[h_axis] += top + bottom
     full[h_axis + 1] += left + right
-    buffer = np.full(full, fill, dtype=dtype)
+    if tag is None:
+        buffer = np.full(full, fill, dtype=dtype)
+    else:
+        buffer = scratch.buffer((tag, h_axis, tuple(map(tuple, pads))), tuple(full), dtype, fill=fill)
     index = [slice(None)] * len(shape)
     index[h_axis] = slice(top, top + shape[h_axis])
     index[h_axis + 1] = slice(left, left + shape[h_axis + 1])
     return buffer, buffer[tuple(index)]
 
 
-def pad_spatial(x: np.ndarray, pads, h_axis: int, fill) -> np.ndarray:
+def pad_spatial(x: np.ndarray, pads, h_axis: int, fill, tag: Hashable = None) -> np.ndarray:
     """``x`` padded with ``fill`` on axes ``h_axis, h_axis + 1`` (x itself if no padding).
 
-    Cheaper than ``np.pad``: one allocation, one copy.
+    Cheaper than ``np.pad``: one copy, into a new array or, with ``tag``, into
+    a kept work array (see :func:`padded_buffer`) that the caller must not return.
     """
     if not any(pads[0] + pads[1]):
         return x
-    buffer, interior = padded_buffer(x.shape, pads, h_axis, fill, x.dtype)
+    buffer, interior = padded_buffer(x.shape, pads, h_axis, fill, x.dtype, tag)
     interior[...] = x
     return buffer
 

@@ -62,22 +62,30 @@ def pool2d(x: np.ndarray, mode: str = "max", size: IntPair = (2, 2),
         reduce = np.maximum
     else:
         fill, reduce = 0, np.add
-    xp = pad_spatial(x, ((top, bottom + extra_h), (left, right + extra_w)), h_axis, fill)
+    xp = pad_spatial(x, ((top, bottom + extra_h), (left, right + extra_w)), h_axis, fill,
+                     tag="pool input")
     # Separable: reduce the rows of each window, then its columns
     # (kh + kw passes instead of kh * kw).
     lead = (slice(None),) * h_axis
-    rows = None
-    for i in range(kh):
-        part = xp[lead + (window(i, sh, ho),)]
-        rows = part.copy() if rows is None else reduce(rows, part, out=rows)
-    y = None
-    for j in range(kw):
-        part = rows[lead + (slice(None), window(j, sw, wo))]
-        y = part.copy() if y is None else reduce(y, part, out=y)
+    rows = _reduced([xp[lead + (window(i, sh, ho),)] for i in range(kh)], reduce)
+    y = _reduced([rows[lead + (slice(None), window(j, sw, wo))] for j in range(kw)], reduce)
     if mode == "avg":
         y /= _window_counts(h, wd, (kh, kw), (sh, sw), (top, left), (ho, wo),
                             (bottom, right), count_include_pad, channels_last).astype(y.dtype)
     return y
+
+
+def _reduced(parts: list, reduce: np.ufunc) -> np.ndarray:
+    """``reduce`` over ``parts`` (views of one shape) into a new array.
+
+    The first two parts go straight into the result (no copy of the first).
+    """
+    if len(parts) == 1:
+        return parts[0].copy()
+    out = reduce(parts[0], parts[1])
+    for part in parts[2:]:
+        reduce(out, part, out=out)
+    return out
 
 
 def _window_counts(h: int, w: int, size, stride, before, out_size, after,
