@@ -170,9 +170,8 @@ def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_G
     y = np.empty((n * c, ho, wo), dtype=x.dtype)
     for m0, weights in zip(range(0, n * c, plan.block), columns):
         nm = len(weights[0])
-        plan.interior[:nm] = maps[m0:m0 + nm]
-        for phase, cells in plan.copies:
-            phase[:nm] = cells[:nm]
+        for dst, rows, cols in plan.copies:
+            dst[:nm] = maps[m0:m0 + nm, rows, cols]
         acc, term = plan.acc[:nm], plan.term[:nm]
         for g, (win, weight) in enumerate(zip(plan.windows, weights)):
             np.einsum("mr...,mr->m...", win[:nm], weight, out=term if g else acc)
@@ -199,8 +198,8 @@ class _FirstPlan:
     Without dilation and stride together, every window is one contiguous
     slice of a flattened padded map: with stride 1 of the padded map itself
     (whole padded rows, see :func:`viewer.net.ops.conv2d`), with a larger
-    stride of one of its stride phases (the cells ``[a::sh, b::sw]``, copied
-    on every call), since the window at offset (r, q) reads phase
+    stride of one of its stride phases (the cells ``[a::sh, b::sw]`` of the
+    padded map, copied from the input on every call, their border zero), since the window at offset (r, q) reads phase
     ``(r % sh, q % sw)`` shifted by ``(r // sh, q // sw)``. Otherwise the
     windows are strided 2-d views of the padded map. The offsets of one
     kernel column that read one source are a fixed number of rows apart,
@@ -227,15 +226,22 @@ class _FirstPlan:
         length = cells[0] * (cells[1] if len(cells) > 1 else 1)
         self.block = cb = max(1, min(maps, DEPTHWISE_BLOCK_BYTES // ((per_map + 2 * length) * item)))
         self.window_ndim = 1 + len(cells)
-        self.xp = np.zeros((cb, hp, wpad), dtype)
-        self.interior = self.xp[:, top:top + h, left:left + wd]
         self.acc, self.term = np.empty((cb,) + cells, dtype), np.empty((cb,) + cells, dtype)
-        self.phases, self.copies, self.windows = None, [], []
+        self.phases, self.xp = None, None
         if flat and (sh, sw) != (1, 1):
-            self.phases = np.empty((sh, sw, cb, ph * pw), dtype)
-            self.copies = [(self.phases[i, j].reshape(cb, ph, pw),
-                            self.xp[:, i:i + sh * ph:sh, j:j + sw * pw:sw])
-                           for i in range(sh) for j in range(sw)]
+            # Each call copies the input's cells of each phase straight into it.
+            self.phases = np.zeros((sh, sw, cb, ph * pw), dtype)
+            self.copies = []
+            for i in range(sh):
+                rows = _phase_cells(i, sh, top, h, ph)
+                for j in range(sw):
+                    cols = _phase_cells(j, sw, left, wd, pw)
+                    if rows and cols:
+                        self.copies.append((self.phases[i, j].reshape(cb, ph, pw)[:, rows[0], cols[0]],
+                                            rows[1], cols[1]))
+        else:
+            self.xp = np.zeros((cb, hp, wpad), dtype)
+            self.copies = [(self.xp[:, top:top + h, left:left + wd], slice(None), slice(None))]
         # Offsets (r, q) and (r', q) reading the same source at rows a fixed step
         # apart form one group: one strided view (maps, offsets, cells).
         self.taps, self.windows = [], []
@@ -256,5 +262,19 @@ class _FirstPlan:
                                       (sb, dh * sr, sh * sr, sw * sc), writeable=False)
                 self.taps.append((rows, q))
                 self.windows.append(view)
-        self.nbytes = self.xp.nbytes + self.acc.nbytes + self.term.nbytes + \
-            (0 if self.phases is None else self.phases.nbytes)
+        self.nbytes = (self.xp if self.phases is None else self.phases).nbytes + \
+            self.acc.nbytes + self.term.nbytes
+
+
+def _phase_cells(phase: int, stride: int, before: int, size: int, count: int) -> tuple | None:
+    """Where the input's cells of one stride phase go in it, and which they are, along one axis.
+
+    Phase cell k is padded cell ``phase + stride * k``, input cell
+    ``phase + stride * k - before``; returns (slice of phase cells, slice of
+    input cells), or None if the phase holds padding only.
+    """
+    k0, k1 = max(0, -(-(before - phase) // stride)), min(count, -(-(before + size - phase) // stride))
+    if k1 <= k0:
+        return None
+    first = phase + stride * k0 - before
+    return slice(k0, k1), slice(first, first + stride * (k1 - k0 - 1) + 1, stride)
