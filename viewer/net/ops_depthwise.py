@@ -57,14 +57,15 @@ def depthwise_last(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads, geo
 
     Notes
     -----
-    One ``np.einsum`` per block of samples sums ``window * weight`` over the
+    Per block of samples, ``np.einsum`` sums ``window * weight`` over the
     kernel offsets: ``y[n, i, j, c] = sum_{r, q} xp[n, i*sh + r*dh, j*sw + q*dw, c]
-    * w[c, r, q]``, read from a strided view of the padded input
+    * w[c, r, q]``, read from strided views of the padded input
     (:class:`_LastPlan`) against the weights tiled along an output row, so
-    that with stride 1 the innermost loop runs over a whole output row
-    (``W' * O`` cells) and accumulates in place, one pass per offset instead
-    of a multiply and an add (measured 2-4x faster than those two ufuncs,
-    whose calls also cost as much as their arithmetic on small maps).
+    that the innermost loop runs over a whole output row (``W' * O``
+    cells) and accumulates in place, one pass per offset instead of a
+    multiply and an add (measured 2-4x faster than those two ufuncs, whose
+    calls also cost as much as their arithmetic on small maps). With a
+    column stride, one einsum per column phase, their sums added.
     """
     n, h, wd, c = x.shape
     o, _, kh, kw = w.shape
@@ -77,37 +78,46 @@ def depthwise_last(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads, geo
                           lambda: _LastPlan(block, x.shape[1:], pads, (kh, kw), geo.stride,
                                             geo.dilation, geo.out_size, x.dtype))
     taps = prepared_weights(prepared, f"depthwise last {wo}", w, None,
-                            lambda: _row_weights(w, wo, plan.rows))
+                            lambda: _row_weights(w, wo, plan.columns))
     y = np.empty((n, ho, wo, o), dtype=x.dtype)
     for start in range(0, n, block):
         nb = min(block, n - start)
-        plan.interior[:nb] = x[start:start + nb]
-        out = y[start:start + nb].reshape((nb, ho) + taps.shape[2:])
-        np.einsum(plan.subscripts, plan.windows[:nb], taps, out=out)
+        for dst, cols in plan.copies:
+            dst[:nb] = x[start:start + nb, :, cols]
+        out = y[start:start + nb].reshape(nb, ho, wo * o)
+        for g, (win, tap) in enumerate(zip(plan.windows, taps)):
+            np.einsum("nirqk,rqk->nik", win[:nb], tap, out=plan.term[:nb] if g else out)
+            if g:
+                out += plan.term[:nb]
     if b is not None:
         y += b
     return y
 
 
-def _row_weights(w: np.ndarray, wo: int, rows: bool) -> np.ndarray:
-    """Each kernel offset's weights tiled along an output row of ``wo`` cells.
+def _row_weights(w: np.ndarray, wo: int, columns: list) -> list:
+    """Per group of kernel columns, their offsets' weights tiled along an output row.
 
-    Returns (kh, kw, wo * O) if ``rows`` (a row's cells as one run), else (kh, kw, wo, O).
+    Returns one (kh, len(group), wo * O) array per group of ``columns``.
     """
     o, _, kh, kw = w.shape
     per_offset = w[:, 0].transpose(1, 2, 0)
-    tiled = np.ascontiguousarray(np.broadcast_to(per_offset[:, :, None, :], (kh, kw, wo, o)))
-    return tiled.reshape(kh, kw, wo * o) if rows else tiled
+    tiled = np.broadcast_to(per_offset[:, :, None, :], (kh, kw, wo, o)).reshape(kh, kw, wo * o)
+    return [np.ascontiguousarray(tiled[:, group]) for group in columns]
 
 
 class _LastPlan:
-    """The padded input of a block of samples for :func:`depthwise_last`, and its window view.
+    """The padded input of a block of samples for :func:`depthwise_last`, and its window views.
 
-    The padded input has a zero border, written once. The window view has
-    axes ``(block, H', kh, kw, W', C)``: offset (r, q) of output cell (i, j)
-    reads padded cell ``(i*sh + r*dh, j*sw + q*dw)``, every cell of which
-    lies inside the padded input (``conv_output_size``), so the view never
-    reaches past it.
+    The padded input is kept as its column phases (the padded columns
+    ``b, b + sw, ...``; with stride 1 the padded input itself), each with a
+    zero border written once and the input's cells copied in on every call
+    (:attr:`copies`: destination, columns of the input). Offset (r, q) of
+    output cell (i, j) reads padded cell ``(i*sh + r*dh, j*sw + q*dw)``:
+    phase ``q*dw % sw`` at column ``j + q*dw // sw``, so in a phase an output
+    row's cells are one run of ``W' * C``. The kernel columns of one phase
+    (:attr:`columns`) are a fixed number of cells apart, so one view
+    ``(block, H', kh, columns, W' * C)`` holds all their windows; every cell
+    it reads lies inside the phase (``conv_output_size``).
     """
 
     def __init__(self, block: int, shape: tuple, pads, kernel, stride, dilation, out_size,
@@ -115,20 +125,27 @@ class _LastPlan:
         h, wd, c = shape
         (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_size
         (top, bottom), (left, right) = pads
-        self.xp = np.zeros((block, h + top + bottom, wd + left + right, c), dtype)
-        self.interior = self.xp[:, top:top + h, left:left + wd]
-        sb, sr, sc, sch = self.xp.strides
-        # Stride 1 along a row: the cells (j, c) of an output row are one run.
-        self.rows = sw == 1
-        if self.rows:
-            shape, strides = (wo * c,), (sch,)
-            self.subscripts = "nirqk,rqk->nik"
-        else:
-            shape, strides = (wo, c), (sw * sc, sch)
-            self.subscripts = "nirqjc,rqjc->nijc"
-        self.windows = as_strided(self.xp, (block, ho, kh, kw) + shape,
-                                  (sb, sh * sr, dh * sr, dw * sc) + strides, writeable=False)
-        self.nbytes = self.xp.nbytes
+        hp, phase_width = h + top + bottom, -(-(wd + left + right) // sw)
+        self.copies, self.columns, self.windows, arrays = [], [], [], []
+        for phase in range(sw):
+            group = [q for q in range(kw) if q * dw % sw == phase]
+            if not group:           # a phase no kernel column reads
+                continue
+            src = np.zeros((block, hp, phase_width, c), dtype)
+            arrays.append(src)
+            cols = _phase_cells(phase, sw, left, wd, phase_width)
+            if cols:
+                self.copies.append((src[:, top:top + h, cols[0]], cols[1]))
+            offsets = [q * dw // sw for q in group]
+            step = offsets[1] - offsets[0] if len(group) > 1 else 1
+            sb, sr, sc, sch = src.strides
+            self.columns.append(group)
+            self.windows.append(as_strided(src[:, :, offsets[0]:], (block, ho, kh, len(group), wo * c),
+                                           (sb, sh * sr, dh * sr, step * sc, sch), writeable=False))
+        if len(self.windows) > 1:
+            arrays.append(np.empty((block, ho, wo * c), dtype))
+        self.term = arrays[-1] if len(self.windows) > 1 else None
+        self.nbytes = sum(a.nbytes for a in arrays)
 
 
 def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_Geometry",
