@@ -123,8 +123,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
         if h * wd > (depthwise.DEPTHWISE_LAST_MAX_CELLS if stride == (1, 1)
                      else depthwise.DEPTHWISE_LAST_MAX_CELLS_STRIDED):
             return depthwise.depthwise_first(x, w, bias, geo, keep)
-        y = depthwise.depthwise_last(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w, bias, pads, geo,
-                                     keep)
+        # The kernel copies its input into its padded buffer anyway: that copy transposes.
+        y = depthwise.depthwise_last(x.transpose(0, 2, 3, 1), w, bias, pads, geo, keep)
         return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
     return _grouped(x, w, bias, groups, geo, {} if prepared is None else prepared)
 
