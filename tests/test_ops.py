@@ -256,6 +256,23 @@ def test_pool2d_max_ignores_padding_even_for_negative_inputs():
     np.testing.assert_allclose(y[0, 0, 0, 0], x[0, 0, :2, :2].max())
 
 
+def test_pool2d_padded_work_array_keeps_its_border_between_calls():
+    # The padded input is a kept work array: max pooling (border -inf) and average
+    # pooling (border 0) of one shape, each called again on other data, and the
+    # results must not share memory with it or with each other.
+    kw = dict(size=3, stride=2, padding=((1, 1), (1, 1)), ceil_mode=True)
+    x1, x2 = -1.0 - rand(2, 3, 7, 7) ** 2, rand(2, 3, 7, 7, seed=1)
+    results = []
+    for x in (x1, x2, x1):
+        for mode in ("max", "avg"):
+            want = naive_pool(x.astype(np.float64), mode, (3, 3), (2, 2), kw["padding"], True, True)
+            got = ops.pool2d(x, mode, **kw)
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+            results.append((got, got.copy()))
+    for got, copy in results:
+        np.testing.assert_array_equal(got, copy)
+
+
 def test_pool2d_stride_defaults_to_size_and_int_max_pool_keeps_dtype():
     x = np.arange(2 * 1 * 4 * 4).reshape(2, 1, 4, 4).astype(np.int16)
     y = ops.pool2d(x, "max", size=2)
