@@ -451,3 +451,29 @@ def test_conv_transpose_matches_the_scatter_formula(wshape, stride, crop, output
     assert got.dtype == np.float32
     assert got.shape[1:] == layer.output_shape
     np.testing.assert_allclose(got.transpose(0, 3, 1, 2) if last else got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", ["mean", "sum"])
+@pytest.mark.parametrize("axes", [(2, 3), (-1,), (1, 2, 3), (3, 2), (1, 2), (1, 3)])
+@pytest.mark.parametrize("keepdims", [True, False])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_reduce_mean_and_sum_of_float32_accumulate_in_float64(op, axes, keepdims, transposed):
+    # Trailing axes of a contiguous input take the matrix-vector route, the others
+    # (leading axes, a transposed view) numpy's; both against a float64 loop.
+    from viewer.net.layers.tensor import Reduce
+    x = 1e4 + rand(2, 3, 5, 4)                  # large values, small spread
+    if transposed:
+        x = x.transpose(0, 1, 3, 2)
+    layer = Reduce(Input(shape=x.shape[1:], name="in"), name="r", op=op, axes=axes,
+                   keepdims=keepdims)
+    got = layer.forward(x)
+    reduced = sorted(a % 4 for a in axes)
+    want = np.zeros([1 if i in reduced else n for i, n in enumerate(x.shape)])
+    for index in np.ndindex(*x.shape):
+        want[tuple(0 if i in reduced else j for i, j in enumerate(index))] += float(x[index])
+    if op == "mean":
+        want /= math.prod(x.shape[a] for a in reduced)
+    if not keepdims:
+        want = want.reshape([n for i, n in enumerate(want.shape) if i not in reduced])
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want.astype(np.float32), rtol=1e-7, atol=0)
