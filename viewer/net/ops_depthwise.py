@@ -140,7 +140,8 @@ class _LastPlan:
             step = offsets[1] - offsets[0] if len(group) > 1 else 1
             sb, sr, sc, sch = src.strides
             self.columns.append(group)
-            self.windows.append(as_strided(src[:, :, offsets[0]:], (block, ho, kh, len(group), wo * c),
+            self.windows.append(as_strided(src[:, :, offsets[0]:],
+                                           (block, ho, kh, len(group), wo * c),
                                            (sb, sh * sr, dh * sr, step * sc, sch), writeable=False))
         if len(self.windows) > 1:
             arrays.append(np.empty((block, ho, wo * c), dtype))
@@ -216,8 +217,9 @@ class _FirstPlan:
     slice of a flattened padded map: with stride 1 of the padded map itself
     (whole padded rows, see :func:`viewer.net.ops.conv2d`), with a larger
     stride of one of its stride phases (the cells ``[a::sh, b::sw]`` of the
-    padded map, copied from the input on every call, their border zero), since the window at offset (r, q) reads phase
-    ``(r % sh, q % sw)`` shifted by ``(r // sh, q // sw)``. Otherwise the
+    padded map, copied from the input on every call, their border zero),
+    since the window at offset (r, q) reads phase ``(r % sh, q % sw)``
+    shifted by ``(r // sh, q // sw)``. Otherwise the
     windows are strided 2-d views of the padded map. The offsets of one
     kernel column that read one source are a fixed number of rows apart,
     so one view ``(maps, offsets, cells)`` holds all their windows (one
@@ -242,7 +244,6 @@ class _FirstPlan:
             hp, wpad = h + top + bottom, wd + left + right
         length = cells[0] * (cells[1] if len(cells) > 1 else 1)
         self.block = cb = max(1, min(maps, DEPTHWISE_BLOCK_BYTES // ((per_map + 2 * length) * item)))
-        self.window_ndim = 1 + len(cells)
         self.acc, self.term = np.empty((cb,) + cells, dtype), np.empty((cb,) + cells, dtype)
         self.phases, self.xp = None, None
         if flat and (sh, sw) != (1, 1):
@@ -254,8 +255,8 @@ class _FirstPlan:
                 for j in range(sw):
                     cols = _phase_cells(j, sw, left, wd, pw)
                     if rows and cols:
-                        self.copies.append((self.phases[i, j].reshape(cb, ph, pw)[:, rows[0], cols[0]],
-                                            rows[1], cols[1]))
+                        phase = self.phases[i, j].reshape(cb, ph, pw)
+                        self.copies.append((phase[:, rows[0], cols[0]], rows[1], cols[1]))
         else:
             self.xp = np.zeros((cb, hp, wpad), dtype)
             self.copies = [(self.xp[:, top:top + h, left:left + wd], slice(None), slice(None))]
@@ -268,7 +269,8 @@ class _FirstPlan:
                 if not rows:
                     continue
                 if flat:
-                    src = self.xp.reshape(cb, -1) if self.phases is None else self.phases[a, q * dw % sw]
+                    src = self.xp.reshape(cb, -1) if self.phases is None else \
+                        self.phases[a, q * dw % sw]
                     offsets = [(r * dh) // sh * pw + (q * dw) // sw for r in rows]
                     step = offsets[1] - offsets[0] if len(rows) > 1 else pw
                     view = as_strided(src[:, offsets[0]:], (cb, len(rows), length),
@@ -290,7 +292,8 @@ def _phase_cells(phase: int, stride: int, before: int, size: int, count: int) ->
     ``phase + stride * k - before``; returns (slice of phase cells, slice of
     input cells), or None if the phase holds padding only.
     """
-    k0, k1 = max(0, -(-(before - phase) // stride)), min(count, -(-(before + size - phase) // stride))
+    k0 = max(0, -(-(before - phase) // stride))
+    k1 = min(count, -(-(before + size - phase) // stride))
     if k1 <= k0:
         return None
     first = phase + stride * k0 - before
