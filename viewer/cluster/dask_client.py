@@ -19,6 +19,7 @@ the scheduler gives it to another worker (up to ``allowed-failures`` times).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -42,6 +43,8 @@ WORKER_ENV = {name: "1" for name in THREAD_VARIABLES}
 PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 #: How often a wait for shards looks at the cancel flag, in seconds.
 POLL = 0.2
+#: Seconds a local worker gets to stop before it is killed when the cluster closes.
+STOP_SECONDS = 0.5
 
 
 def _distributed() -> Any:
@@ -119,11 +122,18 @@ class DaskCluster:
         self.close()
 
     def close(self) -> None:
-        """Disconnect; stop the local cluster if this started one."""
+        """Disconnect; stop the local cluster if this started one.
+
+        Its worker processes are stopped first, each killed after :data:`STOP_SECONDS`:
+        a cancelled sweep's shards are not waited for (Dask's own close waits for every
+        running task, seconds on end, which a closing window cannot).
+        """
         client = getattr(self, "client", None)
         if client is not None:
             client.close()
         if self._cluster is not None:
+            if self._cluster.workers:  # none left once closed
+                self._cluster.sync(_stop_workers, list(self._cluster.workers.values()))
             self._cluster.close()
 
     def executor(self) -> DaskExecutor:
@@ -164,6 +174,8 @@ class DaskExecutor:
     def run(self, sweep: Any, shards: list[tuple[int, np.ndarray]], projections: Optional[dict],
             cancel: Optional[threading.Event]) -> Iterator[tuple[int, ShardState]]:
         distributed = _distributed()
+        if cancel is not None and cancel.is_set():  # e.g. while the cluster started
+            raise SweepCancelled("sweep cancelled")
         net, samples, spec = self._shared(sweep)
         fits = None if projections is None else self._everywhere(projections)[0]
         tag = uuid.uuid4().hex[:8]
@@ -187,6 +199,12 @@ class DaskExecutor:
         finally:
             for future in pending:
                 future.cancel()
+
+
+async def _stop_workers(nannies: list) -> None:
+    """Close these nannies at once, each killing its worker process if it does not stop."""
+    await asyncio.gather(*(nanny.close(timeout=STOP_SECONDS, reason="strata-sweep-closed")
+                           for nanny in nannies))
 
 
 def _same(value: Any) -> Any:

@@ -256,9 +256,9 @@ class SweepController(QObject):
             return
         job, self._job = self._job, None
         self.runner.forget()
-        if not quiet:
-            self.cancelled.emit(job.layer)
         self.runningChanged.emit(False)
+        if not quiet:  # after: the bar's "cancelled" is not replaced by its idle summary
+            self.cancelled.emit(job.layer)
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Cancel and wait for the sweep thread (closing the window)."""
