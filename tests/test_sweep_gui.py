@@ -75,3 +75,23 @@ def test_a_sweep_on_local_workers_shows_the_in_process_numbers_and_where(qtbot, 
     np.testing.assert_array_equal(result.top_samples, want.top_samples)
     assert sweeps.ran == "local:1 (1 worker process)"
     sweeps.shutdown()
+
+
+def test_the_bar_says_where_the_shown_sweep_ran(qtbot, state, isolated_settings):
+    panel = _panel(qtbot, state)
+    bar, sweeps = panel.bar, panel.sweeps
+    with qtbot.waitSignal(sweeps.finished, timeout=60_000):
+        bar.sweep_button.click()
+    assert bar.status.text().endswith(" s · in-process")
+    _type(qtbot, bar.run_box, "local:1")
+    state.set_layer(RELU2 + 1)  # not swept yet
+    with qtbot.waitSignal(sweeps.finished, timeout=180_000):
+        bar.sweep_button.click()
+    qtbot.waitUntil(lambda: sweeps.idle)
+    assert bar.status.text().endswith(" s · local:1 (1 worker process)")
+    _type(qtbot, bar.run_box, "in-process")
+    state.set_layer(RELU2)  # its cached sweep: where that one ran, not the box's choice
+    assert bar.status.text().endswith(" s · in-process")
+    state.set_layer(RELU2 + 1)
+    assert bar.status.text().endswith(" s · local:1 (1 worker process)")
+    panel.shutdown()

@@ -236,9 +236,7 @@ class SweepBar(QWidget):
             return
         what = "channels" if result.unit_axis is not None and len(result.shape) == 3 else "units"
         off = int(result.never_active.sum())
-        ran = self.sweeps.ran or IN_PROCESS
-        # Where it ran is said when it was not here, the default (the bar is narrow).
+        # Where it ran, last: where the row is too narrow it is elided first (whole on hover).
         self.status.setText(f"{result.n_samples:,} samples · {result.n_units:,} {what} · "
-                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s"
-                            + ("" if ran == IN_PROCESS else f" · {ran}"))
-        self.status.setToolTip(f"ran {ran}")
+                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s · "
+                            f"{self.sweeps.ran or IN_PROCESS}")
