@@ -56,6 +56,8 @@ class SweepBar(QWidget):
     progress : QProgressBar
     status : ElidedLabel
         Progress with time left, or the summary of the shown result.
+    ran_label : ElidedLabel
+        Where the shown result ran: "in-process", "local:2 (2 worker processes)".
     """
 
     def __init__(self, state: AppState, sweeps: SweepController,
@@ -107,6 +109,9 @@ class SweepBar(QWidget):
         self.progress.hide()
         self.status = ElidedLabel("")
         self.status.setObjectName("hoverText")
+        self.ran_label = ElidedLabel("")
+        self.ran_label.setObjectName("hoverText")
+        self.ran_label.setToolTip("Where the sweep shown ran")
 
         # Two rows, so the bar fits under the central view of a 1280-pixel window:
         # the controls, then the progress and what the sweep found.
@@ -115,7 +120,8 @@ class SweepBar(QWidget):
         controls.setSpacing(8)
         for widget in (self.layer_label, self.subset_box, self.sweep_button, self.auto_box):
             controls.addWidget(widget)
-        controls.addStretch(1)
+        # Where the result ran, in this row's spare room (the summary below has none).
+        controls.addWidget(self.ran_label, 1)
         progress = QHBoxLayout()
         progress.setSpacing(8)
         progress.addWidget(QLabel("Active >"))
@@ -194,6 +200,7 @@ class SweepBar(QWidget):
     def _on_started(self, layer: int) -> None:
         self.progress.setRange(0, 0)  # busy until the first batch says how far
         self.progress.show()
+        self.ran_label.setText("")
         net = self._state.net
         self.status.setText(f"sweeping {net[layer].name}… estimating time left…")
 
@@ -224,19 +231,19 @@ class SweepBar(QWidget):
         if s.net is None:
             self.layer_label.setText("")
             self.status.setText("")
+            self.ran_label.setText("")
             return
         self.layer_label.setText(f"Sweep <b>{s.net[s.layer].name}</b> over")
         if self.sweeps.running:
             return
         result = self.sweeps.result
         self.status.setToolTip("")
+        self.ran_label.setText("" if result is None else self.sweeps.ran or IN_PROCESS)
         if result is None:
             self.status.setText("not swept yet: press Sweep" if s.samples is not None
                                 else "no samples to sweep")
             return
         what = "channels" if result.unit_axis is not None and len(result.shape) == 3 else "units"
         off = int(result.never_active.sum())
-        # Where it ran, last: where the row is too narrow it is elided first (whole on hover).
         self.status.setText(f"{result.n_samples:,} samples · {result.n_units:,} {what} · "
-                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s · "
-                            f"{self.sweeps.ran or IN_PROCESS}")
+                            f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s")
