@@ -31,7 +31,7 @@ def state(qtbot):
 
 def _panel(qtbot, state):
     panel = DatasetPanel(state)
-    qtbot.addWidget(panel)
+    qtbot.addWidget(panel, before_close_func=lambda p: p.shutdown())  # no sweep outlives it
     panel.sweeps.set_auto(False)
     return panel
 
