@@ -111,7 +111,7 @@ def costs(sweep: Sweep, rows: int = 3000, rounds: int = 3) -> None:
     the difference of the medians over the values the swept layers output is the
     statistics' cost per output value.
     """
-    from viewer.analysis.sweep import sweep_rows
+    from viewer.analysis.sweep_shard import sweep_rows
     from viewer.data.batches import sample_batches
 
     net, samples, spec = sweep.net, sweep.samples, sweep.spec

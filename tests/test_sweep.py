@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from viewer.analysis.pca import FeatureSketch
-from viewer.analysis.sweep import Sweep, SweepCancelled
+from viewer.analysis.sweep import Sweep
+from viewer.analysis.sweep_shard import SweepCancelled
 from viewer.analysis.unit_stats import Moments, TopK
 from viewer.cli import main
 from viewer.data import embedded_samples

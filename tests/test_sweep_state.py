@@ -10,7 +10,8 @@ import pytest
 
 from viewer.analysis.histogram import UnitHistograms
 from viewer.analysis.pca import PCAPart
-from viewer.analysis.sweep import Sweep, sweep_rows
+from viewer.analysis.sweep import Sweep
+from viewer.analysis.sweep_shard import sweep_rows
 from viewer.analysis.sweep_state import load_state, save_state
 from viewer.analysis.unit_stats import ClassSums, Moments, TopK
 from viewer.cli import main
@@ -268,7 +269,7 @@ def test_histograms_csv_counts_each_units_values(tmp_path, capsys):
 def test_a_shard_reads_its_samples_in_few_runs_and_gets_the_same_numbers(tmp_path, monkeypatch):
     import h5py
 
-    import viewer.analysis.sweep as sweep_module
+    import viewer.analysis.sweep_shard as sweep_module
     from viewer.data import embedded_samples, open_samples
     from viewer.data.hdf5 import HDF5Reader
     from viewer.net import load

@@ -13,7 +13,7 @@ The net, the samples and the sweep's spec are sent to every worker once (as
 tasks that return them, so that a lost copy is computed again); each shard's
 task then carries only its rows. Every shard is queued at once, behind the fit
 shard's task; meanwhile each other worker sweeps the first rows of a later shard
-(:func:`~viewer.analysis.sweep.sweep_rows_deferred`), placed on the PCA once the
+(:func:`~viewer.analysis.sweep_shard.sweep_rows_deferred`), placed on the PCA once the
 fit exists. Workers read the samples themselves: a SampleSet carries its file's path,
 not its data, so that path must be reachable from the workers (the same absolute path
 on a shared filesystem). A worker that dies loses its shard;
@@ -31,7 +31,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from viewer.analysis.sweep import SweepCancelled, project_deferred, sweep_rows, \
+from viewer.analysis.sweep_shard import SweepCancelled, project_deferred, sweep_rows, \
     sweep_rows_deferred
 from viewer.blas import THREAD_VARIABLES
 from viewer.analysis.sweep_state import ShardState

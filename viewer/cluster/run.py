@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
-from viewer.analysis.sweep import sweep_rows
+from viewer.analysis.sweep_shard import sweep_rows
 from viewer.analysis.sweep_state import ShardState
 
 #: Rows per shard unless asked otherwise.
@@ -133,7 +133,7 @@ def run_shards(sweep: Any, shard_size: int = SHARD_SIZE, folder: Any = None,
     progress : callable, optional
         Called with a :class:`RunProgress` after each shard.
     cancel : threading.Event, optional
-        Set it to stop (:class:`~viewer.analysis.sweep.SweepCancelled`); finished shards stay saved.
+        Set it to stop (:class:`~viewer.analysis.sweep_shard.SweepCancelled`); finished shards stay saved.
 
     Returns
     -------
