@@ -174,6 +174,16 @@ def test_no_label_is_cut_in_the_heatmap_weights_and_dataset_views(qtbot, demo_wi
         return clipped_labels(w)
 
     assert cut() == []
+    for tab in ("pca", "classes"):
+        panel.show_tab(tab)
+        QApplication.processEvents()
+        assert cut() == [], tab
+    # The class means' unit numbers do not run into each other.
+    qtbot.waitUntil(lambda: panel.classes.means is not None)
+    panel.classes.canvas.draw()
+    boxes = [t.get_window_extent() for t in panel.classes.axes.get_xticklabels() if t.get_text()]
+    assert len(boxes) >= 5
+    assert all(right.x0 - left.x1 >= 4 for left, right in zip(boxes, boxes[1:]))
     panel.show_tab("browse")
     qtbot.waitUntil(lambda: panel.predictions.complete, timeout=60_000)
     QApplication.processEvents()

@@ -94,6 +94,7 @@ def test_the_bar_says_where_the_shown_sweep_ran(qtbot, state, isolated_settings)
     assert bar.ran_label.text() == "in-process"
     state.set_layer(RELU2 + 1)
     assert bar.ran_label.text() == "local:1 (1 worker process)"
+    assert bar.status.toolTip() == "ran local:1 (1 worker process)"  # where the label has no room
     state.set_layer(RELU2 + 2)  # not swept: nothing ran
     assert bar.ran_label.text() == ""
     panel.shutdown()

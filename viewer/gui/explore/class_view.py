@@ -141,8 +141,7 @@ class ClassView(QWidget):
         self.axes.set_yticks(np.arange(k), names if k <= MAX_TICKS else None)
         if k > MAX_TICKS:
             self.axes.set_yticks([])
-        step = max(1, int(np.ceil(u / MAX_TICKS)))
-        self.axes.set_xticks(np.arange(0, u, step))
+        self.axes.set_xticks(np.arange(0, u, _tick_step(u, self.axes.get_window_extent().width)))
         ink = text_colour(self)
         what = "channel" if len(result.shape) == 3 else "unit"
         self.axes.set_xlabel(f"{what} of {result.layer_name}", color=ink)
@@ -191,3 +190,15 @@ class ClassView(QWidget):
         cell = self._cell(event)
         if cell is not None and event.button == 1:
             self.sweeps.set_unit(cell[1])
+
+
+def _tick_step(count: int, room: float, per_label: float = 28.0) -> int:
+    """A round step (1, 2, 5, 10, 20, 50, ...) between unit ticks, so that ``count`` units on
+    ``room`` pixels get labels ``per_label`` pixels apart or more (and at most MAX_TICKS)."""
+    wanted = count / max(1, min(MAX_TICKS, int(room // per_label)))
+    scale = 1
+    while True:
+        for n in (1, 2, 5):
+            if n * scale >= wanted:
+                return n * scale
+        scale *= 10

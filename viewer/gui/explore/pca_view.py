@@ -64,6 +64,7 @@ class PCAView(QWidget):
         self.title = QLabel("")
         self.title.setObjectName("plotTitle")
         self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.title.setToolTip("Hover a point to see its sample, click it to open it")
         self.note = QLabel("")
         self.note.setObjectName("hoverText")
         self.note.setWordWrap(True)
@@ -276,5 +277,7 @@ class PCAView(QWidget):
     @staticmethod
     def _title_text(result: Any) -> str:
         ratio = result.pca.explained_variance_ratio
-        return (f"<b>{result.layer_name}</b> · explained variance {100 * ratio.sum():.1f} % "
-                "in two components · hover a point to see it, click to open it")
+        # Short enough for the row beside the colour box at 1280 pixels (the tooltip says
+        # what to do with the points; the note below splits the variance per component).
+        share = 100 * ratio.sum()
+        return f"<b>{result.layer_name}</b> · PC 1 and 2: {share:.1f} % of the variance"

@@ -247,3 +247,5 @@ class SweepBar(QWidget):
         off = int(result.never_active.sum())
         self.status.setText(f"{result.n_samples:,} samples · {result.n_units:,} {what} · "
                             f"{off:,} {result.inactive_name} · {result.elapsed:.2f} s")
+        # Where it ran is also on hover: at 1280 pixels the label for it has no room.
+        self.status.setToolTip(f"ran {self.ran_label.text()}")
