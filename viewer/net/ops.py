@@ -21,7 +21,8 @@ pooling in :mod:`viewer.net.ops_pool`, argument checks and window geometry in
 """
 from __future__ import annotations
 
-from typing import Tuple
+from functools import partial
+from typing import Any, Callable, Tuple
 
 import numpy as np
 
@@ -82,14 +83,39 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
     computed and dropped.
     """
     x = np.asarray(x)
-    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    x = x.astype(dtype, copy=False)
+    return conv2d_route(x.shape, x.dtype, w, b, stride, padding, dilation, groups, channels_last,
+                        {} if prepared is None else prepared)(x)
+
+
+Route = Callable[[np.ndarray], np.ndarray]
+
+
+def conv2d_route(shape: Tuple[int, ...], dtype: Any, w: np.ndarray, b: np.ndarray | None,
+                 stride: IntPair = (1, 1), padding: Padding = ((0, 0), (0, 0)),
+                 dilation: IntPair = (1, 1), groups: int = 1, channels_last: bool = False,
+                 prepared: dict | None = None) -> Route:
+    """The kernel :func:`conv2d` runs for inputs of ``shape`` and ``dtype``, its arguments bound.
+
+    The checks, the padding, the window geometry and the choice of kernel
+    depend only on the shapes, so a layer works them out once per input
+    shape and calls the route on every batch of that shape: on small maps
+    they cost as much as the arithmetic. Arguments as for :func:`conv2d`;
+    ``shape`` is ``(N, C, H, W)`` or ``(N, H, W, C)``.
+
+    Returns
+    -------
+    callable
+        ``route(x)`` for x of ``shape`` and ``dtype`` equals ``conv2d(x, w, b, ...)``;
+        picklable (partials of module functions), so layers holding routes pickle.
+    """
+    in_dtype = np.dtype(dtype)
+    dtype = in_dtype if in_dtype.kind == "f" else np.dtype(np.float64)
     w = np.asarray(w, dtype=dtype)
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv2d needs 4-d x and w, got shapes {x.shape} and {w.shape}")
+    if len(shape) != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d needs 4-d x and w, got shapes {tuple(shape)} and {w.shape}")
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     pads = normal_padding(padding)
-    c, h, wd = (x.shape[3], x.shape[1], x.shape[2]) if channels_last else x.shape[1:]
+    c, h, wd = (shape[3], shape[1], shape[2]) if channels_last else shape[1:]
     o, cg, kh, kw = w.shape
     if groups < 1 or o % groups or cg * groups != c:
         raise ValueError(f"conv2d: {c} input channels, weights {w.shape} and groups={groups} "
@@ -98,35 +124,67 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
                 conv_output_size(wd, kw, stride[1], *pads[1], dilation[1]))
     if min(out_size) < 1:
         raise ValueError(f"conv2d: input {h}x{wd} is smaller than the dilated kernel")
-    geo = _Geometry(x.shape, channels_last, pads, (kh, kw), stride, dilation, out_size)
+    keep = {} if prepared is None else prepared
     bias = None if b is None else np.asarray(b, dtype=dtype)
+    route = _route(shape, w, bias, stride, pads, dilation, groups, channels_last, out_size, keep)
+    return route if in_dtype == dtype else partial(cast_input, dtype=dtype, route=route)
+
+
+def _route(shape, w, bias, stride, pads, dilation, groups, channels_last, out_size, keep) -> Route:
+    """The kernel of :func:`conv2d_route` for checked arguments (see :func:`conv2d`'s notes)."""
+    c, h, wd = (shape[3], shape[1], shape[2]) if channels_last else shape[1:]
+    o, cg, kh, kw = w.shape
     if kh == kw == 1 and groups == 1 and not any(pads[0] + pads[1]):
-        return _pointwise(x, w, bias, stride, channels_last, {} if prepared is None else prepared)
+        return partial(_pointwise, w=w, b=bias, stride=stride, channels_last=channels_last,
+                       prepared=keep)
     if channels_last and c == 1:
         # One input channel: the same memory is (N, 1, H, W), whose windows are
         # contiguous runs where channels-last ones are single cells (measured
         # 48x48x1 to 8 channels: 0.6x the time, the result's transpose included).
-        y = conv2d(x.reshape(x.shape[0], 1, h, wd), w, bias, stride, pads, dilation, groups,
-                   False, prepared)
-        return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
+        first = _route((shape[0], 1, h, wd), w, bias, stride, pads, dilation, groups, False,
+                       out_size, keep)
+        return partial(_one_channel_last, route=first)
     if (kh, kw) == (3, 3) and stride == dilation == (1, 1) and groups == 1 \
-            and _winograd_pays(x.shape[0], c, o, out_size):
-        return _winograd(x, w, bias, pads, channels_last, {} if prepared is None else prepared)
+            and _winograd_pays(shape[0], c, o, out_size):
+        return partial(_winograd, w=w, b=bias, pads=pads, channels_last=channels_last,
+                       prepared=keep)
+    geo = _Geometry(shape, channels_last, pads, (kh, kw), stride, dilation, out_size)
     # Measured: per-group GEMMs with cg == 1 are 2-12x slower than multiply-add.
     if cg == 1 and groups > 1:
-        if o > c:
-            # Channel multiplier: repeat each input channel once per output.
-            x = np.repeat(x, o // c, axis=3 if channels_last else 1)
-        keep = {} if prepared is None else prepared
         if channels_last:
-            return depthwise.depthwise_last(x, w, bias, pads, geo, keep)
-        if h * wd > (depthwise.DEPTHWISE_LAST_MAX_CELLS if stride == (1, 1)
-                     else depthwise.DEPTHWISE_LAST_MAX_CELLS_STRIDED):
-            return depthwise.depthwise_first(x, w, bias, geo, keep)
-        # The kernel copies its input into its padded buffer anyway: that copy transposes.
-        y = depthwise.depthwise_last(x.transpose(0, 2, 3, 1), w, bias, pads, geo, keep)
-        return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
-    return _grouped(x, w, bias, groups, geo, {} if prepared is None else prepared)
+            kernel = partial(depthwise.depthwise_last, w=w, b=bias, pads=pads, geo=geo, prepared=keep)
+        elif h * wd > (depthwise.DEPTHWISE_LAST_MAX_CELLS if stride == (1, 1)
+                       else depthwise.DEPTHWISE_LAST_MAX_CELLS_STRIDED):
+            kernel = partial(depthwise.depthwise_first, w=w, b=bias, geo=geo, prepared=keep)
+        else:
+            # The kernel copies its input into its padded buffer anyway: that copy transposes.
+            kernel = partial(_depthwise_transposed, w=w, b=bias, pads=pads, geo=geo, prepared=keep)
+        # Channel multiplier: each input channel repeated once per output.
+        return kernel if o == c else partial(_repeated, times=o // c,
+                                             axis=3 if channels_last else 1, route=kernel)
+    return partial(_grouped, w=w, b=bias, groups=groups, geo=geo, prepared=keep)
+
+
+def cast_input(x: np.ndarray, dtype: np.dtype, route: Route) -> np.ndarray:
+    """``route`` on x converted to ``dtype`` (integer input computes in float64)."""
+    return route(x.astype(dtype))
+
+
+def _one_channel_last(x: np.ndarray, route: Route) -> np.ndarray:
+    """A one-channel (N, H, W, 1) input through the channels-first ``route``, result channels last."""
+    y = route(x.reshape(x.shape[0], 1, x.shape[1], x.shape[2]))
+    return np.ascontiguousarray(y.transpose(0, 2, 3, 1))
+
+
+def _repeated(x: np.ndarray, times: int, axis: int, route: Route) -> np.ndarray:
+    return route(np.repeat(x, times, axis=axis))
+
+
+def _depthwise_transposed(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads,
+                          geo: "_Geometry", prepared: dict) -> np.ndarray:
+    """A small channels-first depthwise convolution run channels last, transposed in and out."""
+    y = depthwise.depthwise_last(x.transpose(0, 2, 3, 1), w, b, pads, geo, prepared)
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
 #: When 3x3 stride-1 convolutions go through Winograd: from 64 input and output

@@ -8,6 +8,7 @@ compared with the source framework layer by layer.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,10 @@ def _shape_out(layer: Layer, c: int, h: int, w: int) -> Shape:
     return (c, h, w) if layer.data_format == "channels_first" else (h, w, c)
 
 
+#: Input shapes a convolution layer keeps the route of (see :func:`ops.conv2d_route`).
+MAX_ROUTES = 8
+
+
 @register
 class Conv2D(Layer):
     """2-D convolution (cross-correlation, as PyTorch and TensorFlow compute it).
@@ -104,6 +109,8 @@ class Conv2D(Layer):
             raise LayerError(f"layer {name!r}: bias has {self.b.shape[0]} values for "
                              f"{self.W.shape[0]} output channels")
         self._prepared: dict = {}  # the kernels' weights rearranged by ops.conv2d, kept
+        # Per input (shape, dtype): (W, b, ops.conv2d_route) made for that W and b.
+        self._routes: dict = {}
 
     def config(self) -> dict:
         return {"stride": list(self.stride), "padding": _padding_json(self.padding),
@@ -129,13 +136,25 @@ class Conv2D(Layer):
         return _shape_out(self, self.W.shape[0], oh, ow)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        key = (x.shape, x.dtype)
+        entry = self._routes.get(key)
+        if entry is None or entry[0] is not self.W or entry[1] is not self.b:
+            entry = self._routes[key] = (self.W, self.b, self._route(x.shape, x.dtype))
+        return entry[2](x)
+
+    def _route(self, shape: tuple, dtype: np.dtype) -> ops.Route:
+        """The :func:`ops.conv2d_route` for inputs of ``shape`` and ``dtype``."""
+        if len(self._routes) >= MAX_ROUTES:    # bounded: a net sees few input shapes
+            self._routes.clear()
         last = self.data_format == "channels_last"
-        h, w = x.shape[1:3] if last else x.shape[2:4]
-        if x.dtype.kind != "f":
-            x = x.astype(self.W.dtype)
-        return ops.conv2d(x, self.W, self.b, stride=self.stride, padding=self._pads(h, w),
-                          dilation=self.dilation, groups=self.groups, channels_last=last,
-                          prepared=self._prepared)
+        if len(shape) != 4:
+            raise ValueError(f"conv2d needs 4-d x, got shape {shape}")
+        if dtype.kind != "f":   # integer input computes in the weights' float type
+            return partial(ops.cast_input, dtype=self.W.dtype, route=self._route(shape, self.W.dtype))
+        h, w = shape[1:3] if last else shape[2:4]
+        return ops.conv2d_route(shape, dtype, self.W, self.b, stride=self.stride,
+                                padding=self._pads(h, w), dilation=self.dilation,
+                                groups=self.groups, channels_last=last, prepared=self._prepared)
 
 
 class _Pool2D(Layer):
