@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from test_ops import naive_conv
-from viewer.net import ops
+from viewer.net import ops, ops_geometry as geometry
 from viewer.net.layers import Conv2D, Input
 
 RNG = np.random.default_rng(7)
@@ -65,3 +65,18 @@ def test_route_equals_conv2d():
     x, W, b = rand(2, 5, 9, 9), rand(6, 5, 3, 3), rand(6)
     route = ops.conv2d_route(x.shape, x.dtype, W, b, stride=2, padding=1)
     np.testing.assert_array_equal(route(x), ops.conv2d(x, W, b, stride=2, padding=1))
+
+
+@pytest.mark.parametrize("shape", [(1, 44, 44, 8), (2, 5, 7, 16), (1, 3, 3, 128), (1, 1, 1, 3)])
+def test_bias_added_in_tiled_rows_is_exact(shape):
+    y, b = rand(*shape), rand(shape[-1])
+    want = y + b
+    prepared = {}
+    for _ in range(2):      # the tiled bias kept in prepared is the same bias
+        got = y.copy()
+        geometry.add_channels_last(got, b, prepared)
+        np.testing.assert_array_equal(got, want)
+    strided = rand(*shape[:-1], 2 * shape[-1])[..., ::2]
+    want = strided + b
+    geometry.add_channels_last(strided, b, {})
+    np.testing.assert_array_equal(strided, want)

@@ -247,7 +247,7 @@ def _pointwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Tuple
         y = np.empty(x.shape[:3] + (o,), dtype=x.dtype)
         np.matmul(x.reshape(-1, x.shape[3]), wmat.T, out=y.reshape(-1, o))
         if b is not None:
-            y += b
+            geometry.add_channels_last(y, b, prepared)
         return y
     x = np.ascontiguousarray(x)
     y = np.empty((n, o) + x.shape[2:], dtype=x.dtype)

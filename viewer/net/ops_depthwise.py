@@ -17,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from viewer.net import scratch
-from viewer.net.ops_geometry import prepared_weights
+from viewer.net.ops_geometry import add_channels_last, prepared_weights
 
 if TYPE_CHECKING:
     from viewer.net.ops import _Geometry
@@ -90,7 +90,7 @@ def depthwise_last(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, pads, geo
             if g:
                 out += plan.term[:nb]
     if b is not None:
-        y += b
+        add_channels_last(y, b, prepared)
     return y
 
 

