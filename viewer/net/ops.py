@@ -30,7 +30,7 @@ from viewer.net import ops_depthwise as depthwise, ops_geometry as geometry, scr
 # Callers use ops.pool2d, ops.same_padding, ...; the backward reads ops._window_counts.
 from viewer.net.ops_geometry import (IntPair, Padding, conv_output_size, normal_padding,  # noqa: F401
                                      pair, pool_output_size, prepared_weights, same_padding)
-from viewer.net.ops_pool import _window_counts, pool2d  # noqa: F401
+from viewer.net.ops_pool import _window_counts, pool2d, pool2d_route  # noqa: F401
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,

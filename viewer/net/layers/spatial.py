@@ -173,6 +173,7 @@ class _Pool2D(Layer):
         self.padding = _padding_config(padding, name)
         self.ceil_mode = bool(ceil_mode)
         self.data_format = check_format(data_format)
+        self._routes: dict = {}     # per input (shape, dtype, options): ops.pool2d_route
 
     def config(self) -> dict:
         return {"pool_size": list(self.pool_size), "stride": list(self.stride),
@@ -200,13 +201,21 @@ class _Pool2D(Layer):
         return _shape_out(self, c, oh, ow)
 
     def _pool(self, x: np.ndarray, **extra: Any) -> np.ndarray:
-        last = self.data_format == "channels_last"
-        h, w = x.shape[1:3] if last else x.shape[2:4]
         if x.dtype.kind != "f":
             x = x.astype(np.float32)
-        return ops.pool2d(x, self.mode, size=self.pool_size, stride=self.stride,
-                          padding=self._pads(h, w), ceil_mode=self.ceil_mode,
-                          channels_last=last, **extra)
+        key = (x.shape, x.dtype, tuple(extra.items()))
+        route = self._routes.get(key)
+        if route is None:
+            if len(self._routes) >= MAX_ROUTES:    # bounded: a net sees few input shapes
+                self._routes.clear()
+            last = self.data_format == "channels_last"
+            if len(x.shape) != 4:
+                raise ValueError(f"pool2d needs a 4-d input, got shape {x.shape}")
+            h, w = x.shape[1:3] if last else x.shape[2:4]
+            route = self._routes[key] = ops.pool2d_route(
+                x.shape, x.dtype, self.mode, size=self.pool_size, stride=self.stride,
+                padding=self._pads(h, w), ceil_mode=self.ceil_mode, channels_last=last, **extra)
+        return route(x)
 
 
 @register

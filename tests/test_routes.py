@@ -1,13 +1,14 @@
-"""Conv2D keeps one kernel route per input shape (ops.conv2d_route): never stale, picklable."""
+"""Convolution and pooling layers keep one kernel route per input shape (ops.conv2d_route,
+ops.pool2d_route): right for every shape and dtype, never stale, picklable."""
 
 import pickle
 
 import numpy as np
 import pytest
 
-from test_ops import naive_conv
+from test_ops import naive_conv, naive_pool
 from viewer.net import ops, ops_geometry as geometry
-from viewer.net.layers import Conv2D, Input
+from viewer.net.layers import AvgPool2D, Conv2D, Input, MaxPool2D
 
 RNG = np.random.default_rng(7)
 
@@ -80,3 +81,21 @@ def test_bias_added_in_tiled_rows_is_exact(shape):
     want = strided + b
     geometry.add_channels_last(strided, b, {})
     np.testing.assert_array_equal(strided, want)
+
+
+@pytest.mark.parametrize("cls,mode", [(MaxPool2D, "max"), (AvgPool2D, "avg")])
+@pytest.mark.parametrize("channels", [3, 64])    # below and at POOL_DENSE_MAX_CHANNELS
+@pytest.mark.parametrize("fmt", ["channels_first", "channels_last"])
+def test_pooling_over_several_shapes(cls, mode, channels, fmt):
+    layer = cls(Input(shape=(channels, None, None)), name="p", pool_size=3, stride=2, padding=1,
+                ceil_mode=True, data_format=fmt)
+    for x in (rand(1, channels, 9, 8), rand(2, channels, 6, 7), rand(1, channels, 9, 8),
+              RNG.integers(-5, 5, size=(1, channels, 5, 5))):
+        want = naive_pool(x.astype(np.float64), mode, (3, 3), (2, 2), ((1, 1), (1, 1)), True, True)
+        given = np.ascontiguousarray(x if fmt == "channels_first" else to_last(x))
+        got = layer.forward(given)
+        if fmt == "channels_last":
+            got = np.moveaxis(got, -1, 1)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    copy = pickle.loads(pickle.dumps(layer))
+    np.testing.assert_array_equal(copy.forward(given), layer.forward(given))
