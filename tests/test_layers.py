@@ -156,6 +156,9 @@ def test_global_pools(fmt):
     axes = (2, 3) if fmt == "channels_first" else (1, 2)
     np.testing.assert_allclose(run(GlobalAvgPool2D, x, data_format=fmt), x.mean(axis=axes), rtol=1e-6)
     np.testing.assert_array_equal(run(GlobalMaxPool2D, x, data_format=fmt), x.max(axis=axes))
+    for big in (100 * rand(2, 64, 7, 9), 100 * RNG.normal(size=(1, 3, 57, 113))):
+        big = big if fmt == "channels_first" else to_last(big)   # means taken as np.mean takes them
+        np.testing.assert_array_equal(run(GlobalAvgPool2D, big, data_format=fmt), big.mean(axis=axes))
 
 
 # -- batch norm -----------------------------------------------------------------

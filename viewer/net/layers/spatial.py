@@ -282,12 +282,22 @@ class _GlobalPool2D(Layer):
         return self.reduce(x, axis=axes)
 
 
+def _spatial_mean(x: np.ndarray, axis: tuple[int, int]) -> np.ndarray:
+    """``np.mean(x, axis)``: the same sum (np.add.reduce) and division, without np.mean's
+    Python-level argument handling, which costs more than the arithmetic on small maps."""
+    if x.dtype.kind != "f" or x.dtype.itemsize < 4:    # np.mean's own accumulator rules
+        return np.mean(x, axis=axis)
+    total = np.add.reduce(x, axis=axis)
+    total /= x.shape[axis[0]] * x.shape[axis[1]]
+    return total
+
+
 @register
 class GlobalAvgPool2D(_GlobalPool2D):
     """Mean of each channel over height and width: (C, H, W) -> (C,)."""
 
     kind = "GlobalAvgPool2D"
-    reduce = staticmethod(np.mean)
+    reduce = staticmethod(_spatial_mean)
 
 
 @register
