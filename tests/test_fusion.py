@@ -6,6 +6,7 @@ import pytest
 from viewer.net import Net
 from viewer.net.layers import (Activation, Add, BatchNorm, Conv2D, Dense, Dropout, Flatten, Input,
                                MaxPool2D, Multiply)
+from viewer.net.layers.activation import RELU_CLIP_MIN_SIZE, relu
 from viewer.net.layers.base import LayerFailed
 from viewer.net.layers.conv_extra import SeparableConv2D
 from viewer.net.layers.tensor import ConstArithmetic, Unary
@@ -171,3 +172,24 @@ def test_a_failing_layer_inside_a_step_is_named():
     d.forward = broken
     with pytest.raises(LayerFailed, match="'d'"):
         net[-1](rand(2, 3))
+
+
+@pytest.mark.parametrize("size", [100, RELU_CLIP_MIN_SIZE + 7])     # maximum, then clip
+def test_relu_both_routes(size):
+    x = rand(size)
+    x[:4] = [np.nan, -np.inf, np.inf, -0.0]
+    want = np.maximum(x, 0)
+    np.testing.assert_array_equal(relu(x), want)
+    inplace = x.copy()
+    assert relu(inplace, out=inplace) is inplace
+    np.testing.assert_array_equal(inplace, want)
+
+
+def test_fused_relu_is_bit_for_bit_the_layers_relu():
+    inp = Input(shape=(3, 48, 48), name="in")     # 8x48x48 outputs: the clip route
+    relu_layer = Activation(Conv2D(inp, name="c", W=rand(8, 3, 3, 3), b=rand(8), padding=1),
+                            name="r", function="relu")
+    net = Net([inp, relu_layer.prev, relu_layer])
+    x = rand(2, 3, 48, 48)
+    assert groups_of(net) == [["in"], ["c", "r"]]
+    assert net[-1](x).tobytes() == net.trace(x)[-1].tobytes()

@@ -23,6 +23,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from viewer.net.layers.activation import relu
+
 #: Kinds whose forward always returns a new array (never a view of an input),
 #: so the next layer may overwrite it.
 FRESH_KINDS = frozenset({"Conv2D", "SeparableConv2D", "Dense", "BatchNorm", "Add", "Multiply",
@@ -85,7 +87,7 @@ class Step:
 # -- in-place versions of element-wise layers -------------------------------------
 
 def _relu(out: np.ndarray, _: tuple) -> np.ndarray:
-    return np.maximum(out, 0, out=out)
+    return relu(out, out=out)
 
 
 def _clip(low: float | None, high: float | None) -> InPlace:

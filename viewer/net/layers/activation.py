@@ -43,11 +43,32 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+#: From this many cells of a float array, ReLU is ``np.clip(x, 0, inf)``: numpy's
+#: maximum against a scalar runs several times slower than clip on large arrays
+#: (measured, numpy 2.4, 225,792 float32 cells: 111 us against 42 us; a ufunc
+#: add: 20 us), while clip's Python wrapper costs about 3 us, which small
+#: arrays notice (784 cells: 1.5 against 4.1 us). The results differ only in
+#: the sign of a zero (clip keeps -0.0).
+RELU_CLIP_MIN_SIZE = 16384
+
+
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``max(x, 0)`` of any shape, into ``out`` if given (``out=x``: in place).
+
+    The fused plan and the Activation layer both compute ReLU here, so fused
+    and unfused outputs stay bit for bit equal.
+    """
+    if x.size >= RELU_CLIP_MIN_SIZE and x.dtype.kind == "f":
+        zero = x.dtype.type(0)
+        return np.clip(x, zero, x.dtype.type(np.inf), out=out)
+    return np.maximum(x, 0, out=out)
+
+
 def _relu(x: np.ndarray, max_value: float | None = None, alpha: float = 0.0,
           threshold: float = 0.0) -> np.ndarray:
     if not (alpha or threshold):
         # ReLU6 and the like in one pass.
-        return np.maximum(x, 0) if max_value is None else np.clip(x, 0, max_value).astype(x.dtype, copy=False)
+        return relu(x) if max_value is None else np.clip(x, 0, max_value).astype(x.dtype, copy=False)
     out = np.where(x >= threshold, x, alpha * (x - threshold))
     if max_value is not None:
         out = np.minimum(out, max_value)
