@@ -193,3 +193,18 @@ def test_fused_relu_is_bit_for_bit_the_layers_relu():
     x = rand(2, 3, 48, 48)
     assert groups_of(net) == [["in"], ["c", "r"]]
     assert net[-1](x).tobytes() == net.trace(x)[-1].tobytes()
+
+
+def test_a_value_read_twice_by_one_step_and_again_later():
+    inp = Input(shape=(6,), name="in")
+    d = Dense(inp, name="d", W=rand(6, 6), b=rand(6))
+    twice = Add([d, d], name="twice")
+    later = Add([twice, d], name="later")
+    net = Net([inp, d, twice, later])
+    x = rand(3, 6)
+    want = net.trace(x)
+    for _ in range(2):      # the plan is reused
+        np.testing.assert_array_equal(net[-1](x), want[-1])
+        got = net.outputs(x, [1, 3])
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[3], want[3])

@@ -279,15 +279,24 @@ class Plan:
     def steps(self) -> list:
         """The order as fused steps (:mod:`viewer.net.fusion`), worked out on first use.
 
-        ``step_uses`` counts, per layer, how many steps read its output.
+        ``program`` holds, per step: the step, the id() of each layer it reads
+        (None for an Input), the id() of its output layer, whether that is a
+        target, and the id() of the outputs no later step reads, dropped
+        after it (which bounds memory on deep nets).
         """
         if self._steps is None:
             from viewer.net.fusion import build_steps
             steps = build_steps(self.order, self.targets, self.uses)
-            self.step_uses: dict[int, int] = {}
-            for step in steps:
+            last_reader: dict[int, int] = {}
+            for k, step in enumerate(steps):
                 for p in step.inputs:
-                    self.step_uses[id(p)] = self.step_uses.get(id(p), 0) + 1
+                    last_reader[id(p)] = k
+            drops: list[list[int]] = [[] for _ in steps]
+            for key, k in last_reader.items():
+                drops[k].append(key)
+            self.program = [(step, tuple(id(p) for p in step.inputs) if step.inputs else None,
+                             id(step.output), id(step.output) in self.targets, tuple(drop))
+                            for step, drop in zip(steps, drops)]
             self._steps = steps
         return self._steps
 
@@ -362,25 +371,23 @@ def _evaluate_steps(plan: Plan, X: Any) -> dict[Layer, np.ndarray]:
     A step that fails is run again layer by layer, so the error names the
     layer that failed, as an unfused evaluation would.
     """
-    steps = plan.steps
-    remaining_uses = dict(plan.step_uses)
+    plan.steps     # worked out on first use
     values: dict[int, np.ndarray] = {}
     result: dict[Layer, np.ndarray] = {}
-    for step in steps:
-        if not step.inputs:
+    for step, reads, output, target, drops in plan.program:
+        if reads is None:
             out = _run_layer(step.head, X, values, result)
         else:
-            args = [values[id(p)] for p in step.inputs]
             try:
-                out = step.run(args)
+                out = step.run([values[key] for key in reads])
             except Exception:  # find and name the failing layer
                 _replay(step, X, values, result)
                 raise
-        layer = step.output
-        values[id(layer)] = out
-        if id(layer) in plan.targets:
-            result[layer] = out
-        _release(step.inputs, remaining_uses, values)
+        values[output] = out
+        if target:
+            result[step.output] = out
+        for key in drops:
+            del values[key]
     return result
 
 
