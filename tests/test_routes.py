@@ -99,3 +99,18 @@ def test_pooling_over_several_shapes(cls, mode, channels, fmt):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     copy = pickle.loads(pickle.dumps(layer))
     np.testing.assert_array_equal(copy.forward(given), layer.forward(given))
+
+
+@pytest.mark.parametrize("shape", [(1, 240, 14, 14), (3, 16, 5, 7), (1, 72, 56, 56), (2, 1, 1, 1)])
+def test_channels_first_bias_added_as_planes_is_exact(shape):
+    y, b = rand(*shape), rand(shape[1])
+    want = y + b[:, None, None]
+    prepared = {}
+    for _ in range(2):
+        got = y.copy()
+        geometry.add_channels_first(got, b, prepared)
+        np.testing.assert_array_equal(got, want)
+    strided = rand(*shape[:-1], 2 * shape[-1])[..., ::2]
+    want = strided + b[:, None, None]
+    geometry.add_channels_first(strided, b, {})
+    np.testing.assert_array_equal(strided, want)

@@ -253,7 +253,7 @@ def _pointwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Tuple
     y = np.empty((n, o) + x.shape[2:], dtype=x.dtype)
     np.matmul(wmat, x.reshape(n, x.shape[1], -1), out=y.reshape(n, o, -1))
     if b is not None:
-        y += b[:, None, None]
+        geometry.add_channels_first(y, b, prepared)
     return y
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from viewer.net import scratch
-from viewer.net.ops_geometry import add_channels_last, prepared_weights
+from viewer.net.ops_geometry import add_channels_first, add_channels_last, prepared_weights
 
 if TYPE_CHECKING:
     from viewer.net.ops import _Geometry
@@ -198,7 +198,7 @@ def depthwise_first(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, geo: "_G
         y[m0:m0 + nm] = acc.reshape(nm, ho, -1)[:, :, :wo]
     y = y.reshape(n, c, ho, wo)
     if b is not None:
-        y += b[:, None, None]
+        add_channels_first(y, b, prepared)
     return y
 
 
