@@ -84,7 +84,7 @@ def test_bias_added_in_tiled_rows_is_exact(shape):
 
 
 @pytest.mark.parametrize("cls,mode", [(MaxPool2D, "max"), (AvgPool2D, "avg")])
-@pytest.mark.parametrize("channels", [3, 64])    # below and at POOL_DENSE_MAX_CHANNELS
+@pytest.mark.parametrize("channels", [3, 64])
 @pytest.mark.parametrize("fmt", ["channels_first", "channels_last"])
 def test_pooling_over_several_shapes(cls, mode, channels, fmt):
     layer = cls(Input(shape=(channels, None, None)), name="p", pool_size=3, stride=2, padding=1,

@@ -84,38 +84,22 @@ def pool2d_route(shape: Tuple[int, ...], dtype: Any, mode: str = "max", size: In
     # Separable: reduce the rows of each window, then its columns
     # (kh + kw passes instead of kh * kw).
     rows = tuple(lead + (window(i, sh, ho),) for i in range(kh))
-    # Channels last with few channels and a column stride, the column pass
-    # runs on every column (inner loops over whole rows of W * C cells rather
-    # than C) and its result is subsampled: measured 3x3/2 44x44x16 0.7x the
-    # time, 56x56x64 1.2x.
-    dense = channels_last and sw > 1 and shape[3] < POOL_DENSE_MAX_CHANNELS
-    span = (wo - 1) * sw + 1 if dense else 0
-    cols = tuple(lead + (slice(None), slice(j, j + span) if dense else window(j, sw, wo))
-                 for j in range(kw))
+    cols = tuple(lead + (slice(None), window(j, sw, wo)) for j in range(kw))
     divisor = None if mode == "max" else \
         _window_counts(h, wd, (kh, kw), (sh, sw), (top, left), (ho, wo), (bottom, right),
                        count_include_pad, channels_last).astype(dtype)
     return partial(_pool, cast=cast, pads=((top, bottom + extra_h), (left, right + extra_w)),
-                   h_axis=h_axis, fill=fill, reduce=reduce, rows=rows, cols=cols,
-                   subsample=lead + (slice(None), slice(None, None, sw)) if dense else None,
-                   divisor=divisor)
-
-
-#: Channels-last pooling with a column stride and fewer channels than this
-#: reduces every column, then subsamples (see :func:`pool2d_route`).
-POOL_DENSE_MAX_CHANNELS = 64
+                   h_axis=h_axis, fill=fill, reduce=reduce, rows=rows, cols=cols, divisor=divisor)
 
 
 def _pool(x: np.ndarray, cast: bool, pads, h_axis: int, fill, reduce: np.ufunc, rows: tuple,
-          cols: tuple, subsample: tuple | None, divisor: np.ndarray | None) -> np.ndarray:
+          cols: tuple, divisor: np.ndarray | None) -> np.ndarray:
     """The pooling of a :func:`pool2d_route`: rows of each window reduced, then its columns."""
     if cast:
         x = x.astype(np.float64)
     xp = pad_spatial(x, pads, h_axis, fill, tag="pool input")
     reduced = _reduced([xp[r] for r in rows], reduce)
     y = _reduced([reduced[c] for c in cols], reduce)
-    if subsample is not None:
-        y = np.ascontiguousarray(y[subsample])
     if divisor is not None:
         y /= divisor
     return y
