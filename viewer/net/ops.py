@@ -130,8 +130,14 @@ def conv2d_route(shape: Tuple[int, ...], dtype: Any, w: np.ndarray, b: np.ndarra
     return route if in_dtype == dtype else partial(cast_input, dtype=dtype, route=route)
 
 
-def _route(shape, w, bias, stride, pads, dilation, groups, channels_last, out_size, keep) -> Route:
-    """The kernel of :func:`conv2d_route` for checked arguments (see :func:`conv2d`'s notes)."""
+def _route(shape: Tuple[int, ...], w: np.ndarray, bias: np.ndarray | None,
+           stride: Tuple[int, int], pads, dilation: Tuple[int, int], groups: int,
+           channels_last: bool, out_size: Tuple[int, int], keep: dict) -> Route:
+    """The kernel of :func:`conv2d_route` for checked arguments (see :func:`conv2d`'s notes).
+
+    ``w`` and ``bias`` are in the computing dtype, ``pads`` normalised, ``keep``
+    the dict of prepared weights.
+    """
     c, h, wd = (shape[3], shape[1], shape[2]) if channels_last else shape[1:]
     o, cg, kh, kw = w.shape
     if kh == kw == 1 and groups == 1 and not any(pads[0] + pads[1]):
@@ -152,13 +158,15 @@ def _route(shape, w, bias, stride, pads, dilation, groups, channels_last, out_si
     # Measured: per-group GEMMs with cg == 1 are 2-12x slower than multiply-add.
     if cg == 1 and groups > 1:
         if channels_last:
-            kernel = partial(depthwise.depthwise_last, w=w, b=bias, pads=pads, geo=geo, prepared=keep)
+            kernel = partial(depthwise.depthwise_last, w=w, b=bias, pads=pads, geo=geo,
+                             prepared=keep)
         elif h * wd > (depthwise.DEPTHWISE_LAST_MAX_CELLS if stride == (1, 1)
                        else depthwise.DEPTHWISE_LAST_MAX_CELLS_STRIDED):
             kernel = partial(depthwise.depthwise_first, w=w, b=bias, geo=geo, prepared=keep)
         else:
             # The kernel copies its input into its padded buffer anyway: that copy transposes.
-            kernel = partial(_depthwise_transposed, w=w, b=bias, pads=pads, geo=geo, prepared=keep)
+            kernel = partial(_depthwise_transposed, w=w, b=bias, pads=pads, geo=geo,
+                             prepared=keep)
         # Channel multiplier: each input channel repeated once per output.
         return kernel if o == c else partial(_repeated, times=o // c,
                                              axis=3 if channels_last else 1, route=kernel)
@@ -166,7 +174,7 @@ def _route(shape, w, bias, stride, pads, dilation, groups, channels_last, out_si
 
 
 def cast_input(x: np.ndarray, dtype: np.dtype, route: Route) -> np.ndarray:
-    """``route`` on x converted to ``dtype`` (integer input computes in float64)."""
+    """``route`` on x converted to the float ``dtype`` it computes in (x of integers)."""
     return route(x.astype(dtype))
 
 
@@ -177,6 +185,7 @@ def _one_channel_last(x: np.ndarray, route: Route) -> np.ndarray:
 
 
 def _repeated(x: np.ndarray, times: int, axis: int, route: Route) -> np.ndarray:
+    """``route`` on x with each channel repeated ``times`` times (a depthwise channel multiplier)."""
     return route(np.repeat(x, times, axis=axis))
 
 
