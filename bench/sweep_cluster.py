@@ -19,7 +19,7 @@ the ratio two free cores would give. Also printed:
 
 - overhead per shard: (2 x local:2 wall time - in-process wall time) / shards,
   the worker-seconds a shard costs beyond its compute (scheduling, sending
-  states back, what of the fit shard's time the other worker cannot fill);
+  states back, the fit shard running alone while one worker waits);
 - per-sample cost in-process (ms), for the cluster plan in bench/README.md;
 - peak memory: growth of this process's peak RSS during an in-process sweep,
   and each worker's peak RSS growth during a local:2 sweep (Linux VmHWM,

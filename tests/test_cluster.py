@@ -93,17 +93,6 @@ def test_local_cluster_gives_the_in_process_files(tmp_path, capsys, in_process):
     assert info["ran"] == "local:2 (2 worker processes)"
 
 
-def test_shards_begun_before_the_fit_exists_give_the_in_process_files(tmp_path, capsys):
-    """Shards of 200 rows in batches of 25 after a 100-row fit shard: the second worker
-    sweeps shard 1's first 100 rows while the fit shard runs, their PCA coordinates
-    added once the fit exists."""
-    options = ["--shard-size", "200", "--batch-size", "25"]
-    assert _sweep(tmp_path / "in", *options) == 0
-    assert _sweep(tmp_path / "local", *options, "--cluster", "local:2") == 0
-    assert "ran local:2 (2 worker processes): 4 shards" in capsys.readouterr().out
-    _same_output(tmp_path / "local", tmp_path / "in")
-
-
 def test_without_dask_the_cluster_option_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
     assert _sweep(tmp_path, "--cluster", "local:2") == 2

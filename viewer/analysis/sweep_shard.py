@@ -4,9 +4,7 @@
 process and what a Dask worker runs for its shard (:mod:`viewer.cluster`):
 the net, the samples, a small picklable :class:`SweepSpec` and the rows in,
 a :class:`~viewer.analysis.sweep_state.ShardState` out. Samples are read
-16 MB at a time (:class:`ReadAhead`). :func:`sweep_rows_deferred` sweeps rows
-before the PCA's fit exists and :func:`project_deferred` adds their PCA
-coordinates once it does, so workers are not idle while the fit shard runs.
+16 MB at a time (:class:`ReadAhead`).
 
 Pure numpy.
 """
@@ -94,41 +92,7 @@ def sweep_rows(net: Any, samples: Any, spec: SweepSpec, rows: np.ndarray,
     -------
     ShardState
     """
-    return _sweep(_ShardRun(net, samples, spec, projections), samples, spec, rows, progress,
-                  cancel)
-
-
-def sweep_rows_deferred(net: Any, samples: Any, spec: SweepSpec,
-                        rows: np.ndarray) -> tuple[ShardState, dict]:
-    """Sweep rows of a later shard before the PCA fit exists (on a worker while the fit
-    shard runs on another); :func:`project_deferred` completes the state once it does.
-
-    Returns
-    -------
-    state : ShardState
-        Without PCA coordinates.
-    deferred : dict of int to list of (rows, features)
-        Per layer, each batch's finite rows and their PCA features (at most
-        MAX_FEATURES values per row): callers keep such shards small.
-    """
-    run = _ShardRun(net, samples, spec, None, deferred={})
-    return _sweep(run, samples, spec, rows, None, None), run.deferred
-
-
-def project_deferred(state: ShardState, deferred: dict, projections: dict) -> ShardState:
-    """``state`` of :func:`sweep_rows_deferred` with its PCA coordinates from the fit
-    ``projections``: what :func:`sweep_rows` gives for the same rows (batch by batch, the
-    same products)."""
-    for layer, batches in deferred.items():
-        for rows, Z in batches:
-            state.layers[layer].pca.add_coords(rows, projections[layer].project(Z))
-    state.projections = dict(projections)
-    return state
-
-
-def _sweep(run: "_ShardRun", samples: Any, spec: SweepSpec, rows: np.ndarray,
-           progress: Progress | None, cancel: threading.Event | None) -> ShardState:
-    """The batch loop of :func:`sweep_rows`."""
+    run = _ShardRun(net, samples, spec, projections)
     sizes: list[int] = []
     order = spec.indices[rows]
     # Batches shrink after a slow one only so that a cancel is honoured quickly; with
@@ -200,11 +164,9 @@ class ReadAhead:
 class _ShardRun:
     """The running state of one :func:`sweep_rows`, each layer set up from its first batch."""
 
-    def __init__(self, net: Any, samples: Any, spec: SweepSpec, projections: Optional[dict],
-                 deferred: Optional[dict] = None) -> None:
+    def __init__(self, net: Any, samples: Any, spec: SweepSpec,
+                 projections: Optional[dict]) -> None:
         self.net, self.spec = net, spec
-        # Set: no fit here, the features to project are kept (see sweep_rows_deferred).
-        self.deferred = deferred
         labels = samples.labels
         self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.layers: dict[int, LayerState] = {}
@@ -247,7 +209,7 @@ class _ShardRun:
         n_units = int(np.prod(shape)) if unit_axis is None else shape[unit_axis]
         n_values = int(np.prod(shape))
         fitter = PCAFitter(self.spec.n_fit, n_values, seed=self.spec.seed)
-        if layer not in self.projections and self.deferred is None:
+        if layer not in self.projections:
             self.fitters[layer] = fitter
         self.layers[layer] = LayerState.empty(shape, unit_axis, n_units, self.spec.k,
                                               fitter.n_features, self.spec.label_classes)
@@ -288,12 +250,9 @@ class _ShardRun:
             taken = fitter.take(Z, rows, row_ok)
             if fitter.full:
                 projection = self._fit(layer, ls)
-        if taken < len(Z) and (projection is not None or self.deferred is not None):
+        if taken < len(Z) and projection is not None:
             rest = np.arange(taken, len(Z))[row_ok[taken:]]
-            if projection is None:
-                self.deferred.setdefault(layer, []).append((rows[rest], Z[rest]))
-            else:
-                ls.pca.add_coords(rows[rest], projection.project(Z[rest]))
+            ls.pca.add_coords(rows[rest], projection.project(Z[rest]))
 
     def _fit(self, layer: int, ls: LayerState):
         projection, fitted_rows, coords = self.fitters.pop(layer).fit()

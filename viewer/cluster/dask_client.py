@@ -11,12 +11,9 @@ requirements-cluster.txt.
 
 The net, the samples and the sweep's spec are sent to every worker once (as
 tasks that return them, so that a lost copy is computed again); each shard's
-task then carries only its rows. Every shard is queued at once, behind the fit
-shard's task; meanwhile each other worker sweeps the first rows of a later shard
-(:func:`~viewer.analysis.sweep_shard.sweep_rows_deferred`), placed on the PCA once the
-fit exists. Workers read the samples themselves: a SampleSet carries its file's path,
-not its data, so that path must be reachable from the workers (the same absolute path
-on a shared filesystem). A worker that dies loses its shard;
+task then carries only its rows. Workers read the samples themselves: a SampleSet carries its file's
+path, not its data, so that path must be reachable from the workers (the same
+absolute path on a shared filesystem). A worker that dies loses its shard;
 the scheduler gives it to another worker (up to ``allowed-failures`` times).
 """
 
@@ -31,10 +28,9 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from viewer.analysis.sweep_shard import SweepCancelled, project_deferred, sweep_rows, \
-    sweep_rows_deferred
-from viewer.blas import THREAD_VARIABLES
+from viewer.analysis.sweep_shard import SweepCancelled, sweep_rows
 from viewer.analysis.sweep_state import ShardState
+from viewer.blas import THREAD_VARIABLES
 from viewer.errors import StrataError
 
 MISSING = ("--cluster needs Dask: pip install -r requirements-cluster.txt")
@@ -48,10 +44,7 @@ PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 #: How often a wait for shards looks at the cancel flag, in seconds.
 POLL = 0.2
 #: Seconds a local worker gets to stop before it is killed when the cluster closes.
-STOP_SECONDS = 1.0
-#: Most bytes of PCA features (an upper bound: the swept layers' outputs) a worker keeps
-#: for the rows it sweeps before the fit exists.
-DEFERRED_BYTES = 64 * 2 ** 20
+STOP_SECONDS = 0.5
 
 
 def _distributed() -> Any:
@@ -131,7 +124,7 @@ class DaskCluster:
     def close(self) -> None:
         """Disconnect; stop the local cluster if this started one.
 
-        Its worker processes are stopped first, killed within :data:`STOP_SECONDS`:
+        Its worker processes are stopped first, each killed after :data:`STOP_SECONDS`:
         a cancelled sweep's shards are not waited for (Dask's own close waits for every
         running task, seconds on end, which a closing window cannot).
         """
@@ -183,7 +176,12 @@ class DaskExecutor:
         distributed = _distributed()
         if cancel is not None and cancel.is_set():  # e.g. while the cluster started
             raise SweepCancelled("sweep cancelled")
-        futures = self._submit(sweep, shards, projections)
+        net, samples, spec = self._shared(sweep)
+        fits = None if projections is None else self._everywhere(projections)[0]
+        tag = uuid.uuid4().hex[:8]
+        futures = {self.client.submit(sweep_rows, net, samples, spec, rows, fits, pure=False,
+                                      key=f"strata-shard-{number:05d}-{tag}"): number
+                   for number, rows in shards}
         pending = set(futures)
         try:
             while pending:
@@ -202,51 +200,6 @@ class DaskExecutor:
             for future in pending:
                 future.cancel()
 
-    def _submit(self, sweep: Any, shards: list[tuple[int, np.ndarray]],
-                projections: Optional[dict]) -> dict:
-        """{future of a shard's state: its number}; the parts of a shard are not held here,
-        so that each is dropped from the workers once used."""
-        net, samples, spec = self._shared(sweep)
-        tag = uuid.uuid4().hex[:8]
-
-        def submit(fn: Any, *args: Any, key: str) -> Any:
-            return self.client.submit(fn, *args, pure=False, key=f"strata-{key}-{tag}")
-
-        futures = {}
-        if projections is None:
-            (number, rows), shards = shards[0], shards[1:]
-            fitted = submit(sweep_rows, net, samples, spec, rows, None, key=f"shard-{number:05d}")
-            futures[fitted] = number
-            fits = submit(_projections, fitted, key="fits")
-            heads = self._heads(sweep, shards)
-        else:
-            fits, heads = self._everywhere(projections)[0], {}
-        for number, rows in shards:
-            name = f"shard-{number:05d}"
-            if number not in heads:
-                futures[submit(sweep_rows, net, samples, spec, rows, fits, key=name)] = number
-                continue
-            # Its first rows now, on a worker the fit shard leaves idle; their PCA
-            # coordinates, and the other rows, once the fit exists.
-            head = heads[number]
-            early = submit(sweep_rows_deferred, net, samples, spec, rows[:head],
-                           key=f"{name}-head")
-            projected = submit(_projected, early, fits, key=f"{name}-head-pca")
-            rest = submit(sweep_rows, net, samples, spec, rows[head:], fits, key=f"{name}-rest")
-            futures[submit(_merged, projected, rest, key=name)] = number
-        return futures
-
-    def _heads(self, sweep: Any, shards: list[tuple[int, np.ndarray]]) -> dict[int, int]:
-        """{shard number: rows swept before the fit exists}: for as many shards as there
-        are workers besides the fit shard's, about the fit shard's size, whole batches
-        (those of the whole shard), and within :data:`DEFERRED_BYTES` of kept features."""
-        n_workers = len(self.client.scheduler_info().get("workers", {}))
-        batch = sweep.spec.batch_size
-        head = min(sweep.spec.n_fit, DEFERRED_BYTES // max(1, sweep.sample_bytes)) // batch * batch
-        if head < batch:
-            return {}
-        return {number: head for number, rows in shards[:n_workers - 1] if len(rows) > head}
-
 
 async def _stop_workers(nannies: list) -> None:
     """Close these nannies at once, each killing its worker process if it does not stop."""
@@ -256,22 +209,6 @@ async def _stop_workers(nannies: list) -> None:
 
 def _same(value: Any) -> Any:
     return value
-
-
-def _projections(state: ShardState) -> dict:
-    """The fit shard's PCA fits (sent to the other shards' tasks instead of its state)."""
-    return state.projections
-
-
-def _projected(swept: tuple[ShardState, dict], projections: dict) -> ShardState:
-    """The state of :func:`sweep_rows_deferred` completed with the fit."""
-    return project_deferred(*swept, projections)
-
-
-def _merged(first: ShardState, second: ShardState) -> ShardState:
-    """One shard's state from those of its two parts."""
-    first.merge(second)
-    return first
 
 
 def _result(future: Any) -> ShardState:

@@ -4,10 +4,8 @@
                                executor=InProcess(), progress=print_progress)
     results = sweep.finish(state, report.elapsed)
 
-The first shard (the PCA fit subset) gives the PCA fit every later shard needs;
-how the others wait for it is the executor's (in this process: after it; on Dask:
-they are queued behind it while idle workers sweep the start of a few of them
-without their PCA coordinates, added once the fit exists). Each shard's state
+The first shard (the PCA fit subset) runs alone, for every later shard needs
+its fit; the others then run on the executor, in any order. Each shard's state
 is saved as soon as it arrives, so a run killed at any point loses only the
 shards in flight. Pure numpy; an executor on Dask is in :mod:`viewer.cluster.dask_client`.
 """
@@ -21,7 +19,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
-from viewer.analysis.sweep_shard import sweep_rows
+from viewer.analysis.sweep_shard import SweepCancelled, sweep_rows
 from viewer.analysis.sweep_state import ShardState
 
 #: Rows per shard unless asked otherwise.
@@ -94,11 +92,7 @@ class Executor(Protocol):
 
     def run(self, sweep: Any, shards: list[tuple[int, np.ndarray]], projections: Optional[dict],
             cancel: Optional[threading.Event]) -> Iterator[tuple[int, ShardState]]:
-        """Yield (shard number, state) for every shard, in any order.
-
-        ``projections`` None: the first shard is the fit shard, whose state's
-        projections every other shard needs.
-        """
+        """Yield (shard number, state) for every shard, in any order."""
 
 
 class InProcess:
@@ -109,10 +103,8 @@ class InProcess:
     def run(self, sweep: Any, shards: list[tuple[int, np.ndarray]], projections: Optional[dict],
             cancel: Optional[threading.Event]) -> Iterator[tuple[int, ShardState]]:
         for number, rows in shards:
-            state = sweep_rows(sweep.net, sweep.samples, sweep.spec, rows, projections,
-                               cancel=cancel)
-            projections = state.projections
-            yield number, state
+            yield number, sweep_rows(sweep.net, sweep.samples, sweep.spec, rows, projections,
+                                     cancel=cancel)
 
 
 def run_shards(sweep: Any, shard_size: int = SHARD_SIZE, folder: Any = None,
@@ -163,10 +155,14 @@ def run_shards(sweep: Any, shard_size: int = SHARD_SIZE, folder: Any = None,
             progress(RunProgress(counted["samples"], total, len(done), len(shards),
                                  pace * (total - counted["samples"])))
 
+    if 0 not in done:
+        for number, state in executor.run(sweep, [(0, shards[0])], None, cancel):
+            finished(number, state)
     todo = [(i, rows) for i, rows in enumerate(shards) if i not in done]
     if todo:
-        fits = done[0].projections if 0 in done else None  # else todo[0] is the fit shard
-        for number, state in executor.run(sweep, todo, fits, cancel):
+        if cancel is not None and cancel.is_set():
+            raise SweepCancelled("sweep cancelled")
+        for number, state in executor.run(sweep, todo, done[0].projections, cancel):
             finished(number, state)
     report = RunReport(where=executor.where, n_shards=len(shards), skipped=skipped,
                        removed=getattr(folder, "removed", 0),
