@@ -129,3 +129,13 @@ def test_window_start_up_imports_nothing_heavy_before_the_window():
 def test_the_sample_format_table_loads_without_numpy():
     loaded = _modules_after("from viewer.data.formats import describe\ndescribe()")
     assert "numpy" not in loaded
+
+
+def test_the_window_and_its_default_views_load_no_attribution_or_gradient_code():
+    # The heatmap view, the window and the view registry are on the first paint's path;
+    # the explain and feature-visualisation code loads when those views are first shown.
+    loaded = _modules_after("import os\nos.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+                            "import viewer.gui.main_window, viewer.gui.heatmap_view")
+    assert not {m for m in loaded if m.startswith(("viewer.analysis.attribution",
+                                                   "viewer.net.backward",
+                                                   "viewer.analysis.featurevis"))}

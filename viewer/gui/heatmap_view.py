@@ -21,7 +21,6 @@ from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import QComboBox, QWidget
 
-from viewer.analysis.attribution.receptive import receptive_field
 from viewer.app.colouring import Colouring, to_rgba
 from viewer.app.compute import Result
 from viewer.app.options import (CMAPS, DATASET_SCALE_SAMPLES, DisplayOptions, candidate_cmaps,
@@ -356,6 +355,9 @@ class HeatmapView(PlotPanel):
             if found is None or "channel" not in found or "y" not in found:
                 return None
             position = (found["y"], found["x"])
+        # Here, not at import: the attribution package is not needed for the first paint.
+        from viewer.analysis.attribution.receptive import receptive_field
+
         try:
             return receptive_field(req.net, req.layer, position)
         except StrataError:
