@@ -189,8 +189,12 @@ def shoot_featurevis(window: Any, app: QApplication, folder: Path, size: tuple[i
     window.views.entries["featurevis"].action.setChecked(False)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def run_shots(description: str,
+              shoot_size: Callable[[QApplication, tuple[int, int], Path, bool], None]) -> None:
+    """The command line of a screenshot script: ``--sizes`` and ``--out``, default
+    settings, then ``shoot_size(app, (width, height), folder, primary)`` per size (the
+    first size is the primary one)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sizes", default="1280x800,1920x1080")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
     args = parser.parse_args()
@@ -201,9 +205,9 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, text in enumerate(args.sizes.split(",")):
         width, height = (int(v) for v in text.lower().split("x"))
-        shoot(app, (width, height), folder, primary=i == 0)
+        shoot_size(app, (width, height), folder, i == 0)
     QTimer.singleShot(0, app.quit)
 
 
 if __name__ == "__main__":
-    main()
+    run_shots(__doc__.split("\n")[0], shoot)

@@ -10,20 +10,17 @@ Grad-CAM++ beside Grad-CAM, and guided backprop beside deconvnet.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from take import save, settle  # noqa: E402  (take sets the offscreen platform and the path)
+# take sets the offscreen platform and the path.
+from take import run_shots, save, settle  # noqa: E402
 
-from PyQt5.QtCore import QSettings, QTimer  # noqa: E402
 from PyQt5.QtWidgets import QApplication  # noqa: E402
 
 from viewer.app.demo import DEMO_NET  # noqa: E402
-from viewer.gui.app import create_application  # noqa: E402
 
 #: (file name, first method, second method or None)
 SHOTS = (("explain-integrated-gradients", "integrated-gradients", None),
@@ -55,21 +52,5 @@ def shoot(app: QApplication, size: tuple[int, int], folder: Path) -> None:
     window.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1280x800,1920x1080")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
-    args = parser.parse_args()
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope,
-                      tempfile.mkdtemp(prefix="strata-shots-"))  # default options
-    app = create_application()
-    folder = Path(args.out)
-    folder.mkdir(parents=True, exist_ok=True)
-    for text in args.sizes.split(","):
-        width, height = (int(v) for v in text.lower().split("x"))
-        shoot(app, (width, height), folder)
-    QTimer.singleShot(0, app.quit)
-
-
 if __name__ == "__main__":
-    main()
+    run_shots(__doc__.split("\n")[0], lambda app, size, folder, _primary: shoot(app, size, folder))
