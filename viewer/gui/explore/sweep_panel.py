@@ -90,8 +90,6 @@ class SweepBar(QWidget):
         self.run_box.addItems(RUN_CHOICES)
         # Wide enough for the longest choice, no wider: the status beside it needs the room.
         longest = max(self.run_box.fontMetrics().horizontalAdvance(c) for c in RUN_CHOICES)
-        self.run_box.setMinimumContentsLength(6)
-        self.run_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.run_box.setFixedWidth(longest + 2 * self.run_box.style().pixelMetric(
             QStyle.PM_ScrollBarExtent) + 8)  # the text, the arrow, the frame
         self.run_box.setToolTip("Where sweeps run: in this process, in N local worker processes "
