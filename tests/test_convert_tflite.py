@@ -20,7 +20,8 @@ from viewer.convert.tflite_model import short_name
 from viewer.errors import ConversionError, FileFormatError
 from viewer.net import load, save
 from viewer.net.layers.base import evaluate
-from viewer.net.layers.quantized import quantization_of, recover
+from viewer.net.layers.quantized import recover
+from viewer.net.quantization import quantization_of
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 FLOAT = ("tflite_cnn", "tflite_ops", "tflite_lstm")

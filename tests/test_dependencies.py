@@ -6,8 +6,11 @@ import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+from viewer.net.layers import CONVERTER_KIND_MODULES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUI = "viewer.gui"
@@ -124,6 +127,10 @@ def test_window_start_up_imports_nothing_heavy_before_the_window():
     # matplotlib load later, off the first paint's path.
     loaded = _modules_after("from viewer.cli import build_parsers\nbuild_parsers()")
     assert not {m for m in loaded if m.split(".")[0] in ("numpy", "h5py", "matplotlib", "PyQt5")}
+    window = _modules_after("from viewer.cli import build_window_parser\nbuild_window_parser()")
+    assert not {m for m in window if m.startswith(("viewer.convert", "viewer.sweep_command",
+                                                   "viewer.explain_command",
+                                                   "viewer.featurevis_command"))}
 
 
 def test_the_sample_format_table_loads_without_numpy():
@@ -139,3 +146,36 @@ def test_the_window_and_its_default_views_load_no_attribution_or_gradient_code()
     assert not {m for m in loaded if m.startswith(("viewer.analysis.attribution",
                                                    "viewer.net.backward",
                                                    "viewer.analysis.featurevis"))}
+
+
+def test_opening_a_net_of_plain_kinds_loads_none_of_the_converters_kinds():
+    # The demo's kinds are all eager: the quantized, recurrent, ... modules stay unloaded.
+    loaded = _modules_after("from viewer.session import open_net\n"
+                            "net, own = open_net('resources/demo/digits_cnn.h5')\n"
+                            "net.summary(); net[-1](own.batch([0]))")
+    kinds = {f"viewer.net.layers.{name}" for name in CONVERTER_KIND_MODULES}
+    assert "viewer.net.layers.spatial" in loaded
+    assert not kinds & loaded
+
+
+def test_a_net_with_a_converters_kind_opens_in_a_fresh_process(tmp_path):
+    from viewer.net import save
+    from viewer.session import open_net
+    net, _ = open_net(os.path.join(ROOT, "tests", "fixtures", "keras1_theano_rnn.h5"))
+    path = str(tmp_path / "rnn.h5")
+    save(net, path)
+    out = subprocess.run([sys.executable, "-c", "import sys\nfrom viewer.net import load\n"
+                          f"print(' '.join(layer.kind for layer in load({path!r})))"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [layer.kind for layer in net]
+    assert {"SimpleRNN", "GRU", "LSTM"} & set(out.stdout.split())
+
+
+def test_every_module_that_registers_kinds_loads_eagerly_or_on_first_use():
+    folder = Path(ROOT, "viewer", "net", "layers")
+    imported = {word.split(".")[-1] for word in (folder / "__init__.py").read_text().split()
+                if word.startswith("viewer.net.layers.")}
+    registering = {path.stem for path in folder.glob("*.py") if "@register" in path.read_text()}
+    eager = imported & registering
+    assert registering - eager == set(CONVERTER_KIND_MODULES)
+    assert {"core", "spatial"} <= eager and not eager & set(CONVERTER_KIND_MODULES)

@@ -14,10 +14,11 @@ from viewer.net import fixed_point as fp
 from viewer.net.layers import Conv2D, Dense, Input
 from viewer.net.layers.conv_extra import Conv2DTranspose
 from viewer.net.layers.quantized import (Dequantize, QArithmetic, QAvgPool2D, QConv2D, QDense, Quantize,
-                                         dequantize, quantization_of, recover)
+                                         dequantize, recover)
 from viewer.net.layers.quantized_hybrid import HybridConv2D, HybridDense, asymmetric_quantize, symmetric_quantize
 from viewer.net.layers.quantized_ops import QConv2DTranspose, QLookup, QMean, QPReLU, QSoftmax, lookup_table
 from viewer.net.layers.resampling import Resize2D, Tile
+from viewer.net.quantization import quantization_of
 
 RNG = np.random.default_rng(13)
 QUANT = {"in_scale": 0.05, "in_zero": -3, "out_scale": 0.1, "out_zero": 5}

@@ -69,6 +69,11 @@ def _layer_args(p: argparse.ArgumentParser, sample_required: bool, class_names: 
 
 def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The window's parser and the sub-commands' parser."""
+    return build_window_parser(), build_command_parser()
+
+
+def build_window_parser() -> argparse.ArgumentParser:
+    """The parser of ``main.py [NET] [--samples FILE]``: no command module is imported."""
     window = _Parser(prog="main.py", description="Strata: look inside trained neural nets. "
                      f"Commands: {', '.join(COMMANDS)} (main.py COMMAND --help).")
     window.add_argument("net", nargs="?", help="net file to open (default: the bundled demo CNN)")
@@ -78,7 +83,12 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     window.add_argument("--uninstall-desktop", action="store_true",
                         help="remove it from the application menu again")
     window.add_argument("--version", action="version", version=f"Strata {__version__}")
+    limits.add_argument(window)
+    return window
 
+
+def build_command_parser() -> argparse.ArgumentParser:
+    """The sub-commands' parser (imports the command modules that define their options)."""
     commands = _Parser(prog="main.py")
     sub = commands.add_subparsers(dest="command", required=True, parser_class=_Parser)
     info = sub.add_parser("info", help="print the layer table and totals, the samples, their "
@@ -128,9 +138,9 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     _samples_args(featurevis)
     from viewer.featurevis_command import add_arguments as add_featurevis_arguments
     add_featurevis_arguments(featurevis)
-    for parser in (window, info, render, export, sweep, explain, featurevis):  # convert's come with its arguments
+    for parser in (info, render, export, sweep, explain, featurevis):  # convert's come with its arguments
         limits.add_argument(parser)
-    return window, commands
+    return commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,13 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # numpy's floating-point warnings (NaN weights of a damaged file) would add lines
     # to the one-line output; NaN and inf results show as such.
     warnings.simplefilter("ignore", RuntimeWarning)
-    window_parser, command_parser = build_parsers()
     try:
         if argv and argv[0] in COMMANDS:
-            args = command_parser.parse_args(argv)
+            args = build_command_parser().parse_args(argv)
             limits.apply(args.limit)
             return _run_command(args)
-        args = window_parser.parse_args(argv)
+        args = build_window_parser().parse_args(argv)
         limits.apply(args.limit)
         return _run_window(args)
     except StrataError as exc:

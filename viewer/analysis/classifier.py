@@ -82,7 +82,7 @@ class Classifier:
 
 
 def _output_kind(layer: Any) -> str:
-    from viewer.net.layers.quantized import dequantized_source
+    from viewer.net.quantization import dequantized_source
 
     layer = dequantized_source(layer)
     if layer.kind in ("Activation", "QSoftmax") and getattr(layer, "function", None) == "softmax":

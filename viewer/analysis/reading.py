@@ -38,7 +38,7 @@ def picture_layout(net: Any, index: int, ndim: int) -> str:
 
 def is_softmax_output(net: Any) -> bool:
     """True when the net's last layer is a softmax, so its output reads as probabilities."""
-    from viewer.net.layers.quantized import dequantized_source
+    from viewer.net.quantization import dequantized_source
 
     last = dequantized_source(net[-1])
     return last.kind in ("Activation", "QSoftmax") and getattr(last, "function", None) == "softmax"

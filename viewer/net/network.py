@@ -10,7 +10,7 @@ import numpy as np
 from viewer import limits
 from viewer.errors import LayerError
 from viewer.net.layers.base import Layer, LayerFailed, Plan, Shape, ancestors, evaluate
-from viewer.net.layers.quantized import quantization_text
+from viewer.net.quantization import quantization_text
 
 
 @dataclass(frozen=True)

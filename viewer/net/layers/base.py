@@ -41,6 +41,9 @@ def layer_class(kind: str) -> type["Layer"]:
     LayerError
         If no such kind exists; the message lists the known kinds.
     """
+    if isinstance(kind, str) and kind not in KINDS:
+        from viewer.net.layers import load_every_kind  # the converters' kinds load on first use
+        load_every_kind()
     try:
         return KINDS[kind]
     except (KeyError, TypeError):

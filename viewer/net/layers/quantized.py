@@ -12,7 +12,7 @@ activation's range - and returns its output integers dequantized.
 Layers that only move values (reshape, transpose, padding with the zero
 point, max pooling, concatenation of equally quantized inputs) need no kind
 of their own: on dequantized values the float kinds are exact.
-:func:`quantization_of` finds the quantisation of any layer's output. Mean,
+:func:`viewer.net.quantization.quantization_of` finds the quantisation of any layer's output. Mean,
 softmax and the table lookups are in :mod:`viewer.net.layers.quantized_ops`.
 """
 
@@ -442,54 +442,3 @@ class QAvgPool2D(Quantized):
                            groups=c, channels_last=last)
         mean = fp.rounded_mean(np.rint(total).astype(np.int64), np.rint(count).astype(np.int64))
         return dequantize(np.clip(mean, self.act_min, self.act_max), self.out_scale, self.out_zero)
-
-
-VALUE_PRESERVING = frozenset({"Reshape", "Flatten", "Permute", "Slice", "Take", "Pad", "ZeroPadding2D",
-                              "MaxPool2D", "GlobalMaxPool2D", "Concatenate", "Upsample", "Dropout",
-                              "Tile", "Resize2D"})
-
-
-def quantization_of(layer: Layer) -> dict | None:
-    """The quantisation of ``layer``'s output, or None for float outputs.
-
-    A quantized kind says it itself; a kind that only moves values (reshape,
-    padding, max pooling, ...) carries its input's.
-    """
-    start = layer
-    for _ in range(10000):
-        own = getattr(layer, "quantization", None)
-        if callable(own):
-            info = own()
-            if info is not None and layer is not start:
-                info = {k: v for k, v in info.items() if k != "weight_scales"}
-            return info
-        if layer.kind not in VALUE_PRESERVING or not layer.inputs:
-            return None
-        layer = layer.inputs[0]
-    return None
-
-
-def dequantized_source(layer: Layer) -> Layer:
-    """The layer whose values a final DEQUANTIZE passes on (so a net ending in an int8
-    softmax reads as one), or ``layer`` itself."""
-    return layer.inputs[0] if layer.kind == "Dequantize" and layer.inputs else layer
-
-
-def quantization_text(layer: Layer) -> str:
-    """What the layer list and ``info`` say of a layer's quantisation ("" for float layers):
-    its output's (:func:`describe_quantization`), or a hybrid layer's weights and input."""
-    hybrid = getattr(layer, "hybrid_quantization", None)
-    if callable(hybrid):
-        return hybrid()
-    info = quantization_of(layer)
-    return describe_quantization(info) if info else ""
-
-
-def describe_quantization(info: dict) -> str:
-    """One line for a quantisation: ``int8, scale 0.0176, zero point -128``."""
-    text = f"{info['dtype']}, scale {info['scale']:.6g}, zero point {info['zero_point']}"
-    w = info.get("weight_scales")
-    if w is not None:
-        text += (f"; weights per channel ({w.size} scales {w.min():.3g}..{w.max():.3g})" if w.size > 1
-                 else f"; weights scale {float(w[0]):.3g}")
-    return text

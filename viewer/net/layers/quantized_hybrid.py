@@ -118,7 +118,7 @@ class _Hybrid(Layer):
     def hybrid_quantization(self) -> str:
         """What is quantized here: the weights (int8, their scales) and, on the fly, the input.
         (Not ``quantization()``: the output is float, see
-        :func:`~viewer.net.layers.quantized.quantization_of`.)"""
+        :func:`~viewer.net.quantization.quantization_of`.)"""
         w = self.w_scale
         weights = (f"per channel ({w.size} scales {w.min():.3g}..{w.max():.3g})" if w.size > 1
                    else f"scale {float(w[0]):.3g}")
