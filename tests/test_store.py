@@ -228,6 +228,14 @@ def test_missing_kind(good):
     assert _error(good) == "layer 'fc' has no 'kind' attribute"
 
 
+def test_an_attribute_over_the_text_limit_is_refused_before_it_is_read(good, monkeypatch):
+    _edit(good, lambda f: f["layers/fc"].attrs.__setitem__("config", np.bytes_(b"{}" + b" " * 5000)))
+    monkeypatch.setenv("STRATA_LIMITS", "text_bytes=4096")
+    assert _error(good) == ("layer 'fc': attribute 'config' declares 5,002 bytes, over the limit "
+                            "text_bytes=4k; if you trust the file, raise it with "
+                            "--limit text_bytes=8k")
+
+
 def test_unknown_kind(good):
     _edit(good, lambda f: f["layers/fc"].attrs.__setitem__("kind", "Capsule"))
     message = _error(good)

@@ -25,6 +25,7 @@ No pickle, eval or exec is ever involved.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any, Mapping
 
@@ -209,12 +210,15 @@ def _check_is_hdf5(path: str) -> None:
 
 def _attr(obj: h5py.HLObject, key: str, where: str) -> Any:
     """An attribute's value, after checking the size its header declares (``text_bytes``)."""
-    if key not in obj.attrs:
-        raise FileFormatError(f"{where} has no {key!r} attribute")
-    aid = obj.attrs.get_id(key)
-    declared = float(np.prod(aid.shape or (), dtype=np.float64)) * max(aid.dtype.itemsize, 1)
-    limits.check("text_bytes", declared, f"{where}: attribute {key!r} declares {declared:,.0f} bytes")
-    return obj.attrs[key]
+    attrs = obj.attrs  # a new manager at each access of .attrs
+    try:
+        aid = attrs.get_id(key)
+    except KeyError:
+        raise FileFormatError(f"{where} has no {key!r} attribute") from None
+    declared = math.prod(aid.shape or ()) * max(aid.dtype.itemsize, 1)
+    if declared > limits.get("text_bytes"):  # the message only for a refusal: files hold hundreds
+        limits.check("text_bytes", declared, f"{where}: attribute {key!r} declares {declared:,.0f} bytes")
+    return attrs[key]
 
 
 def _text(value: Any, key: str, where: str) -> str:
