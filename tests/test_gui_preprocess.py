@@ -8,7 +8,7 @@ from PyQt5.QtCore import Qt
 
 from viewer.data import embedded_samples
 from viewer.gui.main_window import MainWindow
-from viewer.gui.preprocess_panel import number_text, numbers, preview
+from viewer.gui.preprocess_dialog import number_text, numbers, preview
 from viewer.data.preprocess import Preprocess
 from viewer.data.proposal import Range
 

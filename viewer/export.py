@@ -21,11 +21,9 @@ from typing import Any, Callable
 import numpy as np
 
 from viewer.data.batches import sample_batches
+from viewer.data.formats import ACTIVATION_FORMATS
 from viewer.errors import StrataError
 from viewer.writing import remove_stale_parts
-
-#: Activation file formats: extension -> what it is.
-ACTIVATION_FORMATS = {".npy": "NumPy array", ".csv": "CSV table"}
 
 
 def _check_path(path: str) -> str:

@@ -19,7 +19,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from viewer.analysis import color_limits
 from viewer.app.options import DATASET_SCALE_SAMPLES
 
 
@@ -108,6 +107,7 @@ def range_of_first(net: Any, samples: Any, layer: int,
     StrataError
         When the layer fails on those samples.
     """
+    from viewer.analysis import color_limits
     from viewer.data.batches import sample_batches
 
     lo, hi = np.inf, -np.inf
@@ -129,6 +129,8 @@ def range_of_sweep(result: Any) -> DatasetRange | None:
     unit: its histogram keeps its min) and 0 for ReLU-like layers; a signed
     conv layer's sweep keeps no minimum over positions: None there.
     """
+    from viewer.analysis import color_limits
+
     if result.n_samples == 0 or result.top_values.size == 0:
         return None
     peaks = result.top_values[np.isfinite(result.top_values)]

@@ -13,17 +13,16 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from viewer.analysis import (ActivationStats, Histogram, Picture, activation_stats,
-                             color_limits, histogram, to_picture)
-from viewer.analysis.classifier import classifier_of
-from viewer.analysis.reading import picture_layout
 from viewer.app.colouring import Colouring, DatasetRange, LayerRanges, to_rgba
 from viewer.app.options import AUTO_CMAP, colormap_for
 from viewer.errors import LayerError, SampleError, StrataError
+
+if TYPE_CHECKING:  # the analysis modules load with the first computation, off the window's start
+    from viewer.analysis import ActivationStats, Histogram, Picture
 
 # Traces kept for quick layer switching and stepping back: at most this many samples (stepping
 # back further is rare; without it a small net's cache grows to the byte budget, ~1000 samples of
@@ -290,6 +289,10 @@ def compute(request: Request, cache: TraceCache, ranges: LayerRanges | None = No
         With a one-line message naming the layer and sample, for samples that
         cannot be read or fed to the net, or a layer whose computation fails.
     """
+    from viewer.analysis import activation_stats, color_limits, histogram, to_picture
+    from viewer.analysis.classifier import classifier_of
+    from viewer.analysis.reading import picture_layout
+
     start = time.perf_counter()
     net = request.net
     trace, cached = cache.trace(net, request.samples, request.sample, forward)

@@ -1,4 +1,6 @@
-"""The table of sample file formats: the one list every reader, dialog and help text uses.
+"""The tables of file formats: samples read, pictures and activations written.
+
+The sample table is the one list every reader, dialog and help text uses.
 
 Each :class:`SampleFormat` names a kind of sample file and its extensions;
 :func:`viewer.data.open_samples` picks its reader by it, the window builds
@@ -76,3 +78,9 @@ def describe() -> str:
 def file_filter(label: str, extensions: tuple[str, ...]) -> str:
     """A file dialog filter: ``"Samples (*.h5 *.npy)"``."""
     return f"{label} ({' '.join('*' + e for e in extensions)})"
+
+
+#: Pictures Strata draws (``main.py render``, the window's picture export): extension -> label.
+PICTURE_FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}
+#: Activations Strata writes (``main.py export``, the window's activation export).
+ACTIVATION_FORMATS = {".npy": "NumPy array", ".csv": "CSV table"}

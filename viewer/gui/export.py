@@ -17,9 +17,9 @@ import numpy as np
 from viewer.analysis import histogram
 from viewer.app.compute import Result
 from viewer.app.options import DisplayOptions, colormap_for
+from viewer.data.formats import PICTURE_FORMATS
 from viewer.errors import StrataError
 from viewer.export import save_activation
-from viewer.gui.render import PICTURE_FORMATS
 
 DPI = 150
 

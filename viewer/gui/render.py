@@ -13,10 +13,9 @@ import numpy as np
 
 from viewer.analysis import activation_stats, color_limits, histogram, to_picture
 from viewer.app.options import AUTO_CMAP, CMAPS, VIEWS, colormap_for
+from viewer.data.formats import PICTURE_FORMATS
 from viewer.errors import StrataError
 
-#: Picture file formats: extension -> what it is.
-PICTURE_FORMATS = {".png": "PNG image", ".svg": "SVG drawing", ".pdf": "PDF document"}
 #: What a picture can show: the window's views, and bars (see viewer.app.bars).
 KINDS = VIEWS + ("bars",)
 

@@ -15,10 +15,8 @@ from PyQt5.QtWidgets import QApplication, QFileDialog
 
 from viewer.app.compute import Result
 from viewer.app.messages import report
-from viewer.data.formats import file_filter
-from viewer.export import ACTIVATION_FORMATS
+from viewer.data.formats import ACTIVATION_FORMATS, PICTURE_FORMATS, file_filter
 from viewer.gui import settings as cfg
-from viewer.gui.render import PICTURE_FORMATS
 
 #: Save dialogs' filters: filter text -> extension.
 PICTURE_FILTERS = {file_filter(label, (ext,)): ext for ext, label in PICTURE_FORMATS.items()}
