@@ -12,6 +12,7 @@ from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt
 
 from viewer.analysis import histogram, to_picture
+from viewer.analysis.reading import picture_layout
 from viewer.analysis.sweep import Sweep
 from viewer.app.demo import SMALL_CNN, SMALL_MLP
 from viewer.gui.explore.compare_view import CompareView
@@ -21,7 +22,7 @@ from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.explore.unit_table import unit_picture
 from viewer.gui.explore.weights_view import WeightsView
 from viewer.gui.state import AppState
-from viewer.session import open_net, picture_layout, samples_for
+from viewer.session import open_net, samples_for
 
 pytestmark = pytest.mark.skipif(not SMALL_CNN.exists(), reason="the demo net is not built")
 

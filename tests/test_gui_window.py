@@ -10,6 +10,7 @@ from matplotlib.backend_bases import MouseEvent
 from PyQt5.QtCore import Qt
 
 from viewer.analysis import activation_stats, color_limits, histogram, to_picture
+from viewer.analysis.reading import picture_layout
 from viewer.app.colouring import to_rgba
 from viewer.app.demo import SMALL_CNN, SMALL_MLP
 from viewer.app.options import colormap_for
@@ -18,7 +19,6 @@ from viewer.data import open_samples
 from viewer.gui.colour import colour_table
 from viewer.net import Net, load
 from viewer.net.layers import layer_class
-from viewer.session import picture_layout
 
 pytestmark = [pytest.mark.skipif(not SMALL_CNN.exists(), reason="the demo net is not built"),
               pytest.mark.usefixtures("isolated_settings")]

@@ -275,7 +275,8 @@ def _render(args: argparse.Namespace, net, samples, layer: int) -> int:
     from viewer.analysis.classifier import classifier_of
     from viewer.app.bars import auto_bars, bars_of
     from viewer.gui.render import render
-    from viewer.session import activation, picture_layout
+    from viewer.analysis.reading import picture_layout
+    from viewer.session import activation
     act = activation(net, samples, layer, args.sample)
     label = ""
     found = classifier_of(net, labels=samples.labels, names=samples.label_names)

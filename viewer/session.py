@@ -11,7 +11,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from viewer.analysis.reading import is_softmax_output, picture_layout  # noqa: F401 (re-exported)
 from viewer.convert.formats import MODEL_EXTENSIONS, model_by_content
 from viewer.errors import FileFormatError, LayerError, SampleError, StrataError
 from viewer.net import Net, load
