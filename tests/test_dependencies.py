@@ -133,6 +133,16 @@ def test_window_start_up_imports_nothing_heavy_before_the_window():
                                                    "viewer.featurevis_command"))}
 
 
+def test_the_window_loads_only_what_its_first_paint_needs():
+    # Reading the net, computing, logging and the preprocessing editor load after the window shows.
+    loaded = _modules_after("import os\nos.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+                            "import viewer.gui.main_window, viewer.gui.safety")
+    assert "viewer.gui.state" in loaded
+    later = ("logging", "h5py", "matplotlib", "viewer.analysis", "viewer.net", "viewer.session",
+             "viewer.export", "viewer.data.proposal", "viewer.gui.preprocess_dialog")
+    assert not {m for m in loaded if m.startswith(later)}
+
+
 def test_the_sample_format_table_loads_without_numpy():
     loaded = _modules_after("from viewer.data.formats import describe\ndescribe()")
     assert "numpy" not in loaded

@@ -21,14 +21,13 @@ except by :meth:`Runner.shutdown`, which bounds the wait.
 
 from __future__ import annotations
 
-import logging
 import threading
 from functools import partial
 from typing import Any, Callable, Optional
 
+from viewer.app.messages import debug
 from viewer.errors import StrataError
 
-log = logging.getLogger("strata.runner")
 
 Post = Callable[[Callable[[], None]], None]
 #: A worker thread with nothing to do ends after this many seconds.
@@ -238,7 +237,7 @@ class Runner:
         if job.id != self._latest:
             self.dropped += 1
         elif isinstance(error, Cancelled):
-            log.debug("job %d of %s cancelled", job.id, self._name)
+            debug("job %d of %s cancelled", job.id, self._name)
         elif error is not None:
             if self.on_failed is not None:
                 self.on_failed(job.id, error)

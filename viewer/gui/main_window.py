@@ -20,7 +20,7 @@ from PyQt5.QtWidgets import QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWi
 
 from viewer.app.compute import Result
 from viewer.app.marks import mark
-from viewer.app.messages import report, setup_logging
+from viewer.app.messages import report
 from viewer.app.options import VIEWS
 from viewer.app.views import register_views
 from viewer.gui import settings as cfg
@@ -70,7 +70,6 @@ class MainWindow(FileActions, ExportActions, QMainWindow):
         super().__init__()
         self.state = state or AppState(self)
         self.settings = cfg.open_settings()
-        setup_logging()
         self._painted_once = False
         self._shown_option = ""  # the view option whose tab was last made current
         self.setWindowTitle("Strata")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
-from viewer.app.messages import log
+from viewer.app.messages import warn
 from viewer.app.pairs import PairMemory
 from viewer.gui import settings as cfg
 from viewer.gui.state import AppState
@@ -78,9 +78,9 @@ class PreprocessRow(QWidget):
         self.summary.setToolTip("\n".join((choice.reason, choice.ranges) + choice.warnings))
         self.summary.setStyleSheet("color: #8a5a00;" if choice.warnings else "")
         if choice.how == "proposed":
-            log.warning(choice.reason)
+            warn(choice.reason)
         for warning in choice.warnings:
-            log.warning(f"warning: {warning}")
+            warn(f"warning: {warning}")
         self._remember(choice)
         if self.dialog is not None:
             self.dialog.show_choice(choice)

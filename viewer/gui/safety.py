@@ -10,21 +10,19 @@ window stays open and usable.
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
-import traceback
 from types import TracebackType
 from typing import Any, Callable
 
-from viewer.app.messages import error_text, report
+from viewer.app.messages import debug, error_text, report
 from viewer.gui.worker import Relay
-
-log = logging.getLogger("strata")
 
 
 def unexpected_text(exc: BaseException) -> str:
     """The one line for an exception no code expected, naming where it happened."""
+    import traceback  # with the first unexpected error, not at start-up
+
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (in {frames[-1].name}, {frames[-1].filename.rsplit('/', 1)[-1]}:" \
             f"{frames[-1].lineno})" if frames else ""
@@ -42,7 +40,7 @@ def install(window: Any) -> Callable[[], None]:
     def show(exc: BaseException) -> None:
         message = unexpected_text(exc)
         report(message)
-        log.debug("traceback", exc_info=(type(exc), exc, exc.__traceback__))
+        debug("traceback", exc_info=(type(exc), exc, exc.__traceback__))
         try:
             window.banner.show_message(message, "error")
         except RuntimeError:  # the window is gone: stderr has it
