@@ -17,6 +17,10 @@ programs report the moment they painted on stdout; Strata does so only with
 STRATA_BENCH_MARKERS=1.
 
 Usage: python bench/startup.py [--runs N] [--net NET]
+       python bench/startup.py --compare CHECKOUT [--compare-net NET] [--runs N] [--net NET]
+The second form alternates Strata's launches with another checkout's (a git
+worktree of an older commit, say) and prints the three marks of each: a
+before/after comparison measured side by side.
 Runs on $DISPLAY if set, else on a private Xvfb screen if Xvfb is installed
 (pyplot needs a real display), else on Qt's offscreen platform (no pyplot).
 """
@@ -102,7 +106,7 @@ runpy.run_path("main.py", run_name="__main__")
 
 
 def launch(code: str, marks: tuple[str, ...], env: dict[str, str],
-           timeout: float = 60.0, attempts: int = 3) -> dict[str, float]:
+           timeout: float = 60.0, attempts: int = 3, cwd: Path = ROOT) -> dict[str, float]:
     """Run ``python -c code``; seconds from launch to each marker named in ``marks``.
 
     A run that could not reach the display (a loaded X server refuses a
@@ -110,17 +114,17 @@ def launch(code: str, marks: tuple[str, ...], env: dict[str, str],
     """
     for _ in range(attempts - 1):
         try:
-            return _launch_once(code, marks, env, timeout)
+            return _launch_once(code, marks, env, timeout, cwd)
         except RuntimeError as exc:
             if "display" not in str(exc).lower():
                 raise
-    return _launch_once(code, marks, env, timeout)
+    return _launch_once(code, marks, env, timeout, cwd)
 
 
 def _launch_once(code: str, marks: tuple[str, ...], env: dict[str, str],
-                 timeout: float) -> dict[str, float]:
+                 timeout: float, cwd: Path) -> dict[str, float]:
     start = time.time()
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put("")],
@@ -166,6 +170,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=9, help="measured runs of each program")
     parser.add_argument("--net", help="open this net (default: none, so the bundled demo)")
+    parser.add_argument("--compare", type=Path, metavar="CHECKOUT",
+                        help="instead: alternate Strata's launches with another checkout's "
+                             "(e.g. a git worktree of an older commit) and print both's marks")
+    parser.add_argument("--compare-net", help="the net the other checkout opens (default: its demo)")
     args = parser.parse_args()
     strata = STRATA.format(args=[args.net] if args.net else [])
 
@@ -182,6 +190,9 @@ def main() -> None:
         else:
             env["QT_QPA_PLATFORM"] = "offscreen"
     try:
+        if args.compare:
+            compare(args, env)
+            return
         programs = {"bare": BARE, "numpy": NUMPY, "embed": EMBED}
         if env.get("QT_QPA_PLATFORM") != "offscreen":
             programs["pyplot"] = PYPLOT  # pyplot refuses Qt's offscreen platform
@@ -216,6 +227,24 @@ def main() -> None:
     if "pyplot" in med:
         print(f"ratio (b) / pyplot script  = {med['b'] / med['pyplot']:.2f}   (target <= 1.0)")
     print(f"ratio (b) / embedded imshow = {med['b'] / med['embed']:.2f}   (the leaner reference)")
+
+
+def compare(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Median marks of this checkout and ``args.compare``, launched in turn ``args.runs`` times."""
+    marks = ("window", "layer_list", "heatmap")
+    sides = [(ROOT, args.net), (args.compare.resolve(), args.compare_net)]
+    times = {root: {m: [] for m in marks} for root, _ in sides}
+    for run in range(args.runs + 1):  # the first round warms the caches, not measured
+        for root, net in sides if run % 2 else sides[::-1]:  # neither always goes first
+            got = launch(STRATA.format(args=[net] if net else []), marks,
+                         dict(env, PYTHONPATH=str(root)), cwd=root)
+            for m in marks:
+                if run:
+                    times[root][m].append(got[m])
+    print(f"start-up marks, median of {args.runs} alternated runs, seconds from launch:")
+    for root, net in sides:
+        cells = "  ".join(f"{m} {statistics.median(times[root][m]):.3f}" for m in marks)
+        print(f"  {root} ({net or 'its demo'}): {cells}")
 
 
 if __name__ == "__main__":
