@@ -267,6 +267,16 @@ def test_no_prediction_when_the_output_is_not_one_value_per_class():
     assert result.predicted is None and result.labels is None and result.by_label is None
 
 
+def test_no_class_means_when_every_prediction_is_nan():
+    inp = Input(name="input", shape=(4,))
+    hidden = Dense(inp, name="dense", W=np.eye(4, dtype=np.float32))
+    nan_out = Dense(hidden, name="nan", W=np.full((4, 3), np.nan, dtype=np.float32))
+    X = np.arange(12, dtype=np.float32).reshape(3, 4)
+    result = Sweep(Net([inp, hidden, nan_out]), ArraySamples(X), "dense").run()
+    np.testing.assert_array_equal(result.predicted, [-1, -1, -1])
+    assert result.by_prediction is None and result.by_label is None
+
+
 def test_batching_and_order_give_the_same_numbers(demo):
     net, samples = demo
     one = Sweep(net, samples, "relu1", batch_size=1000, pca_samples=540).run()

@@ -394,7 +394,8 @@ class Sweep:
         names = self.samples.label_names
         means = {}
         for key, sums in (("label", ls.by_label), ("prediction", ls.by_prediction)):
-            means[key] = None if sums is None else ClassMeans(
+            # No sample in any class (every prediction NaN): nothing to group by.
+            means[key] = None if sums is None or not sums.samples.any() else ClassMeans(
                 classes=sums.classes, names=_class_names(sums.classes, names),
                 counts=sums.samples, means=sums.means())
         top_samples, top_values, bottom_samples, bottom_values = ls.extremes.result()
