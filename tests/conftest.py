@@ -41,6 +41,24 @@ def h5py_modes(monkeypatch):
     yield modes
 
 
+@pytest.fixture(scope="session")
+def qapp(qapp):
+    """pytest-qt's application, collecting garbage on the main thread as the window's does."""
+    from viewer.gui import main_thread_gc
+
+    main_thread_gc.install(qapp)
+    return qapp
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_between_tests():
+    """Collect after each test, on the main thread (the collector runs nowhere else once
+    a Qt test has started)."""
+    yield
+    if "viewer.gui.main_thread_gc" in sys.modules:
+        sys.modules["viewer.gui.main_thread_gc"].collect_if_due()
+
+
 @pytest.fixture
 def isolated_settings(tmp_path):
     """Keep QSettings in a temporary folder: tests never touch the user's settings."""

@@ -12,7 +12,7 @@ from viewer.app.messages import error_text
 from viewer.app.opening import kind_by_name, open_file, trusted
 from viewer.data import embedded_samples
 from viewer.errors import StrataError
-from viewer.gui.worker import LatestRunner
+from viewer.gui.worker import LatestRunner, Relay, main_thread_relay
 from viewer.net import load
 from viewer.session import hdf5_kind
 
@@ -60,6 +60,28 @@ def test_forget_makes_the_running_job_stale(qtbot, runner):
     runner.forget()
     gate.set()
     qtbot.waitUntil(lambda: not runner.busy)
+    assert delivered == []
+
+
+def test_a_job_outliving_its_view_is_dropped_and_nothing_is_emitted_on_the_view(qtbot):
+    from PyQt5 import sip
+    from PyQt5.QtCore import QObject
+
+    view = QObject()
+    runner = LatestRunner(view)
+    assert runner.findChildren(Relay) == []  # workers post through the application's relay
+    gate, delivered = threading.Event(), []
+    runner.runner.on_finished = lambda i, v: delivered.append(v)
+    runner.runner.on_busy = lambda busy: delivered.append(busy)
+    runner.submit(lambda: gate.wait(5) and "late")
+    delivered.clear()
+    sip.delete(view)  # the view closes while its job runs
+    assert sip.isdeleted(runner)
+    gate.set()
+    relay = main_thread_relay()
+    qtbot.waitUntil(lambda: runner.runner.idle)
+    with qtbot.waitSignal(relay.call):  # a later post: the late outcome was handled before it
+        relay.post(lambda: None)
     assert delivered == []
 
 

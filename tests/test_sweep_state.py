@@ -214,9 +214,10 @@ def _same_table(got, want, name):
                 # The PCA's float32 fit and projection round at 1e-5 of the map's ~20 wide scale.
                 assert fa == pytest.approx(fb, rel=1e-5, abs=2e-4), (name, g, w)
             else:
-                # Float32 activations to 1e-6 (8 ulps): the forward pass's blocking of
-                # its GEMMs has changed since the stored files (up to 6 ulps apart on fc1).
-                assert fa == pytest.approx(fb, rel=1e-6, abs=1e-7), (name, g, w)
+                # Float32 activations to 1e-5 (~80 ulps): the forward pass's blocking of
+                # its GEMMs has changed since the stored files (6 ulps apart on fc1), and
+                # OpenBLAS picks its kernels by CPU (15 ulps apart on an AMD EPYC).
+                assert fa == pytest.approx(fb, rel=1e-5, abs=1e-6), (name, g, w)
 
 
 @pytest.mark.parametrize("layer,options", [("relu2", []), ("fc1", ["--pca-samples", "200"])])

@@ -120,6 +120,7 @@ def create_application(argv: list[str] | None = None):  # -> QApplication
     from PyQt5.QtGui import QIcon
     from PyQt5.QtWidgets import QApplication
 
+    from viewer.gui import main_thread_gc
     from viewer.gui.settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance()
@@ -133,6 +134,7 @@ def create_application(argv: list[str] | None = None):  # -> QApplication
     app.setApplicationDisplayName("Strata")
     app.setDesktopFileName("strata")
     app.setWindowIcon(QIcon(str(ICON)))
+    main_thread_gc.install(app)
     return app
 
 

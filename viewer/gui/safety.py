@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Callable
 
 from viewer.app.messages import debug, error_text, report
-from viewer.gui.worker import Relay
+from viewer.gui.worker import main_thread_relay
 
 
 def unexpected_text(exc: BaseException) -> str:
@@ -34,7 +34,7 @@ def install(window: Any) -> Callable[[], None]:
 
     Returns a function that puts the previous hooks back.
     """
-    relay = Relay(window)  # created on the main thread: posts run there
+    relay = main_thread_relay()  # the application's: it outlives the window
     previous = (sys.excepthook, threading.excepthook)
 
     def show(exc: BaseException) -> None:
@@ -59,7 +59,7 @@ def install(window: Any) -> Callable[[], None]:
         exc = args.exc_value
         try:
             relay.post(lambda: show(exc))
-        except RuntimeError:  # no window any more
+        except RuntimeError:  # no application any more
             report(unexpected_text(exc))
 
     sys.excepthook = main_hook

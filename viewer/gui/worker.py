@@ -1,15 +1,21 @@
 """The runner of :mod:`viewer.app.runner` with its outcomes as Qt signals.
 
-One :class:`Relay` carries every runner's callbacks from worker threads to
-the main thread (a queued signal), where widgets and matplotlib may be
-touched. :class:`LatestRunner` is what every view uses for background work.
+One :class:`Relay`, living as long as the application, carries every runner's
+callbacks from worker threads to the main thread (a queued signal), where
+widgets and matplotlib may be touched. :class:`LatestRunner` is what every
+view uses for background work. A worker never emits on an object that a view
+can take with it when it closes, and an outcome whose view has gone is dropped
+on the main thread.
 """
 
 from __future__ import annotations
 
+import weakref
+from functools import partial
 from typing import Any, Callable
 
-from PyQt5.QtCore import QObject, pyqtSignal
+from PyQt5 import sip
+from PyQt5.QtCore import QCoreApplication, QObject, pyqtSignal
 
 from viewer.app.runner import Runner
 
@@ -26,6 +32,24 @@ class Relay(QObject):
     def post(self, fn: Callable[[], None]) -> None:
         """Run ``fn()`` soon on this object's thread (raises RuntimeError once it is deleted)."""
         self.call.emit(fn)
+
+
+_main_relay: Relay | None = None
+
+
+def main_thread_relay() -> Relay:
+    """The application's relay (made on first use, which must be on the main thread)."""
+    global _main_relay
+    if _main_relay is None or sip.isdeleted(_main_relay):
+        _main_relay = Relay(QCoreApplication.instance())
+    return _main_relay
+
+
+def _deliver_if_alive(owner: "weakref.ref[LatestRunner]", fn: Callable[[], None]) -> None:
+    runner = owner()
+    if runner is None or sip.isdeleted(runner):
+        return  # its view closed: nobody to tell
+    fn()
 
 
 class LatestRunner(QObject):
@@ -56,8 +80,8 @@ class LatestRunner(QObject):
 
     def __init__(self, parent: QObject | None = None, name: str = "strata-worker") -> None:
         super().__init__(parent)
-        self._relay = Relay(self)
-        self.runner = Runner(self._relay.post, name)
+        relay, owner = main_thread_relay(), weakref.ref(self)
+        self.runner = Runner(lambda fn: relay.post(partial(_deliver_if_alive, owner, fn)), name)
         self.runner.on_finished = self.finished.emit
         self.runner.on_failed = self.failed.emit
         self.runner.on_progress = self.progressed.emit
