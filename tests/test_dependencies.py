@@ -139,7 +139,8 @@ def test_the_window_loads_only_what_its_first_paint_needs():
                             "import viewer.gui.main_window, viewer.gui.safety")
     assert "viewer.gui.state" in loaded
     later = ("logging", "h5py", "matplotlib", "viewer.analysis", "viewer.net", "viewer.session",
-             "viewer.export", "viewer.data.proposal", "viewer.gui.preprocess_dialog")
+             "viewer.export", "viewer.data.proposal", "viewer.gui.preprocess_dialog",
+             "zipfile")
     assert not {m for m in loaded if m.startswith(later)}
 
 

@@ -7,7 +7,6 @@ renamed .bin); the extension decides only where the bytes cannot.
 from __future__ import annotations
 
 import os
-import zipfile
 
 from viewer.errors import ConversionError, file_error
 
@@ -103,6 +102,8 @@ def _hdf5_at_offset(path: str) -> bool:
 
 def _zip_kind(path: str) -> str | None:
     """"keras" or "pt2" by the members' names (nothing is extracted), else None."""
+    import zipfile  # with its compressors: ~5 ms the window's start-up need not pay
+
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
