@@ -169,6 +169,16 @@ def test_opening_a_net_of_plain_kinds_loads_none_of_the_converters_kinds():
     assert not kinds & loaded
 
 
+def test_a_net_opened_with_its_own_samples_loads_no_sample_file_reader():
+    # The window's first net is the demo, samples inside: .npy, image, zarr readers wait.
+    loaded = _modules_after("from viewer.app.opening import open_file\n"
+                            "open_file('resources/demo/digits_cnn.h5', None)")
+    assert "viewer.data.hdf5" in loaded and "viewer.data.proposal" in loaded
+    readers = ("viewer.data.files", "viewer.data.arrays", "viewer.data.images",
+               "viewer.data.zarr_samples", "zipfile")
+    assert not {m for m in loaded if m.startswith(readers)}
+
+
 def test_a_net_with_a_converters_kind_opens_in_a_fresh_process(tmp_path):
     from viewer.net import save
     from viewer.session import open_net

@@ -146,7 +146,6 @@ def choose_samples(net: Net, own: Any, path: str | None = None, *, dataset: str 
         When the file cannot be read, its samples do not fit the net's input,
         ``preprocess`` does not fit them, or there are no samples at all.
     """
-    from viewer.data import check_fits, open_samples
     from viewer.data.proposal import choose
 
     if path is None:
@@ -154,6 +153,9 @@ def choose_samples(net: Net, own: Any, path: str | None = None, *, dataset: str 
             where = net.path or net.name
             raise SampleError(f"{where}: has no embedded samples; give a samples file with --samples")
         return choose(own, own, given=preprocess, is_own=True)
+    # Every reader of the sample formats loads with the first samples file, not before.
+    from viewer.data import check_fits, open_samples
+
     resize = (preprocess or {}).get("resize") if isinstance(preprocess, Mapping) else None
     samples = open_samples(path, dataset=dataset, labels=labels,
                            input_shape=net.input.output_shape,
