@@ -49,3 +49,8 @@ def test_collect_if_due_collects_the_oldest_generation_past_its_threshold(qapp):
     _allocate_cycles(threshold0 + 10)
     assert main_thread_gc.collect_if_due() in (0, 1, 2)
     assert gc.get_count()[0] < threshold0
+
+
+def test_the_window_sets_aside_what_start_up_made(window):
+    # Frozen once the heatmap view (and matplotlib) is built: later collections skip it.
+    assert window.heatmap is not None and gc.get_freeze_count() > 100_000

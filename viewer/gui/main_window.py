@@ -23,6 +23,7 @@ from viewer.app.marks import mark
 from viewer.app.messages import report
 from viewer.app.options import VIEWS
 from viewer.app.views import register_views
+from viewer.gui import main_thread_gc
 from viewer.gui import settings as cfg
 from viewer.gui.banner import Banner
 from viewer.gui.dialogs import ShortcutsDialog
@@ -244,6 +245,7 @@ class MainWindow(FileActions, ExportActions, QMainWindow):
         if self.heatmap is not None:
             return
         heatmap = self.views.build("heatmap")
+        main_thread_gc.freeze_start_up()  # matplotlib is in: start-up's objects are all made
         self._show_current()
         panels = self.settings.value(PANELS_KEY) or []
         panels = [panels] if isinstance(panels, str) else list(panels)
