@@ -206,14 +206,14 @@ def main() -> int:
     args = parser.parse_args()
 
     from PyQt5.QtCore import QSettings
-    from PyQt5.QtWidgets import QApplication
 
     from viewer.app.demo import DEMO_NET
     from viewer.gui import safety
+    from viewer.gui.app import create_application
     from viewer.gui.main_window import MainWindow
 
     QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, tempfile.mkdtemp(prefix="strata-soak-"))
-    app = QApplication(sys.argv[:1])
+    app = create_application()  # as the window's: its garbage collected on the main thread
     window = MainWindow()
     window.resize(1280, 800)
     counts = Counts()

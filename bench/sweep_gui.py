@@ -46,6 +46,7 @@ from PyQt5.QtWidgets import QApplication, QListView  # noqa: E402
 from viewer.analysis.sweep import Sweep  # noqa: E402
 from viewer.app.sweeps import Subset  # noqa: E402
 from viewer.data import open_samples  # noqa: E402
+from viewer.gui.app import create_application  # noqa: E402
 from viewer.gui.explore.sample_strip import CELL, SampleStrip  # noqa: E402
 from viewer.gui.explore.sweep_worker import SweepController  # noqa: E402
 from viewer.gui.state import AppState  # noqa: E402
@@ -169,7 +170,7 @@ def main() -> None:
     ap.add_argument("--sweep-samples", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=200)
     args = ap.parse_args()
-    app = QApplication([])
+    app = create_application()  # as the window's: its garbage collected on the main thread
     with tempfile.TemporaryDirectory() as folder:
         net = make_net()
         samples = open_samples(make_data(folder), labels="labels",

@@ -465,3 +465,23 @@ def test_a_pickle_is_refused_unread_and_a_trusted_one_without_theano_names_the_f
         assert str(e.value) == (f"{path}: converting Theano or Lasagne models needs Theano: run the "
                                 "converter in the model's own environment (python -m viewer.convert ...)")
     assert sorted(os.listdir(tmp_path)) == ["net.pkl"]  # the canary never ran
+
+
+
+def test_an_onnx_lstm_whose_biases_sum_to_nan_converts_without_a_warning(tmp_path):
+    # inf + -inf in the input and recurrent biases: NaN, as onnxruntime computes it, and no
+    # RuntimeWarning on stderr (warnings are errors in the tests).
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    model = onnx.load(os.path.join(os.path.dirname(__file__), "fixtures", "onnx_rnn_op17.onnx"))
+    lstm = next(node for node in model.graph.node if node.op_type == "LSTM")
+    init = next(t for t in model.graph.initializer if t.name == lstm.input[3])
+    B = numpy_helper.to_array(init).copy()
+    B[0, 0], B[0, B.shape[1] // 2] = np.inf, -np.inf  # the same unit's Wb and Rb
+    init.CopyFrom(numpy_helper.from_array(B, init.name))
+    path = tmp_path / "nan_bias_lstm.onnx"
+    onnx.save(model, path)
+    net = convert(str(path))
+    recurrent = [layer for layer in net if layer.kind == "LSTM"]
+    assert recurrent and np.isnan(recurrent[0].params()["b"]).any()

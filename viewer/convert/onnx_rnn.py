@@ -106,7 +106,8 @@ def recurrent(ops: Ops, used: set, node: Any, inputs: list, attrs: dict) -> list
         if op == "GRU" and attrs.get("linear_before_reset", 0):
             params["b" + suffix], params["b_rec" + suffix] = _bias(Wb, op), _bias(Rb, op)
         else:
-            params["b" + suffix] = _bias(Wb + Rb, op)
+            with np.errstate(invalid="ignore", over="ignore"):  # a hostile file's inf + -inf: NaN
+                params["b" + suffix] = _bias(Wb + Rb, op)
     options: dict = {"activation": activation, "merge_mode": "stack",
                      "go_backwards": direction == "reverse", "restore_order": True}
     if op != "RNN":
