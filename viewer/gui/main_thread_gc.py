@@ -44,9 +44,13 @@ def collect_if_due() -> int:
 
 
 def freeze_start_up() -> None:
-    """Set aside what start-up made (modules, classes, matplotlib's tables): it lives as
-    long as the program. Once per process: otherwise the first collection looks at all of
-    it in one ~50 ms stop of the window."""
+    """Set aside the objects start-up made: the collector skips them from now on.
+
+    Modules, classes and matplotlib's tables live as long as the program;
+    left in the young generation, the first collection looks at all of them
+    in one ~50 ms stop of the window. Once per process (a test session opens
+    many windows).
+    """
     global _frozen
     if not _frozen:
         _frozen = True
