@@ -402,3 +402,26 @@ def test_an_if_without_its_branches_is_refused_in_one_line(tmp_path: Path) -> No
     text = str(info.value)
     assert text.startswith(str(path)) and "\n" not in text
     assert "If 'choose' (If without its then_branch and else_branch sub-graph)" in text
+
+
+def test_refused_nodes_are_named_once_per_op_and_reason(tmp_path):
+    from onnx import TensorProto, helper
+
+    # Five nodes of an op no converter knows, then one Relu: the five share op and reason.
+    names = [f"mystery_{i}" for i in range(5)]
+    nodes = [helper.make_node("Mystery", [f"v{i}"], [f"v{i + 1}"], name=n, domain="test.strata")
+             for i, n in enumerate(names)]
+    graph = helper.make_graph(
+        nodes, "refusals", [helper.make_tensor_value_info("v0", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("v5", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("test.strata", 1)])
+    path = tmp_path / "mystery.onnx"
+    onnx.save(model, path)
+    with pytest.raises(ConversionError) as caught:
+        convert(str(path))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.count("Mystery") == 1, message
+    assert "cannot convert 5 nodes: Mystery 'mystery_0', 'mystery_1', 'mystery_2' and 2 more (" \
+        in message, message

@@ -86,6 +86,25 @@ def convert_onnx(source: Any, inputs: dict | None = None) -> Net:
     return convert_onnx_layout(source, inputs)[0]
 
 
+#: Refused nodes named per (op type, reason); the rest are counted.
+NAMED_REFUSALS = 3
+
+
+def refusal_text(refused: dict[tuple[str, str], list[str]]) -> str:
+    """One line for the nodes a conversion refused, grouped by op type and reason.
+
+    ``refused`` maps (op type, reason) to the nodes' names; e.g. "cannot convert
+    3 nodes: Reshape 'a', 'b', 'c' (it reads a shape ...)".
+    """
+    total = sum(len(names) for names in refused.values())
+    parts = []
+    for (op, reason), names in refused.items():
+        shown = ", ".join(repr(n) for n in names[:NAMED_REFUSALS])
+        more = len(names) - NAMED_REFUSALS
+        parts.append(f"{op} {shown}{f' and {more} more' if more > 0 else ''} ({reason})")
+    return f"cannot convert {'1 node' if total == 1 else f'{total} nodes'}: " + "; ".join(parts)
+
+
 def convert_onnx_layout(source: Any, inputs: dict | None = None) -> tuple[Net, OnnxLayout]:
     """:func:`convert_onnx`, plus where the graph's inputs and outputs are in the net."""
     onnx = onnx_package()
@@ -172,7 +191,8 @@ class _Converter:
         self.values: dict[str, Any] = {}
         self.layers: list[Layer] = []
         self.names: set[str] = set()
-        self.refused: list[str] = []
+        # (op type, reason) -> the names of the nodes refused for it, in graph order.
+        self.refused: dict[tuple[str, str], list[str]] = {}
         self.budget = FoldBudget(model.ByteSize())
         self.layout = OnnxLayout()
         for init in graph.initializer:
@@ -278,8 +298,7 @@ class _Converter:
         for node in self.model.graph.node:
             self._node(node)
         if self.refused:
-            count = "1 node" if len(self.refused) == 1 else f"{len(self.refused)} nodes"
-            raise ConversionError(f"cannot convert {count}: " + "; ".join(self.refused))
+            raise ConversionError(refusal_text(self.refused))
         outputs = [self.values.get(o.name) for o in self.model.graph.output]
         if not any(isinstance(v, Tensor) for v in outputs) and not self.per_sample:
             raise ConversionError("no model output depends on the input")
@@ -308,7 +327,7 @@ class _Converter:
 
     def _refuse(self, node: Any, reason: str) -> None:
         where = node.name or (node.output[0] if node.output else "?")
-        self.refused.append(f"{node.op_type} {where!r} ({reason})")
+        self.refused.setdefault((node.op_type, reason), []).append(where)
         for out in node.output:
             self.values[out] = Unknown("refused")
 
