@@ -292,7 +292,12 @@ def test_open_samples_file_for_the_net(qtbot, window, tmp_path):
         window.state.open(str(path))
     wait_for(qtbot, window, sample=0)
     assert window.samples.spin.maximum() == 5
-    assert "digits.npy" in window.samples.source.text()
+    assert window.samples.source.text() == "6 samples · digits.npy"
+    one = tmp_path / "one.npy"
+    np.save(one, x[:1])
+    with qtbot.waitSignal(window.state.samplesChanged):
+        window.state.open(str(one))
+    assert window.samples.source.text() == "1 sample · one.npy"
 
 
 def custom_net(kind):

@@ -118,7 +118,7 @@ def range_of_first(net: Any, samples: Any, layer: int,
         if finite.size:
             lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
     limits = color_limits(np.array([lo, hi]) if lo <= hi else np.array([]))
-    return DatasetRange(limits, f"the first {count:,} samples")
+    return DatasetRange(limits, "the one sample" if count == 1 else f"the first {count:,} samples")
 
 
 def range_of_sweep(result: Any) -> DatasetRange | None:

@@ -17,6 +17,11 @@ from viewer.errors import StrataError
 LOGGER = "strata"
 
 
+def plural(n: int, word: str) -> str:
+    """A count and its noun: "1 channel", "16 channels", "1,797 samples"."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
 def setup_logging() -> None:
     """Give the ``strata`` logger its stderr handler (once); level from ``STRATA_LOG``."""
     from viewer.app.stderr_log import attach

@@ -37,7 +37,7 @@ class Subset:
     def describe(self, n: int) -> str:
         """Short text, e.g. "all 540 samples" or "a random 1,000 of 60,000"."""
         if self.size is None or self.size >= n:
-            return f"all {n:,} samples"
+            return "the one sample" if n == 1 else f"all {n:,} samples"
         return f"a random {self.size:,} of {n:,} samples"
 
 

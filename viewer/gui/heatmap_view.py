@@ -23,6 +23,7 @@ from PyQt5.QtWidgets import QComboBox, QWidget
 
 from viewer.app.colouring import Colouring, to_rgba
 from viewer.app.compute import Result
+from viewer.app.messages import plural
 from viewer.app.options import (CMAPS, DATASET_SCALE_SAMPLES, DisplayOptions, candidate_cmaps,
                                 colormap_for)
 from viewer.errors import StrataError
@@ -44,11 +45,6 @@ MAX_TILE_LABELS, MIN_LABELLED_TILE = 256, 22
 MIN_BAR_HEIGHT = 160
 SCALE_CHOICES = (("shared", "Scale: this sample"), ("channel", "Scale: per channel"),
                  ("dataset", "Scale: dataset"))
-
-
-def plural(n: int, word: str) -> str:
-    """"1 channel", "16 channels"."""
-    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def value_text(v: float) -> str:

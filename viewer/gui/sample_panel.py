@@ -17,6 +17,7 @@ from PyQt5.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushB
                              QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from viewer.app.compute import Result
+from viewer.app.messages import plural
 from viewer.gui.preprocess_panel import PreprocessRow
 from viewer.gui.state import AppState
 
@@ -213,7 +214,7 @@ class SamplePanel(QWidget):
             self.source.setText("No samples: open a samples file to see activations.")
             self.source.setToolTip("")
         else:
-            self.source.setText(f"{n:,} samples · {self.source_text(samples)}")
+            self.source.setText(f"{plural(n, 'sample')} · {self.source_text(samples)}")
             self.source.setToolTip(samples.source)
         self.thumb.clear()
         self.label.setText("–")
