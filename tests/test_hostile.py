@@ -369,6 +369,16 @@ def test_onnx_input_of_absurd_size_gives_one_line(tmp_path):
     assert str(e.value).startswith(f"{path}: ") and "\n" not in str(e.value)
 
 
+def test_a_truncated_onnx_file_says_it_may_be_damaged_on_the_command_line(tmp_path):
+    whole = pathlib.Path(FIXTURES, "onnx_cnn_op17.onnx").read_bytes()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(whole[:len(whole) // 2])
+    code, _, err = run_cli("info", str(path))
+    assert code == 2
+    assert err == [f"error: {path}: not an ONNX model, or a truncated or damaged one "
+                   "(protobuf cannot parse it: DecodeError)"]
+
+
 def test_pt2_tensor_spread_over_zero_strides_is_refused_before_allocating(tmp_path, monkeypatch):
     """32 stored bytes viewed as a 16384 x 16384 float32 tensor: 1 GB from nothing (found by the fuzzer)."""
     import json

@@ -31,7 +31,8 @@ def load_model(path: str) -> Any:
     try:
         model = onnx.load(path, load_external_data=False)
     except Exception as exc:  # protobuf reports damage as several exception types
-        raise file_error(path, f"not an ONNX model ({type(exc).__name__})") from None
+        raise file_error(path, "not an ONNX model, or a truncated or damaged one (protobuf "
+                               f"cannot parse it: {type(exc).__name__})") from None
     if not model.graph.node or model.ir_version <= 0:
         raise file_error(path, "not an ONNX model (no graph)")
     folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
