@@ -100,7 +100,7 @@ def run_layer(net: Any, samples: Any, layer: str, settings: Settings, start: str
     tail = settings.steps - math.ceil(TAIL * settings.steps)
     at_tail: list = []
 
-    def record(step: int, images: np.ndarray, scores: np.ndarray) -> None:
+    def record(step: int, images: np.ndarray, scores: np.ndarray, checks: np.ndarray) -> None:
         if step == tail:
             at_tail.append(channel_means(net, index, images)[np.arange(len(images)),
                                                                np.arange(len(images))])

@@ -169,7 +169,7 @@ def test_every_channel_of_the_demo_settles_past_the_real_digits(layer, param):
     tail = steps - steps // 10
     seen = []
 
-    def record(step, images, scores):
+    def record(step, images, scores, checks):
         if step == tail:
             seen.append(np.diagonal(_channel_means(net, layer, images)))
 
@@ -185,6 +185,21 @@ def test_every_channel_of_the_demo_settles_past_the_real_digits(layer, param):
     scale = np.maximum(result.final - result.start, best - real.min(axis=0))
     moving = np.flatnonzero(np.abs(result.final - seen[0]) >= 0.02 * scale)
     assert moving.size == 0, (moving, seen[0][moving], result.final[moving])
+
+
+def test_the_checks_score_the_untransformed_image_at_each_callback(demo):
+    # Each check is the target's score of the image as it stood: a forward pass of the
+    # image the callback was given, unlike the step's own score of its jittered copy.
+    target = Target(layer="conv2", unit=3)
+    given = []
+    result = visualise(demo, target, Settings(steps=24, every=8), low=0, high=1,
+                       callback=lambda step, images, scores, checks: given.append(images.copy()))
+    np.testing.assert_array_equal(result.checks[:, 0], [8, 16, 24])
+    means = [demo["conv2"](images)[0, 3].mean() for images in given]
+    np.testing.assert_allclose(result.checks[:, 1], means, rtol=1e-5)
+    np.testing.assert_allclose(result.checks[-1, 1], result.final[0], rtol=1e-12)
+    assert not np.allclose(result.checks[:, 1], result.scores[[7, 15, 23], 0], rtol=1e-3)
+    assert visualise(demo, target, Settings(steps=4), low=0, high=1).checks.shape == (0, 2)
 
 
 def test_the_same_seed_gives_the_same_image_and_another_seed_another(demo):
@@ -211,13 +226,13 @@ def test_cancel_and_a_callback_returning_false_stop_the_ascent(demo):
     calls = []
     result = visualise(demo, target, Settings(steps=50), low=0, high=1,
                        cancel=lambda: len(calls) >= 3,
-                       callback=lambda step, images, scores: calls.append((step, images.shape,
-                                                                           scores.shape)))
-    assert calls == [(8, (1, 1, 28, 28), (8, 1)), (16, (1, 1, 28, 28), (16, 1)),
-                     (24, (1, 1, 28, 28), (24, 1))]
+                       callback=lambda step, images, scores, checks: calls.append(
+                           (step, images.shape, scores.shape, checks.shape)))
+    assert calls == [(8, (1, 1, 28, 28), (8, 1), (1, 2)), (16, (1, 1, 28, 28), (16, 1), (2, 2)),
+                     (24, (1, 1, 28, 28), (24, 1), (3, 2))]
     assert result.cancelled and result.steps == 24 and result.scores.shape == (24, 1)
     stopped = visualise(demo, target, Settings(steps=50, every=5), low=0, high=1,
-                        callback=lambda step, images, scores: step < 10)
+                        callback=lambda step, images, scores, checks: step < 10)
     assert stopped.cancelled and stopped.steps == 10
 
 

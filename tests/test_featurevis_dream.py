@@ -60,11 +60,14 @@ def test_octaves_count_their_steps_for_the_callback_and_cancel_between_them(demo
     seen = []
     settings = Settings(steps=4, every=2, lr=0.05, parameterisation="pixel", blur=0.0)
     result = dream(net, X[0], "conv1", settings, octaves=3, low=0.0, high=1.0,
-                   callback=lambda step, images, scores: seen.append((step, len(scores))))
-    assert seen == [(2, 2), (4, 4), (6, 6), (8, 8), (10, 10), (12, 12)]
+                   callback=lambda step, images, scores, checks: seen.append(
+                       (step, len(scores), checks[:, 0].tolist())))
+    assert [s[:2] for s in seen] == [(2, 2), (4, 4), (6, 6), (8, 8), (10, 10), (12, 12)]
+    assert seen[-1][2] == [2, 4, 6, 8, 10, 12]  # every octave's checks, counted over all
+    np.testing.assert_array_equal(result.checks[:, 0], [2, 4, 6, 8, 10, 12])
     assert result.steps == 12 and not result.cancelled
     stopped = dream(net, X[0], "conv1", settings, octaves=3, low=0.0, high=1.0,
-                    callback=lambda step, images, scores: step < 6)
+                    callback=lambda step, images, scores, checks: step < 6)
     assert stopped.cancelled and stopped.steps == 6 and stopped.scores.shape == (6, 1)
 
 
@@ -74,7 +77,7 @@ def test_the_coarse_octave_changes_only_what_a_smaller_image_can_hold(demo):
                         scale=0.0, rotate=0.0)
     after = {}
     dream(net, X[0], "conv2", settings, octaves=2, octave_scale=7.0, low=-10, high=10,
-          callback=lambda step, images, scores: after.setdefault(step, images[0]))
+          callback=lambda step, images, scores, checks: after.setdefault(step, images[0]))
     # Octave 0 of 2 at scale 7 works on 28 / 7 = 4x4 cells: its change is a bilinear
     # stretch of a 4x4 picture; octave 1 works on every pixel.
     basis = np.eye(16).reshape(16, 4, 4)

@@ -57,13 +57,18 @@ def test_run_grows_the_image_step_by_step_and_ends_at_the_librarys(qtbot, view):
     low, high = input_range(state.net, state.samples)
     want = visualise(state.net, Target(layer="conv2", unit=10),
                      Settings(steps=12, seed=4, every=2), low=low, high=high,
-                     centre=input_mean(state.net, state.samples))
+                     centre=input_mean(state.net, state.samples),
+                     callback=lambda *_frame: None)  # with a callback: its checks too
     np.testing.assert_allclose(view.frame.result.images, want.images)
     np.testing.assert_allclose(view.image.get_array(), pictures(state.net, want.images, 0, 1)[0],
                                atol=1e-6)
-    x, y = view.curve.get_data()
+    x, y = view.step_curve.get_data()
     np.testing.assert_array_equal(x, np.arange(1, 13))
     np.testing.assert_allclose(y, want.scores[:, 0])
+    x, y = view.curve.get_data()  # the image itself at each frame, ending at its final score
+    np.testing.assert_array_equal(x, [2, 4, 6, 8, 10, 12])
+    np.testing.assert_allclose(y, want.checks[:, 1])
+    np.testing.assert_allclose(y[-1], want.final[0])
     assert view.status.text() == f"{want.start[0]:.3g} → {want.final[0]:.3g} in 12 steps"
     assert view.title.text() == "<b>unit 10 of conv2</b>"
     assert view.image_axes.get_title() == "unit 10 of conv2\nstep 12 · Fourier, seed 4"

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
                               f"samples")
         result = dream(net, samples.batch([args.sample])[0], args.layer, settings,
                        octaves=args.octaves, low=low, high=high,
-                       callback=progress and (lambda step, images, scores:
+                       callback=progress and (lambda step, images, scores, checks:
                                               progress(step, settings.steps * args.octaves)))
     elif args.channel is None and args.klass is None:
         result = gallery(net, args.layer, None, settings, low=low, high=high, centre=centre,
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
             Target(layer=args.layer, unit=args.channel)
         result = visualise(net, target, settings, low=low, high=high, centre=centre,
                            class_names=samples.label_names,
-                           callback=progress and (lambda step, images, scores:
+                           callback=progress and (lambda step, images, scores, checks:
                                                   progress(step, settings.steps)))
     single = len(result.images) == 1 and (args.dream or args.channel is not None
                                           or args.klass is not None)

@@ -148,7 +148,8 @@ def visualise(net: Any, target: Target = Target(), settings: Settings = Settings
         The start image's value per channel, noise aside (:func:`input_mean`);
         default the middle of the range.
     callback : callable, optional
-        ``callback(step, images (1, *input_shape), scores (step, 1))``; False stops.
+        ``callback(step, images (1, *input_shape), scores (step, 1), checks (K, 2))``
+        (see :func:`~viewer.analysis.featurevis_ascent.ascend`); False stops.
     cancel : callable, optional
         Checked before each step; True stops.
     class_names : list of str, optional
@@ -186,14 +187,16 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
         ``progress(done, total, images)`` after each batch: units done, units
         asked for, the images so far (done, *input_shape); False stops.
     callback : callable, optional
-        ``callback(step, images, scores)`` every ``settings.every`` steps of
-        each batch: the images of the batches done and the current one's
-        images, and the current batch's scores (step, batch); False stops.
+        ``callback(step, images, scores, checks)`` every ``settings.every``
+        steps of each batch: the images of the batches done and the current
+        one's images, and the current batch's scores (step, batch) and checks
+        (K, 1 + batch); False stops.
 
     Returns
     -------
     Result
-        One image per unit done (fewer than asked for when stopped).
+        One image per unit done (fewer than asked for when stopped); its
+        ``checks`` stay empty (each batch's reached the callback).
     """
     index = net.resolve(layer)
     problem, units, _ = _unit_problem(net, index, units, None, None)
@@ -303,9 +306,9 @@ def _relu_input(net: Any, index: int) -> int:
 
 
 def _after(callback: Callback, before: list, step: int, images: np.ndarray,
-           scores: np.ndarray) -> Optional[bool]:
+           scores: np.ndarray, checks: np.ndarray) -> Optional[bool]:
     """A batch's callback, with the images of the batches before it in front of its own."""
-    return callback(step, np.concatenate(before + [images]), scores)
+    return callback(step, np.concatenate(before + [images]), scores, checks)
 
 
 def _scores(parts: list) -> np.ndarray:

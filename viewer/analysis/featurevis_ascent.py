@@ -34,8 +34,9 @@ PARAMETERISATIONS = ("fourier", "pixel")
 #: digits, 0.5 1.77x and 2.69x, 2.0 2.03x and 2.94x but one more relu2 channel short of it.
 STEP_SIZES = {"fourier": 1.0, "pixel": 0.05}
 
-#: ``callback(step, images, scores)`` every few steps; returning False stops the ascent.
-Callback = Callable[[int, np.ndarray, np.ndarray], Optional[bool]]
+#: ``callback(step, images, scores, checks)`` every few steps (see :func:`ascend`); returning
+#: False stops the ascent.
+Callback = Callable[[int, np.ndarray, np.ndarray, np.ndarray], Optional[bool]]
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ class Result:
         The target's score at each step (on that step's transformed image).
     start, final : ndarray (B,)
         The score of the starting and of the final image, untransformed.
+    checks : ndarray (K, 1 + B)
+        At each callback: the step (column 0) and the score of the image as
+        it stood, untransformed (empty without a callback).
     units : ndarray (B,) of int
         The unit of each image.
     labels : list of str
@@ -140,6 +144,7 @@ class Result:
     labels: list = field(default_factory=list)
     steps: int = 0
     cancelled: bool = False
+    checks: np.ndarray = field(default_factory=lambda: np.zeros((0, 1)))
 
     @property
     def image(self) -> np.ndarray:
@@ -233,7 +238,13 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
     low, high : float, array (C,) or None
         Input range per channel; None for unbounded.
     callback, cancel
-        As for :func:`visualise` (images and scores of the whole batch).
+        ``callback(step, images, scores, checks)`` every ``settings.every``
+        steps and after the last: the images (B, *input_shape) in the net's
+        layout, the scores so far (step, B) of each step's transformed image,
+        and the rows so far of :attr:`Result.checks` (the untransformed
+        images' scores, one forward pass each: the curve to show, where each
+        step's own score jitters with its transform). ``cancel()`` is
+        checked before each step; True stops.
     init : ndarray (B, C, *positions), optional
         Canonical starting images (DeepDream); implies the pixel parameterisation.
     smooth : callable, optional
@@ -259,6 +270,7 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
     adam = _Adam(view.parameter.shape, settings.step_size)
     start = problem.score(view.image())
     scores = np.empty((settings.steps, len(units)))
+    checks: list[np.ndarray] = []
     done, stopped = 0, False
     for step in range(settings.steps):
         if cancel is not None and cancel():
@@ -276,12 +288,15 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
         scores[step] = score
         done = step + 1
         if callback is not None and (done % settings.every == 0 or done == settings.steps):
-            if callback(done, problem.to_net(view.image()), scores[:done]) is False:
+            image = view.image()
+            checks.append(np.concatenate(([done], problem.score(image))))
+            if callback(done, problem.to_net(image), scores[:done], np.stack(checks)) is False:
                 stopped = done < settings.steps
                 break
     final = view.image()
     return Result(problem.to_net(final), scores[:done], start, problem.score(final), units,
-                  steps=done, cancelled=stopped)
+                  steps=done, cancelled=stopped,
+                  checks=np.stack(checks) if checks else np.zeros((0, 1 + len(units))))
 
 
 class _View:

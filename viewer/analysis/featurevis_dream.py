@@ -75,26 +75,38 @@ def dream(net: Any, x: np.ndarray, layer: Any, settings: Settings = DREAM, *,
     single = x.ndim == len(problem.grid.shape)
     image = problem.grid.canonical(x[None] if single else x)
     scores: list[np.ndarray] = []
+    checks: list[np.ndarray] = []  # each octave's, its steps counted over all octaves
     start = None
     result = None
     for k in range(octaves):
         done = sum(len(s) for s in scores)
         smooth = _band_limit(problem, octave_scale ** (octaves - 1 - k))
 
-        def relay(step: int, images: np.ndarray, part: np.ndarray, done: int = done) -> Any:
-            return callback(done + step, images, np.concatenate(scores + [part]))
+        def relay(step: int, images: np.ndarray, part: np.ndarray, checked: np.ndarray,
+                  done: int = done) -> Any:
+            return callback(done + step, images, np.concatenate(scores + [part]),
+                            np.concatenate(checks + [_after_steps(checked, done)]))
 
         result = ascend(problem, np.full(len(image), k), settings, low, high,
                         relay if callback is not None else None, cancel, init=image,
                         smooth=smooth)
         start = result.start if start is None else start
         scores.append(result.scores)
+        checks.append(_after_steps(result.checks, done))
         image = problem.grid.canonical(result.images.astype(np.float64))
         if result.cancelled:
             break
     return Result(result.images, np.concatenate(scores), start, result.final,
                   np.zeros(len(image), np.int64), [f"activation norm of {net[index].name}"],
-                  steps=sum(len(s) for s in scores), cancelled=result.cancelled)
+                  steps=sum(len(s) for s in scores), cancelled=result.cancelled,
+                  checks=np.concatenate(checks))
+
+
+def _after_steps(checks: np.ndarray, done: int) -> np.ndarray:
+    """An octave's checks (K, 1 + B) with their steps counted after the ``done`` before it."""
+    moved = checks.copy()
+    moved[:, 0] += done
+    return moved
 
 
 def _band_limit(problem: Problem, factor: float) -> Optional[Callable]:

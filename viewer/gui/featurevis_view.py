@@ -12,7 +12,7 @@ The numbers are :mod:`viewer.analysis.featurevis`'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Optional
 
@@ -59,6 +59,8 @@ class Frame:
     step: int
     total: int
     result: Any = None      # the featurevis Result once finished
+    # (K, 2): step and score of the untransformed image at each frame (median, as scores)
+    checks: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
 
 
 def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
@@ -69,10 +71,10 @@ def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
     # A gallery's steps count within each batch (a layer's channels mostly fit one).
     total = s.steps * (request.octaves if request.mode == "dream" else 1)
 
-    def show(step: int, images: np.ndarray, scores: np.ndarray) -> bool:
+    def show(step: int, images: np.ndarray, scores: np.ndarray, checks: np.ndarray) -> bool:
         picture = mosaic(pictures(net, images, low, high))
         return job.progress(step, total, Frame(request, picture, np.median(scores, axis=1),
-                                               step, total))
+                                               step, total, checks=_median_checks(checks)))
 
     if request.mode == "dream":
         x = samples.batch([request.sample])[0]
@@ -87,8 +89,14 @@ def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
                            class_names=getattr(samples, "label_names", None))
     job.check()
     picture = mosaic(pictures(net, result.images, low, high))
+    checks = result.checks if len(result.checks) else np.array([[result.steps, *result.final]])
     return Frame(request, picture, np.median(result.scores, axis=1) if len(result.scores)
-                 else np.zeros(0), result.steps, total, result)
+                 else np.zeros(0), result.steps, total, result, _median_checks(checks))
+
+
+def _median_checks(checks: np.ndarray) -> np.ndarray:
+    """Checks (K, 1 + B) as (K, 2): each step and the median of the batch's scores."""
+    return np.column_stack((checks[:, 0], np.median(checks[:, 1:], axis=1)))
 
 
 def _channels(net: Any, index: int) -> int:
@@ -334,7 +342,12 @@ class FeatureVisView(PlotPanel):
         self.curve_axes.tick_params(labelsize=7, colors=ink)
         self.curve_axes.set_xlabel("step", fontsize=8, color=ink)
         self.curve_axes.set_ylabel("activation", fontsize=8, color=ink)
-        (self.curve,) = self.curve_axes.plot([], [], color="C0", lw=1.2)
+        # Each step's score is that of its jittered, rotated, zoomed copy: faint. The line is
+        # the image itself, scored at each frame.
+        (self.step_curve,) = self.curve_axes.plot([], [], color="C0", lw=0.8, alpha=0.35,
+                                                  label="each step's transformed copy")
+        (self.curve,) = self.curve_axes.plot([], [], color="C0", lw=1.5, label="the image")
+        self.curve_axes.legend(loc="lower right", fontsize=6, frameon=False, labelcolor=ink)
 
     def _show_idle(self) -> None:
         if self._state.net is None:
@@ -362,9 +375,11 @@ class FeatureVisView(PlotPanel):
         self.image_axes.set_title(f"{title}\nstep {frame.step} · {settings}", fontsize=8,
                                   color=ink)
         steps = np.arange(1, len(frame.scores) + 1)
-        self.curve.set_data(steps, frame.scores)
+        self.step_curve.set_data(steps, frame.scores)
+        self.curve.set_data(frame.checks[:, 0], frame.checks[:, 1])
+        shown = np.concatenate((frame.scores, frame.checks[:, 1]))
         if len(frame.scores):
-            low, high = float(np.nanmin(frame.scores)), float(np.nanmax(frame.scores))
+            low, high = float(np.nanmin(shown)), float(np.nanmax(shown))
             pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
             self.curve_axes.set_xlim(0, max(len(frame.scores), 2))
             self.curve_axes.set_ylim(low - pad, high + pad)
