@@ -221,6 +221,20 @@ def test_a_channel_in_a_gallery_gets_the_image_it_gets_alone(demo):
     assert together.labels == ["unit 2 of conv2", "unit 5 of conv2"]
 
 
+def test_a_gallery_in_batches_puts_their_checks_side_by_side(demo, monkeypatch):
+    import viewer.analysis.featurevis as featurevis
+
+    monkeypatch.setattr(featurevis, "GALLERY_BATCH", 2)  # units 2, 5 | 7
+    settings, noop = Settings(steps=6, every=3), (lambda *_frame: None)
+    together = gallery(demo, "conv2", [2, 5, 7], settings, low=0, high=1, callback=noop)
+    assert together.checks.shape == (2, 4)
+    for col, unit in enumerate([2, 5, 7], start=1):
+        alone = visualise(demo, Target(layer="conv2", unit=unit), settings, low=0, high=1,
+                          callback=noop)
+        np.testing.assert_array_equal(together.checks[:, 0], alone.checks[:, 0])
+        np.testing.assert_allclose(together.checks[:, col], alone.checks[:, 1], rtol=1e-5)
+
+
 def test_cancel_and_a_callback_returning_false_stop_the_ascent(demo):
     target = Target(layer="conv2", unit=0)
     calls = []

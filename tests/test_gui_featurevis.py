@@ -105,6 +105,9 @@ def test_the_gallery_fills_a_mosaic_of_every_channel(qtbot, view):
     assert view.status.text().endswith(" in 4 steps")
     assert view.title.text() == "<b>every channel of conv1</b>"
     assert view.curve_axes.get_title() == "activation (median)"
+    x, y = view.curve.get_data()  # the images' median at each frame, ending at the final one
+    np.testing.assert_array_equal(x, [2, 4])
+    np.testing.assert_allclose(y[-1], np.median(want.final), rtol=1e-5)
     # As narrow as it goes (under the tabs of a 1280x800 window it has 561 pixels): the
     # heading, the outcome and the controls show whole.
     from test_gui_layout import clipped_labels

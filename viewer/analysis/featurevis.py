@@ -196,7 +196,7 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
     -------
     Result
         One image per unit done (fewer than asked for when stopped); its
-        ``checks`` stay empty (each batch's reached the callback).
+        ``checks`` put the batches' side by side (NaN where a batch stopped early).
     """
     index = net.resolve(layer)
     problem, units, _ = _unit_problem(net, index, units, None, None)
@@ -217,7 +217,7 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
                     np.concatenate([p.final for p in parts]),
                     np.concatenate([p.units for p in parts]),
                     steps=min(p.steps for p in parts),
-                    cancelled=parts[-1].cancelled or done < len(units))
+                    cancelled=parts[-1].cancelled or done < len(units), checks=_checks(parts))
     result.labels = [f"unit {u} of {net[index].name}" for u in result.units]
     return result
 
@@ -309,6 +309,19 @@ def _after(callback: Callback, before: list, step: int, images: np.ndarray,
            scores: np.ndarray, checks: np.ndarray) -> Optional[bool]:
     """A batch's callback, with the images of the batches before it in front of its own."""
     return callback(step, np.concatenate(before + [images]), scores, checks)
+
+
+def _checks(parts: list) -> np.ndarray:
+    """The batches' checks side by side (K, 1 + units) at the longest batch's steps; NaN
+    where a batch has no check at a step."""
+    longest = max(parts, key=lambda p: len(p.checks)).checks[:, 0]
+    out = np.full((len(longest), 1 + sum(len(p.units) for p in parts)), np.nan)
+    out[:, 0] = longest
+    col = 1
+    for p in parts:
+        out[:len(p.checks), col:col + len(p.units)] = p.checks[:, 1:]
+        col += len(p.units)
+    return out
 
 
 def _scores(parts: list) -> np.ndarray:

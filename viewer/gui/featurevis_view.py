@@ -96,7 +96,9 @@ def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
 
 def _median_checks(checks: np.ndarray) -> np.ndarray:
     """Checks (K, 1 + B) as (K, 2): each step and the median of the batch's scores."""
-    return np.column_stack((checks[:, 0], np.median(checks[:, 1:], axis=1)))
+    # NaN where a gallery's batch stopped early (never a whole row: the longest has them all).
+    middle = np.nanmedian(checks[:, 1:], axis=1) if len(checks) else np.zeros(0)
+    return np.column_stack((checks[:, 0], middle))
 
 
 def _channels(net: Any, index: int) -> int:
@@ -347,7 +349,7 @@ class FeatureVisView(PlotPanel):
         (self.step_curve,) = self.curve_axes.plot([], [], color="C0", lw=0.8, alpha=0.35,
                                                   label="each step's transformed copy")
         (self.curve,) = self.curve_axes.plot([], [], color="C0", lw=1.5, label="the image")
-        self.curve_axes.legend(loc="lower right", fontsize=6, frameon=False, labelcolor=ink)
+        self.curve_axes.legend(loc="best", fontsize=6, frameon=False, labelcolor=ink)
 
     def _show_idle(self) -> None:
         if self._state.net is None:
