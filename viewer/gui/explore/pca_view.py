@@ -20,6 +20,7 @@ from PyQt5.QtGui import QPixmap
 from PyQt5.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from viewer.app.classes import class_colour, class_text, n_classes
+from viewer.gui.elided_label import ElidedLabel
 from viewer.gui.explore.sweep_worker import SweepController
 from viewer.gui.explore.thumbs import ThumbnailCache
 from viewer.gui.plotting import Canvas, new_figure, text_colour
@@ -65,10 +66,10 @@ class PCAView(QWidget):
         self.title.setObjectName("plotTitle")
         self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         self.title.setToolTip("Hover a point to see its sample, click it to open it")
-        self.note = QLabel("")
+        # One line (whole on hover): under a 1280x800 window's central view the map has
+        # ~110 pixels of height, and a wrapped second line took a sixth of them.
+        self.note = ElidedLabel("")
         self.note.setObjectName("hoverText")
-        self.note.setWordWrap(True)
-        self.note.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
 
         self.figure = new_figure(self)
         self.canvas = Canvas(self.figure)
