@@ -314,21 +314,20 @@ def _after(callback: Callback, before: list, step: int, images: np.ndarray,
 def _checks(parts: list) -> np.ndarray:
     """The batches' checks side by side (K, 1 + units) at the longest batch's steps; NaN
     where a batch has no check at a step."""
-    longest = max(parts, key=lambda p: len(p.checks)).checks[:, 0]
-    out = np.full((len(longest), 1 + sum(len(p.units) for p in parts)), np.nan)
-    out[:, 0] = longest
-    col = 1
-    for p in parts:
-        out[:len(p.checks), col:col + len(p.units)] = p.checks[:, 1:]
-        col += len(p.units)
-    return out
+    steps = max(parts, key=lambda p: len(p.checks)).checks[:, :1]
+    return np.hstack((steps, _side_by_side([p.checks[:, 1:] for p in parts])))
 
 
 def _scores(parts: list) -> np.ndarray:
     """The batches' scores side by side (steps, units); NaN after a batch stopped early."""
-    out = np.full((max(p.steps for p in parts), sum(len(p.units) for p in parts)), np.nan)
+    return _side_by_side([p.scores for p in parts])
+
+
+def _side_by_side(blocks: list) -> np.ndarray:
+    """Blocks (rows_i, cols_i) side by side, as long as the longest; NaN below the shorter."""
+    out = np.full((max(len(b) for b in blocks), sum(b.shape[1] for b in blocks)), np.nan)
     col = 0
-    for p in parts:
-        out[:p.steps, col:col + len(p.units)] = p.scores
-        col += len(p.units)
+    for block in blocks:
+        out[:len(block), col:col + block.shape[1]] = block
+        col += block.shape[1]
     return out

@@ -89,9 +89,8 @@ def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
                            class_names=getattr(samples, "label_names", None))
     job.check()
     picture = mosaic(pictures(net, result.images, low, high))
-    checks = result.checks if len(result.checks) else np.array([[result.steps, *result.final]])
     return Frame(request, picture, np.median(result.scores, axis=1) if len(result.scores)
-                 else np.zeros(0), result.steps, total, result, _median_checks(checks))
+                 else np.zeros(0), result.steps, total, result, _median_checks(result.checks))
 
 
 def _median_checks(checks: np.ndarray) -> np.ndarray:
