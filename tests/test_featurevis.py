@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from viewer.analysis.attribution.target import Target
-from viewer.analysis.featurevis import (Settings, gallery, input_mean, input_range,
-                                        unit_objective, visualise)
+from viewer.analysis.featurevis import (Settings, colour_mixing, gallery, input_mean,
+                                        input_range, unit_objective, visualise)
 from viewer.analysis.attribution.grid import Grid
 from viewer.errors import StrataError
 from viewer.net import Net, load
@@ -144,6 +144,96 @@ def test_input_range_follows_the_preprocessing(demo):
     assert samples.preprocess.scale == pytest.approx(1 / 255) and raw.max() > 250
     np.testing.assert_allclose(low, [raw.min() / 255], rtol=1e-6)
     np.testing.assert_allclose(high, [raw.max() / 255], rtol=1e-6)
+
+
+class _Images:
+    """Samples as the feature visualisation reads them: ``len`` and ``batch(rows)``."""
+
+    def __init__(self, images):
+        self.images = np.asarray(images, np.float32)
+
+    def __len__(self):
+        return len(self.images)
+
+    def batch(self, rows):
+        return self.images[rows]
+
+
+def _rgb_net(W):
+    inp = Input(shape=(3, 8, 8), name="in", data_format="channels_first")
+    return Net([inp, Conv2D(inp, name="c", W=W, padding="same", data_format="channels_first")])
+
+
+def test_colour_mixing_is_the_scaled_root_of_the_samples_colour_covariance():
+    rng = np.random.default_rng(4)
+    mix = np.array([[1.0, 0.0, 0.0], [0.8, 0.3, 0.0], [0.5, -0.4, 0.2]])
+    colours = np.einsum("dc,nchw->ndhw", mix, rng.normal(size=(70, 3, 8, 8)))  # 70: two blocks
+    net, samples = _rgb_net(np.ones((1, 3, 3, 3))), _Images(colours)
+    low, high = np.array([-4.0, -2.0, -1.0]), np.array([4.0, 2.0, 1.0])
+    mixing = colour_mixing(net, samples, low, high)
+    values = np.moveaxis(samples.images.astype(np.float64), 1, 0).reshape(3, -1)
+    covariance = np.cov(values, bias=True) / np.outer(high - low, high - low)
+    np.testing.assert_allclose(mixing, mixing.T, atol=1e-12)
+    assert np.linalg.norm(mixing, axis=0).max() == pytest.approx(1.0)
+    ratio = (mixing @ mixing.T) / covariance
+    np.testing.assert_allclose(ratio, ratio[0, 0], rtol=1e-9)     # the root, up to the scale
+    assert np.all(np.linalg.eigvalsh(mixing) >= -1e-12)
+    grey = _Images(np.ones((5, 1, 8, 8)))
+    grey_net = Net([Input(shape=(1, 8, 8), name="in", data_format="channels_first")])
+    assert colour_mixing(grey_net, grey, 0.0, 1.0) is None                  # one channel
+    assert colour_mixing(net, _Images(np.full((4, 3, 8, 8), 0.5)), 0.0, 1.0) is None  # flat
+
+
+def test_the_image_moves_along_the_samples_colour_axes():
+    # The unit likes red and dislikes green. On grey samples (R = G = B) the data's only colour
+    # axis is brightness, so the decorrelated ascent keeps the image grey, where independent
+    # channels pull red and green apart.
+    W = np.zeros((1, 3, 3, 3))
+    W[0, 0], W[0, 1], W[0, 2] = 1.0, -1.0, 0.3
+    net = _rgb_net(W)
+    rng = np.random.default_rng(5)
+    grey = np.repeat(rng.uniform(size=(20, 1, 8, 8)), 3, axis=1)
+    samples = _Images(grey + 1e-3 * rng.normal(size=grey.shape))
+    mixing = colour_mixing(net, samples, 0.0, 1.0)
+    settings = Settings(steps=40, jitter=0, scale=0.0, rotate=0.0)
+
+    def spread(image):
+        """How far the image's red and green channels are apart, per cell."""
+        return np.abs(image[0] - image[1]).mean()
+    along = visualise(net, Target(layer="c", unit=0), settings, low=0.0, high=1.0,
+                      colours=mixing)
+    apart = visualise(net, Target(layer="c", unit=0), settings, low=0.0, high=1.0)
+    off = visualise(net, Target(layer="c", unit=0), Settings(steps=40, jitter=0, scale=0.0,
+                    rotate=0.0, decorrelate=False), low=0.0, high=1.0, colours=mixing)
+    assert spread(apart.image) > 0.5 and spread(along.image) < 0.02
+    np.testing.assert_array_equal(off.image, apart.image)
+    assert along.final[0] > along.start[0]
+    with pytest.raises(StrataError, match=r"the colour mixing is \(2, 2\); the input has 3"):
+        visualise(net, Target(layer="c", unit=0), settings, low=0.0, high=1.0,
+                  colours=np.eye(2))
+
+
+def test_the_mixed_spectrums_gradient_is_the_images_gradient_carried_back():
+    from types import SimpleNamespace
+    from viewer.analysis.featurevis_ascent import _View
+    rng = np.random.default_rng(6)
+    shape = (2, 3, 6, 8)
+    bounds = (np.full((1, 3, 1, 1), -1.0), np.full((1, 3, 1, 1), 2.0))
+    mixing = np.array([[0.9, 0.2, 0.1], [0.2, 0.7, -0.3], [0.1, -0.3, 0.5]])
+    view = _View(SimpleNamespace(spatial=True), Settings(), bounds, np.full((1, 3, 1, 1), 0.3),
+                 [np.random.default_rng(k) for k in range(2)], shape, None, mixing)
+    view.parameter = rng.normal(size=view.parameter.shape)
+    weights = rng.normal(size=shape)
+    view.image()
+    analytic = view.parameter_grad(weights)
+    base = view.parameter.copy()
+    numeric = np.zeros_like(base)
+    for index in [(0, 0, 0, 0), (1, 2, 3, 5), (0, 1, 5, 9), (1, 0, 2, 1)]:
+        for sign in (1, -1):
+            view.parameter = base.copy()
+            view.parameter[index] += sign * 1e-6
+            numeric[index] += sign * (weights * view.image()).sum() / 2e-6
+        assert analytic[index] == pytest.approx(numeric[index], rel=1e-5, abs=1e-9)
 
 
 def _channel_means(net, layer, images):

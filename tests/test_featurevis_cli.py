@@ -114,3 +114,29 @@ def test_bad_output_files_are_refused(tmp_path, capsys):
     assert main(["featurevis", MNIST, "--layer", "conv2", "--channel", "0",
                  "-o", str(tmp_path / "no" / "x.png")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_colour_images_follow_the_samples_colours_unless_told_not_to(tmp_path, capsys):
+    # A unit that likes red and dislikes green, and grey samples: by default the ascent moves
+    # along the samples' one colour axis (brightness) and the image stays grey; with
+    # --no-decorrelate red and green part.
+    from viewer.net import Net
+    from viewer.net.layers import Conv2D, Input
+    from viewer.net.store import save
+    W = np.zeros((1, 3, 3, 3))
+    W[0, 0], W[0, 1] = 1.0, -1.0
+    inp = Input(shape=(8, 8, 3), name="in", data_format="channels_last")
+    save(Net([inp, Conv2D(inp, name="c", W=W, padding="same", data_format="channels_last")]),
+         tmp_path / "rgb.h5")
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.uniform(size=(16, 8, 8, 1)), 3, axis=3).astype(np.float32)
+    np.save(tmp_path / "grey.npy", grey)
+    spreads = []
+    for extra in ([], ["--no-decorrelate"]):
+        out = tmp_path / f"c{len(extra)}.npy"
+        assert main(["featurevis", str(tmp_path / "rgb.h5"), "--samples", str(tmp_path / "grey.npy"),
+                     "--layer", "c", "--channel", "0", "--steps", "32", "--preprocess", "none",
+                     "-o", str(out)] + extra) == 0
+        image = np.load(out)
+        spreads.append(np.abs(image[..., 0] - image[..., 1]).mean())
+    assert spreads[0] < 0.02 < 0.3 < spreads[1]

@@ -174,3 +174,40 @@ def test_the_panel_running_leaves_the_1280_window_its_layout(qtbot, isolated_set
     assert tree.horizontalScrollBar().maximum() == 0
     view.cancel()
     w.close()
+
+
+def test_a_colour_nets_image_moves_along_its_samples_colours(qtbot, tmp_path):
+    # Grey samples of a net whose unit likes red and dislikes green: the view's ascent moves
+    # along the samples' colour axes, as the library's does with their colour mixing, so the
+    # image stays grey (independent channels would pull red and green apart).
+    from viewer.analysis.featurevis import colour_mixing
+    from viewer.net import Net
+    from viewer.net.layers import Conv2D, Input
+    from viewer.net.store import save
+    W = np.zeros((1, 3, 3, 3))
+    W[0, 0], W[0, 1] = 1.0, -1.0
+    inp = Input(shape=(3, 8, 8), name="in", data_format="channels_first")
+    grey = np.repeat(np.random.default_rng(0).uniform(size=(16, 1, 8, 8)), 3, axis=1)
+    path = tmp_path / "rgb.h5"
+    save(Net([inp, Conv2D(inp, name="c", W=W, padding="same", data_format="channels_first")]),
+         path, samples={"X": grey.astype(np.float32), "layout": "channels_first"})
+    state = AppState()
+    state.set_net(*open_net(str(path), isolate=False))
+    v = FeatureVisView(state)
+    qtbot.addWidget(v)
+    v.show()
+    try:
+        v.select("c", 0)
+        v.steps.setValue(32)
+        qtbot.mouseClick(v.run_button, Qt.LeftButton)
+        finish(qtbot, v)
+        low, high = input_range(state.net, state.samples)
+        want = visualise(state.net, Target(layer="c", unit=0), Settings(steps=32, every=2),
+                         low=low, high=high, centre=input_mean(state.net, state.samples),
+                         colours=colour_mixing(state.net, state.samples, low, high))
+        np.testing.assert_allclose(v.frame.result.images, want.images)
+        image = v.frame.result.images[0]
+        assert np.abs(image[0] - image[1]).mean() < 0.02
+    finally:
+        v.runner.shutdown()
+        state.shutdown()

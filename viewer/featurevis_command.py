@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blur", type=float, default=0.5, help="pixel: blur sigma every 4 steps "
                    "(default 0.5)")
     p.add_argument("--decay", type=float, default=0.0, help="L2 decay per step (default 0)")
+    p.add_argument("--no-decorrelate", dest="decorrelate", action="store_false",
+                   help="fourier: ascend each colour channel on its own, rather than along the "
+                        "samples' colour axes")
     p.add_argument("-o", "--output", required=True, help=".png or .npy file")
 
 
@@ -65,8 +68,8 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
     import numpy as np
 
     from viewer.analysis.attribution.target import Target
-    from viewer.analysis.featurevis import (Settings, gallery, input_mean, input_range, mosaic,
-                                            pictures, visualise)
+    from viewer.analysis.featurevis import (Settings, colour_mixing, gallery, input_mean,
+                                            input_range, mosaic, pictures, visualise)
     from viewer.analysis.featurevis_dream import DREAM, dream
 
     ext = os.path.splitext(args.output)[1].lower()
@@ -86,9 +89,11 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
                         parameterisation="pixel" if args.dream else args.param,
                         jitter=args.jitter, scale=args.scale, rotate=args.rotate,
                         blur=0.0 if args.dream else args.blur, decay=args.decay,
-                        anneal=base.anneal, seed=args.seed).checked()
+                        decorrelate=args.decorrelate, anneal=base.anneal,
+                        seed=args.seed).checked()
     low, high = input_range(net, samples)
     centre = input_mean(net, samples)
+    colours = colour_mixing(net, samples, low, high) if settings.decorrelate else None
     progress = _progress if sys.stderr.isatty() else None
     if args.dream:
         if not 0 <= args.sample < len(samples):
@@ -100,11 +105,13 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
                                               progress(step, settings.steps * args.octaves)))
     elif args.channel is None and args.klass is None:
         result = gallery(net, args.layer, None, settings, low=low, high=high, centre=centre,
+                         colours=colours,
                          progress=progress and (lambda done, total, images: progress(done, total)))
     else:
         target = Target(unit=args.klass) if args.klass is not None else \
             Target(layer=args.layer, unit=args.channel)
         result = visualise(net, target, settings, low=low, high=high, centre=centre,
+                           colours=colours,
                            class_names=samples.label_names,
                            callback=progress and (lambda step, images, scores, checks:
                                                   progress(step, settings.steps)))

@@ -38,8 +38,8 @@ from viewer.analysis.featurevis_ascent import (PARAMETERISATIONS, Callback, Prob
 from viewer.errors import StrataError
 from viewer.net.layers.base import Layer, output_bytes
 
-__all__ = ["PARAMETERISATIONS", "Result", "Settings", "gallery", "input_mean", "input_range",
-           "mosaic", "pictures", "unit_objective", "visualise"]
+__all__ = ["PARAMETERISATIONS", "Result", "Settings", "colour_mixing", "gallery", "input_mean",
+           "input_range", "mosaic", "pictures", "unit_objective", "visualise"]
 
 #: Gallery batches take at most about this many bytes of layer outputs.
 GALLERY_BYTES = 256 << 20
@@ -100,7 +100,7 @@ def input_range(net: Any, samples: Any, count: int = 1024) -> tuple[np.ndarray, 
     return values.min(axis=(0, 2)), values.max(axis=(0, 2))
 
 
-#: Samples read at a time for :func:`input_mean`.
+#: Samples read at a time for :func:`input_mean` and :func:`colour_mixing`.
 MEAN_BLOCK = 64
 
 
@@ -112,23 +112,64 @@ def input_mean(net: Any, samples: Any, count: int = 1024) -> np.ndarray:
     ndarray (C,)
         One value per channel of the net's input (C = 1 for vectors).
     """
-    n = min(len(samples), count)
-    if n == 0:
-        raise StrataError("no samples to take the mean input from")
-    grid = input_grid(net)
-    # In blocks, summed in float64: 1,024 ImageNet-sized samples would be 1.2 GB as float64.
-    sums, cells = np.zeros(grid.channels), 0
-    for start in range(0, n, MEAN_BLOCK):
-        rows = np.arange(start, min(n, start + MEAN_BLOCK))
-        block = grid.canonical(np.asarray(samples.batch(rows)))
-        block = block.reshape(block.shape[0], grid.channels, -1)  # (b, C, positions)
-        sums += block.sum(axis=(0, 2), dtype=np.float64)
-        cells += block.shape[0] * block.shape[2]
+    sums, _, cells = _channel_moments(net, samples, count, "the mean input")
     return sums / cells
 
 
+def colour_mixing(net: Any, samples: Any, low: Any, high: Any, count: int = 1024
+                  ) -> Optional[np.ndarray]:
+    """How the Fourier image's channels mix into the input's colours, from the samples.
+
+    Lucid's colour decorrelation, with the user's own data in place of
+    ImageNet's colour statistics: the square root of the samples' channel
+    covariance, each channel measured in shares of its input range (low,
+    high), scaled so that its longest column has length 1. The ascent then
+    moves along the data's colour axes, so an image does not fill with the
+    saturated, unnatural colours independent channels drift to.
+
+    Returns
+    -------
+    ndarray (C, C) or None
+        Symmetric; None for an input of one channel, or samples whose channels do not vary.
+    """
+    sums, cross, cells = _channel_moments(net, samples, count, "the colour statistics")
+    if len(sums) < 2:
+        return None
+    mean = sums / cells
+    span = (np.broadcast_to(np.asarray(high, np.float64).ravel(), mean.shape)
+            - np.broadcast_to(np.asarray(low, np.float64).ravel(), mean.shape))
+    covariance = (cross / cells - np.outer(mean, mean)) / np.outer(span, span)
+    values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
+    root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+    longest = np.linalg.norm(root, axis=0).max()
+    if not np.isfinite(longest) or longest <= 1e-12:
+        return None
+    return root / longest
+
+
+def _channel_moments(net: Any, samples: Any, count: int, what: str
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per input channel, the sum of the first ``count`` preprocessed samples' values (C,),
+    the sums of their products (C, C), and the number of cells summed per channel."""
+    n = min(len(samples), count)
+    if n == 0:
+        raise StrataError(f"no samples to take {what} from")
+    grid = input_grid(net)
+    # In blocks, summed in float64: 1,024 ImageNet-sized samples would be 1.2 GB as float64.
+    sums, cross, cells = np.zeros(grid.channels), np.zeros((grid.channels,) * 2), 0
+    for start in range(0, n, MEAN_BLOCK):
+        rows = np.arange(start, min(n, start + MEAN_BLOCK))
+        block = grid.canonical(np.asarray(samples.batch(rows)))
+        for sample in block.reshape(block.shape[0], grid.channels, -1):   # (C, positions)
+            values = sample.astype(np.float64)   # one sample at a time: float64 stays small
+            sums += values.sum(axis=1)
+            cross += values @ values.T
+            cells += values.shape[1]
+    return sums, cross, cells
+
+
 def visualise(net: Any, target: Target = Target(), settings: Settings = Settings(), *,
-              low: Any = None, high: Any = None, centre: Any = None,
+              low: Any = None, high: Any = None, centre: Any = None, colours: Any = None,
               callback: Optional[Callback] = None,
               cancel: Optional[Callable[[], bool]] = None, class_names: Optional[list] = None
               ) -> Result:
@@ -147,6 +188,9 @@ def visualise(net: Any, target: Target = Target(), settings: Settings = Settings
     centre : float or array (C,), optional
         The start image's value per channel, noise aside (:func:`input_mean`);
         default the middle of the range.
+    colours : ndarray (C, C), optional
+        How the Fourier image's channels mix into the input's (:func:`colour_mixing`);
+        default independent channels. Used when ``settings.decorrelate``.
     callback : callable, optional
         ``callback(step, images (1, *input_shape), scores (step, 1), checks (K, 2))``
         (see :func:`~viewer.analysis.featurevis_ascent.ascend`); False stops.
@@ -162,14 +206,15 @@ def visualise(net: Any, target: Target = Target(), settings: Settings = Settings
     """
     layer, unit, position = _head(net, target)
     problem, units, label = _unit_problem(net, layer, [unit], position, class_names)
-    result = ascend(problem, units, settings, low, high, callback, cancel, centre=centre)
+    result = ascend(problem, units, settings, low, high, callback, cancel, centre=centre,
+                    colours=colours)
     result.labels = [label]
     return result
 
 
 def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
             settings: Settings = Settings(), *, low: Any = None, high: Any = None,
-            centre: Any = None,
+            centre: Any = None, colours: Any = None,
             progress: Optional[Callable[[int, int, np.ndarray], Optional[bool]]] = None,
             cancel: Optional[Callable[[], bool]] = None,
             callback: Optional[Callback] = None) -> Result:
@@ -181,7 +226,7 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
     layer : int or str
     units : sequence of int, optional
         Default: every channel of the layer.
-    settings, low, high, centre, cancel
+    settings, low, high, centre, colours, cancel
         As for :func:`visualise`.
     progress : callable, optional
         ``progress(done, total, images)`` after each batch: units done, units
@@ -207,7 +252,7 @@ def gallery(net: Any, layer: Any, units: Optional[Sequence[int]] = None,
         chunk = units[start:start + batch]
         relay = None if callback is None else partial(_after, callback, [p.images for p in parts])
         parts.append(ascend(_unit_problem(net, index, chunk, None, None)[0], chunk, settings,
-                            low, high, relay, cancel, centre=centre))
+                            low, high, relay, cancel, centre=centre, colours=colours))
         done = sum(len(p.units) for p in parts)
         if parts[-1].cancelled or (progress is not None and progress(
                 done, len(units), np.concatenate([p.images for p in parts])) is False):

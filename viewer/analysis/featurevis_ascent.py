@@ -65,6 +65,10 @@ class Settings:
     decay : float
         L2 decay: each step moves the image (for "fourier": its logits) this
         fraction of the way back to the start's mean.
+    decorrelate : bool
+        "fourier" with a colour mixing given (:func:`ascend`'s ``colours``):
+        the spectrum's channels are mixed into the input's by it, so the
+        ascent moves along the data's colour axes; else channels are independent.
     anneal : bool
         The step size falls from ``lr`` to 0 along a half cosine over the
         steps; else it stays ``lr``. Each step's gradient is taken through a
@@ -85,6 +89,7 @@ class Settings:
     blur: float = 0.5
     blur_every: int = 4
     decay: float = 0.0
+    decorrelate: bool = True
     anneal: bool = True
     every: int = 8
     seed: int = 0
@@ -226,7 +231,7 @@ def input_grid(net: Any) -> Grid:
 def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, high: Any,
            callback: Optional[Callback] = None, cancel: Optional[Callable[[], bool]] = None,
            init: Optional[np.ndarray] = None, smooth: Optional[Callable] = None,
-           centre: Any = None) -> Result:
+           centre: Any = None, colours: Any = None) -> Result:
     """Gradient ascent of ``problem``'s objective from seeded noise (or ``init``).
 
     Parameters
@@ -255,6 +260,10 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
         The start image's value per channel, noise aside (:func:`input_mean`
         of the samples); None for the middle of the range. Clipped to
         within 1% of the range from its ends.
+    colours : ndarray (C, C), optional
+        With ``settings.decorrelate`` and the Fourier parameterisation: the
+        image's channels are ``colours @`` the spectrum's, before the sigmoid
+        (:func:`~viewer.analysis.featurevis.colour_mixing`).
 
     Returns
     -------
@@ -265,8 +274,9 @@ def ascend(problem: Problem, units: np.ndarray, settings: Settings, low: Any, hi
     shape = (len(units),) + problem.image_shape
     bounds = _bounds(low, high, problem.grid.channels, len(shape))
     rngs = [np.random.default_rng([settings.seed, int(u)]) for u in units]
+    mixing = _mixing(colours, problem.grid.channels) if settings.decorrelate else None
     view = _View(problem, settings, bounds, _centre(centre, bounds, problem.grid.channels,
-                                                    len(shape)), rngs, shape, init)
+                                                    len(shape)), rngs, shape, init, mixing)
     adam = _Adam(view.parameter.shape, settings.step_size)
     start = problem.score(view.image())
     scores = np.empty((settings.steps, len(units)))
@@ -303,14 +313,15 @@ class _View:
     """The parameter being optimised, and the image it stands for (canonical, float64)."""
 
     def __init__(self, problem: Problem, settings: Settings, bounds: Optional[tuple],
-                 centre: Optional[np.ndarray], rngs: list, shape: tuple, init: Optional[np.ndarray]
-                 ) -> None:
+                 centre: Optional[np.ndarray], rngs: list, shape: tuple, init: Optional[np.ndarray],
+                 mixing: Optional[np.ndarray] = None) -> None:
         self.settings = settings
         self.bounds = bounds
         self.centre = 0.5 if centre is None else centre
         self.rngs = rngs
         self.spatial = problem.spatial
         self.fourier = None
+        self.mixing = mixing       # (C, C) colour mixing of the spectrum's image, or None
         # Added to the spectrum's image: the sigmoid's logit of the centre, or the centre itself
         # without a range; so that a spectrum near 0 stands for the centre.
         self.offset = 0.0 if centre is None else centre
@@ -332,7 +343,10 @@ class _View:
     def image(self) -> np.ndarray:
         if self.fourier is None:
             return self.parameter.copy()
-        raw = self.fourier.image(self.parameter) + self.offset
+        raw = self.fourier.image(self.parameter)
+        if self.mixing is not None:
+            raw = np.einsum("dc,bc...->bd...", self.mixing, raw)
+        raw = raw + self.offset
         if self.bounds is None:
             return raw
         low, high = self.bounds
@@ -353,6 +367,8 @@ class _View:
         if self.bounds is not None:
             low, high = self.bounds
             g = g * (high - low) * self._sigmoid * (1.0 - self._sigmoid)
+        if self.mixing is not None:
+            g = np.einsum("dc,bd...->bc...", self.mixing, g)
         return self.fourier.adjoint(g)
 
     def step(self, delta: np.ndarray, step: int, share: float = 1.0) -> None:
@@ -391,6 +407,19 @@ class _Adam:
         m_hat = self.m / (1 - self.beta1 ** self.t)
         v_hat = self.v / (1 - self.beta2 ** self.t)
         return (self.lr if lr is None else lr) * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def _mixing(colours: Any, channels: int) -> Optional[np.ndarray]:
+    """The colour mixing as a float64 (C, C) array, checked; None without one."""
+    if colours is None:
+        return None
+    arr = np.asarray(colours, dtype=np.float64)
+    if arr.shape != (channels, channels):
+        raise StrataError(f"the colour mixing is {arr.shape}; the input has {channels} channels, "
+                          f"so it must be ({channels}, {channels})")
+    if not np.all(np.isfinite(arr)):
+        raise StrataError("the colour mixing holds values that are not finite")
+    return arr
 
 
 def _centre(centre: Any, bounds: Optional[tuple], channels: int, ndim: int

@@ -22,8 +22,8 @@ from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPr
 
 from viewer.analysis.attribution.grid import layer_grid
 from viewer.analysis.attribution.target import Target
-from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, gallery, input_mean,
-                                        input_range, mosaic, pictures, visualise)
+from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, colour_mixing, gallery,
+                                        input_mean, input_range, mosaic, pictures, visualise)
 from viewer.analysis.featurevis_dream import DREAM, dream
 from viewer.app.messages import error_text
 from viewer.errors import StrataError
@@ -68,6 +68,7 @@ def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
     low, high = input_range(net, samples)
     centre = input_mean(net, samples)
     s = request.settings
+    colours = colour_mixing(net, samples, low, high) if s.decorrelate else None
     # A gallery's steps count within each batch (a layer's channels mostly fit one).
     total = s.steps * (request.octaves if request.mode == "dream" else 1)
 
@@ -82,10 +83,11 @@ def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
                        callback=show, cancel=job.cancel.is_set)
     elif request.mode == "gallery":
         result = gallery(net, request.layer, None, s, low=low, high=high, centre=centre,
-                         callback=show, cancel=job.cancel.is_set)
+                         colours=colours, callback=show, cancel=job.cancel.is_set)
     else:
         result = visualise(net, Target(layer=request.layer, unit=request.unit), s, low=low,
-                           high=high, centre=centre, callback=show, cancel=job.cancel.is_set,
+                           high=high, centre=centre, colours=colours, callback=show,
+                           cancel=job.cancel.is_set,
                            class_names=getattr(samples, "label_names", None))
     job.check()
     picture = mosaic(pictures(net, result.images, low, high))
