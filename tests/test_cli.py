@@ -176,3 +176,17 @@ def test_convert_never_overwrites_its_source(tmp_path):
     assert done.returncode == 2
     assert done.stderr == f"error: {model}: is the model being converted; choose another output\n"
     assert model.read_bytes() == before
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    # ``main.py info NET | head -1``: the reader has gone when the command writes (here it is
+    # gone before the command starts); the command ends without a traceback.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "main.py"), "info",
+                               os.path.join(ROOT, "resources", "demo", "mnist_cnn.h5")],
+                              stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.stderr.decode() == "" and done.returncode == 141

@@ -27,6 +27,8 @@ from viewer import __version__, limits
 from viewer.errors import StrataError
 
 EXIT_BAD_INPUT = 2
+#: A reader that closed the pipe (``main.py info NET | head``), as the shell reports SIGPIPE.
+EXIT_BROKEN_PIPE = 128 + 13
 COMMANDS = ("info", "render", "export", "convert", "sweep", "explain", "featurevis")
 
 
@@ -162,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # What is left to print goes nowhere, so that flushing at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _run_window(args: argparse.Namespace) -> int:
