@@ -17,6 +17,8 @@ from viewer.errors import StrataError
 from viewer.app.options import AUTO_CMAP, AUTO_DIVERGING, AUTO_SEQUENTIAL, CMAPS
 
 FORMATS = (".png", ".svg", ".pdf")
+#: Characters of a title line that fit above the map at the figure's size and font.
+TITLE_WIDTH = 72
 
 
 def attribution_cmap(result: Any, cmap: str = AUTO_CMAP) -> str:
@@ -38,6 +40,16 @@ def render_attribution(result: Any, sample: np.ndarray, path: str, *, title: str
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise StrataError(f"{path}: the folder {folder} does not exist")
+    fig = attribution_figure(result, sample, title=title, cmap=cmap, alpha=alpha)
+    try:
+        fig.savefig(path)
+    except OSError as exc:
+        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def attribution_figure(result: Any, sample: np.ndarray, *, title: str, cmap: str = AUTO_CMAP,
+                       alpha: float = 0.6) -> Any:
+    """The figure :func:`render_attribution` writes (a matplotlib Figure on an Agg canvas)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -55,20 +67,35 @@ def render_attribution(result: Any, sample: np.ndarray, path: str, *, title: str
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(image, ax=ax, shrink=0.85, label=f"{result.method} map")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(wrapped_title(title), fontsize=9)
     else:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
         axis = "step" if grid.layout == "sequence" else "feature"
         top.imshow(picture.T if grid.layout == "sequence" else picture, cmap="gray", aspect="auto",
                    interpolation="nearest")
         top.set_ylabel("feature" if grid.layout == "sequence" else "")
-        top.set_title(title, fontsize=9)
+        top.set_title(wrapped_title(title), fontsize=9)
         steps = np.arange(len(result.values))
         bottom.plot(steps, result.values, color="C3")
         bottom.axhline(0.0, color="0.5", linewidth=0.8)
         bottom.set_xlabel(axis)
         bottom.set_ylabel(f"{result.method} map")
-    try:
-        fig.savefig(path)
-    except OSError as exc:
-        raise StrataError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return fig
+
+
+def wrapped_title(title: str, width: int = TITLE_WIDTH) -> str:
+    """``title`` with each line over ``width`` characters broken between its " · " parts.
+
+    A part longer than ``width`` stays whole on its own line.
+    """
+    lines = []
+    for line in title.split("\n"):
+        current = ""
+        for part in line.split(" · "):
+            if current and len(current) + 3 + len(part) > width:
+                lines.append(current)
+                current = part
+            else:
+                current = f"{current} · {part}" if current else part
+        lines.append(current)
+    return "\n".join(lines)
