@@ -25,8 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from profile_layers import interleaved  # noqa: E402
+from viewer.allocator import keep_freed_memory  # noqa: E402
 from viewer.net.layers import (Activation, Conv2D, Dense, Flatten, Input,  # noqa: E402
                                MaxPool2D)
+
+keep_freed_memory()  # as main.py does: forward passes reuse their freed arrays
 
 try:
     import torch

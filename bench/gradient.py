@@ -36,11 +36,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from forward import IN_SHAPE, make_weights, numpy_net  # noqa: E402
 from profile_layers import interleaved  # noqa: E402
+from viewer.allocator import keep_freed_memory  # noqa: E402
 from viewer.analysis.attribution.target import Target, resolve_target  # noqa: E402
 from viewer.net import Net  # noqa: E402
 from viewer.net.backward.chain import (_score_and_seed, backward_pass, forward_pass,  # noqa: E402
                                        kept_for_backward)
 from viewer.net.layers.base import ancestors  # noqa: E402
+
+keep_freed_memory()  # as main.py does: forward passes reuse their freed arrays
 
 
 def main() -> None:

@@ -36,7 +36,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from viewer.allocator import keep_freed_memory  # noqa: E402
 from viewer.net import Layer, Net  # noqa: E402
+
+keep_freed_memory()  # as main.py does: forward passes reuse their freed arrays
 
 
 def open_net(path: str | Path) -> Net:

@@ -160,7 +160,7 @@ def hostile(app, window, count: int, seed: int, time_limit: float) -> dict:
         if state.net_path != net_file or state.samples_path not in (None, net_file):
             if open_and_wait(net_file) is None or state.net_path != net_file:
                 raise SystemExit(f"cannot reopen {net_file}")
-        seed, paths, mutation, _folder = prepare(seed, index, seeds, work)
+        case_seed, paths, mutation, _folder = prepare(seed, index, seeds, work)
         net_before = state.net
         del ticks[:]
         start = time.monotonic()
@@ -168,7 +168,7 @@ def hostile(app, window, count: int, seed: int, time_limit: float) -> dict:
         took = time.monotonic() - start
         gaps = [b - a for a, b in zip([start] + ticks, ticks + [time.monotonic()])]
         gap = max(gaps)
-        label = f"case {index} [{seed.reader} {os.path.basename(seed.files[0])}: {mutation}]"
+        label = f"case {index} [{case_seed.reader} {os.path.basename(case_seed.files[0])}: {mutation}]"
         out["longest gap"] = max(out["longest gap"], gap)
         out["slowest"] = max(out["slowest"], (took, label))
         if gap > STALL_S:

@@ -49,12 +49,15 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from viewer.allocator import keep_freed_memory  # noqa: E402
 from viewer.analysis.sweep import Sweep, SweepResult  # noqa: E402
 from viewer.data import open_samples  # noqa: E402
 from viewer.net import Net  # noqa: E402
 from viewer.net.layers import (Activation, Conv2D, Dense, Flatten, Input,  # noqa: E402
                                MaxPool2D)
 from viewer.session import open_net, samples_for  # noqa: E402
+
+keep_freed_memory()  # as main.py does: forward passes reuse their freed arrays
 
 DEMO_NET = ROOT / "resources" / "demo" / "digits_cnn.h5"
 MB = 2 ** 20

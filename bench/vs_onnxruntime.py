@@ -51,7 +51,10 @@ sys.path.insert(0, str(BENCH))
 import onnxruntime as ort  # noqa: E402
 from profile_layers import (by_class, gemm_peak, is_compute, open_net, profile,  # noqa: E402
                             timed)
+from viewer.allocator import keep_freed_memory  # noqa: E402
 from viewer.errors import StrataError  # noqa: E402
+
+keep_freed_memory()  # as main.py does: forward passes reuse their freed arrays
 
 
 @dataclass(frozen=True)

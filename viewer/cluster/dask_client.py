@@ -28,6 +28,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
+from viewer.allocator import keep_freed_memory
 from viewer.analysis.sweep_shard import SweepCancelled, sweep_rows
 from viewer.analysis.sweep_state import ShardState
 from viewer.blas import THREAD_VARIABLES
@@ -179,7 +180,7 @@ class DaskExecutor:
         net, samples, spec = self._shared(sweep)
         fits = None if projections is None else self._everywhere(projections)[0]
         tag = uuid.uuid4().hex[:8]
-        futures = {self.client.submit(sweep_rows, net, samples, spec, rows, fits, pure=False,
+        futures = {self.client.submit(_worker_rows, net, samples, spec, rows, fits, pure=False,
                                       key=f"strata-shard-{number:05d}-{tag}"): number
                    for number, rows in shards}
         pending = set(futures)
@@ -205,6 +206,12 @@ async def _stop_workers(nannies: list) -> None:
     """Close these nannies at once, each killing its worker process if it does not stop."""
     await asyncio.gather(*(nanny.close(timeout=STOP_SECONDS, reason="strata-sweep-closed")
                            for nanny in nannies))
+
+
+def _worker_rows(*args: Any) -> ShardState:
+    """:func:`sweep_rows` on a worker, whose malloc keeps freed arrays as the window's does."""
+    keep_freed_memory()
+    return sweep_rows(*args)
 
 
 def _same(value: Any) -> Any:

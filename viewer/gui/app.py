@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from viewer.allocator import keep_freed_memory
 from viewer.app.demo import DEMO_NET
 from viewer.blas import limit_blas_threads
 
@@ -135,6 +136,7 @@ def create_application(argv: list[str] | None = None):  # -> QApplication
     app.setDesktopFileName("strata")
     app.setWindowIcon(QIcon(str(ICON)))
     main_thread_gc.install(app)
+    keep_freed_memory()  # as main.py does, for a window made without it (benches, tests)
     return app
 
 
