@@ -10,10 +10,11 @@ as the window uses). Two parts:
     top-k, PCA or class means. Timed alternately, median of ``--repeats``.
     Prints per layer and in total the throughput ratio forward/sweep
     (target >= 0.70). Both sides run with glibc's malloc told to keep freed
-    memory (``mallopt``; ``--system-malloc`` to skip): by default it hands
-    large freed numpy buffers back to the system and page-faults them in
-    again, which on this VM made the same forward pass take 18 or 53 ms
-    depending on the heap's history, swamping what is measured.
+    memory, as main.py does (:func:`viewer.allocator.keep_freed_memory`;
+    ``--system-malloc`` to skip): by default it hands large freed numpy
+    buffers back to the system and page-faults them in again, which on this
+    VM made the same forward pass take 18 or 53 ms depending on the heap's
+    history, swamping what is measured.
 (b) Memory. Two HDF5 files of 28x28 uint8 inputs (1,797 and 60,000 samples,
     random, fixed seed) are swept through a small made-up CNN (random
     weights, fixed seed), each in its own subprocess. Prints the growth of
@@ -32,7 +33,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import ctypes  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
@@ -57,23 +57,11 @@ from viewer.net.layers import (Activation, Conv2D, Dense, Flatten, Input,  # noq
                                MaxPool2D)
 from viewer.session import open_net, samples_for  # noqa: E402
 
-keep_freed_memory()  # as main.py does: forward passes reuse their freed arrays
-
 DEMO_NET = ROOT / "resources" / "demo" / "digits_cnn.h5"
 MB = 2 ** 20
 
 
 # -- (a) throughput ------------------------------------------------------------------
-
-def keep_freed_memory() -> bool:
-    """glibc: serve big blocks from the heap and never trim it (True if it took)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(libc.mallopt(m_mmap_threshold, 32 * MB) and libc.mallopt(m_trim_threshold, 2 ** 30))
-
 
 def forward_only(net, samples, sweep: Sweep, batch_sizes: tuple[int, ...]) -> None:
     """The sweep's forward passes alone: same rows, same batches, same layers."""
