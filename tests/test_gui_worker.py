@@ -41,6 +41,27 @@ def test_only_the_newest_job_is_delivered(qtbot, runner):
     assert first < last
 
 
+def test_a_newer_job_cancels_the_running_one_which_stops_at_its_next_check(qtbot, runner):
+    # A long job that checks its cancel event between steps (as the attribution maps do)
+    # stops as soon as a newer job is submitted, instead of running to its end first.
+    steps, delivered = [], []
+    runner.finished.connect(lambda i, v: delivered.append(v))
+
+    def long(job):
+        for step in range(500):          # 5 s unless cancelled
+            if job.cancelled:
+                return "stopped"
+            steps.append(step)
+            threading.Event().wait(0.01)
+        return "ran to its end"
+    with qtbot.waitSignal(runner.busyChanged):
+        runner.submit(long, with_job=True)
+    qtbot.waitUntil(lambda: len(steps) >= 3)
+    runner.submit(lambda: "newest")
+    qtbot.waitUntil(lambda: not runner.busy, timeout=3000)
+    assert delivered == ["newest"] and len(steps) < 100
+
+
 def test_failure_of_the_newest_job_is_reported(qtbot, runner):
     def boom():
         raise ValueError("no")
