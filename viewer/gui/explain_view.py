@@ -29,7 +29,7 @@ from viewer.analysis.attribution import (BATCHED_METHODS, LAYER_METHODS, METHODS
 from viewer.analysis.attribution.cam import spatial_grid
 from viewer.app.messages import error_text
 from viewer.errors import StrataError
-from viewer.gui.attribution_render import attribution_cmap
+from viewer.gui.attribution_render import attribution_cmap, wrapped_title
 from viewer.gui.plot_panel import PlotPanel
 from viewer.gui.plotting import text_colour, window_colour
 from viewer.gui.state import AppState
@@ -455,18 +455,19 @@ class ExplainView(PlotPanel):
             parts = [TITLES[result.method]]
             if result.layer:
                 parts.append(f"on {result.layer}")
-            title = " · ".join(parts)
-            if result.target:  # on a line of its own where two maps share the width
-                long = len(title) + len(result.target) > (24 if len(self.maps) > 1 else 60)
-                title += ("\n" if long else " · ") + result.target
+            if result.target:
+                parts.append(result.target)
+            numbers = []
             if result.score == result.score:
-                title += f"\nscore {result.score:.3g}"
+                numbers.append(f"score {result.score:.3g}")
             relative = result.report.get("relative_error")
             if relative is not None:
-                title += (" · completeness error " +
-                          ("n/a: f(x) = f(baseline)" if relative != relative
-                           else f"{100 * relative:.2g}%"))
-            ax.set_title(title, fontsize=8, color=ink)
+                numbers.append("completeness error " + ("n/a: f(x) = f(baseline)"
+                                                        if relative != relative
+                                                        else f"{100 * relative:.2g}%"))
+            title = " · ".join(parts) + ("\n" + " · ".join(numbers) if numbers else "")
+            ax.set_title(wrapped_title(title, _title_chars(ax, TITLE_POINTS)),
+                         fontsize=TITLE_POINTS, color=ink)
         self._draw_classes(outcome)
         self.show_plot()
         self.canvas.draw_idle()
@@ -501,3 +502,15 @@ class ExplainView(PlotPanel):
     def closeEvent(self, event: Any) -> None:
         self.runner.shutdown()
         super().closeEvent(event)
+
+
+#: Font size of a map's title, points.
+TITLE_POINTS = 8
+
+
+def _title_chars(ax: Any, points: float) -> int:
+    """About how many characters of a ``points``-point title fit over ``ax`` as it is drawn."""
+    ax.apply_aspect()    # an image's axes shrink to its aspect: measure what is drawn
+    figure = ax.get_figure()
+    width = ax.get_position().width * figure.bbox.width
+    return max(12, int(width / (0.6 * points * figure.dpi / 72)))
