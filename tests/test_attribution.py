@@ -415,3 +415,14 @@ def test_demo_maps_concentrate_on_strokes(method, params):
     report = stroke_contrast(net, samples, method, count=6, **params)
     assert report.samples == 6 and report.wins == 6
     assert report.stroke_mean > 1.5 * report.background_mean
+
+
+def test_the_default_occlusion_window_is_a_seventh_of_the_smallest_side():
+    from viewer.analysis.attribution.occlusion import default_patch
+    assert [default_patch(s) for s in ((28, 28), (224, 224), (8, 8), (64,), (3, 300))] == \
+        [4, 32, 1, 9, 1]
+    net = load("resources/demo/mnist_cnn.h5")
+    x = embedded_samples("resources/demo/mnist_cnn.h5").batch([0])[0]
+    default = occlusion(net, x)
+    assert default.params["patch"] == (4, 4) and default.params["stride"] == (2, 2)
+    np.testing.assert_allclose(default.values, occlusion(net, x, patch=4, stride=2).values)

@@ -266,3 +266,19 @@ def test_a_long_title_breaks_to_stay_inside_the_picture(qtbot, view):
     assert picture.x0 - 1 <= title.x0 and title.x1 <= picture.x1 + 1   # no wider than the map
     assert ax.get_title().replace("\n", " · ").startswith(
         "Grad-CAM · on HardSwish.26 · class 0 logit in Identity.10 · score")
+
+
+def test_a_new_net_gets_an_occlusion_window_its_input_size_calls_for(qtbot, view):
+    # About 14 windows a side whatever the input's size: 28x28 -> patch 4, stride 2; 8x8 -> 1, 1
+    # (a fixed patch of 4 would take 12,544 forward passes of a 224x224 image net).
+    from viewer.app.demo import SMALL_CNN
+    settle(qtbot, view)
+    assert (view.patch.value(), view.stride.value()) == (7, 7)    # as the fixture set them
+    view._state.set_net(*open_net(str(SMALL_CNN), isolate=False))
+    assert (view.patch.value(), view.stride.value()) == (1, 1)
+    view._state.set_net(*open_net(MNIST, isolate=False))
+    assert (view.patch.value(), view.stride.value()) == (4, 2)
+    settle(qtbot, view)
+    net, samples = view._state.net, view._state.samples
+    np.testing.assert_allclose(drawn(view), occlusion(net, samples.batch([0]), patch=4,
+                                                      stride=2).values)

@@ -57,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "--layer, its mean over positions")
     p.add_argument("--position", metavar="P[,Q]",
                    help="with --unit: one position of the unit instead of its mean (row,column)")
-    p.add_argument("--patch", type=int, default=8, help="occlusion window size (default 8)")
+    p.add_argument("--patch", type=int, help="occlusion window size (default: a seventh of the "
+                   "input's smallest side, e.g. 4 on 28x28, 32 on 224x224)")
     p.add_argument("--stride", type=int, help="occlusion window step (default: half the patch)")
     p.add_argument("--baseline", default=None,
                    help="what hides the input (occlusion, RISE, Score-CAM) or starts the path "

@@ -27,6 +27,8 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, 
 from viewer.analysis.attribution import (BATCHED_METHODS, LAYER_METHODS, METHODS, Target,
                                          explain)
 from viewer.analysis.attribution.cam import spatial_grid
+from viewer.analysis.attribution.occlusion import default_patch
+from viewer.analysis.attribution.result import input_grid
 from viewer.app.messages import error_text
 from viewer.errors import StrataError
 from viewer.gui.attribution_render import attribution_cmap, wrapped_title
@@ -239,6 +241,7 @@ class ExplainView(PlotPanel):
                 for k, name in enumerate(names):
                     box.addItem(f"class {k}" + ("" if name == str(k) else f" · {name}"),
                                 Target(unit=k))
+            self._default_window(net)
             self.layer_box.addItem("auto", None)
             for i, layer in enumerate(net):
                 try:
@@ -249,6 +252,18 @@ class ExplainView(PlotPanel):
         for box in (self.target_box, self.target2_box, self.layer_box):
             box.blockSignals(False)
         self._changed()
+
+    def _default_window(self, net: Any) -> None:
+        """Occlusion's patch and stride for this net's input: about 14 windows a side (a
+        fixed 4-cell patch would take 12,544 forward passes of a 224x224 image net)."""
+        try:
+            patch = default_patch(input_grid(net).positions)
+        except StrataError:        # an input without positions: its own error comes later
+            return
+        for spin, value in ((self.patch, patch), (self.stride, max(1, patch // 2))):
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
 
     def _class_names(self) -> list[str]:
         """The last layer's classes: the samples' label names where they fit, else numbers."""
