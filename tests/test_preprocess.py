@@ -222,6 +222,28 @@ def test_resized_images_warn_naming_both_sizes(tmp_path, demo):
     assert choice.warnings == (f"{folder}: images of 28x28 resized (box) to 8x8 to fit the net's input",)
 
 
+def test_a_folder_of_mixed_sizes_warns_naming_the_sizes_that_do_not_fit(tmp_path, monkeypatch):
+    # The first image already fits: before, the others were resized without a word.
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    sizes = [(8, 8), (8, 8), (12, 10), (8, 8), (30, 20), (16, 16), (24, 24), (9, 9)]
+    for i, size in enumerate(sizes):
+        Image.fromarray(np.zeros(size[::-1], np.uint8), "L").save(folder / f"{i}.png")
+    opened = open_samples(str(folder), input_shape=(1, 8, 8))
+    assert opened.resize_note == "images of 12x10, 30x20, 16x16 and others resized (bilinear) to 8x8"
+    fitting = tmp_path / "fitting"
+    fitting.mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((8, 8), np.uint8), "L").save(fitting / f"{i}.png")
+    assert open_samples(str(fitting), input_shape=(1, 8, 8)).resize_note is None
+    # A big folder: the sizes come from a spread of its headers, and the note says so.
+    from viewer.data import images
+    monkeypatch.setattr(images, "SIZE_CHECKS", 3)
+    opened = open_samples(str(folder), input_shape=(1, 8, 8))
+    assert opened.resize_note == ("images of 30x20, 9x9 resized (bilinear) to 8x8 (sizes read "
+                                  "from 3 of the 8 images)")     # images 0, 4 and 7
+
+
 def test_resize_policies(tmp_path):
     pixels = np.random.default_rng(4).integers(0, 256, (12, 10), dtype=np.uint8)
     Image.fromarray(pixels, "L").save(tmp_path / "a.png")

@@ -157,8 +157,11 @@ class ImageReader:
         1, 3 or 4; 0 for (H, W) samples without a channel axis.
     layout : str
         "channels_first" or "channels_last".
-    first_size : tuple of int
-        (width, height) of the first image, for :attr:`resize_note`.
+    sizes : tuple of (int, int)
+        The distinct (width, height) of the images whose headers were read
+        (the first one's first; see :data:`SIZE_CHECKS`), for :attr:`resize_note`.
+    checked : int
+        How many images' headers gave ``sizes``.
     resize : str
         One of ``viewer.data.preprocess.RESIZE_POLICIES``.
     """
@@ -166,7 +169,7 @@ class ImageReader:
     is_images = True
 
     def __init__(self, path: str, files: list[str], sample_shape: tuple, channels: int,
-                 layout: str, first_size: tuple[int, int], resize: str = "bilinear") -> None:
+                 layout: str, sizes: tuple, checked: int = 1, resize: str = "bilinear") -> None:
         if resize not in RESIZE_POLICIES:
             raise SampleError(f"{path}: unknown resize policy {resize!r}; "
                               f"known: {', '.join(RESIZE_POLICIES)}")
@@ -174,12 +177,13 @@ class ImageReader:
         self.shape = (len(files),) + sample_shape
         self.dtype = np.dtype(np.uint8)
         self.resize = resize
-        self._args = (path, files, sample_shape, channels, layout, first_size)
+        self._args = (path, files, sample_shape, channels, layout, sizes, checked)
         self._mode = _MODES.get(channels, "L")
         self._channels_first = bool(channels) and layout == "channels_first"
         self.size = tuple(int(v) for v in (self.shape[3:1:-1] if self._channels_first
                                            else self.shape[2:0:-1]))  # (width, height)
-        self.first_size = tuple(first_size)
+        self.sizes = tuple(tuple(size) for size in sizes)
+        self.checked = checked
 
     def with_resize(self, resize: str) -> ImageReader:
         """The same images made to fit by another policy."""
@@ -187,13 +191,19 @@ class ImageReader:
 
     @property
     def resize_note(self) -> str | None:
-        """How the first image is made to fit the net's input, when its size differs."""
-        if self.first_size == self.size or self.resize == "refuse":
+        """How images of another size than the net's are made to fit, naming their sizes."""
+        other = [size for size in self.sizes if size != self.size]
+        if not other or self.resize == "refuse":
             return None
-        (w, h), (tw, th) = self.first_size, self.size
+        tw, th = self.size
         how = "centre-cropped" if self.resize == "crop" else f"resized ({self.resize})"
-        more = "images" if len(self.files) > 1 else "image"
-        return f"{more} of {w}x{h} {how} to {tw}x{th}"
+        listed = ", ".join(f"{w}x{h}" for w, h in other[:3]) + (" and others" if len(other) > 3
+                                                               else "")
+        if len(self.files) == 1:
+            return f"image of {listed} {how} to {tw}x{th}"
+        seen = "" if self.checked == len(self.files) else \
+            f" (sizes read from {self.checked:,} of the {len(self.files):,} images)"
+        return f"images of {listed} {how} to {tw}x{th}{seen}"
 
     def _fit(self, img, file: str, Image):
         """Make ``img`` the net's size as the resize policy says."""
@@ -241,7 +251,7 @@ def _filter(Image, method: str):
     return getattr(getattr(Image, "Resampling", Image), method.upper())
 
 
-def _first_image(file: str) -> tuple[int, int, str]:
+def _image_header(file: str) -> tuple[int, int, str]:
     """(width, height, mode) from an image's header, without decoding it."""
     Image = _pil(file)
     try:
@@ -250,6 +260,29 @@ def _first_image(file: str) -> tuple[int, int, str]:
             return img.width, img.height, img.mode
     except _damage(Image) as exc:
         raise SampleError(f"{file}: not a readable image ({exc})") from None
+
+
+#: Images whose headers are read when a folder opens (spread over it), so that a resize
+#: warning names the sizes found rather than the first image's alone.
+SIZE_CHECKS = 64
+
+
+def _sizes(files: list[str], first: tuple[int, int]) -> tuple[tuple, int]:
+    """The distinct (width, height) among up to :data:`SIZE_CHECKS` images spread over
+    ``files`` (the first's size first), and how many were read. An unreadable header is
+    skipped here: decoding that image names it."""
+    count = min(SIZE_CHECKS, len(files))
+    picks = sorted({round(i * (len(files) - 1) / max(1, count - 1)) for i in range(count)})
+    sizes, checked = [tuple(first)], 1
+    for i in picks[1:]:
+        try:
+            width, height, _ = _image_header(files[i])
+        except SampleError:
+            continue
+        checked += 1
+        if (width, height) not in sizes:
+            sizes.append((width, height))
+    return tuple(sizes), checked
 
 
 def open_images(path: str, *, input_shape: Sequence[int | None] | None = None,
@@ -291,10 +324,11 @@ def open_images(path: str, *, input_shape: Sequence[int | None] | None = None,
                               f"or in its class subfolders)")
     else:
         files = [path]
-    first = _first_image(files[0])
+    first = _image_header(files[0])
     shape, channels, layout = _target(input_shape, data_format, first, path)
     resize = (preprocess.resize if isinstance(preprocess, Preprocess)
               else dict(preprocess or {}).get("resize", "bilinear"))
-    reader = ImageReader(path, files, shape, channels, layout, first[:2], resize)
+    sizes, checked = _sizes(files, first[:2])
+    reader = ImageReader(path, files, shape, channels, layout, sizes, checked, resize)
     return SampleSet(reader, source=path, layout=layout, preprocess=preprocess, labels=labels,
                      label_names=names)
