@@ -5,7 +5,8 @@ import pytest
 
 from viewer.analysis.attribution.target import Target
 from viewer.analysis.featurevis import (Settings, colour_mixing, gallery, input_mean,
-                                        input_range, unit_objective, visualise)
+                                        input_range, input_statistics, unit_objective,
+                                        visualise)
 from viewer.analysis.attribution.grid import Grid
 from viewer.errors import StrataError
 from viewer.net import Net, load
@@ -182,6 +183,22 @@ def test_colour_mixing_is_the_scaled_root_of_the_samples_colour_covariance():
     grey_net = Net([Input(shape=(1, 8, 8), name="in", data_format="channels_first")])
     assert colour_mixing(grey_net, grey, 0.0, 1.0) is None                  # one channel
     assert colour_mixing(net, _Images(np.full((4, 3, 8, 8), 0.5)), 0.0, 1.0) is None  # flat
+
+
+def test_the_mean_and_the_colour_mixing_come_from_one_pass_over_the_samples():
+    rng = np.random.default_rng(8)
+    samples = _Images(rng.uniform(size=(70, 3, 8, 8)))
+    reads = []
+    batch = samples.batch
+    samples.batch = lambda rows: (reads.append(len(rows)), batch(rows))[1]
+    net = _rgb_net(np.ones((1, 3, 3, 3)))
+    mean, mixing = input_statistics(net, samples, 0.0, 1.0)
+    assert sum(reads) == 70                                   # each sample read once
+    np.testing.assert_allclose(mean, input_mean(net, samples), rtol=1e-12)
+    np.testing.assert_allclose(mixing, colour_mixing(net, samples, 0.0, 1.0), rtol=1e-12)
+    grey_net = Net([Input(shape=(1, 8, 8), name="in", data_format="channels_first")])
+    reads.clear()
+    assert colour_mixing(grey_net, _Images(np.ones((5, 1, 8, 8))), 0.0, 1.0) is None
 
 
 def test_the_image_moves_along_the_samples_colour_axes():

@@ -68,8 +68,8 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
     import numpy as np
 
     from viewer.analysis.attribution.target import Target
-    from viewer.analysis.featurevis import (Settings, colour_mixing, gallery, input_mean,
-                                            input_range, mosaic, pictures, visualise)
+    from viewer.analysis.featurevis import (Settings, gallery, input_range, input_statistics,
+                                            mosaic, pictures, visualise)
     from viewer.analysis.featurevis_dream import DREAM, dream
 
     ext = os.path.splitext(args.output)[1].lower()
@@ -92,8 +92,8 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
                         decorrelate=args.decorrelate, anneal=base.anneal,
                         seed=args.seed).checked()
     low, high = input_range(net, samples)
-    centre = input_mean(net, samples)
-    colours = colour_mixing(net, samples, low, high) if settings.decorrelate else None
+    centre, colours = input_statistics(net, samples, low, high)
+    colours = colours if settings.decorrelate else None
     progress = _progress if sys.stderr.isatty() else None
     if args.dream:
         if not 0 <= args.sample < len(samples):

@@ -39,7 +39,8 @@ from viewer.errors import StrataError
 from viewer.net.layers.base import Layer, output_bytes
 
 __all__ = ["PARAMETERISATIONS", "Result", "Settings", "colour_mixing", "gallery", "input_mean",
-           "input_range", "mosaic", "pictures", "unit_objective", "visualise"]
+           "input_range", "input_statistics", "mosaic", "pictures", "unit_objective",
+           "visualise"]
 
 #: Gallery batches take at most about this many bytes of layer outputs.
 GALLERY_BYTES = 256 << 20
@@ -100,7 +101,7 @@ def input_range(net: Any, samples: Any, count: int = 1024) -> tuple[np.ndarray, 
     return values.min(axis=(0, 2)), values.max(axis=(0, 2))
 
 
-#: Samples read at a time for :func:`input_mean` and :func:`colour_mixing`.
+#: Samples read at a time for :func:`input_statistics`.
 MEAN_BLOCK = 64
 
 
@@ -130,12 +131,24 @@ def colour_mixing(net: Any, samples: Any, low: Any, high: Any, count: int = 1024
     Returns
     -------
     ndarray (C, C) or None
-        Symmetric; None for an input of one channel, or samples whose channels do not vary.
+        Symmetric; None for an input of one channel (the samples are not
+        read), or samples whose channels do not vary.
     """
-    sums, cross, cells = _channel_moments(net, samples, count, "the colour statistics")
-    if len(sums) < 2:
-        return None
+    return input_statistics(net, samples, low, high, count)[1]
+
+
+def input_statistics(net: Any, samples: Any, low: Any, high: Any, count: int = 1024
+                     ) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """:func:`input_mean` and :func:`colour_mixing` from one pass over the samples.
+
+    Returns
+    -------
+    (ndarray (C,), ndarray (C, C) or None)
+    """
+    sums, cross, cells = _channel_moments(net, samples, count, "the input's statistics")
     mean = sums / cells
+    if len(mean) < 2:
+        return mean, None
     span = (np.broadcast_to(np.asarray(high, np.float64).ravel(), mean.shape)
             - np.broadcast_to(np.asarray(low, np.float64).ravel(), mean.shape))
     covariance = (cross / cells - np.outer(mean, mean)) / np.outer(span, span)
@@ -143,8 +156,8 @@ def colour_mixing(net: Any, samples: Any, low: Any, high: Any, count: int = 1024
     root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
     longest = np.linalg.norm(root, axis=0).max()
     if not np.isfinite(longest) or longest <= 1e-12:
-        return None
-    return root / longest
+        return mean, None
+    return mean, root / longest
 
 
 def _channel_moments(net: Any, samples: Any, count: int, what: str
@@ -160,11 +173,13 @@ def _channel_moments(net: Any, samples: Any, count: int, what: str
     for start in range(0, n, MEAN_BLOCK):
         rows = np.arange(start, min(n, start + MEAN_BLOCK))
         block = grid.canonical(np.asarray(samples.batch(rows)))
-        for sample in block.reshape(block.shape[0], grid.channels, -1):   # (C, positions)
-            values = sample.astype(np.float64)   # one sample at a time: float64 stays small
-            sums += values.sum(axis=1)
-            cross += values @ values.T
-            cells += values.shape[1]
+        block = block.reshape(block.shape[0], grid.channels, -1)  # (b, C, positions)
+        sums += block.sum(axis=(0, 2), dtype=np.float64)
+        cells += block.shape[0] * block.shape[2]
+        if grid.channels > 1:    # products only where there are colours to mix
+            for sample in block:
+                values = sample.astype(np.float64)   # one at a time: float64 stays small
+                cross += values @ values.T
     return sums, cross, cells
 
 

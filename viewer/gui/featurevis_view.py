@@ -22,8 +22,8 @@ from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPr
 
 from viewer.analysis.attribution.grid import layer_grid
 from viewer.analysis.attribution.target import Target
-from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, colour_mixing, gallery,
-                                        input_mean, input_range, mosaic, pictures, visualise)
+from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, gallery, input_range,
+                                        input_statistics, mosaic, pictures, visualise)
 from viewer.analysis.featurevis_dream import DREAM, dream
 from viewer.app.messages import error_text
 from viewer.errors import StrataError
@@ -66,9 +66,9 @@ class Frame:
 def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
     """Worker-thread job: the ascent of ``request``, a :class:`Frame` every few steps."""
     low, high = input_range(net, samples)
-    centre = input_mean(net, samples)
+    centre, colours = input_statistics(net, samples, low, high)
     s = request.settings
-    colours = colour_mixing(net, samples, low, high) if s.decorrelate else None
+    colours = colours if s.decorrelate else None
     # A gallery's steps count within each batch (a layer's channels mostly fit one).
     total = s.steps * (request.octaves if request.mode == "dream" else 1)
 
