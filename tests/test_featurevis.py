@@ -196,9 +196,6 @@ def test_the_mean_and_the_colour_mixing_come_from_one_pass_over_the_samples():
     assert sum(reads) == 70                                   # each sample read once
     np.testing.assert_allclose(mean, input_mean(net, samples), rtol=1e-12)
     np.testing.assert_allclose(mixing, colour_mixing(net, samples, 0.0, 1.0), rtol=1e-12)
-    grey_net = Net([Input(shape=(1, 8, 8), name="in", data_format="channels_first")])
-    reads.clear()
-    assert colour_mixing(grey_net, _Images(np.ones((5, 1, 8, 8))), 0.0, 1.0) is None
 
 
 def test_the_image_moves_along_the_samples_colour_axes():
