@@ -95,6 +95,11 @@ CASES = {
              ("Clip", [D(6), NONE, D(6)], {}, 13), ("Clip", [D(6)], {"min": -0.3, "max": 0.5}, 6)],
     "MatMul": [("MatMul", [D(2, 3), C(rand(3, 4))]), ("MatMul", [D(2, 3), D(3, 2, whole=True)]),
                ("MatMul", [D(3, whole=True), D(3, 2)])],
+    "Conv": [("Conv", [D(2, 5, 6), C(rand(3, 2, 3, 3)), C(rand(3))], {"pads": [1, 0, 1, 2]}),
+             ("Conv", [D(4, 7, 5), C(rand(4, 2, 2, 3))],
+              {"group": 2, "strides": [2, 1], "dilations": [1, 2], "auto_pad": "SAME_UPPER"}),
+             ("Conv", [D(16, 4, 3), C(np.arange(16.0).reshape(1, 16, 1, 1))]),  # YOLOv8's DFL
+             ("Conv", [D(3, 9), C(rand(2, 3, 4))], {"strides": [2], "pads": [1, 1]})],
     "Gemm": [("Gemm", [D(3), C(rand(3, 2)), C(rand(2))]),
              ("Gemm", [D(3, 1, whole=True), D(2, 3, whole=True)], {"transA": 1, "transB": 1, "alpha": 0.5}),
              ("Gemm", [D(4), C(rand(2, 4)), D(2, whole=True)], {"transB": 1, "beta": 2.0})],
@@ -187,4 +192,7 @@ def test_other_ops_are_refused_by_name():
 def test_a_weight_computed_from_data_is_refused():
     layer, _ = build(("PRelu", [D(2, 3), D(3, whole=True)]))
     with pytest.raises(NoBackward, match="ONNX operator PRelu takes its input 1 as a fixed weight"):
+        check_backward([layer])
+    layer, _ = build(("Conv", [D(2, 5, 5), D(3, 2, 3, 3, whole=True)]))
+    with pytest.raises(NoBackward, match="ONNX operator Conv takes its input 1 as a fixed weight"):
         check_backward([layer])

@@ -18,6 +18,7 @@ from viewer.net.backward.derivatives import (UNARY, binary_grads, clip_grads, ge
 from viewer.net.backward.spatial import route_to_argmax
 from viewer.net.backward.tensor import _others_product, normalised_grad
 from viewer.net.layers.activation import SELU_ALPHA, SELU_SCALE
+from viewer.net.operators.nn import conv_geometry, windows
 from viewer.net.operators.tensor import axes_input
 
 OpGrad = Callable[[list, dict, int, np.ndarray, np.ndarray], list]
@@ -28,7 +29,7 @@ OP_GRADS: dict[str, OpGrad] = {}
 #: one of them from data is refused.
 FIXED_INPUTS: dict[str, tuple[int, ...]] = {
     "BatchNormalization": (1, 2, 3, 4), "InstanceNormalization": (1, 2), "LayerNormalization": (1, 2),
-    "GroupNormalization": (1, 2), "PRelu": (1,),
+    "GroupNormalization": (1, 2), "PRelu": (1,), "Conv": (1, 2),
 }
 
 
@@ -176,6 +177,26 @@ def _matmul(inputs, attrs, opset, out, g):
         return [ga.reshape(a.shape), gb.reshape(b.shape)]
     return [unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), a.shape),
             unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), b.shape)]
+
+
+@op_grad("Conv")
+def _conv(inputs, attrs, opset, out, g):
+    """d / d x of an N-d convolution: each kernel offset's window gets the output's gradient
+    through that offset's weights (the transposed convolution); the weights are fixed."""
+    x, w = inputs[0], inputs[1]
+    kernel, strides, dilations, groups, pads, sizes = conv_geometry(x.shape, w.shape, attrs)
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    cg, og = c // groups, o // groups
+    padded = np.zeros((n, c) + tuple(m + pb + pe for m, (pb, pe) in zip(x.shape[2:], pads)))
+    gg = np.asarray(g, np.float64).reshape((n, groups, og) + tuple(sizes))
+    wg = np.asarray(w, np.float64).reshape((groups, og, cg) + w.shape[2:])
+    for offset, view in windows(padded, kernel, strides, dilations, sizes):
+        view += np.einsum("ngo...,goc->ngc...", gg, wg[(slice(None),) * 3 + offset]).reshape(
+            view.shape)
+    inside = (slice(None), slice(None)) + tuple(slice(pb, pb + m)
+                                                for m, (pb, _) in zip(x.shape[2:], pads))
+    return [padded[inside]] + [None] * (len(inputs) - 1)
 
 
 @op_grad("Gemm")

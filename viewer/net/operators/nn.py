@@ -52,7 +52,7 @@ def spatial_pads(attrs: dict, in_sizes: list[int], kernel: list[int], strides: l
     return [(pads[i], pads[i + dims]) for i in range(dims)]
 
 
-def _windows(xp: np.ndarray, kernel: list[int], strides: list[int], dilations: list[int],
+def windows(xp: np.ndarray, kernel: list[int], strides: list[int], dilations: list[int],
              out: list[int]):
     """(kernel offset, strided view (N, C, *out)) for every kernel offset."""
     for offset in itertools.product(*(range(k) for k in kernel)):
@@ -68,22 +68,29 @@ def _conv(inputs: list, attrs: dict, opset: int) -> list:
     return [conv_nd(x, w, b, attrs)]
 
 
-def conv_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict) -> np.ndarray:
-    dims = x.ndim - 2
-    kernel = [int(k) for k in attrs.get("kernel_shape", w.shape[2:])]
+def conv_geometry(x_shape: tuple, w_shape: tuple, attrs: dict) -> tuple:
+    """An ONNX Conv's (kernel, strides, dilations, groups, pads, output sizes) per spatial axis."""
+    dims = len(x_shape) - 2
+    kernel = [int(k) for k in attrs.get("kernel_shape", w_shape[2:])]
     strides = [int(s) for s in attrs.get("strides", [1] * dims)]
     dilations = [int(d) for d in attrs.get("dilations", [1] * dims)]
     groups = int(attrs.get("group", 1))
-    pads = spatial_pads(attrs, list(x.shape[2:]), kernel, strides, dilations)
-    xp = np.pad(x.astype(np.float64) if x.dtype.kind != "f" else x, [(0, 0), (0, 0)] + pads)
+    pads = spatial_pads(attrs, list(x_shape[2:]), kernel, strides, dilations)
     out = [(n + pb + pe - (k - 1) * d - 1) // s + 1
-           for n, (pb, pe), k, d, s in zip(x.shape[2:], pads, kernel, dilations, strides)]
+           for n, (pb, pe), k, d, s in zip(x_shape[2:], pads, kernel, dilations, strides)]
+    return kernel, strides, dilations, groups, pads, out
+
+
+def conv_nd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, attrs: dict) -> np.ndarray:
+    dims = x.ndim - 2
+    kernel, strides, dilations, groups, pads, out = conv_geometry(x.shape, w.shape, attrs)
+    xp = np.pad(x.astype(np.float64) if x.dtype.kind != "f" else x, [(0, 0), (0, 0)] + pads)
     n, c = x.shape[:2]
     o = w.shape[0]
     cg, og = c // groups, o // groups
     acc = np.zeros((n, groups, og) + tuple(out), np.float64 if x.dtype != np.float32 else np.float32)
     wg = w.reshape((groups, og, cg) + w.shape[2:])
-    for offset, view in _windows(xp, kernel, strides, dilations, out):
+    for offset, view in windows(xp, kernel, strides, dilations, out):
         v = view.reshape((n, groups, cg) + tuple(out))
         acc += np.einsum("ngc...,goc->ngo...", v, wg[(slice(None),) * 3 + offset])
     y = acc.reshape((n, o) + tuple(out))
@@ -175,7 +182,7 @@ def _max_pool(inputs: list, attrs: dict, opset: int) -> list:
     ip = np.pad(flat, widths[2:], constant_values=-1)
     best = np.full(x.shape[:2] + tuple(out), low, x.dtype)
     where = np.zeros(x.shape[:2] + tuple(out), np.int64)
-    for offset, view in _windows(xp, kernel, strides, dilations, out):
+    for offset, view in windows(xp, kernel, strides, dilations, out):
         index = tuple(slice(o * d, o * d + (m - 1) * s + 1, s)
                       for o, d, s, m in zip(offset, dilations, strides, out))
         better = view > best
@@ -202,8 +209,8 @@ def _sum_pool(x: np.ndarray, attrs: dict, power: float | None) -> np.ndarray:
     mask = np.pad(mask, [(0, o) for o in over])[None, None]
     total = np.zeros(x.shape[:2] + tuple(out))
     count = np.zeros((1, 1) + tuple(out))
-    for (offset, view), (_, m) in zip(_windows(xp, kernel, strides, dilations, out),
-                                      _windows(mask, kernel, strides, dilations, out)):
+    for (offset, view), (_, m) in zip(windows(xp, kernel, strides, dilations, out),
+                                      windows(mask, kernel, strides, dilations, out)):
         total += view
         count += m
     if power is not None:
