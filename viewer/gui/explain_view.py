@@ -25,7 +25,7 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, 
                              QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QWidget)
 
 from viewer.analysis.attribution import (BATCHED_METHODS, LAYER_METHODS, METHODS, Target,
-                                         explain)
+                                         explain, sized_for)
 from viewer.analysis.attribution.cam import spatial_grid
 from viewer.analysis.attribution.occlusion import default_patch
 from viewer.analysis.attribution.result import input_grid
@@ -241,17 +241,29 @@ class ExplainView(PlotPanel):
                 for k, name in enumerate(names):
                     box.addItem(f"class {k}" + ("" if name == str(k) else f" · {name}"),
                                 Target(unit=k))
-            self._default_window(net)
+            sized = self._sized(net)   # sizes an input that takes any size from the sample's
+            self._default_window(sized)
             self.layer_box.addItem("auto", None)
-            for i, layer in enumerate(net):
+            for i, layer in enumerate(sized):
                 try:
-                    spatial_grid(net, i)
+                    spatial_grid(sized, i)
                 except StrataError:
                     continue
                 self.layer_box.addItem(layer.name, i)
         for box in (self.target_box, self.target2_box, self.layer_box):
             box.blockSignals(False)
         self._changed()
+
+    def _sized(self, net: Any) -> Any:
+        """``net``, its input's unknown sizes taken from the current sample (as the maps are
+        computed: :func:`viewer.analysis.attribution.sized_for`)."""
+        samples = self._state.samples
+        if samples is None or len(net.inputs) != 1 or None not in net.input.output_shape:
+            return net
+        try:
+            return sized_for(net, samples.batch([self._state.sample]))
+        except StrataError:        # a sample that does not fit: the map's own error says so
+            return net
 
     def _default_window(self, net: Any) -> None:
         """Occlusion's patch and stride for this net's input: about 14 windows a side (a

@@ -68,6 +68,7 @@ class Net(Sequence[Layer]):
         process (a Dask worker) does not share."""
         state = self.__dict__.copy()
         state["_plans"] = {}
+        state.pop("_sized", None)
         return state
 
     # -- the sequence -----------------------------------------------------------
@@ -190,6 +191,56 @@ class Net(Sequence[Layer]):
             from viewer.analysis.attribution.target import Target
             target = Target()
         return gradient(self, X, target, **kwargs)
+
+    def sized(self, shape: Sequence[int]) -> "Net":
+        """This net with its one input's unknown sizes taken from ``shape`` (one sample's).
+
+        Layers whose shapes depend on the input's are rebuilt from their
+        config and parameters (the arrays are shared, not copied), so every
+        layer's ``output_shape`` is known where the shape rules can tell:
+        what methods that need sizes (attribution maps) work on. A net whose
+        input sizes are all known is returned as it is; the last few sized
+        copies are kept.
+
+        Raises
+        ------
+        LayerError
+            When the net has several inputs, or ``shape`` does not fit the input's.
+        """
+        inputs = self.inputs
+        if len(inputs) != 1:
+            raise LayerError(f"a net with {len(inputs)} inputs has no one input size to fix")
+        given = tuple(int(n) for n in shape)
+        known = inputs[0].output_shape
+        if len(given) != len(known) or any(k is not None and k != g for k, g in zip(known, given)):
+            raise LayerError(f"samples of shape {given} do not fit input {inputs[0].name!r} of "
+                             f"shape {format_shape(known)}")
+        if None not in known:
+            return self
+        cache = self.__dict__.setdefault("_sized", {})
+        if given not in cache:
+            if len(cache) >= 4:  # a few image sizes at a time; each copy holds its own plans
+                cache.clear()
+            cache[given] = self._with_input_shape(given)
+        return cache[given]
+
+    def _with_input_shape(self, shape: tuple[int, ...]) -> "Net":
+        copies: dict[int, Layer] = {}
+        layers = []
+        for layer in self._layers:
+            config = layer.config()
+            if not layer.inputs:
+                config = dict(config, shape=list(shape))
+                prev: Any = None
+            else:
+                parents = [copies[id(p)] for p in layer.inputs]
+                prev = parents[0] if isinstance(layer.prev, Layer) else parents
+            copy = type(layer).from_parts(prev, layer.name, config, layer.params())
+            copies[id(layer)] = copy
+            layers.append(copy)
+        net = Net(layers, name=self.name, source=self.source)
+        net.path = self.path
+        return net
 
     def _plan_for(self, positions: tuple[int, ...]) -> Plan:
         """The evaluation plan for these layer positions, kept for the next call."""

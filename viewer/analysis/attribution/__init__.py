@@ -43,7 +43,7 @@ from viewer.analysis.attribution.receptive import Field, ReceptiveFieldUnknown, 
 from viewer.analysis.attribution.result import Attribution, input_grid
 from viewer.analysis.attribution.rise import rise
 from viewer.analysis.attribution.target import Target
-from viewer.errors import StrataError
+from viewer.errors import LayerError, StrataError
 
 #: Method name -> function(net, x, target, **parameters), in menu order.
 METHODS: dict[str, Callable[..., Attribution]] = {
@@ -76,17 +76,34 @@ GRADIENT_METHODS = ("gradient", "saliency", "gradient-x-input", "smoothgrad",
 
 def explain(net: Any, x: np.ndarray, method: str, target: Target = Target(),
             **parameters: Any) -> Attribution:
-    """Run attribution ``method`` (a key of :data:`METHODS`) for one sample."""
+    """Run attribution ``method`` (a key of :data:`METHODS`) for one sample.
+
+    A net whose input has unknown sizes (an image net that takes any size) is
+    explained at the sample's own size (:meth:`viewer.net.Net.sized`).
+    """
     try:
         function = METHODS[method]
     except KeyError:
         raise StrataError(f"unknown attribution method {method!r}; use one of "
                           f"{', '.join(METHODS)}") from None
-    return function(net, x, target, **parameters)
+    return function(sized_for(net, x), x, target, **parameters)
+
+
+def sized_for(net: Any, x: np.ndarray) -> Any:
+    """``net`` with its input's unknown sizes taken from the sample ``x`` ((1, *shape) or shape)."""
+    inputs = net.inputs
+    if len(inputs) != 1 or None not in inputs[0].output_shape:
+        return net
+    rank = len(inputs[0].output_shape)
+    shape = np.shape(x)
+    try:
+        return net.sized(shape[1:] if len(shape) == rank + 1 else shape)
+    except LayerError as exc:
+        raise StrataError(str(exc)) from None
 
 
 __all__ = [
-    "METHODS", "LAYER_METHODS", "BATCHED_METHODS", "GRADIENT_METHODS", "QUADRATURES", "explain", "Attribution", "Target", "Grid",
+    "METHODS", "LAYER_METHODS", "sized_for", "BATCHED_METHODS", "GRADIENT_METHODS", "QUADRATURES", "explain", "Attribution", "Target", "Grid",
     "AttributionCancelled", "occlusion", "rise", "score_cam", "ablation_cam", "eigen_cam", "cam",
     "gradient", "saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam",
     "grad_cam_plus_plus", "guided_backprop", "deconvnet", "cam_head", "default_layer", "layer_grid", "input_grid", "resize_linear",

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from viewer.analysis.attribution.grid import Grid, layer_grid
+from viewer.analysis.attribution.grid import Grid, data_format_near, grid_of, layer_grid
 from viewer.errors import LayerError, StrataError
 from viewer.net.layers.base import LayerFailed
 
@@ -105,14 +105,20 @@ def resolve_target(net: Any, target: Target, x: np.ndarray,
     last = len(net) - 1
     index = last if target.layer is None else net.resolve(target.layer)
     name = net[index].name
-    grid = _unit_grid(net, index)
+    sized = None not in net[index].output_shape
+    grid = _unit_grid(net, index) if sized else None
     unit = target.unit
-    if unit is None and index != last:
+    if unit is None and index != last and grid is not None:
         raise StrataError(f"say which unit of layer {name!r} to explain (it has {grid.channels})")
     try:
         outputs = net.outputs(x, (index,) + tuple(also))
     except LayerFailed as exc:
         raise LayerError(str(exc)) from None
+    if grid is None:  # sizes the shape rules cannot tell (a reshape read at run time)
+        grid = _unit_grid(net, index, outputs[index].shape[1:])
+        if unit is None and index != last:
+            raise StrataError(f"say which unit of layer {name!r} to explain (it has "
+                              f"{grid.channels})")
     if unit is None:
         unit = int(np.argmax(grid.canonical(outputs[index])[0].reshape(grid.channels, -1)
                              .mean(axis=1)))
@@ -136,9 +142,20 @@ def resolve_target(net: Any, target: Target, x: np.ndarray,
                           float(resolved.score(outputs[index])[0]), outputs)
 
 
-def _unit_grid(net: Any, index: int) -> Grid:
-    """The grid whose channels are the layer's units; a vector's elements are its units."""
-    grid = layer_grid(net, index)
+def _unit_grid(net: Any, index: int, shape: Optional[tuple] = None) -> Grid:
+    """The grid whose channels are the layer's units; a vector's elements are its units.
+
+    ``shape`` is the layer's per-sample output shape as computed, for a layer whose
+    static shape has unknown sizes.
+    """
+    if shape is None:
+        grid = layer_grid(net, index)
+    else:
+        layer = net[index]
+        try:
+            grid = grid_of(tuple(int(n) for n in shape), data_format_near(layer))
+        except StrataError as exc:
+            raise StrataError(f"layer {layer.name!r}: {exc}") from None
     if grid.channel_axis is None:
         return Grid(grid.shape, 0, "vector")  # one position, unit = element
     return grid
