@@ -18,7 +18,7 @@ from viewer.net.backward.derivatives import (UNARY, binary_grads, clip_grads, ge
 from viewer.net.backward.spatial import route_to_argmax
 from viewer.net.backward.tensor import _others_product, normalised_grad
 from viewer.net.layers.activation import SELU_ALPHA, SELU_SCALE
-from viewer.net.operators.nn import conv_geometry, windows
+from viewer.net.operators.nn import conv_geometry, pool_geometry, windows
 from viewer.net.operators.tensor import axes_input
 
 OpGrad = Callable[[list, dict, int, np.ndarray, np.ndarray], list]
@@ -197,6 +197,53 @@ def _conv(inputs, attrs, opset, out, g):
     inside = (slice(None), slice(None)) + tuple(slice(pb, pb + m)
                                                 for m, (pb, _) in zip(x.shape[2:], pads))
     return [padded[inside]] + [None] * (len(inputs) - 1)
+
+
+@op_grad("GlobalMaxPool")
+def _global_max_pool(inputs, attrs, opset, out, g):
+    x = inputs[0]
+    axes = tuple(range(2, x.ndim))
+    return [route_to_argmax(x, np.asarray(g).reshape(x.shape[:2]), axes)]
+
+
+@op_grad("GlobalAveragePool")
+def _global_average_pool(inputs, attrs, opset, out, g):
+    x = inputs[0]
+    cells = int(np.prod(x.shape[2:]))
+    return [np.broadcast_to(np.asarray(g).reshape(x.shape[:2] + (1,) * (x.ndim - 2)) / cells,
+                            x.shape).copy()]
+
+
+@op_grad("MaxPool")
+def _max_pool(inputs, attrs, opset, out, g):
+    """Each output's gradient to the input cell its window's maximum came from (the first,
+    as the forward takes it); the forward's indices say which."""
+    from viewer.net.operators import compute
+    x = inputs[0]
+    where = compute("MaxPool", [x], {**attrs, "storage_order": 0}, opset)[1]
+    grad = np.zeros(x.size)
+    np.add.at(grad, where.ravel(), np.asarray(g, np.float64).ravel())
+    return [grad.reshape(x.shape)]
+
+
+@op_grad("AveragePool")
+def _average_pool(inputs, attrs, opset, out, g):
+    """Each window's share of its output's gradient, spread over the cells it averaged."""
+    x = inputs[0]
+    kernel, strides, dilations, pads, sizes, over = pool_geometry(x, attrs)
+    include = bool(attrs.get("count_include_pad", 0))
+    mask = np.pad(np.ones(x.shape[2:]), pads, constant_values=float(include))
+    mask = np.pad(mask, [(0, o) for o in over])[None, None]
+    count = np.zeros((1, 1) + tuple(sizes))
+    for _, view in windows(mask, kernel, strides, dilations, sizes):
+        count += view
+    share = np.asarray(g, np.float64).reshape(x.shape[:2] + tuple(sizes)) / np.maximum(count, 1)
+    padded = np.zeros(x.shape[:2] + mask.shape[2:])
+    for _, view in windows(padded, kernel, strides, dilations, sizes):
+        view += share
+    inside = (slice(None), slice(None)) + tuple(slice(pb, pb + m)
+                                                for m, (pb, _) in zip(x.shape[2:], pads))
+    return [padded[inside]]
 
 
 @op_grad("Gemm")

@@ -146,7 +146,7 @@ def _conv_transpose(inputs: list, attrs: dict, opset: int) -> list:
     return [y.astype(x.dtype, copy=False)]
 
 
-def _pool_geometry(x: np.ndarray, attrs: dict) -> tuple:
+def pool_geometry(x: np.ndarray, attrs: dict) -> tuple:
     dims = x.ndim - 2
     kernel = [int(k) for k in attrs["kernel_shape"]]
     strides = [int(s) for s in attrs.get("strides", [1] * dims)]
@@ -174,7 +174,7 @@ def _pool_geometry(x: np.ndarray, attrs: dict) -> tuple:
 @operator("MaxPool")
 def _max_pool(inputs: list, attrs: dict, opset: int) -> list:
     x = inputs[0]
-    kernel, strides, dilations, pads, out, over = _pool_geometry(x, attrs)
+    kernel, strides, dilations, pads, out, over = pool_geometry(x, attrs)
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     widths = [(0, 0), (0, 0)] + [(pb, pe + o) for (pb, pe), o in zip(pads, over)]
     xp = np.pad(x, widths, constant_values=low)
@@ -198,7 +198,7 @@ def _max_pool(inputs: list, attrs: dict, opset: int) -> list:
 
 
 def _sum_pool(x: np.ndarray, attrs: dict, power: float | None) -> np.ndarray:
-    kernel, strides, dilations, pads, out, over = _pool_geometry(x, attrs)
+    kernel, strides, dilations, pads, out, over = pool_geometry(x, attrs)
     widths = [(0, 0), (0, 0)] + [(pb, pe + o) for (pb, pe), o in zip(pads, over)]
     wide = x.astype(np.float64)
     if power is not None:
