@@ -11,6 +11,7 @@ from test_backward_kinds import check_against_finite_differences
 from viewer.net.backward import NoBackward, check_backward
 from viewer.net.backward.operator import MOVING
 from viewer.net.backward.operator_math import OP_GRADS
+from viewer.net.backward.operator_rnn import OUTPUT_GRADS, lstm_grads
 from viewer.net.layers import Input
 from viewer.net.layers.operator import Operator
 
@@ -112,6 +113,14 @@ CASES = {
                                                    "count_include_pad": 1}),
                     ("AveragePool", [D(3, 9)], {"kernel_shape": [4], "strides": [3],
                                                 "ceil_mode": 1})],
+    # Batch first (layout 1), so the op's leading axis is the batch: X (N, T, I), states (N, D, H).
+    "LSTM": [("LSTM", [D(4, 3), C(rand(1, 8, 3)), C(rand(1, 8, 2)), C(rand(1, 16)), NONE,
+                       D(1, 2), D(1, 2)], {"hidden_size": 2, "layout": 1}, 17, output)
+             for output in range(3)] +
+            [("LSTM", [D(3, 2), C(rand(2, 4, 2)), C(rand(2, 4, 1)), NONE, NONE, D(2, 1)],
+              {"hidden_size": 1, "layout": 1, "direction": "bidirectional"}),
+             ("LSTM", [D(3, 2), C(rand(1, 8, 2)), C(rand(1, 8, 2))],
+              {"hidden_size": 2, "layout": 1, "direction": "reverse"}, 17, 1)],
     "Gemm": [("Gemm", [D(3), C(rand(3, 2)), C(rand(2))]),
              ("Gemm", [D(3, 1, whole=True), D(2, 3, whole=True)], {"transA": 1, "transB": 1, "alpha": 0.5}),
              ("Gemm", [D(4), C(rand(2, 4)), D(2, whole=True)], {"transB": 1, "beta": 2.0})],
@@ -175,7 +184,7 @@ def build(case):
     return op_layer(op, specs, attrs, opset, output)
 
 
-@pytest.mark.parametrize("op", sorted(set(OP_GRADS) | MOVING))
+@pytest.mark.parametrize("op", sorted(set(OP_GRADS) | set(OUTPUT_GRADS) | MOVING))
 def test_op_backward_equals_finite_differences(op):
     assert op in CASES, f"ONNX op {op} has a backward but no case here"
     if not CASES[op]:
@@ -208,3 +217,41 @@ def test_a_weight_computed_from_data_is_refused():
     layer, _ = build(("Conv", [D(2, 5, 5), D(3, 2, 3, 3, whole=True)]))
     with pytest.raises(NoBackward, match="ONNX operator Conv takes its input 1 as a fixed weight"):
         check_backward([layer])
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+@pytest.mark.parametrize("output", [0, 1, 2])
+def test_lstm_through_time_equals_finite_differences(layout, direction, output):
+    # The whole ONNX arrays, several sequences of a batch at once, every output.
+    from viewer.net.operators.recurrent import recurrent
+    d, t, n, i, h = 2 if direction == "bidirectional" else 1, 4, 2, 3, 2
+    x = rand(t, n, i) if layout == 0 else rand(n, t, i)
+    states = [rand(d, n, h) if layout == 0 else rand(n, d, h) for _ in range(2)]
+    weights = [rand(d, 4 * h, i), rand(d, 4 * h, h), rand(d, 8 * h)]
+    attrs = {"hidden_size": h, "layout": layout, "direction": direction}
+    inputs = [x] + weights + [None] + states
+    g = rand(*recurrent("LSTM", inputs, attrs)[output].shape)
+    grads = lstm_grads(inputs, attrs, output, g)
+    for k in (0, 5, 6):
+        numeric = np.zeros_like(inputs[k])
+        for index in np.ndindex(*inputs[k].shape):
+            ends = []
+            for step in (1e-6, -1e-6):
+                trial = [v if j != k else v.copy() for j, v in enumerate(inputs)]
+                trial[k][index] += step
+                ends.append((g * recurrent("LSTM", trial, attrs)[output]).sum())
+            numeric[index] = (ends[0] - ends[1]) / 2e-6
+        np.testing.assert_allclose(grads[k], numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_lstms_with_options_the_backward_lacks_are_refused_by_name():
+    for attrs, specs, message in [
+            ({"clip": 1.0}, [], "with clip or input_forget"),
+            ({"activations": ["Relu", "Tanh", "Tanh"]}, [], "with activations other than"),
+            ({}, [NONE, C(np.array([4]))], "with sequence lengths")]:
+        base = [D(4, 3), C(rand(1, 8, 3)), C(rand(1, 8, 2))]
+        extra = [NONE] + specs[1:] if specs else []
+        layer, _ = build(("LSTM", base + extra, {"hidden_size": 2, "layout": 1, **attrs}))
+        with pytest.raises(NoBackward, match=f"ONNX operator LSTM {message}"):
+            check_backward([layer])

@@ -13,6 +13,7 @@ import numpy as np
 
 from viewer.net.backward.indexing import moved_grad
 from viewer.net.backward.operator_math import FIXED_INPUTS, OP_GRADS
+from viewer.net.backward.operator_rnn import OUTPUT_GRADS, OUTPUT_REFUSALS
 from viewer.net.backward.registry import backward
 from viewer.net.layers.base import Layer
 
@@ -38,6 +39,8 @@ def _refusal(layer: Layer) -> str | None:
     if fixed:
         return (f"ONNX operator {layer.op} takes its input {fixed[0]} as a fixed weight, "
                 f"but here it is computed")
+    if layer.op in OUTPUT_REFUSALS:
+        return OUTPUT_REFUSALS[layer.op](layer._attrs, layer.args)
     if _moves(layer) or layer.op in OP_GRADS:
         return None
     if layer.op in _NEAREST_RESIZE or layer.op.startswith("Scatter"):
@@ -70,6 +73,8 @@ def _sample_grads(layer: Layer, values: list, g: np.ndarray) -> list:
                 for k, (arg, v) in enumerate(zip(layer.args, values))]
     wide = [None if v is None else (np.asarray(v, np.float64) if np.asarray(v).dtype.kind == "f" else v)
             for v in values]
+    if layer.op in OUTPUT_GRADS:     # several outputs: the gradient depends on which this is
+        return OUTPUT_GRADS[layer.op](wide, layer._attrs, layer.output, np.asarray(g, np.float64))
     return OP_GRADS[layer.op](wide, layer._attrs, layer.opset, np.asarray(out, np.float64),
                               np.asarray(g, np.float64))
 

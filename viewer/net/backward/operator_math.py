@@ -29,7 +29,7 @@ OP_GRADS: dict[str, OpGrad] = {}
 #: one of them from data is refused.
 FIXED_INPUTS: dict[str, tuple[int, ...]] = {
     "BatchNormalization": (1, 2, 3, 4), "InstanceNormalization": (1, 2), "LayerNormalization": (1, 2),
-    "GroupNormalization": (1, 2), "PRelu": (1,), "Conv": (1, 2),
+    "GroupNormalization": (1, 2), "PRelu": (1,), "Conv": (1, 2), "LSTM": (1, 2, 3),
 }
 
 
