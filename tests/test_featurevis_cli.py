@@ -140,3 +140,25 @@ def test_colour_images_follow_the_samples_colours_unless_told_not_to(tmp_path, c
         image = np.load(out)
         spreads.append(np.abs(image[..., 0] - image[..., 1]).mean())
     assert spreads[0] < 0.02 < 0.3 < spreads[1]
+
+
+def test_a_net_without_samples_grows_its_image_in_0_to_1_and_says_so(tmp_path, capsys):
+    from viewer.net import Net
+    from viewer.net.layers import Conv2D, Input
+    from viewer.net.store import save
+    inp = Input(shape=(1, 8, 8), name="in", data_format="channels_first")
+    save(Net([inp, Conv2D(inp, name="c", W=np.ones((2, 1, 3, 3)), padding="same",
+                          data_format="channels_first")]), tmp_path / "bare.h5")
+    out = tmp_path / "c.npy"
+    assert main(["featurevis", str(tmp_path / "bare.h5"), "--layer", "c", "--channel", "1",
+                 "--steps", "16", "-o", str(out)]) == 0
+    said = capsys.readouterr()
+    assert "has no samples of its own and none were given: the image grows in 0..1" in said.err
+    image = np.load(out)
+    want = visualise(load(str(tmp_path / "bare.h5")), Target(layer="c", unit=1),
+                     Settings(steps=16), low=0.0, high=1.0)
+    np.testing.assert_allclose(image, want.image, atol=1e-6)
+    assert 0 <= image.min() and image.max() <= 1 and image.mean() > 0.6   # brighter than its grey start
+    assert main(["featurevis", str(tmp_path / "bare.h5"), "--layer", "c", "--dream",
+                 "-o", str(out)]) == 2
+    assert "has no embedded samples; give a samples file with --samples" in capsys.readouterr().err

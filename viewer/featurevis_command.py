@@ -64,7 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
-    """Run the ascent and write the result; returns the exit code."""
+    """Run the ascent and write the result (``samples`` None: a net without samples, not
+    for --dream); returns the exit code."""
     import numpy as np
 
     from viewer.analysis.attribution.target import Target
@@ -91,9 +92,15 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
                         blur=0.0 if args.dream else args.blur, decay=args.decay,
                         decorrelate=args.decorrelate, anneal=base.anneal,
                         seed=args.seed).checked()
-    low, high = input_range(net, samples)
-    centre, colours = input_statistics(net, samples, low, high)
-    colours = colours if settings.decorrelate else None
+    if samples is None:     # a net without samples: from noise over 0..1, said once
+        print(f"note: {args.net} has no samples of its own and none were given: the image "
+              f"grows in 0..1 from mid-grey; give --samples for your data's range and mean",
+              file=sys.stderr)
+        low, high, centre, colours = 0.0, 1.0, None, None
+    else:
+        low, high = input_range(net, samples)
+        centre, colours = input_statistics(net, samples, low, high)
+        colours = colours if settings.decorrelate else None
     progress = _progress if sys.stderr.isatty() else None
     if args.dream:
         if not 0 <= args.sample < len(samples):
@@ -112,7 +119,7 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
             Target(layer=args.layer, unit=args.channel)
         result = visualise(net, target, settings, low=low, high=high, centre=centre,
                            colours=colours,
-                           class_names=samples.label_names,
+                           class_names=None if samples is None else samples.label_names,
                            callback=progress and (lambda step, images, scores, checks:
                                                   progress(step, settings.steps)))
     single = len(result.images) == 1 and (args.dream or args.channel is not None
