@@ -239,7 +239,7 @@ def test_grad_cam_on_the_chosen_layer_and_guided_backprop(qtbot, view):
     choose(qtbot, view, "grad-cam")
     want = grad_cam(net, samples.batch([0]), layer="relu2")
     np.testing.assert_allclose(drawn(view), want.values, rtol=1e-6, atol=1e-12)
-    assert view.maps[0][0].get_title().startswith(f"Grad-CAM · on relu2 · class")
+    assert view.maps[0][0].get_title().startswith("Grad-CAM · on relu2 · class")
     assert " logit in fc" in view.maps[0][0].get_title()
     choose(qtbot, view, "guided-backprop")
     np.testing.assert_allclose(drawn(view), guided_backprop(net, samples.batch([0])).values,
