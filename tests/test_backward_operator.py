@@ -39,8 +39,9 @@ NONE = ("none",)
 WHOLE_OUTPUT = {"Shape", "Size", "NonZero", "EyeLike"}
 
 
-def op_layer(op, specs, attrs=None, opset=17, output=0):
-    """An Operator layer on Inputs for the data specs, and a batch of 2 for them."""
+def op_layer(op, specs, attrs=None, opset=17, output=0, shape=()):
+    """An Operator layer on Inputs for the data specs, and a batch of 2 for them; ``shape``:
+    its per-sample output shape (an If checks its branch's rank against it)."""
     prev, args, consts, batch = [], [], {}, []
     for spec in specs:
         if spec[0] == "data":
@@ -53,7 +54,7 @@ def op_layer(op, specs, attrs=None, opset=17, output=0):
             args.append(["const", len(consts) - 1])
         else:
             args.append(["none"])
-    layer = Operator(tuple(prev), name="L", op=op, args=args, shape=[], attrs=attrs or {},
+    layer = Operator(tuple(prev), name="L", op=op, args=args, shape=list(shape), attrs=attrs or {},
                      opset=opset, output=output, batch_axis=None if op in WHOLE_OUTPUT else 0, **consts)
     return layer, batch
 
@@ -232,7 +233,7 @@ def test_lstm_through_time_equals_finite_differences(layout, direction, output):
     attrs = {"hidden_size": h, "layout": layout, "direction": direction}
     inputs = [x] + weights + [None] + states
     g = rand(*recurrent("LSTM", inputs, attrs)[output].shape)
-    grads = lstm_grads(inputs, attrs, output, g)
+    grads = lstm_grads(inputs, attrs, 17, output, g)
     for k in (0, 5, 6):
         numeric = np.zeros_like(inputs[k])
         for index in np.ndindex(*inputs[k].shape):
@@ -255,3 +256,45 @@ def test_lstms_with_options_the_backward_lacks_are_refused_by_name():
         layer, _ = build(("LSTM", base + extra, {"hidden_size": 2, "layout": 1, **attrs}))
         with pytest.raises(NoBackward, match=f"ONNX operator LSTM {message}"):
             check_backward([layer])
+
+
+def _branch(nodes, outputs, literals=None):
+    return {"nodes": nodes, "outputs": outputs, "literals": literals or {}}
+
+
+W_LITERAL = {"w": {"value": rand(2, 3).tolist(), "dtype": "float64"}}
+THEN = _branch([["Tanh", ["x"], ["t"], {}], ["Mul", ["t", "w"], ["y"], {}]], ["y"], W_LITERAL)
+ELSE = _branch([["Relu", ["x"], ["r"], {}], ["Add", ["r", "x"], ["s"], {}],
+                ["Transpose", ["s"], ["y"], {"perm": [0, 2, 1]}],
+                ["Transpose", ["y"], ["z"], {"perm": [0, 2, 1]}]], ["z"])
+
+
+@pytest.mark.parametrize("cond", [True, False])
+def test_if_backpropagates_through_the_branch_it_took(cond):
+    layer, batch = op_layer("If", [C(np.array(cond)), D(2, 3)],
+                            {"then_branch": THEN, "else_branch": ELSE, "scope": ["x"]}, shape=(2, 3))
+    check_backward([layer])
+    check_against_finite_differences(layer, batch)
+
+
+def test_an_if_nested_in_a_branch_and_an_lstm_whose_weights_come_from_the_scope():
+    # silero-vad's decoder: an If whose branch runs an LSTM on weights the If passes in.
+    lstm = ["LSTM", ["x", "W", "R"], ["", "h"], {"hidden_size": 2, "layout": 1}]
+    inner = _branch([lstm, ["Tanh", ["h"], ["y"], {}]], ["y"])
+    outer = _branch([["If", ["c"], ["y"], {"then_branch": inner, "else_branch": inner,
+                                           "scope": ["x", "W", "R"]}]], ["y"],
+                    {"c": {"value": True, "dtype": "bool"}})
+    layer, batch = op_layer("If", [C(np.array(True)), D(4, 3), C(rand(1, 8, 3)), C(rand(1, 8, 2))],
+                            {"then_branch": outer, "else_branch": outer, "scope": ["x", "W", "R"]},
+                            shape=(1, 2))
+    check_backward([layer])
+    check_against_finite_differences(layer, batch)
+
+
+def test_an_if_whose_branch_computes_an_op_without_backward_is_refused_naming_it():
+    det = _branch([["Det", ["x"], ["y"], {}]], ["y"])
+    layer, _ = op_layer("If", [C(np.array(True)), D(3, 3)],
+                        {"then_branch": det, "else_branch": THEN, "scope": ["x"]}, shape=(3,))
+    with pytest.raises(NoBackward, match="ONNX operator If: its then branch computes Det: "
+                                         "ONNX operator Det has no backward"):
+        check_backward([layer])

@@ -11,26 +11,26 @@ sequence lengths, clipping, input_forget and other activations are refused
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-#: ``grad(inputs, attrs, output, g)`` of ops with several outputs: which one the layer is
-#: matters (``output``: its index), the other outputs get no gradient.
-OutputGrad = Callable[[list, dict, int, np.ndarray], list]
+#: ``grad(inputs, attrs, opset, output, g)`` of ops with several outputs: which one the
+#: layer is matters (``output``: its index), the other outputs get no gradient.
+OutputGrad = Callable[[list, dict, int, int, np.ndarray], list]
 
 _DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
 
 
-def lstm_refusal(attrs: dict, args: list) -> Optional[str]:
-    """Why this LSTM has no backward here (None when it has one)."""
+def lstm_refusal(attrs: dict, present: Sequence[bool]) -> Optional[str]:
+    """Why this LSTM has no backward here (None when it has one); ``present[k]``: input k is given."""
     names = [str(a).lower() for a in attrs.get("activations") or []]
     if names and names not in ([a.lower() for a in _DEFAULT_ACTIVATIONS] * k for k in (1, 2)):
         return "ONNX operator LSTM with activations other than sigmoid, tanh, tanh has no backward"
     if attrs.get("clip") is not None or attrs.get("input_forget", 0):
         return "ONNX operator LSTM with clip or input_forget has no backward"
     for k, what in ((4, "sequence lengths"), (7, "peepholes")):
-        if len(args) > k and args[k][0] != "none":
+        if len(present) > k and present[k]:
             return f"ONNX operator LSTM with {what} has no backward"
     return None
 
@@ -39,7 +39,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def lstm_grads(inputs: list, attrs: dict, output: int, g: np.ndarray) -> list:
+def lstm_grads(inputs: list, attrs: dict, opset: int, output: int, g: np.ndarray) -> list:
     """d / d (X, initial_h, initial_c) of output ``output`` (Y, Y_h or Y_c) given its gradient ``g``.
 
     Shapes as ONNX has them: X (T, N, I), Y (T, D, N, H), Y_h and Y_c (D, N, H), or
@@ -101,4 +101,4 @@ def lstm_grads(inputs: list, attrs: dict, output: int, g: np.ndarray) -> list:
 #: The ops with an :data:`OutputGrad`.
 OUTPUT_GRADS: dict[str, OutputGrad] = {"LSTM": lstm_grads}
 #: Their refusals, from the layer's attributes and arguments.
-OUTPUT_REFUSALS: dict[str, Callable[[dict, list], Optional[str]]] = {"LSTM": lstm_refusal}
+OUTPUT_REFUSALS: dict[str, Callable[[dict, Sequence[bool]], Optional[str]]] = {"LSTM": lstm_refusal}
