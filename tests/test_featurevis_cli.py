@@ -162,3 +162,18 @@ def test_a_net_without_samples_grows_its_image_in_0_to_1_and_says_so(tmp_path, c
     assert main(["featurevis", str(tmp_path / "bare.h5"), "--layer", "c", "--dream",
                  "-o", str(out)]) == 2
     assert "has no embedded samples; give a samples file with --samples" in capsys.readouterr().err
+
+
+def test_a_net_of_any_input_size_grows_at_its_samples_size(tmp_path):
+    from viewer.net import Net
+    from viewer.net.layers import Conv2D, Input
+    from viewer.net.store import save
+    inp = Input(shape=(1, None, None), name="in", data_format="channels_first")
+    save(Net([inp, Conv2D(inp, name="c", W=np.ones((2, 1, 3, 3)), padding="same",
+                          data_format="channels_first")]), tmp_path / "any.h5",
+         samples={"X": np.random.default_rng(3).uniform(size=(4, 1, 12, 10)).astype(np.float32),
+                  "layout": "channels_first"})
+    out = tmp_path / "c.npy"
+    assert main(["featurevis", str(tmp_path / "any.h5"), "--layer", "c", "--channel", "0",
+                 "--steps", "4", "-o", str(out)]) == 0
+    assert np.load(out).shape == (1, 12, 10)

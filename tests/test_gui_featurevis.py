@@ -211,3 +211,34 @@ def test_a_colour_nets_image_moves_along_its_samples_colours(qtbot, tmp_path):
     finally:
         v.runner.shutdown()
         state.shutdown()
+
+
+def test_a_net_of_any_input_size_grows_its_image_at_its_samples_size(qtbot, tmp_path):
+    from viewer.net import Net
+    from viewer.net.layers import Conv2D, Input
+    from viewer.net.store import save
+    inp = Input(shape=(1, None, None), name="in", data_format="channels_first")
+    W = np.random.default_rng(2).normal(size=(3, 1, 3, 3))
+    save(Net([inp, Conv2D(inp, name="c", W=W, padding="same", data_format="channels_first")]),
+         tmp_path / "any.h5", samples={"X": np.random.default_rng(3).uniform(
+             size=(5, 1, 12, 10)).astype(np.float32), "layout": "channels_first"})
+    state = AppState()
+    state.set_net(*open_net(str(tmp_path / "any.h5"), isolate=False))
+    v = FeatureVisView(state)
+    qtbot.addWidget(v)
+    v.show()
+    try:
+        assert v.layer_box.findData(1) >= 0 and v.unit.maximum() == 2   # "c" listed, 3 units
+        v.select("c", 2)
+        v.steps.setValue(8)
+        qtbot.mouseClick(v.run_button, Qt.LeftButton)
+        finish(qtbot, v)
+        assert v.frame.result.images.shape == (1, 1, 12, 10)
+        low, high = input_range(state.net.sized((1, 12, 10)), state.samples)
+        want = visualise(state.net.sized((1, 12, 10)), Target(layer="c", unit=2),
+                         Settings(steps=8, every=2), low=low, high=high,
+                         centre=input_mean(state.net.sized((1, 12, 10)), state.samples))
+        np.testing.assert_allclose(v.frame.result.images, want.images)
+    finally:
+        v.runner.shutdown()
+        state.shutdown()

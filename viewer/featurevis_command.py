@@ -69,8 +69,8 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
     import numpy as np
 
     from viewer.analysis.attribution.target import Target
-    from viewer.analysis.featurevis import (Settings, gallery, input_range, input_statistics,
-                                            mosaic, pictures, visualise)
+    from viewer.analysis.featurevis import (Settings, at_sample_size, gallery, input_range,
+                                            input_statistics, mosaic, pictures, visualise)
     from viewer.analysis.featurevis_dream import DREAM, dream
 
     ext = os.path.splitext(args.output)[1].lower()
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace, net: Any, samples: Any) -> int:
                         blur=0.0 if args.dream else args.blur, decay=args.decay,
                         decorrelate=args.decorrelate, anneal=base.anneal,
                         seed=args.seed).checked()
+    net = at_sample_size(net, samples)   # a net of any input size grows at the samples'
     if samples is None:     # a net without samples: from noise over 0..1, said once
         print(f"note: {args.net} has no samples of its own and none were given: the image "
               f"grows in 0..1 from mid-grey; give --samples for your data's range and mean",

@@ -35,12 +35,12 @@ from viewer.analysis.attribution.grid import Grid
 from viewer.analysis.attribution.target import Target, resolve_target
 from viewer.analysis.featurevis_ascent import (PARAMETERISATIONS, Callback, Problem, Result,
                                                Settings, ascend, input_grid)
-from viewer.errors import StrataError
+from viewer.errors import LayerError, StrataError
 from viewer.net.layers.base import Layer, output_bytes
 
-__all__ = ["PARAMETERISATIONS", "Result", "Settings", "colour_mixing", "gallery", "input_mean",
-           "input_range", "input_statistics", "mosaic", "pictures", "unit_objective",
-           "visualise"]
+__all__ = ["PARAMETERISATIONS", "Result", "Settings", "at_sample_size", "colour_mixing", "gallery",
+           "input_mean", "input_range", "input_statistics", "mosaic", "pictures",
+           "unit_objective", "visualise"]
 
 #: Gallery batches take at most about this many bytes of layer outputs.
 GALLERY_BYTES = 256 << 20
@@ -77,6 +77,20 @@ def unit_objective(grid: Grid, units: np.ndarray, position: Optional[tuple],
             seeded[rows, units] = weights
         return values.reshape(len(out), -1).mean(axis=1, dtype=np.float64), seed
     return objective
+
+
+def at_sample_size(net: Any, samples: Any) -> Any:
+    """``net``, its one input's unknown sizes (an image net that takes any size) taken from
+    the first sample's, so that the image has a size to grow at (:meth:`Net.sized
+    <viewer.net.Net.sized>`); the net itself when its sizes are known or there is no sample."""
+    inputs = net.inputs
+    if len(inputs) != 1 or None not in inputs[0].output_shape or samples is None \
+            or len(samples) == 0:
+        return net
+    try:
+        return net.sized(np.shape(samples.batch([0]))[1:])
+    except LayerError as exc:
+        raise StrataError(str(exc)) from None
 
 
 def input_range(net: Any, samples: Any, count: int = 1024) -> tuple[np.ndarray, np.ndarray]:

@@ -22,8 +22,9 @@ from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPr
 
 from viewer.analysis.attribution.grid import layer_grid
 from viewer.analysis.attribution.target import Target
-from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, gallery, input_range,
-                                        input_statistics, mosaic, pictures, visualise)
+from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, at_sample_size, gallery,
+                                        input_range, input_statistics, mosaic, pictures,
+                                        visualise)
 from viewer.analysis.featurevis_dream import DREAM, dream
 from viewer.app.messages import error_text
 from viewer.errors import StrataError
@@ -120,6 +121,8 @@ class FeatureVisView(PlotPanel):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(state, parent, toolbar=False)
         self.frame: Optional[Frame] = None
+        self._net: Any = None        # the state's net, at its samples' size if it takes any
+        self._sized = False          # the state's net takes inputs of any size
         self.runner = LatestRunner(self, "strata-featurevis")
         self.mode_box = QComboBox()
         for key, title in MODES.items():
@@ -189,6 +192,8 @@ class FeatureVisView(PlotPanel):
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         state.netChanged.connect(lambda _n: self._on_net())
+        # A net of any input size grows at its samples' size: new samples may change its layers'.
+        state.samplesChanged.connect(lambda _s: self._on_net() if self._sized else None)
         state.channelChanged.connect(self._on_channel)
         self._on_net()
 
@@ -215,7 +220,13 @@ class FeatureVisView(PlotPanel):
 
     def _on_net(self) -> None:
         """New net: its layers with units to pick (every layer but the inputs)."""
-        net = self._state.net
+        self._sized = self._state.net is not None and None in self._state.net.input.output_shape
+        try:
+            self._net = None if self._state.net is None else \
+                at_sample_size(self._state.net, self._state.samples)
+        except StrataError:     # samples that do not fit: the run's own error says so
+            self._net = self._state.net
+        net = self._net
         self.runner.forget()
         self.frame = None
         self.layer_box.blockSignals(True)
@@ -234,7 +245,7 @@ class FeatureVisView(PlotPanel):
 
     def _on_layer(self) -> None:
         """The unit box spans the chosen layer's units."""
-        net, index = self._state.net, self.layer_box.currentData()
+        net, index = self._net, self.layer_box.currentData()
         self.unit.setMaximum(max(0, _channels(net, index) - 1) if index is not None else 0)
 
     def _on_mode(self) -> None:
@@ -288,7 +299,7 @@ class FeatureVisView(PlotPanel):
             self.show_message("Open a net with samples to see what its units respond to.")
             return None
         request = self.request()
-        job = self.runner.submit(partial(run_request, state.net, state.samples, request),
+        job = self.runner.submit(partial(run_request, self._net, state.samples, request),
                                  with_job=True)
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
