@@ -39,8 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from viewer.allocator import keep_freed_memory  # noqa: E402
 from viewer.net import Layer, Net  # noqa: E402
 
-keep_freed_memory()  # as main.py does: forward passes reuse their freed arrays
-
 
 def open_net(path: str | Path) -> Net:
     """A Strata net file, or any model file the converters read."""
@@ -203,6 +201,7 @@ def sample_input(net: Net, batch: int, seed: int = 0) -> np.ndarray:
 
 
 def main() -> None:
+    keep_freed_memory()  # as main.py does (here, not on import: forward.py imports this module)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("nets", nargs="+", help="net or model files")
     parser.add_argument("--batch", type=int, nargs="+", default=[1])
