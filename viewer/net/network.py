@@ -199,7 +199,7 @@ class Net(Sequence[Layer]):
         config and parameters (the arrays are shared, not copied), so every
         layer's ``output_shape`` is known where the shape rules can tell:
         what methods that need sizes (attribution maps) work on. A net whose
-        input sizes are all known is returned as it is; the last few sized
+        input sizes are all known is returned as it is; the last two sized
         copies are kept.
 
         Raises
@@ -219,7 +219,7 @@ class Net(Sequence[Layer]):
             return self
         cache = self.__dict__.setdefault("_sized", {})
         if given not in cache:
-            if len(cache) >= 4:  # a few image sizes at a time; each copy holds its own plans
+            if len(cache) >= 2:  # each copy prepares its own weights for its kernels: few at a time
                 cache.clear()
             cache[given] = self._with_input_shape(given)
         return cache[given]
