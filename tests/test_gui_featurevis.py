@@ -242,3 +242,33 @@ def test_a_net_of_any_input_size_grows_its_image_at_its_samples_size(qtbot, tmp_
     finally:
         v.runner.shutdown()
         state.shutdown()
+
+
+def test_a_net_without_samples_grows_its_image_in_0_to_1_but_does_not_dream(qtbot, tmp_path):
+    from viewer.net import Net
+    from viewer.net.layers import Conv2D, Input
+    from viewer.net.store import save
+    inp = Input(shape=(1, 8, 8), name="in", data_format="channels_first")
+    W = np.random.default_rng(4).normal(size=(2, 1, 3, 3))
+    save(Net([inp, Conv2D(inp, name="c", W=W, padding="same", data_format="channels_first")]),
+         tmp_path / "bare.h5")
+    state = AppState()
+    state.set_net(*open_net(str(tmp_path / "bare.h5"), isolate=False))
+    assert state.samples is None
+    v = FeatureVisView(state)
+    qtbot.addWidget(v)
+    v.show()
+    try:
+        assert "Without samples the image grows in 0..1" in v.message.text()
+        v.select("c", 1)
+        v.steps.setValue(8)
+        qtbot.mouseClick(v.run_button, Qt.LeftButton)
+        finish(qtbot, v)
+        want = visualise(state.net, Target(layer="c", unit=1), Settings(steps=8, every=2),
+                         low=0.0, high=1.0)
+        np.testing.assert_allclose(v.frame.result.images, want.images)
+        v.select("c", 1, mode="dream")
+        assert v.run() is None and "open samples first" in v.message.text()
+    finally:
+        v.runner.shutdown()
+        state.shutdown()

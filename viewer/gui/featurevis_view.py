@@ -66,10 +66,13 @@ class Frame:
 
 def run_request(net: Any, samples: Any, request: Request, job: Any) -> Frame:
     """Worker-thread job: the ascent of ``request``, a :class:`Frame` every few steps."""
-    low, high = input_range(net, samples)
-    centre, colours = input_statistics(net, samples, low, high)
     s = request.settings
-    colours = colours if s.decorrelate else None
+    if samples is None:     # a net without samples: from mid-grey noise over 0..1
+        low, high, centre, colours = 0.0, 1.0, None, None
+    else:
+        low, high = input_range(net, samples)
+        centre, colours = input_statistics(net, samples, low, high)
+        colours = colours if s.decorrelate else None
     # A gallery's steps count within each batch (a layer's channels mostly fit one).
     total = s.steps * (request.octaves if request.mode == "dream" else 1)
 
@@ -295,8 +298,11 @@ class FeatureVisView(PlotPanel):
     def run(self) -> Optional[int]:
         """Start the run the controls ask for (a running one is cancelled)."""
         state = self._state
-        if state.net is None or state.samples is None or self.layer_box.currentData() is None:
-            self.show_message("Open a net with samples to see what its units respond to.")
+        if state.net is None or self.layer_box.currentData() is None:
+            self.show_message("Open a net to see what its units respond to.")
+            return None
+        if state.samples is None and self.mode_box.currentData() == "dream":
+            self.show_message("DeepDream amplifies a layer in a sample: open samples first.")
             return None
         request = self.request()
         job = self.runner.submit(partial(run_request, self._net, state.samples, request),
@@ -365,7 +371,10 @@ class FeatureVisView(PlotPanel):
 
     def _show_idle(self) -> None:
         if self._state.net is None:
-            self.show_message("Open a net with samples to see what its units respond to.")
+            self.show_message("Open a net to see what its units respond to.")
+        elif self._state.samples is None:
+            self.show_message("Pick a layer and a unit, then Run. Without samples the image "
+                              "grows in 0..1 from mid-grey; open samples for your data's range.")
         else:
             self.show_message("Pick a layer and a unit, then Run.")
 
