@@ -19,7 +19,6 @@ libraries (musl, macOS, Windows) are left as they are.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 #: Blocks up to this size come from the heap, where freed ones are reused.
 HEAP_BLOCK_BYTES = 256 << 20
@@ -46,11 +45,11 @@ def keep_freed_memory() -> bool:
 
 
 def _set_thresholds() -> bool:
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):     # not glibc: no mallopt
+        # The process's own symbols, libc's among them: ctypes.util.find_library would run
+        # ldconfig, 20 ms of start-up.
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):     # no mallopt (not glibc), or no dlopen
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     # The trim threshold first: a block freed between the two calls stays.
