@@ -31,11 +31,12 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from viewer.analysis.attribution import sized_for, takes_any_size
 from viewer.analysis.attribution.grid import Grid
 from viewer.analysis.attribution.target import Target, resolve_target
 from viewer.analysis.featurevis_ascent import (PARAMETERISATIONS, Callback, Problem, Result,
                                                Settings, ascend, input_grid)
-from viewer.errors import LayerError, StrataError
+from viewer.errors import StrataError
 from viewer.net.layers.base import Layer, output_bytes
 
 __all__ = ["PARAMETERISATIONS", "Result", "Settings", "at_sample_size", "colour_mixing", "gallery",
@@ -83,14 +84,9 @@ def at_sample_size(net: Any, samples: Any) -> Any:
     """``net``, its one input's unknown sizes (an image net that takes any size) taken from
     the first sample's, so that the image has a size to grow at (:meth:`Net.sized
     <viewer.net.Net.sized>`); the net itself when its sizes are known or there is no sample."""
-    inputs = net.inputs
-    if len(inputs) != 1 or None not in inputs[0].output_shape or samples is None \
-            or len(samples) == 0:
+    if samples is None or len(samples) == 0 or not takes_any_size(net):
         return net
-    try:
-        return net.sized(np.shape(samples.batch([0]))[1:])
-    except LayerError as exc:
-        raise StrataError(str(exc)) from None
+    return sized_for(net, samples.batch([0]))
 
 
 def input_range(net: Any, samples: Any, count: int = 1024) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from PyQt5.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, 
                              QProgressBar, QPushButton, QSizePolicy, QSlider, QSpinBox, QWidget)
 
 from viewer.analysis.attribution import (BATCHED_METHODS, LAYER_METHODS, METHODS, Target,
-                                         explain, sized_for)
+                                         explain, sized_for, takes_any_size)
 from viewer.analysis.attribution.cam import spatial_grid
 from viewer.analysis.attribution.occlusion import default_patch
 from viewer.analysis.attribution.result import input_grid
@@ -258,7 +258,7 @@ class ExplainView(PlotPanel):
         """``net``, its input's unknown sizes taken from the current sample (as the maps are
         computed: :func:`viewer.analysis.attribution.sized_for`)."""
         samples = self._state.samples
-        if samples is None or len(net.inputs) != 1 or None not in net.input.output_shape:
+        if samples is None or not takes_any_size(net):   # no sample read for a sized net
             return net
         try:
             return sized_for(net, samples.batch([self._state.sample]))

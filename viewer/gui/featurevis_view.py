@@ -20,6 +20,7 @@ import numpy as np
 from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QProgressBar,
                              QPushButton, QSizePolicy, QSpinBox, QWidget)
 
+from viewer.analysis.attribution import takes_any_size
 from viewer.analysis.attribution.grid import layer_grid
 from viewer.analysis.attribution.target import Target
 from viewer.analysis.featurevis import (PARAMETERISATIONS, Settings, at_sample_size, gallery,
@@ -223,7 +224,7 @@ class FeatureVisView(PlotPanel):
 
     def _on_net(self) -> None:
         """New net: its layers with units to pick (every layer but the inputs)."""
-        self._sized = self._state.net is not None and None in self._state.net.input.output_shape
+        self._sized = self._state.net is not None and takes_any_size(self._state.net)
         try:
             self._net = None if self._state.net is None else \
                 at_sample_size(self._state.net, self._state.samples)

@@ -43,7 +43,7 @@ from viewer.analysis.attribution.receptive import Field, ReceptiveFieldUnknown, 
 from viewer.analysis.attribution.result import Attribution, input_grid
 from viewer.analysis.attribution.rise import rise
 from viewer.analysis.attribution.target import Target
-from viewer.errors import LayerError, StrataError
+from viewer.errors import StrataError
 
 #: Method name -> function(net, x, target, **parameters), in menu order.
 METHODS: dict[str, Callable[..., Attribution]] = {
@@ -89,21 +89,25 @@ def explain(net: Any, x: np.ndarray, method: str, target: Target = Target(),
     return function(sized_for(net, x), x, target, **parameters)
 
 
-def sized_for(net: Any, x: np.ndarray) -> Any:
-    """``net`` with its input's unknown sizes taken from the sample ``x`` ((1, *shape) or shape)."""
+def takes_any_size(net: Any) -> bool:
+    """Whether ``net`` has one input and it has unknown sizes (it takes samples of any size)."""
     inputs = net.inputs
-    if len(inputs) != 1 or None not in inputs[0].output_shape:
+    return len(inputs) == 1 and None in inputs[0].output_shape
+
+
+def sized_for(net: Any, x: np.ndarray) -> Any:
+    """``net`` with its input's unknown sizes taken from the sample ``x`` ((1, *shape) or shape).
+
+    Raises LayerError (one line) when ``x`` does not fit the input.
+    """
+    if not takes_any_size(net):
         return net
-    rank = len(inputs[0].output_shape)
-    shape = np.shape(x)
-    try:
-        return net.sized(shape[1:] if len(shape) == rank + 1 else shape)
-    except LayerError as exc:
-        raise StrataError(str(exc)) from None
+    rank, shape = len(net.inputs[0].output_shape), np.shape(x)
+    return net.sized(shape[1:] if len(shape) == rank + 1 else shape)
 
 
 __all__ = [
-    "METHODS", "LAYER_METHODS", "sized_for", "BATCHED_METHODS", "GRADIENT_METHODS", "QUADRATURES", "explain", "Attribution", "Target", "Grid",
+    "METHODS", "LAYER_METHODS", "sized_for", "takes_any_size", "BATCHED_METHODS", "GRADIENT_METHODS", "QUADRATURES", "explain", "Attribution", "Target", "Grid",
     "AttributionCancelled", "occlusion", "rise", "score_cam", "ablation_cam", "eigen_cam", "cam",
     "gradient", "saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam",
     "grad_cam_plus_plus", "guided_backprop", "deconvnet", "cam_head", "default_layer", "layer_grid", "input_grid", "resize_linear",
