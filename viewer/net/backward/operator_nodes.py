@@ -114,9 +114,9 @@ def _if_refusal(attrs: dict, data_names: set, depth: int) -> Optional[str]:
 
 def _if_grads(inputs: list, attrs: dict, opset: int, output: int, g: np.ndarray) -> list:
     """d / d (condition, scope values) of the If's output ``output``: through the taken branch."""
-    from viewer.net.operators.control import BRANCHES
+    from viewer.net.operators.control import taken_branch
     scope = dict(zip(attrs["scope"], inputs[1:]))
-    branch = attrs[BRANCHES[0] if bool(np.asarray(inputs[0]).reshape(-1)[0]) else BRANCHES[1]]
+    branch = taken_branch(inputs[0], attrs)
     grads = graph_grads(branch, scope, opset, {branch["outputs"][output]: g})
     return [None] + [grads.get(name) for name in attrs["scope"]]
 
@@ -124,23 +124,9 @@ def _if_grads(inputs: list, attrs: dict, opset: int, output: int, g: np.ndarray)
 def graph_grads(graph: dict, scope: dict, opset: int, wanted: dict) -> dict:
     """Reverse mode over a branch: the gradient reaching each scope name from ``wanted``
     (output name -> gradient), its nodes' values recomputed as the forward made them."""
-    from viewer.net.operators.control import _literal, taken
-    from viewer.net.operators import compute
-    values = dict(scope)
-    for name, spec in graph.get("literals", {}).items():
-        values[name] = _literal(spec)
+    from viewer.net.operators.control import taken_branch, trace_graph
+    values, steps = trace_graph(graph, scope, opset)
     literal = set(graph.get("literals", {}))
-    steps = []
-    for op, ins, outs, node_attrs in graph["nodes"]:
-        inputs = [values[n] if n else None for n in ins]
-        plain = {k: values[v["tensor"]] if isinstance(v, dict) and set(v) == {"tensor"} else v
-                 for k, v in node_attrs.items()}
-        results = taken(inputs[0], plain, values, opset) if op == "If" else \
-            compute(op, inputs, plain, opset)
-        for name, value in zip(outs, results):
-            if name:
-                values[name] = value
-        steps.append((op, ins, outs, plain, inputs))
     grads = {name: np.asarray(g, np.float64) for name, g in wanted.items()}
 
     def add(name: str, ga: np.ndarray) -> None:
@@ -154,8 +140,7 @@ def graph_grads(graph: dict, scope: dict, opset: int, wanted: dict) -> dict:
                 continue
             g = grads.pop(name)
             if op == "If":   # a nested If: through its taken branch to the names around it
-                branch = plain["then_branch" if bool(np.asarray(inputs[0]).reshape(-1)[0])
-                               else "else_branch"]
+                branch = taken_branch(inputs[0], plain)
                 inner = {n: v for n, v in values.items() if n not in literal}
                 for n, ga in graph_grads(branch, inner, opset, {branch["outputs"][k]: g}).items():
                     add(n, ga)

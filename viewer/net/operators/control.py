@@ -34,9 +34,18 @@ def _literal(spec: dict) -> np.ndarray:
 
 def run_graph(graph: dict, scope: dict, opset: int) -> list:
     """The outputs of ``graph`` computed in ``scope`` (name -> array)."""
+    values, _ = trace_graph(graph, scope, opset)
+    return [values[n] for n in graph["outputs"]]
+
+
+def trace_graph(graph: dict, scope: dict, opset: int) -> tuple[dict, list]:
+    """Every value ``graph`` computes in ``scope`` (name -> array, the scope's and its
+    literals included), and its nodes as run: (op, input names, output names, attributes
+    with their tensors filled in, input values), for the backward."""
     values = dict(scope)
     for name, spec in graph.get("literals", {}).items():
         values[name] = _literal(spec)
+    steps = []
     for op, ins, outs, attrs in graph["nodes"]:
         inputs = [values[n] if n else None for n in ins]
         plain = {k: values[v["tensor"]] if isinstance(v, dict) and set(v) == {"tensor"} else v
@@ -45,15 +54,20 @@ def run_graph(graph: dict, scope: dict, opset: int) -> list:
         for name, value in zip(outs, results):
             if name:
                 values[name] = value
-    return [values[n] for n in graph["outputs"]]
+        steps.append((op, ins, outs, plain, inputs))
+    return values, steps
+
+
+def taken_branch(cond: np.ndarray, attrs: dict) -> dict:
+    """The branch an If's condition picks."""
+    if np.size(cond) != 1:
+        raise ValueError(f"an If condition must hold one value, not {np.shape(cond)}")
+    return attrs[BRANCHES[0] if bool(np.asarray(cond).reshape(-1)[0]) else BRANCHES[1]]
 
 
 def taken(cond: np.ndarray, attrs: dict, scope: dict, opset: int) -> list:
     """The outputs of the branch ``cond`` picks."""
-    if np.size(cond) != 1:
-        raise ValueError(f"an If condition must hold one value, not {np.shape(cond)}")
-    key = BRANCHES[0] if bool(np.asarray(cond).reshape(-1)[0]) else BRANCHES[1]
-    return [np.asarray(v) for v in run_graph(attrs[key], scope, opset)]
+    return [np.asarray(v) for v in run_graph(taken_branch(cond, attrs), scope, opset)]
 
 
 @operator("If")
