@@ -18,7 +18,7 @@ from viewer.net.backward.derivatives import (UNARY, binary_grads, clip_grads, ge
 from viewer.net.backward.spatial import route_to_argmax
 from viewer.net.backward.tensor import _others_product, normalised_grad
 from viewer.net.layers.activation import SELU_ALPHA, SELU_SCALE
-from viewer.net.operators.nn import conv_geometry, pool_geometry, windows
+from viewer.net.operators.nn import conv_geometry, pool_counts, pool_geometry, windows
 from viewer.net.operators.tensor import axes_input
 
 OpGrad = Callable[[list, dict, int, np.ndarray, np.ndarray], list]
@@ -194,9 +194,13 @@ def _conv(inputs, attrs, opset, out, g):
     for offset, view in windows(padded, kernel, strides, dilations, sizes):
         view += np.einsum("ngo...,goc->ngc...", gg, wg[(slice(None),) * 3 + offset]).reshape(
             view.shape)
-    inside = (slice(None), slice(None)) + tuple(slice(pb, pb + m)
-                                                for m, (pb, _) in zip(x.shape[2:], pads))
-    return [padded[inside]] + [None] * (len(inputs) - 1)
+    return [_unpadded(padded, x.shape, pads)] + [None] * (len(inputs) - 1)
+
+
+def _unpadded(padded: np.ndarray, shape: tuple, pads: list) -> np.ndarray:
+    """The input's cells of a gradient gathered over its padded extent (N, C, *padded)."""
+    return padded[(slice(None), slice(None)) + tuple(slice(pb, pb + m)
+                                                     for m, (pb, _) in zip(shape[2:], pads))]
 
 
 @op_grad("GlobalMaxPool")
@@ -230,20 +234,14 @@ def _max_pool(inputs, attrs, opset, out, g):
 def _average_pool(inputs, attrs, opset, out, g):
     """Each window's share of its output's gradient, spread over the cells it averaged."""
     x = inputs[0]
-    kernel, strides, dilations, pads, sizes, over = pool_geometry(x, attrs)
-    include = bool(attrs.get("count_include_pad", 0))
-    mask = np.pad(np.ones(x.shape[2:]), pads, constant_values=float(include))
-    mask = np.pad(mask, [(0, o) for o in over])[None, None]
-    count = np.zeros((1, 1) + tuple(sizes))
-    for _, view in windows(mask, kernel, strides, dilations, sizes):
-        count += view
-    share = np.asarray(g, np.float64).reshape(x.shape[:2] + tuple(sizes)) / np.maximum(count, 1)
-    padded = np.zeros(x.shape[:2] + mask.shape[2:])
+    kernel, strides, dilations, pads, sizes, over = pool_geometry(x.shape, attrs)
+    counts = pool_counts(x.shape, attrs)
+    share = np.asarray(g, np.float64).reshape(x.shape[:2] + tuple(sizes)) / counts
+    padded = np.zeros(x.shape[:2] + tuple(m + pb + pe + o for m, (pb, pe), o
+                                          in zip(x.shape[2:], pads, over)))
     for _, view in windows(padded, kernel, strides, dilations, sizes):
         view += share
-    inside = (slice(None), slice(None)) + tuple(slice(pb, pb + m)
-                                                for m, (pb, _) in zip(x.shape[2:], pads))
-    return [padded[inside]]
+    return [_unpadded(padded, x.shape, pads)]
 
 
 @op_grad("Gemm")

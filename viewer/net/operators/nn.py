@@ -146,15 +146,16 @@ def _conv_transpose(inputs: list, attrs: dict, opset: int) -> list:
     return [y.astype(x.dtype, copy=False)]
 
 
-def pool_geometry(x: np.ndarray, attrs: dict) -> tuple:
-    dims = x.ndim - 2
+def pool_geometry(x_shape: tuple, attrs: dict) -> tuple:
+    """An ONNX pool's (kernel, strides, dilations, pads, output sizes, ceil mode's overhang)."""
+    dims = len(x_shape) - 2
     kernel = [int(k) for k in attrs["kernel_shape"]]
     strides = [int(s) for s in attrs.get("strides", [1] * dims)]
     dilations = [int(d) for d in attrs.get("dilations", [1] * dims)]
-    pads = spatial_pads(attrs, list(x.shape[2:]), kernel, strides, dilations)
+    pads = spatial_pads(attrs, list(x_shape[2:]), kernel, strides, dilations)
     ceil = bool(attrs.get("ceil_mode", 0))
     out = []
-    for n, (pb, pe), k, d, s in zip(x.shape[2:], pads, kernel, dilations, strides):
+    for n, (pb, pe), k, d, s in zip(x_shape[2:], pads, kernel, dilations, strides):
         span = n + pb + pe - (k - 1) * d - 1
         if attrs.get("auto_pad", "NOTSET") in ("SAME_UPPER", "SAME_LOWER"):
             m = -(-n // s)
@@ -167,14 +168,14 @@ def pool_geometry(x: np.ndarray, attrs: dict) -> tuple:
         out.append(m)
     # Cells beyond the explicit padding (ceil mode's overhang) never count.
     over = [max((m - 1) * s + (k - 1) * d + 1 - (n + pb + pe), 0)
-            for m, s, k, d, n, (pb, pe) in zip(out, strides, kernel, dilations, x.shape[2:], pads)]
+            for m, s, k, d, n, (pb, pe) in zip(out, strides, kernel, dilations, x_shape[2:], pads)]
     return kernel, strides, dilations, pads, out, over
 
 
 @operator("MaxPool")
 def _max_pool(inputs: list, attrs: dict, opset: int) -> list:
     x = inputs[0]
-    kernel, strides, dilations, pads, out, over = pool_geometry(x, attrs)
+    kernel, strides, dilations, pads, out, over = pool_geometry(x.shape, attrs)
     low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     widths = [(0, 0), (0, 0)] + [(pb, pe + o) for (pb, pe), o in zip(pads, over)]
     xp = np.pad(x, widths, constant_values=low)
@@ -198,24 +199,31 @@ def _max_pool(inputs: list, attrs: dict, opset: int) -> list:
 
 
 def _sum_pool(x: np.ndarray, attrs: dict, power: float | None) -> np.ndarray:
-    kernel, strides, dilations, pads, out, over = pool_geometry(x, attrs)
+    kernel, strides, dilations, pads, out, over = pool_geometry(x.shape, attrs)
     widths = [(0, 0), (0, 0)] + [(pb, pe + o) for (pb, pe), o in zip(pads, over)]
     wide = x.astype(np.float64)
     if power is not None:
         wide = np.abs(wide) ** power
     xp = np.pad(wide, widths)
-    include = bool(attrs.get("count_include_pad", 0))
-    mask = np.pad(np.ones(x.shape[2:]), [(pb, pe) for pb, pe in pads], constant_values=float(include))
-    mask = np.pad(mask, [(0, o) for o in over])[None, None]
     total = np.zeros(x.shape[:2] + tuple(out))
-    count = np.zeros((1, 1) + tuple(out))
-    for (offset, view), (_, m) in zip(windows(xp, kernel, strides, dilations, out),
-                                      windows(mask, kernel, strides, dilations, out)):
+    for _, view in windows(xp, kernel, strides, dilations, out):
         total += view
-        count += m
     if power is not None:
         return (total ** (1.0 / power)).astype(x.dtype)
-    return (total / np.maximum(count, 1)).astype(x.dtype)
+    return (total / pool_counts(x.shape, attrs)).astype(x.dtype)
+
+
+def pool_counts(x_shape: tuple, attrs: dict) -> np.ndarray:
+    """How many cells each output of an AveragePool divides by, (1, 1, *out), at least 1:
+    its window's cells inside the input, the padding's too with count_include_pad."""
+    kernel, strides, dilations, pads, out, over = pool_geometry(x_shape, attrs)
+    include = bool(attrs.get("count_include_pad", 0))
+    mask = np.pad(np.ones(x_shape[2:]), [(pb, pe) for pb, pe in pads], constant_values=float(include))
+    mask = np.pad(mask, [(0, o) for o in over])[None, None]
+    count = np.zeros((1, 1) + tuple(out))
+    for _, m in windows(mask, kernel, strides, dilations, out):
+        count += m
+    return np.maximum(count, 1)
 
 
 operator("AveragePool")(lambda inputs, attrs, opset: [_sum_pool(inputs[0], attrs, None)])
