@@ -250,16 +250,17 @@ def test_method_lists_agree_with_the_library():
 
 def test_a_long_title_is_broken_between_its_parts_and_stays_inside_the_picture():
     from viewer.analysis.attribution import Target, explain
-    from viewer.gui.attribution_render import attribution_figure, wrapped_title
+    from viewer.app.messages import wrapped_title
+    from viewer.gui.attribution_render import TITLE_WIDTH, attribution_figure
     net = load(MNIST)
     x = embedded_samples(MNIST).batch([0])[0]
     result = explain(net, x, "saliency", Target())
     title = ("emotion_model · sample 0\nintegrated-gradients · class 3 of predictions · "
              "score 0.795 · completeness error 2.1%")
-    assert wrapped_title(title) == ("emotion_model · sample 0\nintegrated-gradients · class 3 of "
+    assert wrapped_title(title, TITLE_WIDTH) == ("emotion_model · sample 0\nintegrated-gradients · class 3 of "
                                     "predictions · score 0.795\ncompleteness error 2.1%")
     assert wrapped_title("a · b", width=3) == "a\nb"
-    assert wrapped_title("x" * 80) == "x" * 80                  # one part stays whole
+    assert wrapped_title("x" * 80, TITLE_WIDTH) == "x" * 80                  # one part stays whole
     fig = attribution_figure(result, x, title=title)
     fig.canvas.draw()
     box = fig.axes[0].title.get_window_extent()

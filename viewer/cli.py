@@ -197,11 +197,12 @@ def _run_command(args: argparse.Namespace) -> int:
         print(_info(net, None, None, names))
         return 0
     if own is None and not args.samples:
-        if args.command == "featurevis" and not args.dream:   # grows from noise: no data needed
-            from viewer.featurevis_command import run as run_featurevis
-            return run_featurevis(args, net, None)
-        raise StrataError(f"{args.net}: has no embedded samples; give a samples file with --samples")
-    samples, choice = _samples(args, net, own)
+        if args.command != "featurevis" or args.dream:   # feature vis grows from noise
+            raise StrataError(f"{args.net}: has no embedded samples; give a samples file with "
+                              f"--samples")
+        samples, choice = None, None
+    else:
+        samples, choice = _samples(args, net, own)
     if args.command == "info":
         print(_info(net, samples, choice, samples.label_names))
         return 0

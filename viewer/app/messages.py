@@ -22,6 +22,24 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
+def wrapped_title(title: str, width: int) -> str:
+    """``title`` with each line over ``width`` characters broken between its " · " parts.
+
+    A part longer than ``width`` stays whole on its own line.
+    """
+    lines = []
+    for line in title.split("\n"):
+        current = ""
+        for part in line.split(" · "):
+            if current and len(current) + 3 + len(part) > width:
+                lines.append(current)
+                current = part
+            else:
+                current = f"{current} · {part}" if current else part
+        lines.append(current)
+    return "\n".join(lines)
+
+
 def setup_logging() -> None:
     """Give the ``strata`` logger its stderr handler (once); level from ``STRATA_LOG``."""
     from viewer.app.stderr_log import attach

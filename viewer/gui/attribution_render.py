@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from viewer.app.messages import wrapped_title
 from viewer.errors import StrataError
 from viewer.app.options import AUTO_CMAP, AUTO_DIVERGING, AUTO_SEQUENTIAL, CMAPS
 
@@ -67,14 +68,14 @@ def attribution_figure(result: Any, sample: np.ndarray, *, title: str, cmap: str
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(image, ax=ax, shrink=0.85, label=f"{result.method} map")
-        ax.set_title(wrapped_title(title), fontsize=9)
+        ax.set_title(wrapped_title(title, TITLE_WIDTH), fontsize=9)
     else:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
         axis = "step" if grid.layout == "sequence" else "feature"
         top.imshow(picture.T if grid.layout == "sequence" else picture, cmap="gray", aspect="auto",
                    interpolation="nearest")
         top.set_ylabel("feature" if grid.layout == "sequence" else "")
-        top.set_title(wrapped_title(title), fontsize=9)
+        top.set_title(wrapped_title(title, TITLE_WIDTH), fontsize=9)
         steps = np.arange(len(result.values))
         bottom.plot(steps, result.values, color="C3")
         bottom.axhline(0.0, color="0.5", linewidth=0.8)
@@ -82,20 +83,3 @@ def attribution_figure(result: Any, sample: np.ndarray, *, title: str, cmap: str
         bottom.set_ylabel(f"{result.method} map")
     return fig
 
-
-def wrapped_title(title: str, width: int = TITLE_WIDTH) -> str:
-    """``title`` with each line over ``width`` characters broken between its " · " parts.
-
-    A part longer than ``width`` stays whole on its own line.
-    """
-    lines = []
-    for line in title.split("\n"):
-        current = ""
-        for part in line.split(" · "):
-            if current and len(current) + 3 + len(part) > width:
-                lines.append(current)
-                current = part
-            else:
-                current = f"{current} · {part}" if current else part
-        lines.append(current)
-    return "\n".join(lines)

@@ -29,9 +29,9 @@ from viewer.analysis.attribution import (BATCHED_METHODS, LAYER_METHODS, METHODS
 from viewer.analysis.attribution.cam import spatial_grid
 from viewer.analysis.attribution.occlusion import default_patch
 from viewer.analysis.attribution.result import input_grid
-from viewer.app.messages import error_text
+from viewer.app.messages import error_text, wrapped_title
 from viewer.errors import StrataError
-from viewer.gui.attribution_render import attribution_cmap, wrapped_title
+from viewer.gui.attribution_render import attribution_cmap
 from viewer.gui.plot_panel import PlotPanel
 from viewer.gui.plotting import text_colour, window_colour
 from viewer.gui.state import AppState
